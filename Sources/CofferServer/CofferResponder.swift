@@ -1,0 +1,62 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import RegistryAPI
+
+/// Routes every request by `Host` (DESIGN §3): registry login servers, key vaults, and the base address.
+struct CofferResponder: HTTPResponder {
+    typealias Context = BasicRequestContext
+
+    let registryAPI: RegistryAPI
+    let registryHostSuffix: String
+    let vaultHostSuffix: String
+
+    func respond(to request: Request, context: Context) async throws -> Response {
+        let host = Self.hostName(request.head.authority)
+        let path = request.uri.path
+        if path == "/healthz" {
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"ok\"}")))
+        }
+        if let registry = Self.label(of: host, under: registryHostSuffix) {
+            return try await serveRegistry(request, context: context, hostRegistry: registry)
+        }
+        if Self.label(of: host, under: vaultHostSuffix) != nil {
+            return Self.azureError(.notFound, code: "NotImplemented", message: "the key vault data plane is not available in this version")
+        }
+        return try await serveRegistry(request, context: context, hostRegistry: nil)
+    }
+
+    private func serveRegistry(_ request: Request, context: Context, hostRegistry: String?) async throws -> Response {
+        let path = request.uri.path
+        if path == "/oauth2/token", request.method == .get || request.method == .post {
+            return try await registryAPI.respondToToken(request, context: context)
+        }
+        if path == "/v2" || path.hasPrefix("/v2/") {
+            return try await registryAPI.respond(to: request, context: context, hostRegistry: hostRegistry)
+        }
+        return Self.azureError(.notFound, code: "NotFound", message: "no resource at this path")
+    }
+
+    /// The host without port, lowercased (`[::1]:8443` → `::1`).
+    static func hostName(_ authority: String?) -> String {
+        guard var authority = authority?.lowercased() else { return "" }
+        if authority.hasPrefix("[") {
+            return authority.firstIndex(of: "]").map { String(authority[authority.index(after: authority.startIndex)..<$0]) } ?? authority
+        }
+        if let colon = authority.lastIndex(of: ":") { authority = String(authority[..<colon]) }
+        return authority
+    }
+
+    /// `name` when `host` is exactly `name.suffix` with a single-label name.
+    static func label(of host: String, under suffix: String) -> String? {
+        guard host.hasSuffix("." + suffix) else { return nil }
+        let name = host.dropLast(suffix.count + 1)
+        return name.isEmpty || name.contains(".") ? nil : String(name)
+    }
+
+    static func azureError(_ status: HTTPResponse.Status, code: String, message: String) -> Response {
+        let body = try? JSONEncoder().encode(["error": ["code": code, "message": message]])
+        return Response(status: status, headers: [.contentType: "application/json; charset=utf-8", HTTPField.Name("x-ms-request-id")!: UUID().uuidString.lowercased()],
+                        body: .init(byteBuffer: ByteBuffer(bytes: body ?? Data())))
+    }
+}

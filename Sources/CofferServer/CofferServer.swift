@@ -1,0 +1,93 @@
+import CofferStorage
+import Envelope
+import Foundation
+import Hummingbird
+import HummingbirdTLS
+import Identity
+import Logging
+import NIOSSL
+import RegistryAPI
+import RegistryService
+import SQLMetadataStore
+import ServiceLifecycle
+
+/// `coffer serve`: prepares the data directory, opens the stores, wires the services and serves
+/// them over HTTPS on every configured address. The only place that reads files and configuration.
+public struct CofferServer: Sendable {
+    public let configuration: ServerConfiguration
+    public let registry: RegistryService
+    let responder: CofferResponder
+    let secrets: ServerSecrets
+    let sessions: SQLiteSessions
+    let logger: Logger
+
+    public static func prepare(_ configuration: ServerConfiguration, logger: Logger = Logger(label: "coffer")) async throws -> CofferServer {
+        let secrets = try DataDirectory.prepare(configuration)
+        let sessions = try await SQLiteSessions.open(path: configuration.path("metadata.sqlite"))
+        let metadata = try await SQLMetadataStore(sessions: sessions)
+        let blobs = try FileSystemBlobStore(root: configuration.path("blobs"))
+        let registry = RegistryService(
+            metadata: metadata, blobs: blobs,
+            keyWrappers: [ServiceManagedKeyWrapper(serverMasterKey: secrets.masterKey)],
+            logger: logger
+        )
+        try await registry.ensureRegistry(name: configuration.defaultRegistry, keyWrapperID: ServiceManagedKeyWrapper.identifier)
+        try await registry.cleanUpStaging()
+        let authority = RegistryTokenAuthority(
+            signer: TokenSigner(privateKey: secrets.tokenSigningKey), administrator: secrets.administrator,
+            tokenLifetime: Int64(configuration.tokenLifetimeSeconds)
+        )
+        let responder = CofferResponder(
+            registryAPI: RegistryAPI(service: registry, authority: authority),
+            registryHostSuffix: configuration.registryHostSuffix, vaultHostSuffix: configuration.vaultHostSuffix
+        )
+        return CofferServer(configuration: configuration, registry: registry, responder: responder, secrets: secrets,
+                            sessions: sessions, logger: logger)
+    }
+
+    /// An application over plain HTTP for in-process tests (`HummingbirdTesting`); production always uses ``run()``.
+    public func testApplication() -> some ApplicationProtocol {
+        Application(responder: responder, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger)
+    }
+
+    /// Serves HTTPS on every configured address until SIGTERM or SIGINT, then shuts down gracefully.
+    public func run() async throws {
+        let tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMBytes(Array(secrets.certificateChainPEM.utf8)).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(secrets.privateKeyPEM.utf8), format: .pem))
+        )
+        var services: [any Service] = []
+        for address in configuration.listenAddresses {
+            services.append(Application(
+                responder: responder,
+                server: try .tls(.http1(), tlsConfiguration: tls),
+                configuration: .init(address: .hostname(address, port: configuration.port), serverName: nil),
+                onServerRunning: { [logger] channel in
+                    logger.info("listening", metadata: ["coffer.address": .string(String(describing: channel.localAddress))])
+                },
+                logger: logger
+            ))
+        }
+        printWelcome()
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        try await sessions.close()
+    }
+
+    private func printWelcome() {
+        let host = configuration.listenAddresses.first.map { $0.contains(":") ? "[\($0)]" : $0 } ?? "localhost"
+        var lines = [
+            "Coffer is starting on https://localhost:\(configuration.port) (\(configuration.listenAddresses.joined(separator: ", ")))",
+            "  data directory:      \(configuration.dataDirectory)",
+            "  CA certificate:      \(configuration.certificateFile ?? configuration.path("ca.pem"))  (trust it in your clients)",
+            "  admin credentials:   \(configuration.path("admin-credentials.json"))",
+            "  default registry:    \(host):\(configuration.port)/\(configuration.defaultRegistry)/<repository>"
+                + "  or  \(configuration.defaultRegistry).\(configuration.registryHostSuffix):\(configuration.port)/<repository>",
+        ]
+        if !secrets.created.isEmpty {
+            lines.append("  first start: created " + secrets.created.joined(separator: ", "))
+        }
+        print(lines.joined(separator: "\n"))
+        fflush(stdout)
+    }
+}

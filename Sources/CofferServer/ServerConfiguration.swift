@@ -1,0 +1,64 @@
+import Foundation
+
+/// Everything `coffer serve` can be told, with the embedded defaults.
+public struct ServerConfiguration: Codable, Sendable, Equatable {
+    /// Where Coffer keeps its keys, certificates, metadata and blobs.
+    public var dataDirectory: String = ".coffer"
+    /// Addresses to listen on; loopback by default.
+    public var listenAddresses: [String] = ["127.0.0.1", "::1"]
+    public var port: Int = 8443
+    /// A certificate chain and key (PEM) to serve instead of the generated local ones.
+    public var certificateFile: String?
+    public var privateKeyFile: String?
+    /// The server master key file (32 bytes, base64); default `<dataDirectory>/master.key`.
+    public var masterKeyFile: String?
+    /// `<registry>.<registryHostSuffix>` is a registry's login server.
+    public var registryHostSuffix: String = "cr.localhost"
+    /// `<vault>.<vaultHostSuffix>` is a key vault's address.
+    public var vaultHostSuffix: String = "vault.localhost"
+    /// The registry that exists from the first start.
+    public var defaultRegistry: String = "coffer"
+    /// Registry bearer token lifetime, seconds.
+    public var tokenLifetimeSeconds: Int = 600
+
+    public init() {}
+
+    /// Reads a JSON configuration file; keys not present keep their defaults.
+    public static func load(file: String) throws -> ServerConfiguration {
+        let data = try Data(contentsOf: URL(fileURLWithPath: file))
+        let overrides = try JSONDecoder().decode(PartialConfiguration.self, from: data)
+        var configuration = ServerConfiguration()
+        overrides.apply(to: &configuration)
+        return configuration
+    }
+
+    /// The path of a file in the data directory.
+    func path(_ name: String) -> String { dataDirectory + "/" + name }
+}
+
+/// The configuration file's shape: every key optional.
+private struct PartialConfiguration: Decodable {
+    var dataDirectory: String?
+    var listenAddresses: [String]?
+    var port: Int?
+    var certificateFile: String?
+    var privateKeyFile: String?
+    var masterKeyFile: String?
+    var registryHostSuffix: String?
+    var vaultHostSuffix: String?
+    var defaultRegistry: String?
+    var tokenLifetimeSeconds: Int?
+
+    func apply(to configuration: inout ServerConfiguration) {
+        if let dataDirectory { configuration.dataDirectory = dataDirectory }
+        if let listenAddresses { configuration.listenAddresses = listenAddresses }
+        if let port { configuration.port = port }
+        if let certificateFile { configuration.certificateFile = certificateFile }
+        if let privateKeyFile { configuration.privateKeyFile = privateKeyFile }
+        if let masterKeyFile { configuration.masterKeyFile = masterKeyFile }
+        if let registryHostSuffix { configuration.registryHostSuffix = registryHostSuffix }
+        if let vaultHostSuffix { configuration.vaultHostSuffix = vaultHostSuffix }
+        if let defaultRegistry { configuration.defaultRegistry = defaultRegistry }
+        if let tokenLifetimeSeconds { configuration.tokenLifetimeSeconds = tokenLifetimeSeconds }
+    }
+}

@@ -1,0 +1,79 @@
+import OCIModels
+
+/// A registry: its name and its master key, stored only wrapped by a key-encryption key.
+public struct RegistryRecord: Sendable, Equatable {
+    public var name: String
+    /// The registry master key, wrapped; never stored in plaintext.
+    public var wrappedMasterKey: [UInt8]
+    /// Which key-encryption key wrapped it (a wrapper's identifier, e.g. `service-managed` or a vault key id).
+    public var keyEncryptionKeyID: String
+    public var createdAt: Int64
+
+    public init(name: String, wrappedMasterKey: [UInt8], keyEncryptionKeyID: String, createdAt: Int64) {
+        self.name = name
+        self.wrappedMasterKey = wrappedMasterKey
+        self.keyEncryptionKeyID = keyEncryptionKeyID
+        self.createdAt = createdAt
+    }
+}
+
+/// A committed, content-addressed object of one registry (a layer, a config or a manifest).
+public struct BlobRecord: Sendable, Equatable {
+    public var registry: String
+    public var digest: Digest
+    /// Plaintext size in bytes.
+    public var size: Int64
+    /// Where the sealed object lives in the blob store.
+    public var objectKey: String
+
+    public init(registry: String, digest: Digest, size: Int64, objectKey: String) {
+        self.registry = registry
+        self.digest = digest
+        self.size = size
+        self.objectKey = objectKey
+    }
+}
+
+/// A manifest present in one repository.
+public struct ManifestRecord: Sendable, Equatable {
+    public var registry: String
+    public var repository: String
+    public var digest: Digest
+    public var mediaType: String
+    public var size: Int64
+    public var artifactType: String?
+    public var subject: Digest?
+    /// The manifest's annotations as JSON text (for the referrers API), or nil.
+    public var annotationsJSON: String?
+    public var createdAt: Int64
+
+    public init(
+        registry: String, repository: String, digest: Digest, mediaType: String, size: Int64,
+        artifactType: String?, subject: Digest?, annotationsJSON: String?, createdAt: Int64
+    ) {
+        self.registry = registry
+        self.repository = repository
+        self.digest = digest
+        self.mediaType = mediaType
+        self.size = size
+        self.artifactType = artifactType
+        self.subject = subject
+        self.annotationsJSON = annotationsJSON
+        self.createdAt = createdAt
+    }
+}
+
+/// An upload session that has been started and not yet completed or cancelled.
+public struct UploadRecord: Sendable, Equatable {
+    public var id: String
+    public var registry: String
+    public var repository: String
+    public var startedAt: Int64
+
+    public init(id: String, registry: String, repository: String, startedAt: Int64) {
+        self.id = id
+        self.registry = registry
+        self.repository = repository
+        self.startedAt = startedAt
+    }
+}

@@ -1,0 +1,435 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Identity
+import OCIModels
+import RegistryService
+
+/// Which registry and repository a request names, and the name as the client wrote it.
+struct RepositoryTarget {
+    let registry: String
+    let repository: RepositoryName
+    /// The name as it appears in the URL (and in token scopes): `<repo>` host-style, `<registry>/<repo>` path-style.
+    let urlName: String
+}
+
+/// One request to the distribution API, from authorization to response.
+struct Exchange<Context: RequestContext> {
+    let api: RegistryAPI
+    let request: Request
+    let context: Context
+    let service: String
+    let hostRegistry: String?
+
+    init(api: RegistryAPI, request: Request, context: Context, service: String, hostRegistry: String?) {
+        self.api = api
+        self.request = request
+        self.context = context
+        self.service = service
+        self.hostRegistry = hostRegistry
+    }
+
+    private var registry: RegistryService { api.service }
+    private var method: HTTPRequest.Method { request.method }
+    private var query: FlatDictionary<Substring, Substring> { request.uri.queryParameters }
+
+    mutating func dispatch(_ route: OCIRoute) async throws -> Response {
+        switch (route, method) {
+        case (.base, .get), (.base, .head):
+            _ = try authorize(scope: nil)
+            return respond(.ok, json: Data("{}".utf8))
+        case (.catalog, .get):
+            return try await catalog()
+        case (.tags(let name), .get):
+            return try await tags(try await target(name, actions: ["pull"]))
+        case (.manifest(let name, let reference), .get), (.manifest(let name, let reference), .head):
+            return try await getManifest(try await target(name, actions: ["pull"]), reference)
+        case (.manifest(let name, let reference), .put):
+            return try await putManifest(try await target(name, actions: ["push"]), reference)
+        case (.manifest(let name, let reference), .delete):
+            let target = try await target(name, actions: ["delete"])
+            let parsed = try parseReference(reference)
+            try await registry.deleteManifest(registry: target.registry, repository: target.repository, reference: parsed)
+            return respond(.accepted)
+        case (.blob(let name, let digest), .get), (.blob(let name, let digest), .head):
+            return try await getBlob(try await target(name, actions: ["pull"]), digest)
+        case (.blob(let name, let digest), .delete):
+            let target = try await target(name, actions: ["delete"])
+            try await registry.deleteBlob(registry: target.registry, repository: target.repository, digest: try parseDigest(digest))
+            return respond(.accepted)
+        case (.startUpload(let name), .post):
+            return try await startUpload(try await target(name, actions: ["push"]))
+        case (.upload(let name, let id), .get):
+            let target = try await target(name, actions: ["push"])
+            let progress = try await registry.uploadProgress(registry: target.registry, repository: target.repository, id: id)
+            return respond(.noContent, headers: uploadHeaders(target, progress))
+        case (.upload(let name, let id), .patch):
+            return try await patchUpload(try await target(name, actions: ["push"]), id)
+        case (.upload(let name, let id), .put):
+            return try await completeUpload(try await target(name, actions: ["push"]), id)
+        case (.upload(let name, let id), .delete):
+            let target = try await target(name, actions: ["push"])
+            try await registry.cancelUpload(registry: target.registry, repository: target.repository, id: id)
+            return respond(.noContent)
+        case (.referrers(let name, let digest), .get):
+            return try await referrers(try await target(name, actions: ["pull"]), digest)
+        default:
+            throw RegistryError(.unsupported, "\(method.rawValue) is not supported on this endpoint")
+        }
+    }
+
+    // MARK: authorization and names
+
+    /// Checks the bearer token; `scope` names the repository and actions needed (nil: any valid token).
+    @discardableResult
+    private func authorize(scope: (name: String, actions: [String])?, catalog: Bool = false) throws -> TokenClaims {
+        let challengeScope = scope.map { "repository:\($0.name):\($0.actions.joined(separator: ","))" } ?? (catalog ? "registry:catalog:*" : nil)
+        func challenge(_ message: String, error: String? = nil) -> DistributionErrorResponse {
+            var value = "Bearer realm=\"https://\(service)/oauth2/token\",service=\"\(service)\""
+            if let challengeScope { value += ",scope=\"\(challengeScope)\"" }
+            if let error { value += ",error=\"\(error)\"" }
+            return DistributionErrorResponse(
+                status: .unauthorized, code: "UNAUTHORIZED", message: message, headers: [.wwwAuthenticate: value]
+            )
+        }
+        guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
+            throw challenge("authentication required")
+        }
+        let claims: TokenClaims
+        do {
+            claims = try api.authority.verify(String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces), service: service)
+        } catch {
+            throw challenge(error.message, error: "invalid_token")
+        }
+        let grants = claims.access ?? []
+        if let scope, !scope.actions.allSatisfy({ grants.allows(repository: scope.name, action: $0) }) {
+            throw challenge("token does not grant \(scope.actions.joined(separator: ",")) on \(scope.name)", error: "insufficient_scope")
+        }
+        if catalog, !grants.allowsCatalog {
+            throw challenge("token does not grant the catalog", error: "insufficient_scope")
+        }
+        return claims
+    }
+
+    /// Authorizes, then resolves the URL name to a registry and repository.
+    private func target(_ urlName: String, actions: [String]) async throws -> RepositoryTarget {
+        try authorize(scope: (urlName, actions))
+        let target = try resolve(urlName)
+        guard try await registry.registryExists(target.registry) else {
+            throw RegistryError(.nameUnknown, "registry \(target.registry) is not known")
+        }
+        return target
+    }
+
+    private func resolve(_ urlName: String) throws -> RepositoryTarget {
+        do {
+            _ = try RepositoryName(urlName)
+            if let hostRegistry {
+                return RepositoryTarget(registry: hostRegistry, repository: try RepositoryName(urlName), urlName: urlName)
+            }
+            guard let slash = urlName.firstIndex(of: "/") else {
+                throw RegistryError(.nameInvalid, "path-style names are <registry>/<repository>; \(urlName) names no repository")
+            }
+            return RepositoryTarget(
+                registry: String(urlName[..<slash]),
+                repository: try RepositoryName(urlName[urlName.index(after: slash)...]),
+                urlName: urlName
+            )
+        } catch let error as OCIValidationError {
+            throw RegistryError(.nameInvalid, error.message)
+        }
+    }
+
+    private func parseDigest(_ text: some StringProtocol) throws -> Digest {
+        do { return try Digest(parsing: text) } catch {
+            throw RegistryError(error.code == .digestUnsupported ? .unsupported : .digestInvalid, error.message)
+        }
+    }
+
+    private func parseReference(_ text: String) throws -> ManifestReference {
+        do { return try ManifestReference(parsing: text) } catch {
+            switch error.code {
+            case .tagInvalid: throw RegistryError(.manifestInvalid, error.message)
+            case .digestUnsupported: throw RegistryError(.unsupported, error.message)
+            default: throw RegistryError(.digestInvalid, error.message)
+            }
+        }
+    }
+
+    // MARK: listing
+
+    private func pagination() throws -> (last: String?, limit: Int?) {
+        let last = query.get("last")
+        guard let text = query.get("n") else { return (last, nil) }
+        guard let limit = Int(text), limit >= 0 else {
+            throw RegistryError(.unsupported, "n must be a non-negative integer")
+        }
+        return (last, min(limit, 10_000))
+    }
+
+    private func nextLink(path: String, limit: Int, last: String) -> String {
+        var components = URLComponents()
+        components.path = path
+        components.queryItems = [URLQueryItem(name: "n", value: String(limit)), URLQueryItem(name: "last", value: last)]
+        return "<\(components.string ?? path)>; rel=\"next\""
+    }
+
+    private func catalog() async throws -> Response {
+        try authorize(scope: nil, catalog: true)
+        let (last, limit) = try pagination()
+        var names: [String]
+        if let hostRegistry {
+            names = try await registry.repositories(registry: hostRegistry, after: last, limit: limit.map { $0 + 1 })
+        } else {
+            names = []
+            for registryName in try await registry.registryNames() {
+                names += try await registry.repositories(registry: registryName, after: nil, limit: nil).map { "\(registryName)/\($0)" }
+            }
+            names = names.sorted().filter { last == nil || $0 > last! }
+            if let limit { names = Array(names.prefix(limit + 1)) }
+        }
+        var headers: HTTPFields = [:]
+        if let limit, names.count > limit {
+            names = Array(names.prefix(limit))
+            if let final = names.last { headers[.link] = nextLink(path: "/v2/_catalog", limit: limit, last: final) }
+        }
+        return respond(.ok, json: try JSONEncoder().encode(["repositories": names]), headers: headers)
+    }
+
+    private func tags(_ target: RepositoryTarget) async throws -> Response {
+        let (last, limit) = try pagination()
+        var tags = try await registry.tags(registry: target.registry, repository: target.repository, after: last, limit: limit.map { $0 + 1 })
+        var headers: HTTPFields = [:]
+        if let limit, tags.count > limit {
+            tags = Array(tags.prefix(limit))
+            if let final = tags.last { headers[.link] = nextLink(path: "/v2/\(target.urlName)/tags/list", limit: limit, last: final) }
+        }
+        return respond(.ok, json: try JSONEncoder().encode(TagList(name: target.urlName, tags: tags)), headers: headers)
+    }
+
+    private func referrers(_ target: RepositoryTarget, _ digestText: String) async throws -> Response {
+        let subject = try parseDigest(digestText)
+        let artifactType = query.get("artifactType")
+        let descriptors = try await registry.referrers(
+            registry: target.registry, repository: target.repository, subject: subject, artifactType: artifactType
+        )
+        var headers: HTTPFields = [.contentType: MediaTypes.ociIndex]
+        if artifactType != nil { headers[.ociFiltersApplied] = "artifactType" }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(ReferrersIndex(manifests: descriptors)))))
+    }
+
+    // MARK: manifests
+
+    private func getManifest(_ target: RepositoryTarget, _ referenceText: String) async throws -> Response {
+        let reference = try parseReference(referenceText)
+        var headers: HTTPFields = [:]
+        if method == .head {
+            let record = try await registry.manifestInfo(registry: target.registry, repository: target.repository, reference: reference)
+            headers[.contentType] = record.mediaType
+            headers[.dockerContentDigest] = record.digest.description
+            headers[.contentLength] = String(record.size)
+            headers[.dockerDistributionAPIVersion] = "registry/2.0"
+            return Response(status: .ok, headers: headers, body: .init())
+        }
+        let manifest = try await registry.manifest(registry: target.registry, repository: target.repository, reference: reference)
+        headers[.contentType] = manifest.record.mediaType
+        headers[.dockerContentDigest] = manifest.record.digest.description
+        headers[.dockerDistributionAPIVersion] = "registry/2.0"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: manifest.bytes)))
+    }
+
+    private mutating func putManifest(_ target: RepositoryTarget, _ referenceText: String) async throws -> Response {
+        let reference = try parseReference(referenceText)
+        let bytes = try await collectBody(limit: ParsedManifest.maximumSize)
+        let record = try await registry.putManifest(
+            registry: target.registry, repository: target.repository, reference: reference,
+            bytes: bytes, contentType: request.headers[.contentType]
+        )
+        var headers: HTTPFields = [
+            .location: "/v2/\(target.urlName)/manifests/\(record.digest)",
+            .dockerContentDigest: record.digest.description,
+        ]
+        if let subject = record.subject { headers[.ociSubject] = subject.description }
+        return respond(.created, headers: headers)
+    }
+
+    private mutating func collectBody(limit: Int) async throws -> [UInt8] {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+            throw RegistryError(.sizeInvalid, "manifest is larger than \(limit) bytes")
+        }
+        var bytes: [UInt8] = []
+        for try await buffer in request.body {
+            guard bytes.count + buffer.readableBytes <= limit else {
+                throw RegistryError(.sizeInvalid, "manifest is larger than \(limit) bytes")
+            }
+            bytes += buffer.readableBytesView
+        }
+        return bytes
+    }
+
+    // MARK: blobs
+
+    private func getBlob(_ target: RepositoryTarget, _ digestText: String) async throws -> Response {
+        let digest = try parseDigest(digestText)
+        var headers: HTTPFields = [
+            .dockerContentDigest: digest.description, .contentType: "application/octet-stream", .acceptRanges: "bytes",
+            .dockerDistributionAPIVersion: "registry/2.0",
+        ]
+        if method == .head {
+            let record = try await registry.blobInfo(registry: target.registry, repository: target.repository, digest: digest)
+            headers[.contentLength] = String(record.size)
+            return Response(status: .ok, headers: headers, body: .init())
+        }
+        let requested = try request.headers[.range].map(parseRange)
+        let range: ClosedRange<Int64>?
+        switch requested {
+        case nil: range = nil
+        case .suffix(let count)?:
+            let record = try await registry.blobInfo(registry: target.registry, repository: target.repository, digest: digest)
+            guard count > 0, record.size > 0 else {
+                throw RegistryError(.rangeNotSatisfiable, "range is not satisfiable", detail: ["size": String(record.size)])
+            }
+            range = max(0, record.size - count)...(record.size - 1)
+        case .bounded(let bounds)?: range = bounds
+        }
+        let content = try await registry.openBlob(registry: target.registry, repository: target.repository, digest: digest, range: range)
+        let served = content.range.map { Int($0.upperBound - $0.lowerBound + 1) } ?? 0
+        var status = HTTPResponse.Status.ok
+        if requested != nil, let served = content.range {
+            status = .partialContent
+            headers[.contentRange] = "bytes \(served.lowerBound)-\(served.upperBound)/\(content.size)"
+        }
+        guard let body = content.body else {
+            headers[.contentLength] = "0"
+            return Response(status: status, headers: headers, body: .init())
+        }
+        return Response(status: status, headers: headers, body: ResponseBody(contentLength: served) { writer in
+            try await writer.write(body)
+            try await writer.finish(nil)
+        })
+    }
+
+    private enum RequestedRange: Equatable {
+        case bounded(ClosedRange<Int64>)
+        case suffix(Int64)
+    }
+
+    /// `bytes=a-b`, `bytes=a-` or `bytes=-n` (one range only).
+    private func parseRange(_ header: String) throws -> RequestedRange {
+        let invalid = RegistryError(.rangeNotSatisfiable, "unsupported Range header \"\(header.prefix(100))\"")
+        guard header.hasPrefix("bytes="), !header.contains(",") else { throw invalid }
+        let spec = header.dropFirst(6).split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+        guard spec.count == 2 else { throw invalid }
+        if spec[0].isEmpty {
+            guard let count = Int64(spec[1]) else { throw invalid }
+            return .suffix(count)
+        }
+        guard let start = Int64(spec[0]), start >= 0 else { throw invalid }
+        if spec[1].isEmpty { return .bounded(start...Int64.max - 1) }
+        guard let end = Int64(spec[1]), end >= start else { throw invalid }
+        return .bounded(start...end)
+    }
+
+    // MARK: uploads
+
+    private func uploadHeaders(_ target: RepositoryTarget, _ progress: UploadProgress) -> HTTPFields {
+        [
+            .location: "/v2/\(target.urlName)/blobs/uploads/\(progress.id)",
+            .range: "0-\(max(0, progress.offset - 1))",
+            .dockerUploadUUID: progress.id,
+        ]
+    }
+
+    private func blobCreatedHeaders(_ target: RepositoryTarget, _ digest: Digest) -> HTTPFields {
+        [.location: "/v2/\(target.urlName)/blobs/\(digest)", .dockerContentDigest: digest.description]
+    }
+
+    private func startUpload(_ target: RepositoryTarget) async throws -> Response {
+        if let mountText = query.get("mount") {
+            let digest = try parseDigest(mountText)
+            var source: RepositoryName?
+            if let from = query.get("from") {
+                // Mounting reads from the source repository: the token must allow pulling it.
+                try authorize(scope: (from, ["pull"]))
+                let sourceTarget = try resolve(from)
+                source = sourceTarget.registry == target.registry ? sourceTarget.repository : nil
+                if sourceTarget.registry != target.registry {
+                    return try await startUploadSession(target)
+                }
+            }
+            if try await registry.mountBlob(registry: target.registry, repository: target.repository, digest: digest, from: source) {
+                return respond(.created, headers: blobCreatedHeaders(target, digest))
+            }
+        }
+        if let digestText = query.get("digest") {
+            let digest = try parseDigest(digestText)
+            let record = try await registry.uploadBlob(registry: target.registry, repository: target.repository, digest: digest, body: request.body)
+            return respond(.created, headers: blobCreatedHeaders(target, record.digest))
+        }
+        return try await startUploadSession(target)
+    }
+
+    private func startUploadSession(_ target: RepositoryTarget) async throws -> Response {
+        let progress = try await registry.startUpload(registry: target.registry, repository: target.repository)
+        var headers = uploadHeaders(target, progress)
+        headers[.ociChunkMinLength] = String(registry.configuration.segmentSize)
+        return respond(.accepted, headers: headers)
+    }
+
+    /// The start offset a `Content-Range: <start>-<end>` header claims, if any.
+    private func chunkStart() throws -> Int64? {
+        guard let header = request.headers[.contentRange] else { return nil }
+        let text = header.hasPrefix("bytes ") ? String(header.dropFirst(6)) : header
+        let parts = text.split(separator: "-", maxSplits: 1)
+        guard parts.count == 2, let start = Int64(parts[0]), let end = Int64(parts[1].split(separator: "/")[0]), end >= start - 1 else {
+            throw RegistryError(.rangeNotSatisfiable, "malformed Content-Range \"\(header.prefix(100))\"")
+        }
+        return start
+    }
+
+    private func patchUpload(_ target: RepositoryTarget, _ id: String) async throws -> Response {
+        let progress = try await registry.appendToUpload(
+            registry: target.registry, repository: target.repository, id: id, expectedOffset: try chunkStart(), body: request.body
+        )
+        return respond(.accepted, headers: uploadHeaders(target, progress))
+    }
+
+    private func completeUpload(_ target: RepositoryTarget, _ id: String) async throws -> Response {
+        guard let digestText = query.get("digest") else {
+            throw RegistryError(.digestInvalid, "the digest query parameter is required to complete an upload")
+        }
+        let digest = try parseDigest(digestText)
+        let record = try await registry.completeUpload(
+            registry: target.registry, repository: target.repository, id: id, digest: digest,
+            expectedOffset: try chunkStart(), body: request.body
+        )
+        return respond(.created, headers: blobCreatedHeaders(target, record.digest))
+    }
+
+    // MARK: responses
+
+    private func respond(_ status: HTTPResponse.Status, json: Data? = nil, headers: HTTPFields = [:]) -> Response {
+        var fields = headers
+        fields[.dockerDistributionAPIVersion] = "registry/2.0"
+        guard let json else {
+            fields[.contentLength] = "0"
+            return Response(status: status, headers: fields, body: .init())
+        }
+        fields[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: json)))
+    }
+}
+
+private struct TagList: Encodable {
+    let name: String
+    let tags: [String]
+}
+
+private struct ReferrersIndex: Encodable {
+    var schemaVersion = 2
+    var mediaType = MediaTypes.ociIndex
+    let manifests: [Descriptor]
+}

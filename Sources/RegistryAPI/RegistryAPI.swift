@@ -1,0 +1,80 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Identity
+import OCIModels
+import RegistryService
+
+/// The OCI Distribution API (v1.1) and its token endpoint, over ``RegistryService``.
+///
+/// Two addressing styles reach the same registries: host-style (`<registry>.cr.<suffix>/v2/<repo>/…`,
+/// the registry's login server) and path-style (`<host>/v2/<registry>/<repo>/…`, for clients
+/// without name resolution of those hosts).
+public struct RegistryAPI: Sendable {
+    let service: RegistryService
+    let authority: RegistryTokenAuthority
+
+    public init(service: RegistryService, authority: RegistryTokenAuthority) {
+        self.service = service
+        self.authority = authority
+    }
+
+    /// Answers the token endpoint (`/oauth2/token`).
+    public func respondToToken(_ request: Request, context: some RequestContext) async throws -> Response {
+        try await TokenEndpoint(authority: authority).respond(to: request, context: context)
+    }
+
+    /// Answers a `/v2…` request.
+    /// - Parameter hostRegistry: the registry a host-style request addresses; nil for path-style.
+    public func respond(to request: Request, context: some RequestContext, hostRegistry: String?) async throws -> Response {
+        let service = Self.serviceName(of: request)
+        do {
+            guard let route = OCIRoute(path: request.uri.path) else {
+                throw DistributionErrorResponse(status: .notFound, code: "NOT_FOUND", message: "no such endpoint")
+            }
+            var exchange = Exchange(api: self, request: request, context: context, service: service, hostRegistry: hostRegistry)
+            return try await exchange.dispatch(route)
+        } catch let error as RegistryError {
+            return try respondWithError(DistributionErrorResponse(error, headers: Self.errorHeaders(error)), request, context)
+        } catch let error as DistributionErrorResponse {
+            return try respondWithError(error, request, context)
+        } catch {
+            context.logger.error("registry request failed", metadata: ["coffer.error.type": .string(String(describing: type(of: error)))])
+            return try respondWithError(
+                DistributionErrorResponse(status: .internalServerError, code: "UNKNOWN", message: "internal error"), request, context
+            )
+        }
+    }
+
+    private func respondWithError(_ error: DistributionErrorResponse, _ request: Request, _ context: some RequestContext) throws -> Response {
+        var response = try error.response(from: request, context: context)
+        response.headers[.dockerDistributionAPIVersion] = "registry/2.0"
+        return response
+    }
+
+    private static func errorHeaders(_ error: RegistryError) -> HTTPFields {
+        var headers: HTTPFields = [:]
+        if error.code == .rangeNotSatisfiable, let offset = error.detail["offset"].flatMap(Int64.init) {
+            headers[.range] = "0-\(max(0, offset - 1))"
+        }
+        if error.code == .rangeNotSatisfiable, let size = error.detail["size"] {
+            headers[.contentRange] = "bytes */\(size)"
+        }
+        return headers
+    }
+
+    /// The token `service` (and audience) of a request: the host it was addressed to.
+    static func serviceName(of request: Request) -> String {
+        (request.head.authority ?? "localhost").lowercased()
+    }
+}
+
+extension HTTPField.Name {
+    static let dockerDistributionAPIVersion = Self("Docker-Distribution-API-Version")!
+    static let dockerContentDigest = Self("Docker-Content-Digest")!
+    static let dockerUploadUUID = Self("Docker-Upload-UUID")!
+    static let ociSubject = Self("OCI-Subject")!
+    static let ociFiltersApplied = Self("OCI-Filters-Applied")!
+    static let ociChunkMinLength = Self("OCI-Chunk-Min-Length")!
+    static let link = Self("Link")!
+}

@@ -1,0 +1,13 @@
+/// Settings of the registry service, fixed at start.
+public struct RegistryConfiguration: Sendable {
+    /// Plaintext bytes per encrypted segment.
+    public var segmentSize: Int = 64 * 1024
+    /// Ciphertext is appended to staging in batches of about this many bytes.
+    public var stagingBatchSize: Int = 1024 * 1024
+    /// How long an unwrapped registry master key is trusted before the key-encryption key is asked again.
+    public var masterKeyLifetime: Duration = .seconds(300)
+    /// Upload sessions idle longer than this are removed at start-up.
+    public var staleUploadAge: Duration = .seconds(24 * 3600)
+
+    public init() {}
+}

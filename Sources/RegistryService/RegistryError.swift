@@ -1,0 +1,36 @@
+/// Why a registry operation was refused or failed. The HTTP layer maps each code to the
+/// distribution spec's wire code and status in one table.
+public struct RegistryError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Code: Sendable, Equatable, CaseIterable {
+        case blobUnknown
+        case blobUploadInvalid
+        case blobUploadUnknown
+        case digestInvalid
+        case manifestBlobUnknown
+        case manifestInvalid
+        case manifestUnknown
+        case nameInvalid
+        case nameUnknown
+        case sizeInvalid
+        case unsupported
+        /// A chunk that does not start where the upload currently ends.
+        case rangeNotSatisfiable
+        /// A key-encryption key could not unwrap the registry's master key: data fails closed.
+        case keyUnavailable
+        /// Stored bytes failed authentication or are missing: never served as data.
+        case dataCorrupt
+    }
+
+    public let code: Code
+    public let message: String
+    /// Extra facts for the client (e.g. the offset an upload has reached).
+    public let detail: [String: String]
+
+    public init(_ code: Code, _ message: String, detail: [String: String] = [:]) {
+        self.code = code
+        self.message = message
+        self.detail = detail
+    }
+
+    public var description: String { message }
+}

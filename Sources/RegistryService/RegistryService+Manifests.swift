@@ -1,0 +1,156 @@
+import CofferStorage
+import Envelope
+import Foundation
+import NIOCore
+import OCIModels
+
+/// A manifest read back: its record and its exact bytes.
+public struct StoredManifest: Sendable {
+    public let record: ManifestRecord
+    public let bytes: [UInt8]
+}
+
+extension RegistryService {
+    /// Stores a manifest after validating it and checking that everything it references is present.
+    /// - Returns: the stored record (its digest, and its subject for the `OCI-Subject` header).
+    public func putManifest(
+        registry: String, repository: RepositoryName, reference: ManifestReference, bytes: [UInt8], contentType: String?
+    ) async throws -> ManifestRecord {
+        let parsed: ParsedManifest
+        do { parsed = try ParsedManifest(bytes: bytes, contentType: contentType) } catch {
+            throw RegistryError(error.code == .sizeInvalid ? .sizeInvalid : .manifestInvalid, error.message)
+        }
+        var tag: Tag?
+        let digest: Digest
+        switch reference {
+        case .tag(let name):
+            tag = name
+            digest = Digest.of(bytes)
+        case .digest(let expected):
+            digest = Digest.of(bytes, using: expected.algorithm)
+            guard digest == expected else {
+                throw RegistryError(.digestInvalid, "manifest content has digest \(digest), not \(expected)")
+            }
+        }
+        for blob in parsed.blobReferences {
+            guard try await metadata.isBlobLinked(registry: registry, repository: repository.value, digest: blob) else {
+                throw RegistryError(.manifestBlobUnknown, "manifest references blob \(blob), which is not in repository \(repository)",
+                                    detail: ["digest": blob.description])
+            }
+        }
+        for child in parsed.manifestReferences {
+            guard try await metadata.manifest(registry: registry, repository: repository.value, digest: child) != nil else {
+                throw RegistryError(.manifestBlobUnknown, "index references manifest \(child), which is not in repository \(repository)",
+                                    detail: ["digest": child.description])
+            }
+        }
+        let content = try await storeContent(registry: registry, digest: digest, bytes: bytes)
+        let annotations = try parsed.annotations.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
+        let record = ManifestRecord(
+            registry: registry, repository: repository.value, digest: digest, mediaType: parsed.mediaType,
+            size: Int64(bytes.count), artifactType: parsed.artifactType, subject: parsed.subject,
+            annotationsJSON: annotations, createdAt: Self.now()
+        )
+        try await metadata.putManifest(record, content: content, tag: tag?.value)
+        return record
+    }
+
+    /// Resolves a tag or digest to the manifest's record, without reading its bytes.
+    public func manifestInfo(registry: String, repository: RepositoryName, reference: ManifestReference) async throws -> ManifestRecord {
+        let digest: Digest
+        switch reference {
+        case .digest(let value): digest = value
+        case .tag(let tag):
+            guard let value = try await metadata.resolveTag(registry: registry, repository: repository.value, tag: tag.value) else {
+                throw RegistryError(.manifestUnknown, "manifest \(tag) is not in repository \(repository)")
+            }
+            digest = value
+        }
+        guard let record = try await metadata.manifest(registry: registry, repository: repository.value, digest: digest) else {
+            throw RegistryError(.manifestUnknown, "manifest \(digest) is not in repository \(repository)")
+        }
+        return record
+    }
+
+    public func manifest(registry: String, repository: RepositoryName, reference: ManifestReference) async throws -> StoredManifest {
+        let record = try await manifestInfo(registry: registry, repository: repository, reference: reference)
+        guard let blob = try await metadata.blob(registry: registry, digest: record.digest) else {
+            throw RegistryError(.dataCorrupt, "manifest \(record.digest) has no stored content")
+        }
+        let content = try await open(blob, range: nil)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(Int(content.size))
+        if let body = content.body {
+            do {
+                for try await buffer in body { bytes += buffer.readableBytesView }
+            } catch { throw Self.translate(error) }
+        }
+        return StoredManifest(record: record, bytes: bytes)
+    }
+
+    /// Deletes by digest (the manifest and its tags) or by tag (only the tag).
+    public func deleteManifest(registry: String, repository: RepositoryName, reference: ManifestReference) async throws {
+        switch reference {
+        case .digest(let digest):
+            guard try await metadata.deleteManifest(registry: registry, repository: repository.value, digest: digest) else {
+                throw RegistryError(.manifestUnknown, "manifest \(digest) is not in repository \(repository)")
+            }
+        case .tag(let tag):
+            guard try await metadata.deleteTag(registry: registry, repository: repository.value, tag: tag.value) else {
+                throw RegistryError(.manifestUnknown, "tag \(tag) is not in repository \(repository)")
+            }
+        }
+    }
+
+    public func tags(registry: String, repository: RepositoryName, after last: String?, limit: Int?) async throws -> [String] {
+        guard try await metadata.repositoryExists(registry: registry, repository: repository.value) else {
+            throw RegistryError(.nameUnknown, "repository \(repository) is not known")
+        }
+        return try await metadata.tags(registry: registry, repository: repository.value, after: last, limit: limit)
+    }
+
+    public func repositories(registry: String, after last: String?, limit: Int?) async throws -> [String] {
+        try await metadata.repositories(registry: registry, after: last, limit: limit)
+    }
+
+    /// Descriptors of the manifests whose subject is `digest`, optionally only those of one artifact type.
+    public func referrers(registry: String, repository: RepositoryName, subject: Digest, artifactType: String?) async throws -> [Descriptor] {
+        try await metadata.referrers(registry: registry, repository: repository.value, subject: subject)
+            .filter { artifactType == nil || $0.artifactType == artifactType }
+            .map { record in
+                Descriptor(
+                    mediaType: record.mediaType, digest: record.digest.description, size: record.size,
+                    artifactType: record.artifactType,
+                    annotations: record.annotationsJSON.flatMap { try? JSONDecoder().decode([String: String].self, from: Data($0.utf8)) }
+                )
+            }
+    }
+
+    /// Seals small content in one piece and publishes it, unless the registry already holds that digest.
+    private func storeContent(registry: String, digest: Digest, bytes: [UInt8]) async throws -> BlobRecord {
+        if let existing = try await metadata.blob(registry: registry, digest: digest) { return existing }
+        let masterKey = try await masterKey(registry: registry)
+        let sealer = try masterKey.newObjectSealer(segmentSize: configuration.segmentSize)
+        var sealed = ByteBuffer(bytes: sealer.header.encoded)
+        var index = 0
+        var offset = 0
+        while offset < bytes.count {
+            let end = min(bytes.count, offset + sealer.segmentSize)
+            sealed.writeBytes(try sealer.sealSegment(bytes[offset..<end], index: index))
+            index += 1
+            offset = end
+        }
+        sealed.writeBytes(try sealer.sealCommitRecord(digest: digest.description, plaintextLength: Int64(bytes.count)))
+        let staging = UUID().uuidString.lowercased()
+        let record = BlobRecord(registry: registry, digest: digest, size: Int64(bytes.count),
+                                objectKey: Self.objectKey(registry: registry, digest: digest))
+        do {
+            try await blobs.replaceStaging(staging, sealed)
+            try await blobs.commitStaging(staging, as: record.objectKey)
+        } catch {
+            try? await blobs.deleteStaging(staging)
+            throw error
+        }
+        return record
+    }
+}

@@ -1,0 +1,226 @@
+import CofferStorage
+import Envelope
+import Foundation
+import NIOCore
+import OCIModels
+
+/// Where an upload stands, for the `Location` and `Range` headers.
+public struct UploadProgress: Sendable, Equatable {
+    public let id: String
+    /// Bytes received so far.
+    public let offset: Int64
+}
+
+extension RegistryService {
+    /// Starts an upload session. Nothing is visible to readers until it completes.
+    public func startUpload(registry: String, repository: RepositoryName) async throws -> UploadProgress {
+        let masterKey = try await masterKey(registry: registry)
+        let id = UUID().uuidString.lowercased()
+        let sealer = try masterKey.newObjectSealer(segmentSize: configuration.segmentSize)
+        try await blobs.createStaging(id)
+        try await blobs.appendStaging(id, ByteBuffer(bytes: sealer.header.encoded))
+        try await metadata.createUpload(UploadRecord(id: id, registry: registry, repository: repository.value, startedAt: Self.now()))
+        uploads.checkIn(id, UploadState(
+            registry: registry, repository: repository.value, sealer: sealer, segmentsWritten: 0, tail: [], hasher: DigestHasher(.sha256)
+        ))
+        return UploadProgress(id: id, offset: 0)
+    }
+
+    public func uploadProgress(registry: String, repository: RepositoryName, id: String) async throws -> UploadProgress {
+        try await withUpload(registry: registry, repository: repository, id: id) { state in
+            (UploadProgress(id: id, offset: state.offset), state)
+        }
+    }
+
+    /// Appends a chunk. When `expectedOffset` is given (from `Content-Range`), it must be where the upload ends.
+    public func appendToUpload<Body: AsyncSequence & Sendable>(
+        registry: String, repository: RepositoryName, id: String, expectedOffset: Int64?, body: Body
+    ) async throws -> UploadProgress where Body.Element == ByteBuffer {
+        try await withUpload(registry: registry, repository: repository, id: id) { state in
+            if let expectedOffset, expectedOffset != state.offset {
+                throw RegistryError(.rangeNotSatisfiable, "chunk starts at \(expectedOffset) but the upload has \(state.offset) bytes",
+                                    detail: ["offset": String(state.offset)])
+            }
+            var state = state
+            try await append(body, to: &state, id: id)
+            try await blobs.replaceStaging(id + ".tail", ByteBuffer(bytes: try state.sealer.sealTail(state.tail, index: state.segmentsWritten)))
+            return (UploadProgress(id: id, offset: state.offset), state)
+        }
+    }
+
+    /// Appends the final chunk (if any), verifies the digest and publishes the blob atomically.
+    public func completeUpload<Body: AsyncSequence & Sendable>(
+        registry: String, repository: RepositoryName, id: String, digest: Digest, expectedOffset: Int64?, body: Body
+    ) async throws -> BlobRecord where Body.Element == ByteBuffer {
+        let result: BlobRecord? = try await withUpload(registry: registry, repository: repository, id: id) { state in
+            if let expectedOffset, expectedOffset != state.offset {
+                throw RegistryError(.rangeNotSatisfiable, "chunk starts at \(expectedOffset) but the upload has \(state.offset) bytes",
+                                    detail: ["offset": String(state.offset)])
+            }
+            var state = state
+            try await append(body, to: &state, id: id)
+            return (try await commit(&state, id: id, digest: digest), nil)
+        }
+        return result!
+    }
+
+    /// Monolithic upload: the whole blob in one request.
+    public func uploadBlob<Body: AsyncSequence & Sendable>(
+        registry: String, repository: RepositoryName, digest: Digest, body: Body
+    ) async throws -> BlobRecord where Body.Element == ByteBuffer {
+        let progress = try await startUpload(registry: registry, repository: repository)
+        if case .state(var state) = try uploads.checkOut(progress.id) {
+            state.hasher = DigestHasher(digest.algorithm)
+            uploads.checkIn(progress.id, state)
+        }
+        return try await completeUpload(
+            registry: registry, repository: repository, id: progress.id, digest: digest, expectedOffset: nil, body: body
+        )
+    }
+
+    public func cancelUpload(registry: String, repository: RepositoryName, id: String) async throws {
+        let _: Bool? = try await withUpload(registry: registry, repository: repository, id: id) { _ in
+            try await self.discardUpload(id: id)
+            return (true, nil)
+        }
+    }
+
+    func discardUpload(id: String) async throws {
+        try await blobs.deleteStaging(id)
+        try await blobs.deleteStaging(id + ".tail")
+        try await metadata.deleteUpload(id: id)
+    }
+
+    // MARK: steps
+
+    /// Checks out the upload's state (rebuilding it from staging when not in memory), runs `body`, and
+    /// checks back in what it returns. On failure the in-memory state is dropped, so the next request
+    /// rebuilds it from what actually reached storage.
+    private func withUpload<T: Sendable>(
+        registry: String, repository: RepositoryName, id: String,
+        _ body: (UploadState) async throws -> (T, UploadState?)
+    ) async throws -> T {
+        guard let record = try await metadata.upload(id: id), record.registry == registry, record.repository == repository.value else {
+            throw RegistryError(.blobUploadUnknown, "upload \(id.prefix(64)) is not known in this repository")
+        }
+        let checkout = try uploads.checkOut(id)
+        do {
+            let state: UploadState
+            switch checkout {
+            case .state(let held): state = held
+            case .absent: state = try await rebuildState(record)
+            }
+            let (result, next) = try await body(state)
+            uploads.checkIn(id, next)
+            return result
+        } catch {
+            uploads.checkIn(id, nil)
+            throw Self.translate(error)
+        }
+    }
+
+    private func rebuildState(_ record: UploadRecord) async throws -> UploadState {
+        let masterKey = try await masterKey(registry: record.registry)
+        guard let size = try await blobs.stagingSize(record.id) else {
+            throw RegistryError(.blobUploadUnknown, "upload \(record.id) has no staged data")
+        }
+        let start = try await blobs.readStaging(record.id, offset: 0, length: SealedObjectHeader.maximumEncodedSize)
+        let header = try SealedObjectHeader(parsing: start.readableBytesView)
+        let sealer = try masterKey.sealer(for: header)
+        let stride = Int64(header.segmentSize) + Int64(SealedObjectFormat.tagSize)
+        let body = size - Int64(header.encodedSize)
+        guard body >= 0, body % stride == 0 else {
+            throw RegistryError(.blobUploadInvalid, "staged upload is inconsistent; start the upload again")
+        }
+        let segments = Int(body / stride)
+        var tail: [UInt8] = []
+        if let tailSize = try await blobs.stagingSize(record.id + ".tail"), tailSize > 0 {
+            let sealedTail = try await blobs.readStaging(record.id + ".tail", offset: 0, length: Int(tailSize))
+            // A tail sealed for an earlier segment index was already folded into a written segment.
+            tail = (try? sealer.openTail(sealedTail.readableBytesView, index: segments)) ?? []
+        }
+        return UploadState(
+            registry: record.registry, repository: record.repository, sealer: sealer,
+            segmentsWritten: segments, tail: tail, hasher: nil
+        )
+    }
+
+    /// Encrypts the body into full segments appended to staging; leaves the remainder in `state.tail`.
+    private func append<Body: AsyncSequence & Sendable>(
+        _ body: Body, to state: inout UploadState, id: String
+    ) async throws where Body.Element == ByteBuffer {
+        let segmentSize = state.sealer.segmentSize
+        var pending = state.tail
+        pending.reserveCapacity(segmentSize)
+        var batch = ByteBufferAllocator().buffer(capacity: configuration.stagingBatchSize + segmentSize)
+        for try await chunk in body {
+            chunk.withUnsafeReadableBytes { bytes in state.hasher?.update(bytes) }
+            var view = chunk.readableBytesView[...]
+            while !view.isEmpty {
+                let take = min(segmentSize - pending.count, view.count)
+                pending += view.prefix(take)
+                view = view.dropFirst(take)
+                if pending.count == segmentSize {
+                    batch.writeBytes(try state.sealer.sealSegment(pending, index: state.segmentsWritten))
+                    state.segmentsWritten += 1
+                    pending.removeAll(keepingCapacity: true)
+                    if batch.readableBytes >= configuration.stagingBatchSize {
+                        try await blobs.appendStaging(id, batch)
+                        batch.clear()
+                    }
+                }
+            }
+        }
+        if batch.readableBytes > 0 { try await blobs.appendStaging(id, batch) }
+        state.tail = pending
+    }
+
+    /// Seals the last segment and the commit record, verifies the digest and publishes.
+    private func commit(_ state: inout UploadState, id: String, digest: Digest) async throws -> BlobRecord {
+        let length = state.offset
+        if !state.tail.isEmpty {
+            try await blobs.appendStaging(id, ByteBuffer(bytes: try state.sealer.sealSegment(state.tail, index: state.segmentsWritten)))
+            state.segmentsWritten += 1
+            state.tail = []
+        }
+        let actual: Digest
+        if let hasher = state.hasher, hasher.algorithm == digest.algorithm {
+            actual = hasher.finalize()
+        } else {
+            actual = try await rehashStaging(state, id: id, length: length, algorithm: digest.algorithm)
+        }
+        guard actual == digest else {
+            try await discardUpload(id: id)
+            throw RegistryError(.digestInvalid, "uploaded content has digest \(actual), not \(digest)")
+        }
+        let record = BlobRecord(registry: state.registry, digest: digest, size: length,
+                                objectKey: Self.objectKey(registry: state.registry, digest: digest))
+        if let existing = try await metadata.blob(registry: state.registry, digest: digest) {
+            try await discardUpload(id: id)
+            try await metadata.commitBlob(existing, repository: state.repository)
+            return existing
+        }
+        try await blobs.appendStaging(id, ByteBuffer(bytes: try state.sealer.sealCommitRecord(digest: digest.description, plaintextLength: length)))
+        try await blobs.commitStaging(id, as: record.objectKey)
+        try await metadata.commitBlob(record, repository: state.repository)
+        try await blobs.deleteStaging(id + ".tail")
+        try await metadata.deleteUpload(id: id)
+        logger.debug("blob committed", metadata: [LogKey.registry: .string(state.registry), LogKey.digest: .string(digest.description)])
+        return record
+    }
+
+    /// Recomputes the digest by decrypting what was staged (after a restart, or for a second algorithm).
+    private func rehashStaging(_ state: UploadState, id: String, length: Int64, algorithm: Digest.Algorithm) async throws -> Digest {
+        var hasher = DigestHasher(algorithm)
+        let header = state.sealer.header
+        var index = 0
+        while index < state.segmentsWritten {
+            let range = SealedObjectFormat.segmentRange(index: index, plaintextLength: length, header: header)
+            let sealed = try await blobs.readStaging(id, offset: range.offset, length: range.length)
+            let plaintext = try state.sealer.openSegment(sealed.readableBytesView, index: index)
+            hasher.update(plaintext)
+            index += 1
+        }
+        return hasher.finalize()
+    }
+}

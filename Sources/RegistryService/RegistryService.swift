@@ -1,0 +1,138 @@
+import CofferStorage
+import Envelope
+import Foundation
+import Logging
+import OCIModels
+
+/// The registry domain: repositories, blobs, uploads, manifests and tags of every registry,
+/// stored encrypted. It speaks no HTTP; the API layer translates requests into these calls.
+public final class RegistryService: Sendable {
+    public let configuration: RegistryConfiguration
+    let metadata: any MetadataStore
+    let blobs: any BlobStore
+    let wrappers: [String: any KeyWrapper]
+    let masterKeys: MasterKeyCache
+    let uploads = UploadSessions()
+    let logger: Logger
+
+    /// - Parameter keyWrappers: the key-encryption keys available, by ``KeyWrapper/keyID``.
+    public init(
+        configuration: RegistryConfiguration = .init(),
+        metadata: any MetadataStore,
+        blobs: any BlobStore,
+        keyWrappers: [any KeyWrapper],
+        logger: Logger = Logger(label: "coffer.registry")
+    ) {
+        self.configuration = configuration
+        self.metadata = metadata
+        self.blobs = blobs
+        self.wrappers = Dictionary(keyWrappers.map { ($0.keyID, $0) }, uniquingKeysWith: { first, _ in first })
+        self.masterKeys = MasterKeyCache(lifetime: configuration.masterKeyLifetime)
+        self.logger = logger
+    }
+
+    // MARK: registries
+
+    /// Creates a registry with a fresh master key wrapped by `keyWrapperID`'s key.
+    public func createRegistry(name: String, keyWrapperID: String) async throws {
+        guard let wrapper = wrappers[keyWrapperID] else {
+            throw RegistryError(.keyUnavailable, "key-encryption key \(keyWrapperID) is not available")
+        }
+        let masterKey = RegistryMasterKey.generate(for: name)
+        let record = RegistryRecord(
+            name: name, wrappedMasterKey: try await masterKey.wrapped(by: wrapper),
+            keyEncryptionKeyID: keyWrapperID, createdAt: Self.now()
+        )
+        try await metadata.createRegistry(record)
+        logger.info("registry created", metadata: [LogKey.registry: .string(name), LogKey.keyID: .string(keyWrapperID)])
+    }
+
+    /// Creates the registry unless it exists.
+    public func ensureRegistry(name: String, keyWrapperID: String) async throws {
+        if try await metadata.registry(named: name) == nil {
+            try await createRegistry(name: name, keyWrapperID: keyWrapperID)
+        }
+    }
+
+    public func registryExists(_ name: String) async throws -> Bool {
+        try await metadata.registry(named: name) != nil
+    }
+
+    public func registryNames() async throws -> [String] {
+        try await metadata.registries().map(\.name)
+    }
+
+    /// The registry's unwrapped master key, from cache or by asking its key-encryption key.
+    func masterKey(registry: String) async throws -> RegistryMasterKey {
+        guard let record = try await metadata.registry(named: registry) else {
+            throw RegistryError(.nameUnknown, "registry \(registry) is not known")
+        }
+        return try await masterKeys.masterKey(registry: registry, wrapped: record.wrappedMasterKey) {
+            guard let wrapper = wrappers[record.keyEncryptionKeyID] else {
+                throw RegistryError(.keyUnavailable, "the key-encryption key of registry \(registry) is not available")
+            }
+            do {
+                return try await RegistryMasterKey.unwrap(record.wrappedMasterKey, registry: registry, using: wrapper)
+            } catch {
+                logger.error("master key unwrap failed", metadata: [
+                    LogKey.registry: .string(registry), LogKey.keyID: .string(record.keyEncryptionKeyID),
+                ])
+                throw RegistryError(.keyUnavailable, "the key-encryption key of registry \(registry) could not unwrap its master key")
+            }
+        }
+    }
+
+    // MARK: housekeeping
+
+    /// Removes upload sessions that are stale and staging objects no session owns (after a crash).
+    public func cleanUpStaging() async throws {
+        let cutoff = Self.now() - Int64(configuration.staleUploadAge.components.seconds)
+        var live: Set<String> = []
+        for upload in try await metadata.uploads() {
+            if upload.startedAt < cutoff {
+                try await discardUpload(id: upload.id)
+            } else {
+                live.insert(upload.id)
+            }
+        }
+        for name in try await blobs.listStaging() {
+            let owner = name.split(separator: ".").first.map(String.init) ?? name
+            if !live.contains(owner) {
+                try await blobs.deleteStaging(name)
+                logger.info("removed staging leftover")
+            }
+        }
+    }
+
+    // MARK: helpers
+
+    static func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
+
+    static func objectKey(registry: String, digest: Digest) -> String {
+        "registries/\(registry)/blobs/\(digest.algorithm.rawValue)/\(digest.encoded.prefix(2))/\(digest.encoded)"
+    }
+
+    /// Maps storage and envelope failures to registry errors; registry errors pass through.
+    static func translate(_ error: any Error) -> any Error {
+        switch error {
+        case let error as RegistryError: return error
+        case let error as EnvelopeError:
+            switch error.code {
+            case .keyUnavailable: return RegistryError(.keyUnavailable, error.message)
+            case .integrityFailure, .formatInvalid: return RegistryError(.dataCorrupt, error.message)
+            }
+        case let error as StorageError where error.code == .notFound || error.code == .corrupt:
+            return RegistryError(.dataCorrupt, "stored data is missing or unreadable")
+        default: return error
+        }
+    }
+}
+
+/// Metadata keys of this module's log messages.
+enum LogKey {
+    static let registry = "coffer.registry"
+    static let repository = "coffer.repository"
+    static let digest = "coffer.digest"
+    static let keyID = "coffer.key_id"
+    static let upload = "coffer.upload"
+}

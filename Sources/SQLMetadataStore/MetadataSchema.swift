@@ -1,0 +1,65 @@
+/// The metadata schema, as ordered migrations. The SQL is the common subset of SQLite and PostgreSQL.
+enum MetadataSchema {
+    static let migrations: [[String]] = [
+        [
+            """
+            CREATE TABLE registries (
+                name TEXT PRIMARY KEY,
+                wrapped_master_key TEXT NOT NULL,
+                kek_id TEXT NOT NULL,
+                created_at BIGINT NOT NULL)
+            """,
+            """
+            CREATE TABLE blobs (
+                registry TEXT NOT NULL,
+                digest TEXT NOT NULL,
+                size BIGINT NOT NULL,
+                object_key TEXT NOT NULL,
+                PRIMARY KEY (registry, digest))
+            """,
+            """
+            CREATE TABLE repositories (
+                registry TEXT NOT NULL,
+                name TEXT NOT NULL,
+                PRIMARY KEY (registry, name))
+            """,
+            """
+            CREATE TABLE repository_blobs (
+                registry TEXT NOT NULL,
+                repository TEXT NOT NULL,
+                digest TEXT NOT NULL,
+                PRIMARY KEY (registry, repository, digest))
+            """,
+            """
+            CREATE TABLE manifests (
+                registry TEXT NOT NULL,
+                repository TEXT NOT NULL,
+                digest TEXT NOT NULL,
+                media_type TEXT NOT NULL,
+                size BIGINT NOT NULL,
+                artifact_type TEXT,
+                subject TEXT,
+                annotations TEXT,
+                created_at BIGINT NOT NULL,
+                PRIMARY KEY (registry, repository, digest))
+            """,
+            "CREATE INDEX manifests_by_subject ON manifests (registry, repository, subject)",
+            """
+            CREATE TABLE tags (
+                registry TEXT NOT NULL,
+                repository TEXT NOT NULL,
+                name TEXT NOT NULL,
+                digest TEXT NOT NULL,
+                PRIMARY KEY (registry, repository, name))
+            """,
+            "CREATE INDEX tags_by_digest ON tags (registry, repository, digest)",
+            """
+            CREATE TABLE uploads (
+                id TEXT PRIMARY KEY,
+                registry TEXT NOT NULL,
+                repository TEXT NOT NULL,
+                started_at BIGINT NOT NULL)
+            """,
+        ],
+    ]
+}

@@ -1,0 +1,336 @@
+import CofferStorage
+import Foundation
+import OCIModels
+import SQLKit
+
+/// The metadata store on SQL: one body of queries for every SQL backend, reached through ``SQLSessions``.
+public final class SQLMetadataStore: MetadataStore {
+    private let sessions: any SQLSessions
+
+    /// Opens the store and applies any migrations it has not seen.
+    public init(sessions: any SQLSessions) async throws {
+        self.sessions = sessions
+        try await migrate()
+    }
+
+    private func migrate() async throws {
+        try await sessions.transaction { db in
+            try await db.raw("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)").run()
+            let applied = try await db.raw("SELECT version FROM schema_migrations").all()
+                .map { try $0.decode(column: "version", as: Int64.self) }
+            for (index, statements) in MetadataSchema.migrations.enumerated() where !applied.contains(Int64(index + 1)) {
+                for statement in statements { try await db.raw(SQLQueryString(statement)).run() }
+                try await db.raw("INSERT INTO schema_migrations (version) VALUES (\(bind: Int64(index + 1)))").run()
+            }
+        }
+    }
+
+    // MARK: registries
+
+    public func createRegistry(_ registry: RegistryRecord) async throws {
+        try await sessions.transaction { db in
+            if try await db.raw("SELECT name FROM registries WHERE name = \(bind: registry.name)").first() != nil {
+                throw StorageError(.conflict, "registry already exists")
+            }
+            try await db.raw("""
+                INSERT INTO registries (name, wrapped_master_key, kek_id, created_at)
+                VALUES (\(bind: registry.name), \(bind: Data(registry.wrappedMasterKey).base64EncodedString()),
+                        \(bind: registry.keyEncryptionKeyID), \(bind: registry.createdAt))
+                """).run()
+        }
+    }
+
+    public func registry(named name: String) async throws -> RegistryRecord? {
+        try await sessions.read { db in
+            try await db.raw("SELECT * FROM registries WHERE name = \(bind: name)").first().map(Self.registryRecord)
+        }
+    }
+
+    public func registries() async throws -> [RegistryRecord] {
+        try await sessions.read { db in
+            try await db.raw("SELECT * FROM registries ORDER BY name").all().map(Self.registryRecord)
+        }
+    }
+
+    public func updateRegistryKey(name: String, wrappedMasterKey: [UInt8], keyEncryptionKeyID: String) async throws {
+        try await sessions.transaction { db in
+            guard try await db.raw("SELECT name FROM registries WHERE name = \(bind: name)").first() != nil else {
+                throw StorageError(.notFound, "registry not found")
+            }
+            try await db.raw("""
+                UPDATE registries SET wrapped_master_key = \(bind: Data(wrappedMasterKey).base64EncodedString()),
+                    kek_id = \(bind: keyEncryptionKeyID) WHERE name = \(bind: name)
+                """).run()
+        }
+    }
+
+    // MARK: blobs
+
+    public func blob(registry: String, digest: Digest) async throws -> BlobRecord? {
+        try await sessions.read { db in
+            try await Self.blob(db, registry: registry, digest: digest)
+        }
+    }
+
+    public func commitBlob(_ blob: BlobRecord, repository: String) async throws {
+        try await sessions.transaction { db in
+            try await Self.insertBlob(db, blob)
+            try await Self.ensureRepository(db, registry: blob.registry, repository: repository)
+            try await Self.link(db, registry: blob.registry, repository: repository, digest: blob.digest)
+        }
+    }
+
+    public func isBlobLinked(registry: String, repository: String, digest: Digest) async throws -> Bool {
+        try await sessions.read { db in
+            try await db.raw("""
+                SELECT digest FROM repository_blobs
+                WHERE registry = \(bind: registry) AND repository = \(bind: repository) AND digest = \(bind: digest.description)
+                """).first() != nil
+        }
+    }
+
+    public func linkBlob(registry: String, repository: String, digest: Digest) async throws -> Bool {
+        try await sessions.transaction { db in
+            guard try await Self.blob(db, registry: registry, digest: digest) != nil else { return false }
+            try await Self.ensureRepository(db, registry: registry, repository: repository)
+            try await Self.link(db, registry: registry, repository: repository, digest: digest)
+            return true
+        }
+    }
+
+    public func unlinkBlob(registry: String, repository: String, digest: Digest) async throws -> Bool {
+        try await sessions.transaction { db in
+            guard try await db.raw("""
+                SELECT digest FROM repository_blobs
+                WHERE registry = \(bind: registry) AND repository = \(bind: repository) AND digest = \(bind: digest.description)
+                """).first() != nil else { return false }
+            try await db.raw("""
+                DELETE FROM repository_blobs
+                WHERE registry = \(bind: registry) AND repository = \(bind: repository) AND digest = \(bind: digest.description)
+                """).run()
+            return true
+        }
+    }
+
+    // MARK: manifests and tags
+
+    public func putManifest(_ manifest: ManifestRecord, content: BlobRecord, tag: String?) async throws {
+        try await sessions.transaction { db in
+            try await Self.insertBlob(db, content)
+            try await Self.ensureRepository(db, registry: manifest.registry, repository: manifest.repository)
+            try await db.raw("""
+                INSERT INTO manifests (registry, repository, digest, media_type, size, artifact_type, subject, annotations, created_at)
+                VALUES (\(bind: manifest.registry), \(bind: manifest.repository), \(bind: manifest.digest.description),
+                        \(bind: manifest.mediaType), \(bind: manifest.size), \(bind: manifest.artifactType),
+                        \(bind: manifest.subject?.description), \(bind: manifest.annotationsJSON), \(bind: manifest.createdAt))
+                ON CONFLICT (registry, repository, digest) DO NOTHING
+                """).run()
+            if let tag {
+                try await db.raw("""
+                    INSERT INTO tags (registry, repository, name, digest)
+                    VALUES (\(bind: manifest.registry), \(bind: manifest.repository), \(bind: tag), \(bind: manifest.digest.description))
+                    ON CONFLICT (registry, repository, name) DO UPDATE SET digest = excluded.digest
+                    """).run()
+            }
+        }
+    }
+
+    public func manifest(registry: String, repository: String, digest: Digest) async throws -> ManifestRecord? {
+        try await sessions.read { db in
+            try await db.raw("""
+                SELECT * FROM manifests
+                WHERE registry = \(bind: registry) AND repository = \(bind: repository) AND digest = \(bind: digest.description)
+                """).first().map(Self.manifestRecord)
+        }
+    }
+
+    public func resolveTag(registry: String, repository: String, tag: String) async throws -> Digest? {
+        try await sessions.read { db in
+            guard let row = try await db.raw("""
+                SELECT digest FROM tags
+                WHERE registry = \(bind: registry) AND repository = \(bind: repository) AND name = \(bind: tag)
+                """).first() else { return nil }
+            return try Self.digest(row, "digest")
+        }
+    }
+
+    public func deleteManifest(registry: String, repository: String, digest: Digest) async throws -> Bool {
+        try await sessions.transaction { db in
+            guard try await db.raw("""
+                SELECT digest FROM manifests
+                WHERE registry = \(bind: registry) AND repository = \(bind: repository) AND digest = \(bind: digest.description)
+                """).first() != nil else { return false }
+            try await db.raw("""
+                DELETE FROM tags
+                WHERE registry = \(bind: registry) AND repository = \(bind: repository) AND digest = \(bind: digest.description)
+                """).run()
+            try await db.raw("""
+                DELETE FROM manifests
+                WHERE registry = \(bind: registry) AND repository = \(bind: repository) AND digest = \(bind: digest.description)
+                """).run()
+            return true
+        }
+    }
+
+    public func deleteTag(registry: String, repository: String, tag: String) async throws -> Bool {
+        try await sessions.transaction { db in
+            guard try await db.raw("""
+                SELECT name FROM tags WHERE registry = \(bind: registry) AND repository = \(bind: repository) AND name = \(bind: tag)
+                """).first() != nil else { return false }
+            try await db.raw("""
+                DELETE FROM tags WHERE registry = \(bind: registry) AND repository = \(bind: repository) AND name = \(bind: tag)
+                """).run()
+            return true
+        }
+    }
+
+    public func tags(registry: String, repository: String, after last: String?, limit: Int?) async throws -> [String] {
+        try await sessions.read { db in
+            var query = SQLQueryString("SELECT name FROM tags WHERE registry = \(bind: registry) AND repository = \(bind: repository)")
+            if let last { query.appendInterpolation(unsafeRaw: " AND name > "); query.appendInterpolation(bind: last) }
+            query.appendInterpolation(unsafeRaw: " ORDER BY name")
+            if let limit { query.appendInterpolation(unsafeRaw: " LIMIT \(max(0, limit))") }
+            return try await db.raw(query).all().map { try $0.decode(column: "name", as: String.self) }
+        }
+    }
+
+    public func repositoryExists(registry: String, repository: String) async throws -> Bool {
+        try await sessions.read { db in
+            try await db.raw("SELECT name FROM repositories WHERE registry = \(bind: registry) AND name = \(bind: repository)").first() != nil
+        }
+    }
+
+    public func repositories(registry: String, after last: String?, limit: Int?) async throws -> [String] {
+        try await sessions.read { db in
+            var query = SQLQueryString("SELECT name FROM repositories WHERE registry = \(bind: registry)")
+            if let last { query.appendInterpolation(unsafeRaw: " AND name > "); query.appendInterpolation(bind: last) }
+            query.appendInterpolation(unsafeRaw: " ORDER BY name")
+            if let limit { query.appendInterpolation(unsafeRaw: " LIMIT \(max(0, limit))") }
+            return try await db.raw(query).all().map { try $0.decode(column: "name", as: String.self) }
+        }
+    }
+
+    public func referrers(registry: String, repository: String, subject: Digest) async throws -> [ManifestRecord] {
+        try await sessions.read { db in
+            try await db.raw("""
+                SELECT * FROM manifests
+                WHERE registry = \(bind: registry) AND repository = \(bind: repository) AND subject = \(bind: subject.description)
+                ORDER BY created_at, digest
+                """).all().map(Self.manifestRecord)
+        }
+    }
+
+    // MARK: uploads
+
+    public func createUpload(_ upload: UploadRecord) async throws {
+        try await sessions.transaction { db in
+            try await db.raw("""
+                INSERT INTO uploads (id, registry, repository, started_at)
+                VALUES (\(bind: upload.id), \(bind: upload.registry), \(bind: upload.repository), \(bind: upload.startedAt))
+                """).run()
+        }
+    }
+
+    public func upload(id: String) async throws -> UploadRecord? {
+        try await sessions.read { db in
+            try await db.raw("SELECT * FROM uploads WHERE id = \(bind: id)").first().map(Self.uploadRecord)
+        }
+    }
+
+    public func deleteUpload(id: String) async throws {
+        try await sessions.transaction { db in
+            try await db.raw("DELETE FROM uploads WHERE id = \(bind: id)").run()
+        }
+    }
+
+    public func uploads() async throws -> [UploadRecord] {
+        try await sessions.read { db in
+            try await db.raw("SELECT * FROM uploads ORDER BY started_at, id").all().map(Self.uploadRecord)
+        }
+    }
+
+    // MARK: shared statements
+
+    private static func insertBlob(_ db: any SQLDatabase, _ blob: BlobRecord) async throws {
+        try await db.raw("""
+            INSERT INTO blobs (registry, digest, size, object_key)
+            VALUES (\(bind: blob.registry), \(bind: blob.digest.description), \(bind: blob.size), \(bind: blob.objectKey))
+            ON CONFLICT (registry, digest) DO NOTHING
+            """).run()
+    }
+
+    private static func ensureRepository(_ db: any SQLDatabase, registry: String, repository: String) async throws {
+        try await db.raw("""
+            INSERT INTO repositories (registry, name) VALUES (\(bind: registry), \(bind: repository))
+            ON CONFLICT (registry, name) DO NOTHING
+            """).run()
+    }
+
+    private static func link(_ db: any SQLDatabase, registry: String, repository: String, digest: Digest) async throws {
+        try await db.raw("""
+            INSERT INTO repository_blobs (registry, repository, digest)
+            VALUES (\(bind: registry), \(bind: repository), \(bind: digest.description))
+            ON CONFLICT (registry, repository, digest) DO NOTHING
+            """).run()
+    }
+
+    private static func blob(_ db: any SQLDatabase, registry: String, digest: Digest) async throws -> BlobRecord? {
+        guard let row = try await db.raw("""
+            SELECT * FROM blobs WHERE registry = \(bind: registry) AND digest = \(bind: digest.description)
+            """).first() else { return nil }
+        return BlobRecord(
+            registry: try row.decode(column: "registry", as: String.self),
+            digest: try Self.digest(row, "digest"),
+            size: try row.decode(column: "size", as: Int64.self),
+            objectKey: try row.decode(column: "object_key", as: String.self)
+        )
+    }
+
+    // MARK: row decoding
+
+    private static func optionalString(_ row: any SQLRow, _ column: String) throws -> String? {
+        try row.decodeNil(column: column) ? nil : row.decode(column: column, as: String.self)
+    }
+
+    private static func digest(_ row: any SQLRow, _ column: String) throws -> Digest {
+        let text = try row.decode(column: column, as: String.self)
+        do { return try Digest(parsing: text) } catch {
+            throw StorageError(.corrupt, "stored digest is malformed")
+        }
+    }
+
+    private static func registryRecord(_ row: any SQLRow) throws -> RegistryRecord {
+        guard let wrapped = Data(base64Encoded: try row.decode(column: "wrapped_master_key", as: String.self)) else {
+            throw StorageError(.corrupt, "stored wrapped key is malformed")
+        }
+        return RegistryRecord(
+            name: try row.decode(column: "name", as: String.self),
+            wrappedMasterKey: Array(wrapped),
+            keyEncryptionKeyID: try row.decode(column: "kek_id", as: String.self),
+            createdAt: try row.decode(column: "created_at", as: Int64.self)
+        )
+    }
+
+    private static func manifestRecord(_ row: any SQLRow) throws -> ManifestRecord {
+        ManifestRecord(
+            registry: try row.decode(column: "registry", as: String.self),
+            repository: try row.decode(column: "repository", as: String.self),
+            digest: try digest(row, "digest"),
+            mediaType: try row.decode(column: "media_type", as: String.self),
+            size: try row.decode(column: "size", as: Int64.self),
+            artifactType: try optionalString(row, "artifact_type"),
+            subject: try optionalString(row, "subject").map { _ in try digest(row, "subject") },
+            annotationsJSON: try optionalString(row, "annotations"),
+            createdAt: try row.decode(column: "created_at", as: Int64.self)
+        )
+    }
+
+    private static func uploadRecord(_ row: any SQLRow) throws -> UploadRecord {
+        UploadRecord(
+            id: try row.decode(column: "id", as: String.self),
+            registry: try row.decode(column: "registry", as: String.self),
+            repository: try row.decode(column: "repository", as: String.self),
+            startedAt: try row.decode(column: "started_at", as: Int64.self)
+        )
+    }
+}

@@ -1,0 +1,60 @@
+import Logging
+import NIOPosix
+import SQLiteKit
+import Synchronization
+
+/// Embedded SQLite: one writer connection behind a lock, reader connections on WAL snapshots,
+/// `synchronous=FULL` so a committed transaction survives a crash.
+public final class SQLiteSessions: SQLSessions {
+    private let writer: SQLiteConnection
+    private let readers: [SQLiteConnection]
+    private let writeLock = AsyncMutex()
+    private let nextReader = Mutex(0)
+
+    public static func open(path: String, readerCount: Int = 2, logger: Logger = Logger(label: "coffer.sqlite")) async throws -> SQLiteSessions {
+        let writer = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+        for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=5000", "PRAGMA foreign_keys=ON"] {
+            _ = try await writer.query(pragma)
+        }
+        var readers: [SQLiteConnection] = []
+        for _ in 0..<max(1, readerCount) {
+            let reader = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+            _ = try await reader.query("PRAGMA busy_timeout=5000")
+            readers.append(reader)
+        }
+        return SQLiteSessions(writer: writer, readers: readers)
+    }
+
+    private init(writer: SQLiteConnection, readers: [SQLiteConnection]) {
+        self.writer = writer
+        self.readers = readers
+    }
+
+    public func read<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        let index = nextReader.withLock { value in
+            value = (value + 1) % readers.count
+            return value
+        }
+        return try await body(readers[index].sql())
+    }
+
+    public func transaction<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await writeLock.withLock {
+            let database = writer.sql()
+            try await database.raw("BEGIN IMMEDIATE").run()
+            do {
+                let result = try await body(database)
+                try await database.raw("COMMIT").run()
+                return result
+            } catch {
+                try? await database.raw("ROLLBACK").run()
+                throw error
+            }
+        }
+    }
+
+    public func close() async throws {
+        try await writer.close()
+        for reader in readers { try await reader.close() }
+    }
+}
