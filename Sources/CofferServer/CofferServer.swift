@@ -18,7 +18,7 @@ public struct CofferServer: Sendable {
     public let registry: RegistryService
     let responder: CofferResponder
     let secrets: ServerSecrets
-    let sessions: SQLiteSessions
+    let metadata: SQLMetadataStore
     let logger: Logger
 
     public static func prepare(_ configuration: ServerConfiguration, logger: Logger = Logger(label: "coffer")) async throws -> CofferServer {
@@ -42,7 +42,7 @@ public struct CofferServer: Sendable {
             registryHostSuffix: configuration.registryHostSuffix, vaultHostSuffix: configuration.vaultHostSuffix
         )
         return CofferServer(configuration: configuration, registry: registry, responder: responder, secrets: secrets,
-                            sessions: sessions, logger: logger)
+                            metadata: metadata, logger: logger)
     }
 
     /// An application over plain HTTP for in-process tests (`HummingbirdTesting`); production always uses ``run()``.
@@ -71,7 +71,12 @@ public struct CofferServer: Sendable {
         printWelcome()
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
-        try await sessions.close()
+        try await metadata.close()
+    }
+
+    /// Closes the stores (for tests, which do not call ``run()``).
+    public func close() async throws {
+        try await metadata.close()
     }
 
     private func printWelcome() {
@@ -88,6 +93,6 @@ public struct CofferServer: Sendable {
             lines.append("  first start: created " + secrets.created.joined(separator: ", "))
         }
         print(lines.joined(separator: "\n"))
-        fflush(stdout)
+        fflush(nil)
     }
 }

@@ -43,13 +43,14 @@ public struct ManifestRecord: Sendable, Equatable {
     public var size: Int64
     public var artifactType: String?
     public var subject: Digest?
-    /// The manifest's annotations as JSON text (for the referrers API), or nil.
-    public var annotationsJSON: String?
+    /// The manifest's annotations (for the referrers API), encrypted under the registry master key
+    /// and base64-encoded: annotations are content, not names, so they never rest in plaintext.
+    public var sealedAnnotations: String?
     public var createdAt: Int64
 
     public init(
         registry: String, repository: String, digest: Digest, mediaType: String, size: Int64,
-        artifactType: String?, subject: Digest?, annotationsJSON: String?, createdAt: Int64
+        artifactType: String?, subject: Digest?, sealedAnnotations: String?, createdAt: Int64
     ) {
         self.registry = registry
         self.repository = repository
@@ -58,7 +59,7 @@ public struct ManifestRecord: Sendable, Equatable {
         self.size = size
         self.artifactType = artifactType
         self.subject = subject
-        self.annotationsJSON = annotationsJSON
+        self.sealedAnnotations = sealedAnnotations
         self.createdAt = createdAt
     }
 }

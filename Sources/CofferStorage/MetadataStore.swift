@@ -45,4 +45,7 @@ public protocol MetadataStore: Sendable {
     func upload(id: String) async throws -> UploadRecord?
     func deleteUpload(id: String) async throws
     func uploads() async throws -> [UploadRecord]
+
+    /// Releases connections; the store is unusable afterwards.
+    func close() async throws
 }

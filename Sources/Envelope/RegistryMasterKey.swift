@@ -45,6 +45,24 @@ public struct RegistryMasterKey: Sendable {
         return SealedObjectSealer(header: header, dataKey: dataKey, registry: registry)
     }
 
+    /// Encrypts a small metadata value (e.g. manifest annotations) bound to `context`.
+    public func sealMetadata(_ plaintext: [UInt8], context: String) throws -> [UInt8] {
+        let box = try AES.GCM.seal(plaintext, using: key, authenticating: metadataContext(context))
+        return Array(box.combined!)
+    }
+
+    public func openMetadata(_ sealed: [UInt8], context: String) throws(EnvelopeError) -> [UInt8] {
+        do {
+            return Array(try AES.GCM.open(AES.GCM.SealedBox(combined: sealed), using: key, authenticating: metadataContext(context)))
+        } catch {
+            throw EnvelopeError(.integrityFailure, "stored metadata failed authentication")
+        }
+    }
+
+    private func metadataContext(_ context: String) -> [UInt8] {
+        Array("coffer metadata v1\u{0}\(registry)\u{0}\(context)".utf8)
+    }
+
     private func dataKeyContext(objectID: [UInt8]) -> [UInt8] {
         Array("coffer data key v1\u{0}\(registry)\u{0}".utf8) + objectID
     }

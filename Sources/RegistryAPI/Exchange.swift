@@ -194,7 +194,7 @@ struct Exchange<Context: RequestContext> {
             names = Array(names.prefix(limit))
             if let final = names.last { headers[.link] = nextLink(path: "/v2/_catalog", limit: limit, last: final) }
         }
-        return respond(.ok, json: try JSONEncoder().encode(["repositories": names]), headers: headers)
+        return respond(.ok, json: try Self.json.encode(["repositories": names]), headers: headers)
     }
 
     private func tags(_ target: RepositoryTarget) async throws -> Response {
@@ -205,7 +205,7 @@ struct Exchange<Context: RequestContext> {
             tags = Array(tags.prefix(limit))
             if let final = tags.last { headers[.link] = nextLink(path: "/v2/\(target.urlName)/tags/list", limit: limit, last: final) }
         }
-        return respond(.ok, json: try JSONEncoder().encode(TagList(name: target.urlName, tags: tags)), headers: headers)
+        return respond(.ok, json: try Self.json.encode(TagList(name: target.urlName, tags: tags)), headers: headers)
     }
 
     private func referrers(_ target: RepositoryTarget, _ digestText: String) async throws -> Response {
@@ -216,9 +216,7 @@ struct Exchange<Context: RequestContext> {
         )
         var headers: HTTPFields = [.contentType: MediaTypes.ociIndex]
         if artifactType != nil { headers[.ociFiltersApplied] = "artifactType" }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(ReferrersIndex(manifests: descriptors)))))
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try Self.json.encode(ReferrersIndex(manifests: descriptors)))))
     }
 
     // MARK: manifests
@@ -410,6 +408,12 @@ struct Exchange<Context: RequestContext> {
     }
 
     // MARK: responses
+
+    private static var json: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
 
     private func respond(_ status: HTTPResponse.Status, json: Data? = nil, headers: HTTPFields = [:]) -> Response {
         var fields = headers

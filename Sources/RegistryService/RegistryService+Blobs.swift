@@ -9,7 +9,36 @@ public struct BlobContent: Sendable {
     public let size: Int64
     /// Inclusive byte range served; nil for an empty blob.
     public let range: ClosedRange<Int64>?
-    public let body: DecryptedStream?
+    public let body: PrefetchedStream?
+}
+
+/// A decrypted stream whose first batch was read (and authenticated) before the response began,
+/// so a damaged object within that batch becomes an error status rather than a cut-off body.
+public struct PrefetchedStream: AsyncSequence, Sendable {
+    public typealias Element = ByteBuffer
+    let first: ByteBuffer?
+    let rest: DecryptedStream.AsyncIterator
+
+    static func start(_ stream: DecryptedStream) async throws -> PrefetchedStream {
+        var iterator = stream.makeAsyncIterator()
+        let first = try await iterator.next()
+        return PrefetchedStream(first: first, rest: iterator)
+    }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var first: ByteBuffer?
+        var rest: DecryptedStream.AsyncIterator
+
+        public mutating func next() async throws -> ByteBuffer? {
+            if let buffer = first {
+                first = nil
+                return buffer
+            }
+            return try await rest.next()
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(first: first, rest: rest) }
 }
 
 extension RegistryService {
@@ -43,11 +72,13 @@ extension RegistryService {
                                         detail: ["size": String(record.size)])
                 }
                 let clamped = range.lowerBound...min(range.upperBound, record.size - 1)
-                return BlobContent(digest: record.digest, size: record.size, range: clamped, body: reader.stream(range: clamped))
+                return BlobContent(digest: record.digest, size: record.size, range: clamped,
+                                   body: try await PrefetchedStream.start(reader.stream(range: clamped)))
             }
             guard record.size > 0 else { return BlobContent(digest: record.digest, size: 0, range: nil, body: nil) }
             let whole = Int64(0)...(record.size - 1)
-            return BlobContent(digest: record.digest, size: record.size, range: whole, body: reader.stream(range: whole))
+            return BlobContent(digest: record.digest, size: record.size, range: whole,
+                               body: try await PrefetchedStream.start(reader.stream(range: whole)))
         } catch {
             let translated = Self.translate(error)
             if let registryError = translated as? RegistryError, registryError.code == .dataCorrupt {

@@ -45,11 +45,15 @@ extension RegistryService {
             }
         }
         let content = try await storeContent(registry: registry, digest: digest, bytes: bytes)
-        let annotations = try parsed.annotations.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
+        var annotations: String?
+        if let values = parsed.annotations {
+            let masterKey = try await masterKey(registry: registry)
+            annotations = Data(try masterKey.sealMetadata(Array(try JSONEncoder().encode(values)), context: "annotations:\(digest)")).base64EncodedString()
+        }
         let record = ManifestRecord(
             registry: registry, repository: repository.value, digest: digest, mediaType: parsed.mediaType,
             size: Int64(bytes.count), artifactType: parsed.artifactType, subject: parsed.subject,
-            annotationsJSON: annotations, createdAt: Self.now()
+            sealedAnnotations: annotations, createdAt: Self.now()
         )
         try await metadata.putManifest(record, content: content, tag: tag?.value)
         return record
@@ -115,15 +119,27 @@ extension RegistryService {
 
     /// Descriptors of the manifests whose subject is `digest`, optionally only those of one artifact type.
     public func referrers(registry: String, repository: RepositoryName, subject: Digest, artifactType: String?) async throws -> [Descriptor] {
-        try await metadata.referrers(registry: registry, repository: repository.value, subject: subject)
+        let records = try await metadata.referrers(registry: registry, repository: repository.value, subject: subject)
             .filter { artifactType == nil || $0.artifactType == artifactType }
-            .map { record in
-                Descriptor(
-                    mediaType: record.mediaType, digest: record.digest.description, size: record.size,
-                    artifactType: record.artifactType,
-                    annotations: record.annotationsJSON.flatMap { try? JSONDecoder().decode([String: String].self, from: Data($0.utf8)) }
-                )
+        let masterKey = records.contains { $0.sealedAnnotations != nil } ? try await self.masterKey(registry: registry) : nil
+        return try records.map { record in
+            var annotations: [String: String]?
+            if let sealed = record.sealedAnnotations, let masterKey {
+                guard let bytes = Data(base64Encoded: sealed) else {
+                    throw RegistryError(.dataCorrupt, "stored annotations of \(record.digest) are malformed")
+                }
+                do {
+                    let plaintext = try masterKey.openMetadata(Array(bytes), context: "annotations:\(record.digest)")
+                    annotations = try JSONDecoder().decode([String: String].self, from: Data(plaintext))
+                } catch {
+                    throw RegistryError(.dataCorrupt, "stored annotations of \(record.digest) failed verification")
+                }
             }
+            return Descriptor(
+                mediaType: record.mediaType, digest: record.digest.description, size: record.size,
+                artifactType: record.artifactType, annotations: annotations
+            )
+        }
     }
 
     /// Seals small content in one piece and publishes it, unless the registry already holds that digest.

@@ -93,7 +93,7 @@ public struct DecryptedStream: AsyncSequence, Sendable {
     let range: ClosedRange<Int64>
     let batchSegments: Int
 
-    public struct AsyncIterator: AsyncIteratorProtocol {
+    public struct AsyncIterator: AsyncIteratorProtocol, Sendable {
         let reader: SealedObjectReader
         let range: ClosedRange<Int64>
         let batchSegments: Int

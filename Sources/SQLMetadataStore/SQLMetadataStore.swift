@@ -122,7 +122,7 @@ public final class SQLMetadataStore: MetadataStore {
                 INSERT INTO manifests (registry, repository, digest, media_type, size, artifact_type, subject, annotations, created_at)
                 VALUES (\(bind: manifest.registry), \(bind: manifest.repository), \(bind: manifest.digest.description),
                         \(bind: manifest.mediaType), \(bind: manifest.size), \(bind: manifest.artifactType),
-                        \(bind: manifest.subject?.description), \(bind: manifest.annotationsJSON), \(bind: manifest.createdAt))
+                        \(bind: manifest.subject?.description), \(bind: manifest.sealedAnnotations), \(bind: manifest.createdAt))
                 ON CONFLICT (registry, repository, digest) DO NOTHING
                 """).run()
             if let tag {
@@ -249,6 +249,10 @@ public final class SQLMetadataStore: MetadataStore {
         }
     }
 
+    public func close() async throws {
+        try await sessions.close()
+    }
+
     // MARK: shared statements
 
     private static func insertBlob(_ db: any SQLDatabase, _ blob: BlobRecord) async throws {
@@ -320,7 +324,7 @@ public final class SQLMetadataStore: MetadataStore {
             size: try row.decode(column: "size", as: Int64.self),
             artifactType: try optionalString(row, "artifact_type"),
             subject: try optionalString(row, "subject").map { _ in try digest(row, "subject") },
-            annotationsJSON: try optionalString(row, "annotations"),
+            sealedAnnotations: try optionalString(row, "annotations"),
             createdAt: try row.decode(column: "created_at", as: Int64.self)
         )
     }

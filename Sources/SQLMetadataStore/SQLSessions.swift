@@ -7,4 +7,5 @@ public protocol SQLSessions: Sendable {
     func read<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T
     /// Runs queries in one transaction: all of its writes become visible together, or none do.
     func transaction<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T
+    func close() async throws
 }

@@ -1,0 +1,93 @@
+import CofferServer
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import OCIModels
+import Testing
+
+/// A Coffer server on a fresh data directory, driven in-process.
+struct Fixture {
+    let server: CofferServer
+    let dataDirectory: String
+    let password: String
+
+    static func make(dataDirectory: String? = nil) async throws -> Fixture {
+        var configuration = ServerConfiguration()
+        configuration.dataDirectory = dataDirectory
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("coffer-api-\(UUID().uuidString)").path
+        let server = try await CofferServer.prepare(configuration)
+        let credentials = try JSONDecoder().decode(
+            [String: String].self, from: Data(contentsOf: URL(fileURLWithPath: configuration.dataDirectory + "/admin-credentials.json"))
+        )
+        return Fixture(server: server, dataDirectory: configuration.dataDirectory, password: credentials["password"]!)
+    }
+
+    /// Runs `body` against the server's application, then closes the stores.
+    func test(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        do {
+            try await server.testApplication().test(.router, body)
+        } catch {
+            try await server.close()
+            throw error
+        }
+        try await server.close()
+    }
+
+    var basicAuthorization: String {
+        "Basic " + Data("coffer-admin:\(password)".utf8).base64EncodedString()
+    }
+}
+
+extension TestClientProtocol {
+    /// A bearer token from the token endpoint, for the in-process service name `localhost`.
+    func token(_ fixture: Fixture, scopes: [String]) async throws -> String {
+        let query = (["service=localhost"] + scopes.map { "scope=\($0)" }).joined(separator: "&")
+        return try await execute(uri: "/oauth2/token?\(query)", method: .get, headers: [.authorization: fixture.basicAuthorization]) { response in
+            #expect(response.status == .ok)
+            let body = try JSONDecoder().decode([String: AnyCodable].self, from: Data(buffer: response.body))
+            guard case .string(let token) = body["token"] else { throw FixtureError("no token in response") }
+            return token
+        }
+    }
+
+    func send(
+        _ method: HTTPRequest.Method, _ uri: String, token: String?, headers: HTTPFields = [:], body: [UInt8]? = nil
+    ) async throws -> TestResponse {
+        var fields = headers
+        if let token { fields[.authorization] = "Bearer \(token)" }
+        return try await execute(uri: uri, method: method, headers: fields, body: body.map { ByteBuffer(bytes: $0) })
+    }
+}
+
+struct FixtureError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+enum AnyCodable: Decodable {
+    case string(String)
+    case number(Double)
+    case other
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let value = try? container.decode(String.self) { self = .string(value) }
+        else if let value = try? container.decode(Double.self) { self = .number(value) }
+        else { self = .other }
+    }
+}
+
+/// The first error code of a distribution error body.
+func errorCode(_ response: TestResponse) -> String? {
+    struct Body: Decodable { struct Entry: Decodable { let code: String }; let errors: [Entry] }
+    return (try? JSONDecoder().decode(Body.self, from: Data(buffer: response.body)))?.errors.first?.code
+}
+
+func sha256(_ bytes: [UInt8]) -> String { Digest.of(bytes).description }
+
+func randomBytes(_ count: Int) -> [UInt8] {
+    var generator = SystemRandomNumberGenerator()
+    return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
+}

@@ -1,0 +1,136 @@
+import CofferStorage
+import Foundation
+import OCIModels
+import SQLMetadataStore
+import Testing
+
+/// The one suite every metadata store must pass. Add a backend by adding a factory to `backends`.
+struct MetadataStoreFactory: CustomTestStringConvertible, Sendable {
+    let name: String
+    let make: @Sendable () async throws -> any MetadataStore
+    var testDescription: String { name }
+
+    static let backends: [MetadataStoreFactory] = [
+        MetadataStoreFactory(name: "sqlite") {
+            try await SQLMetadataStore(sessions: try await SQLiteSessions.open(path: temporaryDirectory() + "/metadata.sqlite"))
+        },
+    ]
+}
+
+private func digest(_ character: Character) -> Digest {
+    try! Digest(parsing: "sha256:" + String(repeating: character, count: 64))
+}
+
+private func manifest(_ repository: String, _ digest: Digest, subject: Digest? = nil, artifactType: String? = nil) -> ManifestRecord {
+    ManifestRecord(registry: "r", repository: repository, digest: digest, mediaType: MediaTypes.ociManifest, size: 10,
+                   artifactType: artifactType, subject: subject, sealedAnnotations: nil, createdAt: 1)
+}
+
+private func content(_ digest: Digest) -> BlobRecord {
+    BlobRecord(registry: "r", digest: digest, size: 10, objectKey: "k/\(digest.encoded)")
+}
+
+@Suite struct MetadataStoreConformance {
+    @Test(arguments: MetadataStoreFactory.backends)
+    func registriesAreUniqueAndKeysRotate(_ factory: MetadataStoreFactory) async throws {
+        let store = try await factory.make()
+        defer { Task { try await store.close() } }
+        try await store.createRegistry(RegistryRecord(name: "r", wrappedMasterKey: [1, 2, 3], keyEncryptionKeyID: "k1", createdAt: 5))
+        await #expect(throws: StorageError.self) {
+            try await store.createRegistry(RegistryRecord(name: "r", wrappedMasterKey: [9], keyEncryptionKeyID: "k9", createdAt: 6))
+        }
+        try await store.updateRegistryKey(name: "r", wrappedMasterKey: [4, 5], keyEncryptionKeyID: "k2")
+        let record = try #require(try await store.registry(named: "r"))
+        #expect(record.wrappedMasterKey == [4, 5] && record.keyEncryptionKeyID == "k2" && record.createdAt == 5)
+        await #expect(throws: StorageError.self) { try await store.updateRegistryKey(name: "nope", wrappedMasterKey: [], keyEncryptionKeyID: "") }
+        #expect(try await store.registries().map(\.name) == ["r"])
+    }
+
+    @Test(arguments: MetadataStoreFactory.backends)
+    func blobsLinkPerRepository(_ factory: MetadataStoreFactory) async throws {
+        let store = try await factory.make()
+        defer { Task { try await store.close() } }
+        let blob = content(digest("a"))
+        try await store.commitBlob(blob, repository: "one")
+        #expect(try await store.blob(registry: "r", digest: blob.digest) == blob)
+        #expect(try await store.isBlobLinked(registry: "r", repository: "one", digest: blob.digest))
+        #expect(try await !store.isBlobLinked(registry: "r", repository: "two", digest: blob.digest))
+        #expect(try await store.linkBlob(registry: "r", repository: "two", digest: blob.digest))
+        #expect(try await !store.linkBlob(registry: "r", repository: "two", digest: digest("b")))
+        #expect(try await store.unlinkBlob(registry: "r", repository: "one", digest: blob.digest))
+        #expect(try await !store.unlinkBlob(registry: "r", repository: "one", digest: blob.digest))
+        #expect(try await store.isBlobLinked(registry: "r", repository: "two", digest: blob.digest))
+        // A second commit of the same digest keeps the first record.
+        try await store.commitBlob(BlobRecord(registry: "r", digest: blob.digest, size: 99, objectKey: "other"), repository: "three")
+        #expect(try await store.blob(registry: "r", digest: blob.digest)?.objectKey == blob.objectKey)
+        #expect(try await store.repositories(registry: "r", after: nil, limit: nil) == ["one", "three", "two"])
+    }
+
+    @Test(arguments: MetadataStoreFactory.backends)
+    func manifestsTagsAndPagination(_ factory: MetadataStoreFactory) async throws {
+        let store = try await factory.make()
+        defer { Task { try await store.close() } }
+        let first = digest("1"), second = digest("2")
+        try await store.putManifest(manifest("app", first), content: content(first), tag: "v1")
+        try await store.putManifest(manifest("app", second), content: content(second), tag: "v2")
+        try await store.putManifest(manifest("app", second), content: content(second), tag: "latest")
+        try await store.putManifest(manifest("app", first), content: content(first), tag: "v2")
+        #expect(try await store.resolveTag(registry: "r", repository: "app", tag: "v2") == first)
+        #expect(try await store.tags(registry: "r", repository: "app", after: nil, limit: nil) == ["latest", "v1", "v2"])
+        #expect(try await store.tags(registry: "r", repository: "app", after: "latest", limit: 1) == ["v1"])
+        #expect(try await store.tags(registry: "r", repository: "app", after: "v2", limit: 5).isEmpty)
+        #expect(try await store.repositoryExists(registry: "r", repository: "app"))
+        #expect(try await !store.repositoryExists(registry: "r", repository: "other"))
+        #expect(try await store.blob(registry: "r", digest: first) != nil)
+
+        #expect(try await store.deleteTag(registry: "r", repository: "app", tag: "latest"))
+        #expect(try await !store.deleteTag(registry: "r", repository: "app", tag: "latest"))
+        #expect(try await store.deleteManifest(registry: "r", repository: "app", digest: first))
+        #expect(try await store.manifest(registry: "r", repository: "app", digest: first) == nil)
+        #expect(try await store.tags(registry: "r", repository: "app", after: nil, limit: nil).isEmpty)
+        #expect(try await !store.deleteManifest(registry: "r", repository: "app", digest: first))
+        #expect(try await store.manifest(registry: "r", repository: "app", digest: second) != nil)
+    }
+
+    @Test(arguments: MetadataStoreFactory.backends)
+    func referrersBySubject(_ factory: MetadataStoreFactory) async throws {
+        let store = try await factory.make()
+        defer { Task { try await store.close() } }
+        let subject = digest("5")
+        try await store.putManifest(manifest("app", digest("6"), subject: subject, artifactType: "a/sig"), content: content(digest("6")), tag: nil)
+        try await store.putManifest(manifest("app", digest("7"), subject: subject, artifactType: "a/sbom"), content: content(digest("7")), tag: nil)
+        try await store.putManifest(manifest("other", digest("8"), subject: subject), content: content(digest("8")), tag: nil)
+        let referrers = try await store.referrers(registry: "r", repository: "app", subject: subject)
+        #expect(Set(referrers.map(\.digest)) == [digest("6"), digest("7")])
+        #expect(Set(referrers.compactMap(\.artifactType)) == ["a/sig", "a/sbom"])
+    }
+
+    @Test(arguments: MetadataStoreFactory.backends)
+    func uploadsAreRecordedAndRemoved(_ factory: MetadataStoreFactory) async throws {
+        let store = try await factory.make()
+        defer { Task { try await store.close() } }
+        try await store.createUpload(UploadRecord(id: "u1", registry: "r", repository: "app", startedAt: 10))
+        try await store.createUpload(UploadRecord(id: "u2", registry: "r", repository: "app", startedAt: 11))
+        #expect(try await store.upload(id: "u1")?.repository == "app")
+        #expect(try await store.uploads().map(\.id) == ["u1", "u2"])
+        try await store.deleteUpload(id: "u1")
+        #expect(try await store.upload(id: "u1") == nil)
+        await #expect(throws: (any Error).self) { try await store.createUpload(UploadRecord(id: "u2", registry: "r", repository: "x", startedAt: 1)) }
+    }
+
+    @Test(arguments: MetadataStoreFactory.backends)
+    func concurrentWritersAllLand(_ factory: MetadataStoreFactory) async throws {
+        let store = try await factory.make()
+        defer { Task { try await store.close() } }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<40 {
+                group.addTask {
+                    let value = try Digest(parsing: "sha256:" + String(format: "%064x", index))
+                    try await store.putManifest(manifest("app", value), content: content(value), tag: "t\(index)")
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await store.tags(registry: "r", repository: "app", after: nil, limit: nil).count == 40)
+    }
+}
