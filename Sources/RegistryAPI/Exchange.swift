@@ -85,12 +85,16 @@ struct Exchange<Context: RequestContext> {
     @discardableResult
     private func authorize(scope: (name: String, actions: [String])?, catalog: Bool = false) throws -> TokenClaims {
         let challengeScope = scope.map { "repository:\($0.name):\($0.actions.joined(separator: ","))" } ?? (catalog ? "registry:catalog:*" : nil)
+        // No or invalid token: 401. A valid token without the scope: 403 `insufficient_scope` (RFC 6750 §3.1),
+        // still with the challenge, so clients such as oras fetch a token with the wider scope and retry.
         func challenge(_ message: String, error: String? = nil) -> DistributionErrorResponse {
             var value = "Bearer realm=\"https://\(service)/oauth2/token\",service=\"\(service)\""
             if let challengeScope { value += ",scope=\"\(challengeScope)\"" }
             if let error { value += ",error=\"\(error)\"" }
+            let insufficient = error == "insufficient_scope"
             return DistributionErrorResponse(
-                status: .unauthorized, code: "UNAUTHORIZED", message: message, headers: [.wwwAuthenticate: value]
+                status: insufficient ? .forbidden : .unauthorized, code: insufficient ? "DENIED" : "UNAUTHORIZED",
+                message: message, headers: [.wwwAuthenticate: value]
             )
         }
         guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {

@@ -51,15 +51,16 @@ import Testing
         try await fixture.test { client in
             let pullOnly = try await client.token(fixture, scopes: ["repository:coffer/app:pull"])
             let push = try await client.send(.post, "/v2/coffer/app/blobs/uploads/", token: pullOnly)
-            #expect(push.status == .unauthorized)
+            #expect(push.status == .forbidden)
+            #expect(errorCode(push) == "DENIED")
             #expect(push.headers[.wwwAuthenticate]?.contains("scope=\"repository:coffer/app:push\"") == true)
             #expect(push.headers[.wwwAuthenticate]?.contains("insufficient_scope") == true)
             let otherRepository = try await client.send(.get, "/v2/coffer/other/tags/list", token: pullOnly)
-            #expect(otherRepository.status == .unauthorized)
+            #expect(otherRepository.status == .forbidden)
             let deleteRefused = try await client.send(.delete, "/v2/coffer/app/manifests/latest", token: pullOnly)
-            #expect(deleteRefused.status == .unauthorized)
+            #expect(deleteRefused.status == .forbidden)
             let catalogRefused = try await client.send(.get, "/v2/_catalog", token: pullOnly)
-            #expect(catalogRefused.status == .unauthorized)
+            #expect(catalogRefused.status == .forbidden)
         }
     }
 }

@@ -1,0 +1,78 @@
+"""Starts a real `coffer serve` (the built binary) on a loopback port for the interop tests."""
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BINARY = os.environ.get("COFFER_BIN", os.path.join(ROOT, ".build", "debug", "coffer"))
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Coffer:
+    """A running server: its address, CA, admin credentials and data directory."""
+
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.data_dir = os.path.join(workdir, "data")
+        self.port = free_port()
+        self.log = open(os.path.join(workdir, "coffer.log"), "w")
+        self.process = subprocess.Popen(
+            [BINARY, "serve", "--data-dir", self.data_dir, "--port", str(self.port), "--address", "127.0.0.1"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        self.host = f"localhost:{self.port}"
+        self.ca = os.path.join(self.data_dir, "ca.pem")
+        self._wait_until_healthy()
+        with open(os.path.join(self.data_dir, "admin-credentials.json")) as handle:
+            credentials = json.load(handle)
+        self.username, self.password = credentials["username"], credentials["password"]
+        # skopeo and friends read a CA from a directory of *.crt files.
+        self.cert_dir = os.path.join(workdir, "certs")
+        os.makedirs(self.cert_dir)
+        shutil.copy(self.ca, os.path.join(self.cert_dir, "ca.crt"))
+
+    def _wait_until_healthy(self):
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"coffer exited with {self.process.returncode}; see {self.log.name}")
+            try:
+                context = ssl.create_default_context(cafile=self.ca)
+                with urllib.request.urlopen(f"https://{self.host}/healthz", context=context, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (OSError, ValueError):
+                time.sleep(0.1)
+        raise RuntimeError("coffer did not become healthy within 30 s")
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def coffer():
+    workdir = tempfile.mkdtemp(prefix="coffer-interop-")
+    server = Coffer(workdir)
+    yield server
+    server.stop()
+    assert server.process.returncode == 0, "coffer did not shut down gracefully"
+    shutil.rmtree(workdir, ignore_errors=True)
