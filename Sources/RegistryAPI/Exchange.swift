@@ -393,10 +393,21 @@ struct Exchange<Context: RequestContext> {
     }
 
     private func patchUpload(_ target: RepositoryTarget, _ id: String) async throws -> Response {
-        let progress = try await registry.appendToUpload(
-            registry: target.registry, repository: target.repository, id: id, expectedOffset: try chunkStart(), body: request.body
-        )
-        return respond(.accepted, headers: uploadHeaders(target, progress))
+        do {
+            let progress = try await registry.appendToUpload(
+                registry: target.registry, repository: target.repository, id: id, expectedOffset: try chunkStart(), body: request.body
+            )
+            return respond(.accepted, headers: uploadHeaders(target, progress))
+        } catch let error as RegistryError where error.code == .rangeNotSatisfiable {
+            throw outOfOrder(error, target, id)
+        }
+    }
+
+    /// A 416 for an out-of-order chunk tells the client where the upload stands and where to send the next one.
+    private func outOfOrder(_ error: RegistryError, _ target: RepositoryTarget, _ id: String) -> DistributionErrorResponse {
+        var headers: HTTPFields = [.location: "/v2/\(target.urlName)/blobs/uploads/\(id)", .dockerUploadUUID: id]
+        if let offset = error.detail["offset"].flatMap(Int64.init) { headers[.range] = "0-\(max(0, offset - 1))" }
+        return DistributionErrorResponse(error, headers: headers)
     }
 
     private func completeUpload(_ target: RepositoryTarget, _ id: String) async throws -> Response {
@@ -404,11 +415,15 @@ struct Exchange<Context: RequestContext> {
             throw RegistryError(.digestInvalid, "the digest query parameter is required to complete an upload")
         }
         let digest = try parseDigest(digestText)
-        let record = try await registry.completeUpload(
-            registry: target.registry, repository: target.repository, id: id, digest: digest,
-            expectedOffset: try chunkStart(), body: request.body
-        )
-        return respond(.created, headers: blobCreatedHeaders(target, record.digest))
+        do {
+            let record = try await registry.completeUpload(
+                registry: target.registry, repository: target.repository, id: id, digest: digest,
+                expectedOffset: try chunkStart(), body: request.body
+            )
+            return respond(.created, headers: blobCreatedHeaders(target, record.digest))
+        } catch let error as RegistryError where error.code == .rangeNotSatisfiable {
+            throw outOfOrder(error, target, id)
+        }
     }
 
     // MARK: responses

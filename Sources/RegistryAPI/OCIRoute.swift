@@ -1,3 +1,4 @@
+import Foundation
 import OCIModels
 
 /// A distribution API endpoint, parsed from the path after `/v2/`.
@@ -47,5 +48,3 @@ enum OCIRoute: Equatable {
         }
     }
 }
-
-import Foundation

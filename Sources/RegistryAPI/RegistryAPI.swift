@@ -54,9 +54,6 @@ public struct RegistryAPI: Sendable {
 
     private static func errorHeaders(_ error: RegistryError) -> HTTPFields {
         var headers: HTTPFields = [:]
-        if error.code == .rangeNotSatisfiable, let offset = error.detail["offset"].flatMap(Int64.init) {
-            headers[.range] = "0-\(max(0, offset - 1))"
-        }
         if error.code == .rangeNotSatisfiable, let size = error.detail["size"] {
             headers[.contentRange] = "bytes */\(size)"
         }

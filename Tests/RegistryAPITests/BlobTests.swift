@@ -64,6 +64,7 @@ import Testing
             let outOfOrder = try await client.send(.patch, location, token: token, headers: [.contentRange: "5-9"], body: [1, 2, 3, 4, 5])
             #expect(outOfOrder.status == .rangeNotSatisfiable)
             #expect(outOfOrder.headers[.range] == "0-\(offset - 1)")
+            #expect(outOfOrder.headers[.location] == location)
             let status = try await client.send(.get, location, token: token)
             #expect(status.status == .noContent)
             #expect(status.headers[.range] == "0-\(offset - 1)")
