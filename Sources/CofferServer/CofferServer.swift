@@ -60,7 +60,7 @@ public struct CofferServer: Sendable {
         for address in configuration.listenAddresses {
             services.append(Application(
                 responder: responder,
-                server: try .tls(.http1(), tlsConfiguration: tls),
+                server: try .tls(.http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler()])), tlsConfiguration: tls),
                 configuration: .init(address: .hostname(address, port: configuration.port), serverName: nil),
                 onServerRunning: { [logger] channel in
                     logger.info("listening", metadata: ["coffer.address": .string(String(describing: channel.localAddress))])

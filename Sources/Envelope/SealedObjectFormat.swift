@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import NIOCore
 
 /// The at-rest format of every blob and manifest (segmented AES-256-GCM, after Tink's streaming AEAD):
 ///
@@ -115,8 +116,16 @@ public struct SealedObjectSealer: Sendable {
     public var segmentSize: Int { Int(header.segmentSize) }
 
     public func sealSegment(_ plaintext: some DataProtocol, index: Int) throws -> [UInt8] {
+        var buffer = ByteBuffer()
+        try sealSegment(plaintext, index: index, into: &buffer)
+        return Array(buffer.readableBytesView)
+    }
+
+    /// Seals a segment straight into `buffer` (ciphertext then tag), sparing the copies of the array form.
+    public func sealSegment(_ plaintext: some DataProtocol, index: Int, into buffer: inout ByteBuffer) throws {
         let box = try AES.GCM.seal(plaintext, using: dataKey, nonce: nonce(index: UInt32(index), flag: 0), authenticating: segmentAAD(index))
-        return Array(box.ciphertext) + Array(box.tag)
+        box.ciphertext.withUnsafeBytes { _ = buffer.writeBytes($0) }
+        box.tag.withUnsafeBytes { _ = buffer.writeBytes($0) }
     }
 
     public func openSegment(_ sealed: some Collection<UInt8>, index: Int) throws(EnvelopeError) -> [UInt8] {

@@ -146,40 +146,57 @@ extension RegistryService {
     }
 
     /// Encrypts the body into full segments appended to staging; leaves the remainder in `state.tail`.
+    /// Writing a batch overlaps with hashing and sealing the next one (at most one write in flight),
+    /// so memory stays bounded at about two batches.
     private func append<Body: AsyncSequence & Sendable>(
         _ body: Body, to state: inout UploadState, id: String
     ) async throws where Body.Element == ByteBuffer {
         let segmentSize = state.sealer.segmentSize
-        var pending = state.tail
-        pending.reserveCapacity(segmentSize)
-        var batch = ByteBufferAllocator().buffer(capacity: configuration.stagingBatchSize + segmentSize)
-        for try await chunk in body {
-            chunk.withUnsafeReadableBytes { bytes in state.hasher?.update(bytes) }
-            var view = chunk.readableBytesView[...]
-            while !view.isEmpty {
-                let take = min(segmentSize - pending.count, view.count)
-                pending += view.prefix(take)
-                view = view.dropFirst(take)
-                if pending.count == segmentSize {
-                    batch.writeBytes(try state.sealer.sealSegment(pending, index: state.segmentsWritten))
-                    state.segmentsWritten += 1
-                    pending.removeAll(keepingCapacity: true)
-                    if batch.readableBytes >= configuration.stagingBatchSize {
-                        try await blobs.appendStaging(id, batch)
-                        batch.clear()
+        let batchSize = configuration.stagingBatchSize
+        let blobs = self.blobs
+        var working = state
+        try await withThrowingTaskGroup(of: Void.self) { writes in
+            var pending = working.tail
+            pending.reserveCapacity(segmentSize)
+            var batch = ByteBufferAllocator().buffer(capacity: batchSize + segmentSize)
+            var inFlight = false
+            func flush(_ full: ByteBuffer) async throws {
+                if inFlight { try await writes.next() }
+                writes.addTask { try await blobs.appendStaging(id, full) }
+                inFlight = true
+            }
+            for try await chunk in body {
+                chunk.withUnsafeReadableBytes { bytes in working.hasher?.update(bytes) }
+                var view = chunk.readableBytesView[...]
+                while !view.isEmpty {
+                    let take = Swift.min(segmentSize - pending.count, view.count)
+                    pending.append(contentsOf: view.prefix(take))
+                    view = view.dropFirst(take)
+                    if pending.count == segmentSize {
+                        try working.sealer.sealSegment(pending, index: working.segmentsWritten, into: &batch)
+                        working.segmentsWritten += 1
+                        pending.removeAll(keepingCapacity: true)
+                        if batch.readableBytes >= batchSize {
+                            try await flush(batch)
+                            batch = ByteBufferAllocator().buffer(capacity: batchSize + segmentSize)
+                        }
                     }
                 }
             }
+            if batch.readableBytes > 0 { try await flush(batch) }
+            try await writes.waitForAll()
+            working.tail = pending
         }
-        if batch.readableBytes > 0 { try await blobs.appendStaging(id, batch) }
-        state.tail = pending
+        state = working
     }
 
     /// Seals the last segment and the commit record, verifies the digest and publishes.
     private func commit(_ state: inout UploadState, id: String, digest: Digest) async throws -> BlobRecord {
         let length = state.offset
         if !state.tail.isEmpty {
-            try await blobs.appendStaging(id, ByteBuffer(bytes: try state.sealer.sealSegment(state.tail, index: state.segmentsWritten)))
+            var last = ByteBuffer()
+            try state.sealer.sealSegment(state.tail, index: state.segmentsWritten, into: &last)
+            try await blobs.appendStaging(id, last)
             state.segmentsWritten += 1
             state.tail = []
         }

@@ -48,3 +48,21 @@ def test_secrets_are_owner_only(coffer):
     for name in ["master.key", "ca-key.pem", "server-key.pem", "token-signing-key.pem", "admin-credentials.json", "metadata.sqlite"]:
         mode = stat.S_IMODE(os.stat(os.path.join(coffer.data_dir, name)).st_mode)
         assert mode & 0o077 == 0, f"{name} is readable by others: {oct(mode)}"
+
+
+def test_expect_100_continue_is_answered(coffer):
+    token = requests.get(f"https://{coffer.host}/oauth2/token", params={"service": coffer.host, "scope": "repository:coffer/big:push"},
+                         auth=(coffer.username, coffer.password), verify=coffer.ca, timeout=30).json()["token"]
+    blob = os.urandom(2_000_000)
+    import hashlib
+    digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+    path = os.path.join(coffer.workdir, "big")
+    with open(path, "wb") as handle:
+        handle.write(blob)
+    out = subprocess.run(["curl", "-sS", "-i", "--cacert", coffer.ca, "-H", f"Authorization: Bearer {token}", "-H", "Expect: 100-continue",
+                          "-H", "Content-Type: application/octet-stream", "--data-binary", f"@{path}",
+                          f"https://{coffer.host}/v2/coffer/big/blobs/uploads/?digest={digest}"],
+                         capture_output=True, text=True, timeout=60).stdout
+    statuses = [line for line in out.splitlines() if line.startswith("HTTP/")]
+    assert statuses[0].startswith("HTTP/1.1 100"), statuses
+    assert statuses[-1].startswith("HTTP/1.1 201"), statuses
