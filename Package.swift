@@ -120,7 +120,7 @@ let package = Package(
         .testTarget(
             name: "RegistryAPITests",
             dependencies: [
-                "RegistryAPI", "CofferServer", "OCIModels",
+                "RegistryAPI", "CofferServer", "OCIModels", "Envelope",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

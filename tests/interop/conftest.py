@@ -29,13 +29,10 @@ class Coffer:
         self.workdir = workdir
         self.data_dir = os.path.join(workdir, "data")
         self.port = free_port()
-        self.log = open(os.path.join(workdir, "coffer.log"), "w")
-        self.process = subprocess.Popen(
-            [BINARY, "serve", "--data-dir", self.data_dir, "--port", str(self.port), "--address", "127.0.0.1"],
-            stdout=self.log, stderr=subprocess.STDOUT)
+        self.log = open(os.path.join(workdir, "coffer.log"), "a")
         self.host = f"localhost:{self.port}"
         self.ca = os.path.join(self.data_dir, "ca.pem")
-        self._wait_until_healthy()
+        self.start()
         with open(os.path.join(self.data_dir, "admin-credentials.json")) as handle:
             credentials = json.load(handle)
         self.username, self.password = credentials["username"], credentials["password"]
@@ -43,6 +40,25 @@ class Coffer:
         self.cert_dir = os.path.join(workdir, "certs")
         os.makedirs(self.cert_dir)
         shutil.copy(self.ca, os.path.join(self.cert_dir, "ca.crt"))
+
+    def start(self):
+        """Starts (or restarts) the server on the same data directory and port."""
+        self.process = subprocess.Popen(
+            [BINARY, "serve", "--data-dir", self.data_dir, "--port", str(self.port), "--address", "127.0.0.1"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        self._wait_until_healthy()
+
+    def crash(self):
+        """Ends the server abruptly, as a power cut or the OOM killer would."""
+        self.process.kill()
+        self.process.wait()
+
+    def token(self, scope, service=None):
+        import requests
+        response = requests.get(f"https://{self.host}/oauth2/token", params={"service": service or self.host, "scope": scope},
+                                auth=(self.username, self.password), verify=self.ca, timeout=30)
+        response.raise_for_status()
+        return response.json()["token"]
 
     def _wait_until_healthy(self):
         deadline = time.time() + 30

@@ -29,6 +29,21 @@ def test_copy_in_and_out_is_byte_identical(coffer, tmp_path):
         assert filecmp.cmp(os.path.join(source, "blobs", "sha256", name), os.path.join(back, "blobs", "sha256", name), shallow=False)
     assert sorted(os.listdir(os.path.join(source, "blobs", "sha256"))) == sorted(os.listdir(os.path.join(back, "blobs", "sha256")))
 
+    # Nothing skopeo sent rests in plaintext: no 64-byte window of any blob appears in any file of the data directory.
+    probes = []
+    for name in os.listdir(os.path.join(source, "blobs", "sha256")):
+        with open(os.path.join(source, "blobs", "sha256", name), "rb") as handle:
+            data = handle.read()
+        probes += [data[offset:offset + 64] for offset in range(0, max(1, len(data) - 64), max(1, len(data) // 8))]
+    # Digests are metadata and rest in plaintext by design; a window that is only hex could be one.
+    probes = [probe for probe in probes if len(probe) == 64 and not all(chr(b) in "0123456789abcdef" for b in probe)]
+    for directory, _, files in os.walk(coffer.data_dir):
+        for file in files:
+            with open(os.path.join(directory, file), "rb") as handle:
+                contents = handle.read()
+            for probe in probes:
+                assert probe not in contents, f"plaintext found in {file}"
+
 
 def test_wrong_credentials_are_refused(coffer, tmp_path):
     source = str(tmp_path / "source")
