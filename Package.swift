@@ -72,8 +72,39 @@ let package = Package(
         .target(
             name: "Identity",
             dependencies: [
+                "CofferStorage",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KeyVault",
+            dependencies: [
+                "CofferStorage", "Identity",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "AzureHTTP",
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "IdentityAPI",
+            dependencies: ["AzureHTTP", "Identity", .product(name: "Hummingbird", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KeyVaultAPI",
+            dependencies: ["AzureHTTP", "Identity", "KeyVault", .product(name: "Hummingbird", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ResourceManagerAPI",
+            dependencies: ["AzureHTTP", "Identity", "KeyVault", "CofferStorage", .product(name: "Hummingbird", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -88,6 +119,7 @@ let package = Package(
             name: "CofferServer",
             dependencies: [
                 "RegistryAPI", "RegistryService", "SQLMetadataStore", "Envelope", "Identity",
+                "IdentityAPI", "KeyVaultAPI", "ResourceManagerAPI", "KeyVault", "AzureHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -116,7 +148,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "EnvelopeTests", dependencies: ["Envelope", "CofferStorage"], swiftSettings: swiftSettings),
-        .testTarget(name: "IdentityTests", dependencies: ["Identity"], swiftSettings: swiftSettings),
+        .testTarget(name: "IdentityTests", dependencies: ["Identity", "SQLMetadataStore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "RegistryAPITests",
             dependencies: [

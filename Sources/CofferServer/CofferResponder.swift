@@ -1,17 +1,37 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import AzureHTTP
+import IdentityAPI
+import KeyVaultAPI
 import RegistryAPI
+import ResourceManagerAPI
 
 /// Routes every request by `Host` (DESIGN §3): registry login servers, key vaults, and the base address.
 struct CofferResponder: HTTPResponder {
     typealias Context = BasicRequestContext
 
     let registryAPI: RegistryAPI
+    let identityAPI: IdentityAPI
+    let keyVaultAPI: KeyVaultAPI
+    let resourceManagerAPI: ResourceManagerAPI
+    /// Where clients reach the identity service (named in key vault challenges).
+    let identityBase: String
     let registryHostSuffix: String
     let vaultHostSuffix: String
 
     func respond(to request: Request, context: Context) async throws -> Response {
+        do {
+            return try await route(request, context: context)
+        } catch let error as any HTTPResponseError {
+            return try error.response(from: request, context: context)
+        } catch {
+            context.logger.error("request failed", metadata: ["coffer.error.type": .string(String(describing: type(of: error)))])
+            return try AzureErrorResponse(.internalServerError, code: "InternalError", message: "internal error").response(from: request, context: context)
+        }
+    }
+
+    private func route(_ request: Request, context: Context) async throws -> Response {
         let host = Self.hostName(request.head.authority)
         let path = request.uri.path
         if path == "/healthz" {
@@ -20,8 +40,14 @@ struct CofferResponder: HTTPResponder {
         if let registry = Self.label(of: host, under: registryHostSuffix) {
             return try await serveRegistry(request, context: context, hostRegistry: registry)
         }
-        if Self.label(of: host, under: vaultHostSuffix) != nil {
-            return Self.azureError(.notFound, code: "NotImplemented", message: "the key vault data plane is not available in this version")
+        if let vault = Self.label(of: host, under: vaultHostSuffix) {
+            return try await keyVaultAPI.respond(to: request, context: context, vaultName: vault, identityBase: identityBase)
+        }
+        if resourceManagerAPI.handles(path: path) {
+            return try await resourceManagerAPI.respond(to: request, context: context)
+        }
+        if identityAPI.handles(path: path) {
+            return try await identityAPI.respond(to: request, context: context)
         }
         return try await serveRegistry(request, context: context, hostRegistry: nil)
     }

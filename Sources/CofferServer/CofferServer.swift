@@ -4,7 +4,11 @@ import Foundation
 import Hummingbird
 import HummingbirdTLS
 import Identity
+import IdentityAPI
+import KeyVault
+import KeyVaultAPI
 import Logging
+import ResourceManagerAPI
 import NIOSSL
 import RegistryAPI
 import RegistryService
@@ -18,6 +22,9 @@ public struct CofferServer: Sendable {
     public let registry: RegistryService
     let responder: CofferResponder
     let secrets: ServerSecrets
+    /// Files this start created (to tell the operator).
+    let created: [String]
+    public let bootstrap: Directory.Bootstrap
     let metadata: SQLMetadataStore
     let logger: Logger
 
@@ -37,12 +44,28 @@ public struct CofferServer: Sendable {
             signer: TokenSigner(privateKey: secrets.tokenSigningKey), administrator: secrets.administrator,
             tokenLifetime: Int64(configuration.tokenLifetimeSeconds)
         )
+        let directory = Directory(store: metadata, signer: TokenSigner(privateKey: secrets.tokenSigningKey))
+        let bootstrap = try await directory.bootstrap()
+        var created = secrets.created
+        if let secret = bootstrap.operatorSecret {
+            created.append(try DataDirectory.writeOperatorCredentials(configuration, bootstrap: bootstrap, secret: secret))
+        }
+        let vaults = VaultService(documents: metadata, keys: metadata, directory: directory, serverMasterKey: secrets.masterKey, logger: logger)
+        let port = configuration.port
+        let vaultSuffix = configuration.vaultHostSuffix
         let responder = CofferResponder(
             registryAPI: RegistryAPI(service: registry, authority: authority),
-            registryHostSuffix: configuration.registryHostSuffix, vaultHostSuffix: configuration.vaultHostSuffix
+            identityAPI: IdentityAPI(directory: directory, tenantID: bootstrap.tenantID),
+            keyVaultAPI: KeyVaultAPI(vaults: vaults, directory: directory, tenantID: bootstrap.tenantID, vaultHostSuffix: vaultSuffix),
+            resourceManagerAPI: ResourceManagerAPI(
+                directory: directory, vaults: vaults, documents: metadata, tenantID: bootstrap.tenantID,
+                subscriptionID: bootstrap.subscriptionID, vaultURI: { name in "https://\(name.lowercased()).\(vaultSuffix):\(port)/" }
+            ),
+            identityBase: "https://localhost:\(port)",
+            registryHostSuffix: configuration.registryHostSuffix, vaultHostSuffix: vaultSuffix
         )
-        return CofferServer(configuration: configuration, registry: registry, responder: responder, secrets: secrets,
-                            metadata: metadata, logger: logger)
+        return CofferServer(configuration: configuration, registry: registry, responder: responder,
+                            secrets: secrets, created: created, bootstrap: bootstrap, metadata: metadata, logger: logger)
     }
 
     /// An application over plain HTTP for in-process tests (`HummingbirdTesting`); production always uses ``run()``.
@@ -85,12 +108,13 @@ public struct CofferServer: Sendable {
             "Coffer is starting on https://localhost:\(configuration.port) (\(configuration.listenAddresses.joined(separator: ", ")))",
             "  data directory:      \(configuration.dataDirectory)",
             "  CA certificate:      \(configuration.certificateFile ?? configuration.path("ca.pem"))  (trust it in your clients)",
-            "  admin credentials:   \(configuration.path("admin-credentials.json"))",
+            "  admin credentials:   \(configuration.path("admin-credentials.json"))  (registry)",
+            "  operator:            \(configuration.path("operator-credentials.json"))  (tenant \(bootstrap.tenantID), subscription \(bootstrap.subscriptionID))",
             "  default registry:    \(host):\(configuration.port)/\(configuration.defaultRegistry)/<repository>"
                 + "  or  \(configuration.defaultRegistry).\(configuration.registryHostSuffix):\(configuration.port)/<repository>",
         ]
-        if !secrets.created.isEmpty {
-            lines.append("  first start: created " + secrets.created.joined(separator: ", "))
+        if !created.isEmpty {
+            lines.append("  first start: created " + created.joined(separator: ", "))
         }
         print(lines.joined(separator: "\n"))
         fflush(nil)

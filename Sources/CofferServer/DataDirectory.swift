@@ -61,6 +61,19 @@ enum DataDirectory {
                              certificateChainPEM: chain, privateKeyPEM: key, created: created)
     }
 
+    /// Writes the bootstrap operator's service-principal credentials (owner-only), as azure-identity wants them.
+    static func writeOperatorCredentials(_ configuration: ServerConfiguration, bootstrap: Directory.Bootstrap, secret: String) throws -> String {
+        let path = configuration.path("operator-credentials.json")
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let body = [
+            "tenantId": bootstrap.tenantID, "subscriptionId": bootstrap.subscriptionID, "clientId": bootstrap.operatorClientID,
+            "clientSecret": secret, "authority": "https://localhost:\(configuration.port)",
+        ]
+        try writeSecret(String(decoding: try encoder.encode(body), as: UTF8.self) + "\n", to: path)
+        return path
+    }
+
     private static func tlsIdentity(_ configuration: ServerConfiguration, created: inout [String]) throws -> (String, String) {
         if let certificateFile = configuration.certificateFile, let privateKeyFile = configuration.privateKeyFile {
             return (try String(contentsOfFile: certificateFile, encoding: .utf8), try String(contentsOfFile: privateKeyFile, encoding: .utf8))

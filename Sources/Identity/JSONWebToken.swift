@@ -43,7 +43,7 @@ public struct TokenSigner: Sendable {
         keyID = Base64URL.encode(Array(thumbprint.prefix(16)))
     }
 
-    public func sign(_ claims: TokenClaims) throws -> String {
+    public func sign(_ claims: some Encodable) throws -> String {
         let header = ["alg": "ES256", "typ": "JWT", "kid": keyID]
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
@@ -66,6 +66,15 @@ public struct TokenVerifier: Sendable {
     }
 
     public func verify(_ token: String, issuer: String, audience: String, now: Int64 = Int64(Date().timeIntervalSince1970)) throws(TokenError) -> TokenClaims {
+        let claims = try decodeVerified(token, as: TokenClaims.self)
+        guard claims.iss == issuer else { throw TokenError("token issuer is not trusted") }
+        guard claims.aud == audience else { throw TokenError("token audience is not this service") }
+        try checkValidity(exp: claims.exp, nbf: claims.nbf, now: now)
+        return claims
+    }
+
+    /// Checks the token's form, algorithm and signature, then decodes its claims. The caller checks the claims.
+    public func decodeVerified<Claims: Decodable>(_ token: String, as type: Claims.Type) throws(TokenError) -> Claims {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let headerBytes = Base64URL.decode(parts[0]), let claimBytes = Base64URL.decode(parts[1]),
               let signatureBytes = Base64URL.decode(parts[2]) else {
@@ -78,26 +87,27 @@ public struct TokenVerifier: Sendable {
               publicKey.isValidSignature(signature, for: Array((parts[0] + "." + parts[1]).utf8)) else {
             throw TokenError("token signature is invalid")
         }
-        guard let claims = try? JSONDecoder().decode(TokenClaims.self, from: Data(claimBytes)) else {
+        guard let claims = try? JSONDecoder().decode(Claims.self, from: Data(claimBytes)) else {
             throw TokenError("token claims are malformed")
         }
-        guard claims.iss == issuer else { throw TokenError("token issuer is not trusted") }
-        guard claims.aud == audience else { throw TokenError("token audience is not this service") }
-        guard claims.exp + leeway > now else { throw TokenError("token has expired") }
-        guard claims.nbf - leeway <= now else { throw TokenError("token is not yet valid") }
         return claims
+    }
+
+    public func checkValidity(exp: Int64, nbf: Int64, now: Int64) throws(TokenError) {
+        guard exp + leeway > now else { throw TokenError("token has expired") }
+        guard nbf - leeway <= now else { throw TokenError("token is not yet valid") }
     }
 }
 
-enum Base64URL {
-    static func encode(_ bytes: [UInt8]) -> String {
+public enum Base64URL {
+    public static func encode(_ bytes: [UInt8]) -> String {
         Data(bytes).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-")
             .replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
     }
 
-    static func decode(_ text: some StringProtocol) -> [UInt8]? {
+    public static func decode(_ text: some StringProtocol) -> [UInt8]? {
         var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while base64.count % 4 != 0 { base64 += "=" }
         return Data(base64Encoded: base64).map(Array.init)

@@ -61,5 +61,34 @@ enum MetadataSchema {
                 started_at BIGINT NOT NULL)
             """,
         ],
+        [
+            """
+            CREATE TABLE documents (
+                id TEXT PRIMARY KEY,
+                type TEXT NOT NULL,
+                name TEXT NOT NULL,
+                body TEXT NOT NULL)
+            """,
+            "CREATE INDEX documents_by_type_name ON documents (type, name)",
+            """
+            CREATE TABLE vault_key_names (
+                vault TEXT NOT NULL,
+                name TEXT NOT NULL,
+                display_name TEXT NOT NULL,
+                deleted_at BIGINT,
+                scheduled_purge_at BIGINT,
+                PRIMARY KEY (vault, name))
+            """,
+            """
+            CREATE TABLE vault_key_versions (
+                vault TEXT NOT NULL,
+                name TEXT NOT NULL,
+                version TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                bundle TEXT NOT NULL,
+                sealed_material TEXT NOT NULL,
+                PRIMARY KEY (vault, name, version))
+            """,
+        ],
     ]
 }

@@ -5,7 +5,7 @@ import SQLKit
 
 /// The metadata store on SQL: one body of queries for every SQL backend, reached through ``SQLSessions``.
 public final class SQLMetadataStore: MetadataStore {
-    private let sessions: any SQLSessions
+    let sessions: any SQLSessions
 
     /// Opens the store and applies any migrations it has not seen.
     public init(sessions: any SQLSessions) async throws {

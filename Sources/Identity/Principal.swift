@@ -1,0 +1,71 @@
+/// Someone who can hold a token: a service principal (client id and secret) or a managed identity.
+public struct Principal: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable {
+        case servicePrincipal = "ServicePrincipal"
+        case managedIdentity = "ManagedIdentity"
+    }
+
+    public var objectId: String
+    /// The client (application) id.
+    public var appId: String
+    public var tenantId: String
+    public var displayName: String
+    public var kind: Kind
+    /// The client secret's check, for service principals.
+    public var credential: PasswordCredential?
+
+    public init(objectId: String, appId: String, tenantId: String, displayName: String, kind: Kind, credential: PasswordCredential?) {
+        self.objectId = objectId
+        self.appId = appId
+        self.tenantId = tenantId
+        self.displayName = displayName
+        self.kind = kind
+        self.credential = credential
+    }
+}
+
+/// Claims of the access tokens the identity service issues (the subset of Entra ID's v2 tokens that clients and services read).
+public struct AccessTokenClaims: Codable, Sendable, Equatable {
+    public var aud: String
+    public var iss: String
+    public var iat: Int64
+    public var nbf: Int64
+    public var exp: Int64
+    public var tid: String
+    public var oid: String
+    public var appid: String
+    public var sub: String
+    public var ver: String
+    public var idtyp: String
+}
+
+/// Built-in role definitions (Azure's well-known ids) and what they allow.
+public enum BuiltInRole: String, CaseIterable, Sendable {
+    case owner = "Owner"
+    case contributor = "Contributor"
+    case reader = "Reader"
+    case keyVaultAdministrator = "Key Vault Administrator"
+    case keyVaultCryptoOfficer = "Key Vault Crypto Officer"
+    case keyVaultCryptoUser = "Key Vault Crypto User"
+    case keyVaultCryptoServiceEncryptionUser = "Key Vault Crypto Service Encryption User"
+    case keyVaultReader = "Key Vault Reader"
+
+    public var definitionID: String {
+        switch self {
+        case .owner: "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
+        case .contributor: "b24988ac-6180-42a0-ab88-20f7382dd24c"
+        case .reader: "acdd72a7-3385-48ef-bd42-f606fba81ae7"
+        case .keyVaultAdministrator: "00482a5a-887f-4fb3-b363-3b7fe8e74483"
+        case .keyVaultCryptoOfficer: "14b46e9e-c2b7-41b4-b07b-48a6ebf60603"
+        case .keyVaultCryptoUser: "12338af0-0e69-4776-bea7-57ae8d297424"
+        case .keyVaultCryptoServiceEncryptionUser: "e147488a-f6f5-4113-8e2d-b22465e65bf6"
+        case .keyVaultReader: "21090545-7ca7-4776-b22c-e363652d74d2"
+        }
+    }
+
+    public init?(definitionID: String) {
+        let id = definitionID.split(separator: "/").last.map { String($0).lowercased() } ?? ""
+        guard let role = Self.allCases.first(where: { $0.definitionID == id }) else { return nil }
+        self = role
+    }
+}

@@ -1,0 +1,157 @@
+import AzureHTTP
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Identity
+
+/// The identity endpoints, shaped like Microsoft Entra ID's so MSAL and azure-identity work unchanged:
+/// OIDC discovery, JWKS, and the client-credentials token endpoints (v2 and v1).
+public struct IdentityAPI: Sendable {
+    let directory: Directory
+    let tenantID: String
+
+    public init(directory: Directory, tenantID: String) {
+        self.directory = directory
+        self.tenantID = tenantID
+    }
+
+    /// Whether a path belongs to the identity service (`/{tenant}/…`).
+    public func handles(path: String) -> Bool {
+        let first = path.split(separator: "/").first.map { String($0).lowercased() }
+        return first == tenantID || first == "organizations" || first == "common"
+    }
+
+    public func respond(to request: Request, context: some RequestContext) async throws -> Response {
+        let components = request.uri.path.split(separator: "/").map { String($0).lowercased() }
+        let base = baseURL(of: request)
+        let rest = Array(components.dropFirst())
+        do {
+            switch (request.method, rest) {
+            case (.get, ["v2.0", ".well-known", "openid-configuration"]):
+                return try AzureJSON.response(discovery(base: base, version: "v2.0"))
+            case (.get, [".well-known", "openid-configuration"]):
+                return try AzureJSON.response(discovery(base: base, version: nil))
+            case (.get, ["discovery", "v2.0", "keys"]), (.get, ["discovery", "keys"]):
+                return try AzureJSON.response(jwks())
+            case (.post, ["oauth2", "v2.0", "token"]):
+                return try await token(request, base: base, version2: true)
+            case (.post, ["oauth2", "token"]):
+                return try await token(request, base: base, version2: false)
+            default:
+                throw AzureErrorResponse(.notFound, code: "NotFound", message: "no identity endpoint at this path")
+            }
+        }
+    }
+
+    /// The issuer of tokens requested at `base`.
+    func issuer(base: String) -> String { "\(base)/\(tenantID)/v2.0" }
+
+    private func discovery(base: String, version: String?) -> [String: OpenIDValue] {
+        let prefix = "\(base)/\(tenantID)"
+        let oauth = version.map { "\(prefix)/oauth2/\($0)" } ?? "\(prefix)/oauth2"
+        return [
+            "issuer": .string(issuer(base: base)),
+            "token_endpoint": .string("\(oauth)/token"),
+            "authorization_endpoint": .string("\(oauth)/authorize"),
+            "jwks_uri": .string("\(prefix)/discovery/\(version.map { "\($0)/" } ?? "")keys"),
+            "response_types_supported": .strings(["token"]),
+            "subject_types_supported": .strings(["pairwise"]),
+            "id_token_signing_alg_values_supported": .strings(["ES256"]),
+            "token_endpoint_auth_methods_supported": .strings(["client_secret_post", "client_secret_basic"]),
+            "grant_types_supported": .strings(["client_credentials"]),
+            "tenant_region_scope": .string("NA"),
+        ]
+    }
+
+    private func jwks() -> [String: [[String: String]]] {
+        let publicKey = directory.signingPublicKey
+        let raw = Array(publicKey.x963Representation.dropFirst())
+        return ["keys": [[
+            "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": directory.signingKeyID,
+            "x": Base64URL.encode(Array(raw[0..<32])), "y": Base64URL.encode(Array(raw[32..<64])),
+        ]]]
+    }
+
+    private func token(_ request: Request, base: String, version2: Bool) async throws -> Response {
+        var request = request
+        let body = try await request.collectBody(upTo: 64 * 1024)
+        let form = Self.parseForm(String(buffer: body))
+        guard form["grant_type"] == "client_credentials" else {
+            return try Self.oauthError(.badRequest, "unsupported_grant_type", "AADSTS70003: only the client_credentials grant is supported", code: 70003)
+        }
+        var clientID = form["client_id"]
+        var secret = form["client_secret"]
+        if let basic = Self.basicCredentials(request.headers[.authorization]) {
+            clientID = clientID ?? basic.0
+            secret = secret ?? basic.1
+        }
+        guard let clientID, let secret else {
+            return try Self.oauthError(.badRequest, "invalid_request", "AADSTS900144: client_id and client_secret are required", code: 900144)
+        }
+        let resource: String
+        if version2 {
+            guard let scope = form["scope"]?.split(separator: " ").first.map(String.init), scope.hasSuffix("/.default") else {
+                return try Self.oauthError(.badRequest, "invalid_scope", "AADSTS1002012: the scope must be '<resource>/.default'", code: 1002012)
+            }
+            resource = String(scope.dropLast("/.default".count))
+        } else {
+            guard let value = form["resource"], !value.isEmpty else {
+                return try Self.oauthError(.badRequest, "invalid_request", "AADSTS50001: the resource parameter is required", code: 50001)
+            }
+            resource = value
+        }
+        guard let principal = try await directory.authenticate(tenantID: tenantID, clientID: clientID, secret: secret) else {
+            return try Self.oauthError(.unauthorized, "invalid_client", "AADSTS7000215: Invalid client secret provided, or unknown client id.", code: 7000215)
+        }
+        let issued = try directory.issueToken(for: principal, resource: resource, issuer: issuer(base: base))
+        var response: [String: OpenIDValue] = [
+            "token_type": .string("Bearer"), "expires_in": .number(issued.expiresIn), "ext_expires_in": .number(issued.expiresIn),
+            "access_token": .string(issued.token),
+        ]
+        if !version2 {
+            response["resource"] = .string(resource)
+            response["expires_on"] = .string(String(Int64(Date().timeIntervalSince1970) + issued.expiresIn))
+        }
+        return try AzureJSON.response(response, headers: [.cacheControl: "no-store"])
+    }
+
+    enum OpenIDValue: Encodable {
+        case string(String)
+        case strings([String])
+        case number(Int64)
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            switch self {
+            case .string(let value): try container.encode(value)
+            case .strings(let value): try container.encode(value)
+            case .number(let value): try container.encode(value)
+            }
+        }
+    }
+
+    static func oauthError(_ status: HTTPResponse.Status, _ error: String, _ description: String, code: Int) throws -> Response {
+        struct Body: Encodable { let error: String; let error_description: String; let error_codes: [Int] }
+        return try AzureJSON.response(Body(error: error, error_description: description, error_codes: [code]), status: status)
+    }
+
+    static func parseForm(_ text: String) -> [String: String] {
+        var result: [String: String] = [:]
+        for pair in text.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ value: Substring) -> String { value.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(value) }
+            result[decode(parts[0])] = parts.count > 1 ? decode(parts[1]) : ""
+        }
+        return result
+    }
+
+    static func basicCredentials(_ header: String?) -> (String, String)? {
+        guard let header, header.lowercased().hasPrefix("basic "),
+              let decoded = Data(base64Encoded: String(header.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
+              let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":") else { return nil }
+        let user = String(text[..<colon]).removingPercentEncoding ?? String(text[..<colon])
+        let password = String(text[text.index(after: colon)...])
+        return (user, password.removingPercentEncoding ?? password)
+    }
+}

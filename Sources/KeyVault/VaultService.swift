@@ -1,0 +1,214 @@
+import CofferStorage
+import Crypto
+import Foundation
+import Identity
+import Logging
+
+/// Key vaults: their resource (access policies, soft-delete settings) and their keys.
+/// Speaks no HTTP; the resource manager and the vault data plane call it.
+public final class VaultService: Sendable {
+    static let vaultType = "microsoft.keyvault/vaults"
+
+    let documents: any DocumentStore
+    let keys: any VaultKeyStore
+    let directory: Directory
+    /// Encrypts key material at rest; derived from the server master key.
+    let materialKey: SymmetricKey
+    let logger: Logger
+
+    public init(documents: any DocumentStore, keys: any VaultKeyStore, directory: Directory, serverMasterKey: SymmetricKey,
+                logger: Logger = Logger(label: "coffer.keyvault")) {
+        self.documents = documents
+        self.keys = keys
+        self.directory = directory
+        self.materialKey = HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: serverMasterKey, info: Array("coffer vault key material v1".utf8), outputByteCount: 32
+        )
+        self.logger = logger
+    }
+
+    // MARK: vaults
+
+    /// Creates or updates the vault at `id` (an ARM resource id). Enforces the rules that cannot be undone:
+    /// soft delete cannot be turned off, purge protection cannot be turned off, names are global.
+    public func putVault(id: String, name: String, body: VaultResource, vaultURI: String, tenantID: String) async throws -> (VaultResource, Bool) {
+        try Self.validateName(name)
+        let existing = try await vault(id: id)
+        if existing == nil, let other = try await documents.documents(type: Self.vaultType, name: name).first, other.id != id.lowercased() {
+            throw KeyVaultError(.vaultNameTaken, "the vault name \(name) is already in use")
+        }
+        var properties = body.properties
+        if properties.enableSoftDelete == false {
+            throw KeyVaultError(.badParameter, "soft delete is always on: enableSoftDelete cannot be false")
+        }
+        let retention = properties.softDeleteRetentionInDays ?? existing?.properties.softDeleteRetentionInDays ?? 90
+        guard (7...90).contains(retention) else {
+            throw KeyVaultError(.badParameter, "softDeleteRetentionInDays must be between 7 and 90")
+        }
+        if existing?.properties.enablePurgeProtection == true {
+            if properties.enablePurgeProtection == false {
+                throw KeyVaultError(.badParameter, "purge protection cannot be disabled once enabled")
+            }
+            properties.enablePurgeProtection = true
+        }
+        if let requestedTenant = properties.tenantId, requestedTenant.lowercased() != tenantID.lowercased() {
+            throw KeyVaultError(.badParameter, "tenantId must be this directory's tenant, \(tenantID)")
+        }
+        properties.tenantId = tenantID
+        properties.enableSoftDelete = true
+        properties.softDeleteRetentionInDays = retention
+        properties.sku = properties.sku ?? .init(family: "A", name: "standard")
+        properties.accessPolicies = properties.accessPolicies ?? existing?.properties.accessPolicies ?? []
+        properties.enableRbacAuthorization = properties.enableRbacAuthorization ?? existing?.properties.enableRbacAuthorization ?? false
+        properties.vaultUri = vaultURI
+        properties.provisioningState = "Succeeded"
+        let resource = VaultResource(id: id, name: name, type: "Microsoft.KeyVault/vaults", location: body.location ?? existing?.location,
+                                     tags: body.tags ?? existing?.tags, properties: properties)
+        try await save(resource)
+        return (resource, existing == nil)
+    }
+
+    public func vault(id: String) async throws -> VaultResource? {
+        try await documents.document(id: id).map(Self.decode)
+    }
+
+    public func vault(named name: String) async throws -> VaultResource? {
+        try await documents.documents(type: Self.vaultType, name: name).first.map(Self.decode)
+    }
+
+    /// Vaults whose id starts with `prefix` (a subscription or resource group id).
+    public func vaults(under prefix: String) async throws -> [VaultResource] {
+        try await documents.documents(under: prefix.lowercased() + "/", type: Self.vaultType).map(Self.decode)
+    }
+
+    public func deleteVault(id: String) async throws -> Bool {
+        guard let vault = try await vault(id: id) else { return false }
+        let live = try await keys.keyNames(vault: vault.name ?? "", deleted: false)
+        let deleted = try await keys.keyNames(vault: vault.name ?? "", deleted: true)
+        if !live.isEmpty || !deleted.isEmpty {
+            // Deleting a vault with keys would orphan them; Azure soft-deletes the whole vault, which is not built yet.
+            throw KeyVaultError(.conflict, "the vault still holds keys; delete and purge them first")
+        }
+        return try await documents.deleteDocument(id: id)
+    }
+
+    public enum AccessPolicyOperation: String, Sendable {
+        case add, replace, remove
+    }
+
+    /// `vaults/accessPolicies/{add|replace|remove}`: merges, replaces or subtracts permissions per principal.
+    public func updateAccessPolicies(vaultID: String, operation: AccessPolicyOperation, entries: [AccessPolicyEntry]) async throws -> VaultResource {
+        guard var vault = try await vault(id: vaultID) else {
+            throw KeyVaultError(.vaultNotFound, "the vault \(vaultID.split(separator: "/").last ?? "") was not found")
+        }
+        var policies = vault.properties.accessPolicies ?? []
+        func matches(_ a: AccessPolicyEntry, _ b: AccessPolicyEntry) -> Bool {
+            a.tenantId.lowercased() == b.tenantId.lowercased() && a.objectId.lowercased() == b.objectId.lowercased()
+                && a.applicationId?.lowercased() == b.applicationId?.lowercased()
+        }
+        func merge(_ a: [String]?, _ b: [String]?) -> [String]? {
+            guard a != nil || b != nil else { return nil }
+            var result = a ?? []
+            for permission in b ?? [] where !result.contains(where: { $0.lowercased() == permission.lowercased() }) { result.append(permission) }
+            return result
+        }
+        func subtract(_ a: [String]?, _ b: [String]?) -> [String]? {
+            a.map { existing in existing.filter { permission in !(b ?? []).contains { $0.lowercased() == permission.lowercased() } } }
+        }
+        switch operation {
+        case .replace:
+            policies = entries
+        case .add:
+            for entry in entries {
+                if let index = policies.firstIndex(where: { matches($0, entry) }) {
+                    var permissions = policies[index].permissions
+                    permissions.keys = merge(permissions.keys, entry.permissions.keys)
+                    permissions.secrets = merge(permissions.secrets, entry.permissions.secrets)
+                    permissions.certificates = merge(permissions.certificates, entry.permissions.certificates)
+                    permissions.storage = merge(permissions.storage, entry.permissions.storage)
+                    policies[index].permissions = permissions
+                } else {
+                    policies.append(entry)
+                }
+            }
+        case .remove:
+            for entry in entries {
+                guard let index = policies.firstIndex(where: { matches($0, entry) }) else { continue }
+                var permissions = policies[index].permissions
+                permissions.keys = subtract(permissions.keys, entry.permissions.keys)
+                permissions.secrets = subtract(permissions.secrets, entry.permissions.secrets)
+                permissions.certificates = subtract(permissions.certificates, entry.permissions.certificates)
+                permissions.storage = subtract(permissions.storage, entry.permissions.storage)
+                let empty = [permissions.keys, permissions.secrets, permissions.certificates, permissions.storage].allSatisfy { ($0 ?? []).isEmpty }
+                if empty { policies.remove(at: index) } else { policies[index].permissions = permissions }
+            }
+        }
+        vault.properties.accessPolicies = policies
+        try await save(vault)
+        return vault
+    }
+
+    // MARK: authorization
+
+    /// Checks that the caller may perform `permission` on the vault's keys, by access policy or,
+    /// under `enableRbacAuthorization`, by role assignment. Throws `Forbidden` naming the permission.
+    public func authorize(_ caller: AccessTokenClaims, vault: VaultResource, permission: KeyPermission) async throws {
+        let allowed: Bool
+        if vault.properties.enableRbacAuthorization == true {
+            let roles = try await directory.roles(of: caller.oid, at: vault.id ?? "")
+            allowed = roles.contains { Self.role($0, grants: permission) }
+        } else {
+            allowed = (vault.properties.accessPolicies ?? []).contains { entry in
+                entry.tenantId.lowercased() == caller.tid && entry.objectId.lowercased() == caller.oid
+                    && (entry.applicationId == nil || entry.applicationId?.lowercased() == caller.appid) && entry.grantsKey(permission)
+            }
+        }
+        guard allowed else {
+            logger.notice("key vault access denied", metadata: [
+                "coffer.vault": .string(vault.name ?? ""), "coffer.principal": .string(caller.oid), "coffer.permission": .string(permission.rawValue),
+            ])
+            let how = vault.properties.enableRbacAuthorization == true ? "no role assignment grants" : "the access policies do not grant"
+            throw KeyVaultError(.forbidden, "The user, group or application 'appid=\(caller.appid);oid=\(caller.oid)' does not have keys "
+                                + "\(permission.rawValue) permission on key vault '\(vault.name ?? "")': \(how) it.")
+        }
+    }
+
+    /// What the built-in Key Vault data roles allow on keys (Owner and Contributor manage vaults, not keys).
+    static func role(_ role: BuiltInRole, grants permission: KeyPermission) -> Bool {
+        switch role {
+        case .keyVaultAdministrator, .keyVaultCryptoOfficer: return true
+        case .keyVaultCryptoUser:
+            return [.get, .list, .update, .encrypt, .decrypt, .wrapKey, .unwrapKey, .sign, .verify].contains(permission)
+        case .keyVaultCryptoServiceEncryptionUser: return [.get, .wrapKey, .unwrapKey].contains(permission)
+        case .keyVaultReader: return [.get, .list, .getrotationpolicy].contains(permission)
+        case .owner, .contributor, .reader: return false
+        }
+    }
+
+    // MARK: helpers
+
+    private func save(_ vault: VaultResource) async throws {
+        guard let id = vault.id, let name = vault.name else { throw KeyVaultError(.badParameter, "vault id and name are required") }
+        try await documents.putDocument(StoredDocument(id: id, type: Self.vaultType, name: name,
+                                                       body: String(decoding: try JSONEncoder().encode(vault), as: UTF8.self)))
+    }
+
+    static func decode(_ document: StoredDocument) throws -> VaultResource {
+        try JSONDecoder().decode(VaultResource.self, from: Data(document.body.utf8))
+    }
+
+    /// 3–24 characters, letters, digits and single hyphens, starting with a letter, ending with a letter or digit.
+    static func validateName(_ name: String) throws {
+        let bytes = Array(name.utf8)
+        func isAlphanumeric(_ byte: UInt8) -> Bool {
+            (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x30 && byte <= 0x39)
+        }
+        guard (3...24).contains(bytes.count), let first = bytes.first, let last = bytes.last,
+              (first >= 0x61 && first <= 0x7A) || (first >= 0x41 && first <= 0x5A), isAlphanumeric(last),
+              bytes.allSatisfy({ isAlphanumeric($0) || $0 == 0x2D }), !name.contains("--") else {
+            throw KeyVaultError(.badParameter, "vault names are 3-24 letters, digits and single hyphens, starting with a letter and ending with a letter or digit")
+        }
+    }
+
+    static func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
+}

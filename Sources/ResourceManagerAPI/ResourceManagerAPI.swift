@@ -1,0 +1,298 @@
+import AzureHTTP
+import CofferStorage
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Identity
+import KeyVault
+
+/// The part of the Azure Resource Manager REST API the vault and identity services need:
+/// subscriptions, resource groups, `Microsoft.KeyVault/vaults` and their access policies.
+/// Paths are case-insensitive and a leading `//` is tolerated, as ARM does.
+public struct ResourceManagerAPI: Sendable {
+    let directory: Directory
+    let vaults: VaultService
+    let documents: any DocumentStore
+    let tenantID: String
+    let subscriptionID: String
+    /// The URI of a vault by name (`https://<name>.vault.localhost:8443/`).
+    let vaultURI: @Sendable (String) -> String
+
+    static let groupType = "microsoft.resources/resourcegroups"
+
+    public init(directory: Directory, vaults: VaultService, documents: any DocumentStore, tenantID: String, subscriptionID: String,
+                vaultURI: @escaping @Sendable (String) -> String) {
+        self.directory = directory
+        self.vaults = vaults
+        self.documents = documents
+        self.tenantID = tenantID
+        self.subscriptionID = subscriptionID
+        self.vaultURI = vaultURI
+    }
+
+    public func handles(path: String) -> Bool {
+        path.lowercased().drop { $0 == "/" }.hasPrefix("subscriptions")
+    }
+
+    public func respond(to request: Request, context: some RequestContext) async throws -> Response {
+        let base = baseURL(of: request)
+        guard let token = bearerToken(of: request) else {
+            throw AzureErrorResponse(.unauthorized, code: "AuthenticationFailed", message: "Authentication failed. The 'Authorization' header is missing.",
+                                     headers: [.wwwAuthenticate: "Bearer authorization_uri=\"\(base)/\(tenantID)\", error=\"invalid_token\""])
+        }
+        let claims = try authenticate(token, base: base)
+        guard request.uri.queryParameters.get("api-version") != nil else {
+            throw AzureErrorResponse(.badRequest, code: "MissingApiVersionParameter", message: "The api-version query parameter (?api-version=) is required for all requests.")
+        }
+        let path = request.uri.path.split(separator: "/").map(String.init)
+        let exchange = ARMExchange(api: self, request: request, claims: claims, path: path)
+        do {
+            return try await exchange.dispatch()
+        } catch let error as KeyVaultError {
+            throw Self.wire(error)
+        }
+    }
+
+    /// Verifies an ARM token: this tenant, and an audience of this resource manager.
+    private func authenticate(_ token: String, base: String) throws -> AccessTokenClaims {
+        let audiences: Set<String> = [base, "https://management.azure.com", "https://management.core.windows.net"]
+        let outcome = Result { () throws(TokenError) -> AccessTokenClaims in
+            try directory.verify(token, tenantID: tenantID, audiences: audiences)
+        }
+        switch outcome {
+        case .success(let claims): return claims
+        case .failure(let error):
+            throw AzureErrorResponse(.unauthorized, code: "InvalidAuthenticationToken", message: "The access token is invalid: \(error.message).",
+                                     headers: [.wwwAuthenticate: "Bearer authorization_uri=\"\(base)/\(tenantID)\", error=\"invalid_token\""])
+        }
+    }
+
+    static func wire(_ error: KeyVaultError) -> AzureErrorResponse {
+        switch error.code {
+        case .vaultNotFound, .keyNotFound: AzureErrorResponse(.notFound, code: "ResourceNotFound", message: error.message)
+        case .vaultNameTaken: AzureErrorResponse(.conflict, code: "VaultAlreadyExists", message: error.message)
+        case .conflict: AzureErrorResponse(.conflict, code: "Conflict", message: error.message)
+        case .forbidden: AzureErrorResponse(.forbidden, code: "AuthorizationFailed", message: error.message)
+        default: AzureErrorResponse(.badRequest, code: "BadRequest", message: error.message)
+        }
+    }
+}
+
+/// One resource manager request.
+struct ARMExchange {
+    let api: ResourceManagerAPI
+    let request: Request
+    let claims: AccessTokenClaims
+    /// Path components as sent (case kept for names), without empty ones.
+    let path: [String]
+
+    private var lower: [String] { path.map { $0.lowercased() } }
+
+    func dispatch() async throws -> Response {
+        let lower = self.lower
+        switch (request.method, lower.count) {
+        case (.get, 1) where lower == ["subscriptions"]:
+            try await authorize(scope: "/subscriptions/\(api.subscriptionID)", write: false)
+            return try AzureJSON.response(["value": [try subscription()]])
+        case (_, 2...) where lower[1] != api.subscriptionID:
+            throw AzureErrorResponse(.notFound, code: "SubscriptionNotFound", message: "The subscription '\(path[1])' could not be found.")
+        case (.get, 2):
+            try await authorize(scope: "/subscriptions/\(api.subscriptionID)", write: false)
+            return try AzureJSON.response(try subscription())
+        case (_, 3) where lower[2] == "resourcegroups" && request.method == .get:
+            try await authorize(scope: "/subscriptions/\(api.subscriptionID)", write: false)
+            let groups = try await api.documents.documents(under: "/subscriptions/\(api.subscriptionID)/resourcegroups/", type: ResourceManagerAPI.groupType)
+            return try AzureJSON.response(GroupList(value: groups.compactMap { try? JSONDecoder().decode(ResourceGroup.self, from: Data($0.body.utf8)) }))
+        case (_, 4) where lower[2] == "resourcegroups":
+            return try await resourceGroup(name: path[3])
+        case (_, 5) where lower[2] == "providers" && lower[3] == "microsoft.keyvault" && lower[4] == "vaults" && request.method == .get:
+            try await authorize(scope: "/subscriptions/\(api.subscriptionID)", write: false)
+            return try AzureJSON.response(VaultList(value: try await api.vaults.vaults(under: "/subscriptions/\(api.subscriptionID)")))
+        case (_, 7...) where lower[2] == "resourcegroups" && lower[4] == "providers" && lower[5] == "microsoft.keyvault" && lower[6] == "vaults":
+            try await requireGroup(path[3])
+            return try await vaultRequest(group: path[3], rest: Array(path.dropFirst(7)))
+        default:
+            throw AzureErrorResponse(.notFound, code: "NotFound", message: "no resource manager operation at \(request.method.rawValue) \(request.uri.path.prefix(200))")
+        }
+    }
+
+    // MARK: authorization
+
+    /// Owner or Contributor may write; Reader may also read.
+    private func authorize(scope: String, write: Bool) async throws {
+        let roles = try await api.directory.roles(of: claims.oid, at: scope)
+        let allowed = write ? !roles.isDisjoint(with: [.owner, .contributor]) : !roles.isDisjoint(with: [.owner, .contributor, .reader])
+        guard allowed else {
+            let action = write ? "write" : "read"
+            throw AzureErrorResponse(.forbidden, code: "AuthorizationFailed",
+                                     message: "The client '\(claims.appid)' with object id '\(claims.oid)' does not have authorization to perform action '\(action)' over scope '\(scope)' or the scope is invalid.")
+        }
+    }
+
+    // MARK: subscriptions and groups
+
+    private func subscription() throws -> [String: String] {
+        ["id": "/subscriptions/\(api.subscriptionID)", "subscriptionId": api.subscriptionID, "tenantId": api.tenantID,
+         "displayName": "Coffer subscription", "state": "Enabled"]
+    }
+
+    private func groupID(_ name: String) -> String { "/subscriptions/\(api.subscriptionID)/resourceGroups/\(name)" }
+
+    private func requireGroup(_ name: String) async throws {
+        guard try await api.documents.document(id: groupID(name)) != nil else {
+            throw AzureErrorResponse(.notFound, code: "ResourceGroupNotFound", message: "Resource group '\(name)' could not be found.")
+        }
+    }
+
+    private func resourceGroup(name: String) async throws -> Response {
+        let id = groupID(name)
+        switch request.method {
+        case .get, .head:
+            try await authorize(scope: id, write: false)
+            guard let document = try await api.documents.document(id: id) else {
+                if request.method == .head { return AzureJSON.empty(.notFound) }
+                throw AzureErrorResponse(.notFound, code: "ResourceGroupNotFound", message: "Resource group '\(name)' could not be found.")
+            }
+            return request.method == .head ? AzureJSON.empty(.noContent) : try raw(document.body)
+        case .put:
+            try await authorize(scope: id, write: true)
+            struct Body: Decodable { let location: String?; let tags: [String: String]? }
+            let body = try await AzureJSON.decode(Body.self, from: request, code: "InvalidRequestContent")
+            guard let location = body.location, !location.isEmpty else {
+                throw AzureErrorResponse(.badRequest, code: "LocationRequired", message: "The location property is required for this definition.")
+            }
+            try Self.validateGroupName(name)
+            let existing = try await api.documents.document(id: id)
+            let group = ResourceGroup(id: existing.flatMap { try? JSONDecoder().decode(ResourceGroup.self, from: Data($0.body.utf8)).id } ?? id,
+                                      name: name, type: "Microsoft.Resources/resourceGroups", location: location, tags: body.tags ?? [:],
+                                      properties: ["provisioningState": "Succeeded"])
+            let encoded = String(decoding: try JSONEncoder().encode(group), as: UTF8.self)
+            try await api.documents.putDocument(StoredDocument(id: id, type: ResourceManagerAPI.groupType, name: name, body: encoded))
+            return try raw(encoded, status: existing == nil ? .created : .ok)
+        case .delete:
+            try await authorize(scope: id, write: true)
+            guard try await api.documents.document(id: id) != nil else { return AzureJSON.empty(.noContent) }
+            for vault in try await api.vaults.vaults(under: id) {
+                _ = try await api.vaults.deleteVault(id: vault.id ?? "")
+            }
+            _ = try await api.documents.deleteDocument(id: id)
+            return AzureJSON.empty(.ok)
+        default:
+            throw AzureErrorResponse(.methodNotAllowed, code: "MethodNotAllowed", message: "\(request.method.rawValue) is not supported on resource groups")
+        }
+    }
+
+    static func validateGroupName(_ name: String) throws {
+        let allowed = name.unicodeScalars.allSatisfy { $0.properties.isAlphabetic || $0.properties.numericType != nil || "-_.()".unicodeScalars.contains($0) }
+        guard (1...90).contains(name.count), allowed, !name.hasSuffix(".") else {
+            throw AzureErrorResponse(.badRequest, code: "InvalidResourceGroupName",
+                                     message: "Resource group names are 1-90 letters, digits, '-', '_', '.', '(' and ')', not ending in '.'.")
+        }
+    }
+
+    // MARK: vaults
+
+    private func vaultRequest(group: String, rest: [String]) async throws -> Response {
+        let groupScope = groupID(group)
+        if rest.isEmpty, request.method == .get {
+            try await authorize(scope: groupScope, write: false)
+            return try AzureJSON.response(VaultList(value: try await api.vaults.vaults(under: groupScope)))
+        }
+        let name = rest[0]
+        let id = "\(groupScope)/providers/Microsoft.KeyVault/vaults/\(name)"
+        switch (request.method, rest.count) {
+        case (.get, 1):
+            try await authorize(scope: id, write: false)
+            guard let vault = try await api.vaults.vault(id: id) else { throw vaultNotFound(name, group: group) }
+            return try AzureJSON.response(vault)
+        case (.put, 1):
+            try await authorize(scope: id, write: true)
+            let body = try await AzureJSON.decode(VaultResource.self, from: request, code: "InvalidRequestContent")
+            guard body.location?.isEmpty == false else {
+                throw AzureErrorResponse(.badRequest, code: "LocationRequired", message: "The location property is required for this definition.")
+            }
+            let (vault, created) = try await api.vaults.putVault(id: id, name: name, body: body, vaultURI: api.vaultURI(name), tenantID: api.tenantID)
+            return try AzureJSON.response(vault, status: created ? .created : .ok)
+        case (.patch, 1):
+            try await authorize(scope: id, write: true)
+            guard var existing = try await api.vaults.vault(id: id) else { throw vaultNotFound(name, group: group) }
+            let patch = try await AzureJSON.decode(VaultPatch.self, from: request, code: "InvalidRequestContent")
+            existing.properties.merge(patch.properties)
+            if let tags = patch.tags { existing.tags = tags }
+            let (vault, _) = try await api.vaults.putVault(id: id, name: name, body: existing, vaultURI: api.vaultURI(name), tenantID: api.tenantID)
+            return try AzureJSON.response(vault)
+        case (.delete, 1):
+            try await authorize(scope: id, write: true)
+            return AzureJSON.empty(try await api.vaults.deleteVault(id: id) ? .ok : .noContent)
+        case (.put, 3) where rest[1].lowercased() == "accesspolicies":
+            try await authorize(scope: id, write: true)
+            guard let operation = VaultService.AccessPolicyOperation(rawValue: rest[2].lowercased()) else {
+                throw AzureErrorResponse(.badRequest, code: "InvalidRequestContent", message: "access policy operations are add, replace and remove")
+            }
+            let body = try await AzureJSON.decode(AccessPolicyUpdate.self, from: request, code: "InvalidRequestContent")
+            let vault = try await api.vaults.updateAccessPolicies(vaultID: id, operation: operation, entries: body.properties.accessPolicies)
+            return try AzureJSON.response(AccessPolicyUpdate(
+                id: "\(id)/accessPolicies/\(operation.rawValue)", type: "Microsoft.KeyVault/vaults/accessPolicies",
+                properties: .init(accessPolicies: vault.properties.accessPolicies ?? [])
+            ))
+        default:
+            throw AzureErrorResponse(.notFound, code: "NotFound", message: "no vault operation at \(request.method.rawValue) \(request.uri.path.prefix(200))")
+        }
+    }
+
+    private func vaultNotFound(_ name: String, group: String) -> AzureErrorResponse {
+        AzureErrorResponse(.notFound, code: "ResourceNotFound",
+                           message: "The Resource 'Microsoft.KeyVault/vaults/\(name)' under resource group '\(group)' was not found.")
+    }
+
+    private func raw(_ json: String, status: HTTPResponse.Status = .ok) throws -> Response {
+        Response(status: status, headers: [.contentType: "application/json; charset=utf-8", .msRequestID: UUID().uuidString.lowercased()],
+                 body: .init(byteBuffer: ByteBuffer(string: json)))
+    }
+}
+
+struct ResourceGroup: Codable {
+    let id: String
+    let name: String
+    let type: String
+    let location: String
+    let tags: [String: String]
+    let properties: [String: String]
+}
+
+struct VaultList: Encodable {
+    let value: [VaultResource]
+}
+
+struct GroupList: Encodable {
+    let value: [ResourceGroup]
+}
+
+struct VaultPatch: Decodable {
+    let tags: [String: String]?
+    let properties: VaultProperties?
+}
+
+extension VaultProperties {
+    /// Applies the properties a PATCH sets.
+    mutating func merge(_ patch: VaultProperties?) {
+        guard let patch else { return }
+        if let value = patch.accessPolicies { accessPolicies = value }
+        if let value = patch.enableSoftDelete { enableSoftDelete = value }
+        if let value = patch.softDeleteRetentionInDays { softDeleteRetentionInDays = value }
+        if let value = patch.enableRbacAuthorization { enableRbacAuthorization = value }
+        if let value = patch.enablePurgeProtection { enablePurgeProtection = value }
+        if let value = patch.sku { sku = value }
+        if let value = patch.publicNetworkAccess { publicNetworkAccess = value }
+        if let value = patch.enabledForDeployment { enabledForDeployment = value }
+        if let value = patch.enabledForDiskEncryption { enabledForDiskEncryption = value }
+        if let value = patch.enabledForTemplateDeployment { enabledForTemplateDeployment = value }
+    }
+}
+
+struct AccessPolicyUpdate: Codable {
+    struct Properties: Codable { let accessPolicies: [AccessPolicyEntry] }
+    var id: String?
+    var type: String?
+    let properties: Properties
+}
