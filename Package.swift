@@ -150,6 +150,11 @@ let package = Package(
         .testTarget(name: "EnvelopeTests", dependencies: ["Envelope", "CofferStorage"], swiftSettings: swiftSettings),
         .testTarget(name: "IdentityTests", dependencies: ["Identity", "SQLMetadataStore"], swiftSettings: swiftSettings),
         .testTarget(
+            name: "KeyVaultTests",
+            dependencies: ["KeyVault", "Identity", "SQLMetadataStore", "CofferStorage", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "RegistryAPITests",
             dependencies: [
                 "RegistryAPI", "CofferServer", "OCIModels", "Envelope",

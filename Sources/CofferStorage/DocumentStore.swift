@@ -38,6 +38,7 @@ public struct KeyVersionRecord: Sendable, Equatable {
     public var vault: String
     public var name: String
     public var version: String
+    /// Creation time in microseconds since 1970: orders versions (the newest is the key's current version).
     public var createdAt: Int64
     /// The key bundle without private material (JSON): JWK public part, attributes, tags.
     public var bundle: String

@@ -37,6 +37,21 @@ public struct AccessTokenClaims: Codable, Sendable, Equatable {
     public var sub: String
     public var ver: String
     public var idtyp: String
+
+    public init(aud: String, iss: String, iat: Int64, nbf: Int64, exp: Int64, tid: String, oid: String, appid: String,
+                sub: String, ver: String, idtyp: String) {
+        self.aud = aud
+        self.iss = iss
+        self.iat = iat
+        self.nbf = nbf
+        self.exp = exp
+        self.tid = tid
+        self.oid = oid
+        self.appid = appid
+        self.sub = sub
+        self.ver = ver
+        self.idtyp = idtyp
+    }
 }
 
 /// Built-in role definitions (Azure's well-known ids) and what they allow.

@@ -200,7 +200,10 @@ extension VaultService {
             enabled: attributes?.enabled ?? true, nbf: attributes?.nbf, exp: attributes?.exp, created: now, updated: now
         ), tags: tags, managed: nil)
         let version = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
-        var record = KeyVersionRecord(vault: vault.name ?? "", name: name, version: version, createdAt: now, bundle: try Self.encode(bundle), sealedMaterial: "")
+        // Versions are ordered by creation in microseconds: two versions made in one second keep their order.
+        let createdMicroseconds = Int64(Date().timeIntervalSince1970 * 1_000_000)
+        var record = KeyVersionRecord(vault: vault.name ?? "", name: name, version: version, createdAt: createdMicroseconds,
+                                      bundle: try Self.encode(bundle), sealedMaterial: "")
         record.sealedMaterial = try material.sealed(under: materialKey, context: Self.materialContext(record))
         do {
             try await keys.insertKeyVersion(record, displayName: displayName)

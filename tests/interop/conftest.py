@@ -44,7 +44,7 @@ class Coffer:
     def start(self):
         """Starts (or restarts) the server on the same data directory and port."""
         self.process = subprocess.Popen(
-            [BINARY, "serve", "--data-dir", self.data_dir, "--port", str(self.port), "--address", "127.0.0.1"],
+            [BINARY, "serve", "--data-dir", self.data_dir, "--port", str(self.port)],
             stdout=self.log, stderr=subprocess.STDOUT)
         self._wait_until_healthy()
 
@@ -52,6 +52,11 @@ class Coffer:
         """Ends the server abruptly, as a power cut or the OOM killer would."""
         self.process.kill()
         self.process.wait()
+
+    def operator(self):
+        """The bootstrap operator's service-principal credentials (tenantId, clientId, clientSecret, ...)."""
+        with open(os.path.join(self.data_dir, "operator-credentials.json")) as handle:
+            return json.load(handle)
 
     def token(self, scope, service=None):
         import requests

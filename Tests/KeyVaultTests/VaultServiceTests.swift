@@ -1,0 +1,191 @@
+import CofferStorage
+import Crypto
+import Foundation
+import Identity
+import SQLMetadataStore
+import Testing
+@testable import KeyVault
+
+/// A vault service on a fresh SQLite store, with a caller who holds an access policy.
+struct VaultFixture {
+    let service: VaultService
+    let store: SQLMetadataStore
+    let tenant: String
+    let caller: AccessTokenClaims
+    static let base = "https://vault1.vault.localhost:8443"
+
+    static func make() async throws -> VaultFixture {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("coffer-kv-\(UUID().uuidString).sqlite").path
+        let store = try await SQLMetadataStore(sessions: try await SQLiteSessions.open(path: path))
+        let directory = Directory(store: store, signer: TokenSigner(privateKey: P256.Signing.PrivateKey()))
+        let boot = try await directory.bootstrap()
+        let service = VaultService(documents: store, keys: store, directory: directory, serverMasterKey: SymmetricKey(size: .bits256))
+        let caller = AccessTokenClaims(aud: "a", iss: "i", iat: 0, nbf: 0, exp: 0, tid: boot.tenantID, oid: "caller", appid: "app",
+                                       sub: "caller", ver: "2.0", idtyp: "app")
+        return VaultFixture(service: service, store: store, tenant: boot.tenantID, caller: caller)
+    }
+
+    func vault(_ name: String = "vault1", purgeProtection: Bool = true, policies: [String] = ["all"], rbac: Bool = false) async throws -> VaultResource {
+        var properties = VaultProperties()
+        properties.enablePurgeProtection = purgeProtection
+        properties.enableRbacAuthorization = rbac
+        properties.softDeleteRetentionInDays = 7
+        properties.accessPolicies = [AccessPolicyEntry(tenantId: tenant, objectId: "caller", permissions: .init(keys: policies))]
+        let (vault, _) = try await service.putVault(
+            id: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/\(name)", name: name,
+            body: VaultResource(id: nil, name: nil, type: nil, location: "here", tags: nil, properties: properties),
+            vaultURI: "https://\(name).vault.localhost:8443/", tenantID: tenant
+        )
+        return vault
+    }
+}
+
+extension VaultProperties {
+    init() {
+        self.init(tenantId: nil, sku: nil, accessPolicies: nil, vaultUri: nil, enabledForDeployment: nil, enabledForDiskEncryption: nil,
+                  enabledForTemplateDeployment: nil, enableSoftDelete: nil, softDeleteRetentionInDays: nil, enableRbacAuthorization: nil,
+                  enablePurgeProtection: nil, provisioningState: nil, publicNetworkAccess: nil)
+    }
+}
+
+func rsaRequest(_ operations: [String]? = nil) -> CreateKeyRequest {
+    CreateKeyRequest(kty: "RSA", key_size: 2048, public_exponent: nil, key_ops: operations, attributes: nil, tags: nil, crv: nil)
+}
+
+@Suite struct VaultRulesTests {
+    @Test func vaultSettingsThatCannotBeUndone() async throws {
+        let fixture = try await VaultFixture.make()
+        defer { Task { try await fixture.store.close() } }
+        let vault = try await fixture.vault()
+        #expect(vault.properties.enableSoftDelete == true && vault.properties.vaultUri == "https://vault1.vault.localhost:8443/")
+        var off = vault
+        off.properties.enablePurgeProtection = false
+        await #expect(throws: KeyVaultError.self) {
+            _ = try await fixture.service.putVault(id: vault.id!, name: "vault1", body: off, vaultURI: "u", tenantID: fixture.tenant)
+        }
+        var noSoftDelete = vault
+        noSoftDelete.properties.enableSoftDelete = false
+        await #expect(throws: KeyVaultError.self) {
+            _ = try await fixture.service.putVault(id: vault.id!, name: "vault1", body: noSoftDelete, vaultURI: "u", tenantID: fixture.tenant)
+        }
+        var badRetention = vault
+        badRetention.properties.softDeleteRetentionInDays = 91
+        await #expect(throws: KeyVaultError.self) {
+            _ = try await fixture.service.putVault(id: vault.id!, name: "vault1", body: badRetention, vaultURI: "u", tenantID: fixture.tenant)
+        }
+        // Names are global: the same name in another group is taken.
+        await #expect(throws: KeyVaultError.self) {
+            _ = try await fixture.service.putVault(id: "/subscriptions/s/resourceGroups/other/providers/Microsoft.KeyVault/vaults/vault1", name: "vault1",
+                                                   body: vault, vaultURI: "u", tenantID: fixture.tenant)
+        }
+        for bad in ["ab", "1abc", "a--b", "abc-", String(repeating: "a", count: 25), "a_b"] {
+            #expect(throws: KeyVaultError.self) { try VaultService.validateName(bad) }
+        }
+    }
+
+    @Test func accessPolicyOperationsMergeAndSubtract() async throws {
+        let fixture = try await VaultFixture.make()
+        defer { Task { try await fixture.store.close() } }
+        let vault = try await fixture.vault(policies: ["get"])
+        let entry = { (keys: [String]) in AccessPolicyEntry(tenantId: fixture.tenant, objectId: "caller", permissions: .init(keys: keys)) }
+        var updated = try await fixture.service.updateAccessPolicies(vaultID: vault.id!, operation: .add, entries: [entry(["WrapKey", "get"])])
+        #expect(updated.properties.accessPolicies?.first?.permissions.keys == ["get", "WrapKey"])
+        updated = try await fixture.service.updateAccessPolicies(vaultID: vault.id!, operation: .remove, entries: [entry(["get"])])
+        #expect(updated.properties.accessPolicies?.first?.permissions.keys == ["WrapKey"])
+        updated = try await fixture.service.updateAccessPolicies(vaultID: vault.id!, operation: .remove, entries: [entry(["wrapkey"])])
+        #expect(updated.properties.accessPolicies?.isEmpty == true)
+        updated = try await fixture.service.updateAccessPolicies(vaultID: vault.id!, operation: .replace, entries: [entry(["list"])])
+        #expect(updated.properties.accessPolicies?.count == 1)
+    }
+
+    @Test func authorizationByPolicyAndByRole() async throws {
+        let fixture = try await VaultFixture.make()
+        defer { Task { try await fixture.store.close() } }
+        let vault = try await fixture.vault(policies: ["get", "wrapKey"])
+        try await fixture.service.authorize(fixture.caller, vault: vault, permission: .wrapKey)
+        await #expect(throws: KeyVaultError.self) { try await fixture.service.authorize(fixture.caller, vault: vault, permission: .unwrapKey) }
+        var stranger = fixture.caller
+        stranger.oid = "stranger"
+        await #expect(throws: KeyVaultError.self) { try await fixture.service.authorize(stranger, vault: vault, permission: .get) }
+        var otherTenant = fixture.caller
+        otherTenant.tid = "other"
+        await #expect(throws: KeyVaultError.self) { try await fixture.service.authorize(otherTenant, vault: vault, permission: .get) }
+
+        let rbacVault = try await fixture.vault("vault2", rbac: true)
+        // Under RBAC, access policies are ignored.
+        await #expect(throws: KeyVaultError.self) { try await fixture.service.authorize(fixture.caller, vault: rbacVault, permission: .get) }
+        try await fixture.service.directory.assignRole(.keyVaultCryptoServiceEncryptionUser, to: "caller", scope: rbacVault.id!)
+        try await fixture.service.authorize(fixture.caller, vault: rbacVault, permission: .unwrapKey)
+        await #expect(throws: KeyVaultError.self) { try await fixture.service.authorize(fixture.caller, vault: rbacVault, permission: .delete) }
+        #expect(!VaultService.role(.owner, grants: .get))
+        #expect(VaultService.role(.keyVaultAdministrator, grants: .purge))
+    }
+}
+
+@Suite struct KeyOperationTests {
+    @Test func wrapUnwrapAndTheRulesOfUse() async throws {
+        let fixture = try await VaultFixture.make()
+        defer { Task { try await fixture.store.close() } }
+        let vault = try await fixture.vault()
+        let key = try await fixture.service.createKey(vault: vault, name: "Kek", request: rsaRequest(["wrapKey", "unwrapKey"]), baseURL: VaultFixture.base)
+        #expect(key.key.kid?.hasPrefix("\(VaultFixture.base)/keys/Kek/") == true)
+        #expect(key.key.n != nil && key.attributes.recoveryLevel == "CustomizedRecoverable")
+        let secret = Array(repeating: UInt8(7), count: 32)
+        let wrapped = try await fixture.service.perform(.wrapKey, vault: vault, name: "kek", version: nil,
+                                                        request: KeyOperationRequest(alg: "RSA-OAEP-256", value: Base64URL.encode(secret)), baseURL: VaultFixture.base)
+        let unwrapped = try await fixture.service.perform(.unwrapKey, vault: vault, name: "kek", version: nil,
+                                                          request: KeyOperationRequest(alg: "RSA-OAEP-256", value: wrapped.value), baseURL: VaultFixture.base)
+        #expect(Base64URL.decode(unwrapped.value) == secret)
+        // key_ops are enforced; RSA1_5 and unknown algorithms are refused with a clear error.
+        await #expect(throws: KeyVaultError.self) {
+            _ = try await fixture.service.perform(.encrypt, vault: vault, name: "kek", version: nil,
+                                                  request: KeyOperationRequest(alg: "RSA-OAEP-256", value: "AAAA"), baseURL: VaultFixture.base)
+        }
+        for algorithm in ["RSA1_5", "A256KW", "nonsense"] {
+            await #expect(throws: KeyVaultError.self) {
+                _ = try await fixture.service.perform(.wrapKey, vault: vault, name: "kek", version: nil,
+                                                      request: KeyOperationRequest(alg: algorithm, value: "AAAA"), baseURL: VaultFixture.base)
+            }
+        }
+        // Disabled, expired and not-yet-valid keys refuse operations.
+        for attributes in [KeyAttributes(enabled: false), KeyAttributes(enabled: true, exp: 1), KeyAttributes(enabled: true, nbf: 4_000_000_000)] {
+            _ = try await fixture.service.updateKey(vault: vault, name: "kek", version: nil,
+                                                    request: UpdateKeyRequest(key_ops: nil, attributes: attributes, tags: nil), baseURL: VaultFixture.base)
+            await #expect(throws: KeyVaultError.self) {
+                _ = try await fixture.service.perform(.unwrapKey, vault: vault, name: "kek", version: nil,
+                                                      request: KeyOperationRequest(alg: "RSA-OAEP-256", value: wrapped.value), baseURL: VaultFixture.base)
+            }
+            _ = try await fixture.service.updateKey(vault: vault, name: "kek", version: nil, request: UpdateKeyRequest(
+                key_ops: nil, attributes: KeyAttributes(enabled: true, nbf: 0, exp: 4_000_000_000), tags: nil), baseURL: VaultFixture.base)
+        }
+    }
+
+    @Test func softDeleteAndPurgeProtection() async throws {
+        let fixture = try await VaultFixture.make()
+        defer { Task { try await fixture.store.close() } }
+        let vault = try await fixture.vault()
+        _ = try await fixture.service.createKey(vault: vault, name: "k", request: rsaRequest(), baseURL: VaultFixture.base)
+        let deleted = try await fixture.service.deleteKey(vault: vault, name: "k", baseURL: VaultFixture.base)
+        #expect(deleted.recoveryId == "\(VaultFixture.base)/deletedkeys/k")
+        #expect(deleted.scheduledPurgeDate == deleted.deletedDate.map { $0 + 7 * 86400 })
+        await #expect(throws: KeyVaultError.self) { _ = try await fixture.service.getKey(vault: vault, name: "k", version: nil, baseURL: VaultFixture.base) }
+        await #expect(throws: KeyVaultError.self) { _ = try await fixture.service.createKey(vault: vault, name: "k", request: rsaRequest(), baseURL: VaultFixture.base) }
+        await #expect(throws: KeyVaultError.self) { try await fixture.service.purgeKey(vault: vault, name: "k") }
+        _ = try await fixture.service.recoverKey(vault: vault, name: "k", baseURL: VaultFixture.base)
+        _ = try await fixture.service.getKey(vault: vault, name: "k", version: nil, baseURL: VaultFixture.base)
+    }
+
+    @Test func keyMaterialIsSealedAndBoundToItsVersion() async throws {
+        let fixture = try await VaultFixture.make()
+        defer { Task { try await fixture.store.close() } }
+        let vault = try await fixture.vault()
+        let first = try await fixture.service.createKey(vault: vault, name: "a", request: rsaRequest(), baseURL: VaultFixture.base)
+        _ = try await fixture.service.createKey(vault: vault, name: "b", request: rsaRequest(), baseURL: VaultFixture.base)
+        let a = try #require(try await fixture.store.keyVersions(vault: "vault1", name: "a").first)
+        let b = try #require(try await fixture.store.keyVersions(vault: "vault1", name: "b").first)
+        #expect(!a.bundle.contains("\"d\"") && !a.sealedMaterial.isEmpty)
+        // Material moved from one key to another does not open.
+        #expect(throws: (any Error).self) { _ = try KeyMaterial.unseal(b.sealedMaterial, under: fixture.service.materialKey, context: VaultService.materialContext(a)) }
+        #expect(first.key.kid?.contains(a.version) == true)
+    }
+}

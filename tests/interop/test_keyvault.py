@@ -1,0 +1,184 @@
+"""The real Azure SDKs (azure-identity, azure-mgmt-keyvault, azure-keyvault-keys) against a live Coffer."""
+import base64
+import json
+import os
+import uuid
+
+import pytest
+import requests
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.identity import ClientSecretCredential
+from azure.keyvault.keys import KeyClient
+from azure.keyvault.keys.crypto import CryptographyClient, EncryptionAlgorithm, KeyWrapAlgorithm
+from azure.mgmt.keyvault import KeyVaultManagementClient
+from azure.mgmt.keyvault.models import (AccessPolicyEntry, Permissions, Sku, VaultAccessPolicyParameters,
+                                        VaultAccessPolicyProperties, VaultCreateOrUpdateParameters, VaultProperties)
+
+
+@pytest.fixture
+def azure(coffer, monkeypatch):
+    """Credentials, management client and an empty resource group, with the CA trusted the usual way."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", coffer.ca)
+    monkeypatch.setenv("SSL_CERT_FILE", coffer.ca)
+    operator = coffer.operator()
+    credential = ClientSecretCredential(operator["tenantId"], operator["clientId"], operator["clientSecret"],
+                                        authority=f"https://{coffer.host}", disable_instance_discovery=True)
+    base = f"https://{coffer.host}"
+    token = credential.get_token(f"{base}/.default").token
+    group = requests.put(f"{base}/subscriptions/{operator['subscriptionId']}/resourcegroups/rg1?api-version=2021-04-01",
+                         json={"location": "westeurope"}, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert group.status_code == 201, group.text
+    management = KeyVaultManagementClient(credential, operator["subscriptionId"], base_url=base, credential_scopes=[f"{base}/.default"])
+    claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    return {"credential": credential, "management": management, "operator": operator, "oid": claims["oid"], "base": base, "token": token}
+
+
+def create_vault(azure, name, purge_protection=True, key_permissions=("all",)):
+    properties = VaultProperties(tenant_id=azure["operator"]["tenantId"], sku=Sku(family="A", name="standard"), access_policies=[],
+                                 enable_purge_protection=purge_protection, soft_delete_retention_in_days=7)
+    vault = azure["management"].vaults.begin_create_or_update(
+        "rg1", name, VaultCreateOrUpdateParameters(location="westeurope", properties=properties)).result()
+    if key_permissions:
+        set_policy(azure, name, "add", list(key_permissions))
+    return vault
+
+
+def set_policy(azure, vault, operation, keys):
+    entry = AccessPolicyEntry(tenant_id=azure["operator"]["tenantId"], object_id=azure["oid"], permissions=Permissions(keys_property=keys))
+    return azure["management"].vaults.update_access_policy(
+        "rg1", vault, operation, VaultAccessPolicyParameters(properties=VaultAccessPolicyProperties(access_policies=[entry])))
+
+
+def test_vault_created_by_management_sdk(azure):
+    vault = create_vault(azure, "mgmtvault")
+    assert vault.properties.vault_uri.startswith("https://mgmtvault.vault.localhost:")
+    assert vault.properties.enable_soft_delete is True and vault.properties.enable_purge_protection is True
+    fetched = azure["management"].vaults.get("rg1", "mgmtvault")
+    assert [policy.object_id for policy in fetched.properties.access_policies] == [azure["oid"]]
+    # Purge protection cannot be turned off.
+    with pytest.raises(HttpResponseError):
+        azure["management"].vaults.begin_create_or_update("rg1", "mgmtvault", VaultCreateOrUpdateParameters(
+            location="westeurope", properties=VaultProperties(tenant_id=azure["operator"]["tenantId"], sku=Sku(family="A", name="standard"),
+                                                              enable_purge_protection=False))).result()
+
+
+def test_keys_and_cryptography(azure):
+    vault = create_vault(azure, "cryptovault")
+    keys = KeyClient(vault.properties.vault_uri, azure["credential"])
+    key = keys.create_rsa_key("kek", size=2048)
+    assert key.key_type == "RSA" and key.properties.enabled
+    crypto = CryptographyClient(key, azure["credential"])
+    secret = os.urandom(32)
+    for algorithm in (KeyWrapAlgorithm.rsa_oaep_256, KeyWrapAlgorithm.rsa_oaep):
+        wrapped = crypto.wrap_key(algorithm, secret)
+        assert crypto.unwrap_key(algorithm, wrapped.encrypted_key).key == secret
+    encrypted = crypto.encrypt(EncryptionAlgorithm.rsa_oaep_256, b"plain text")
+    assert crypto.decrypt(EncryptionAlgorithm.rsa_oaep_256, encrypted.ciphertext).plaintext == b"plain text"
+
+    rotated = keys.rotate_key("kek")
+    assert rotated.properties.version != key.properties.version
+    # Data wrapped under the old version still unwraps with it.
+    old = CryptographyClient(key.id, azure["credential"])
+    assert old.unwrap_key(KeyWrapAlgorithm.rsa_oaep, wrapped.encrypted_key).key == secret
+    versions = [item.version for item in keys.list_properties_of_key_versions("kek")]
+    assert sorted(versions) == sorted([key.properties.version, rotated.properties.version])
+
+    updated = keys.update_key_properties("kek", enabled=False, tags={"purpose": "test"})
+    assert updated.properties.enabled is False and updated.properties.tags == {"purpose": "test"}
+    with pytest.raises(HttpResponseError) as refused:
+        CryptographyClient(rotated.id, azure["credential"]).unwrap_key(KeyWrapAlgorithm.rsa_oaep_256, b"x" * 256)
+    assert refused.value.status_code == 403
+
+
+def test_list_paging(azure):
+    vault = create_vault(azure, "pagedvault")
+    keys = KeyClient(vault.properties.vault_uri, azure["credential"])
+    for index in range(7):
+        keys.create_rsa_key(f"key-{index}")
+    pages = keys.list_properties_of_keys(max_page_size=3).by_page()
+    sizes = [len(list(page)) for page in pages]
+    assert sizes == [3, 3, 1]
+    assert sorted(item.name for item in keys.list_properties_of_keys()) == [f"key-{index}" for index in range(7)]
+
+
+def test_soft_delete_recover_and_purge_protection(azure):
+    vault = create_vault(azure, "softvault")
+    keys = KeyClient(vault.properties.vault_uri, azure["credential"])
+    keys.create_rsa_key("doomed")
+    deleted = keys.begin_delete_key("doomed").result()
+    assert deleted.recovery_id.endswith("/deletedkeys/doomed") and deleted.scheduled_purge_date is not None
+    with pytest.raises(ResourceNotFoundError):
+        keys.get_key("doomed")
+    with pytest.raises(HttpResponseError) as reused:
+        keys.create_rsa_key("doomed")
+    assert reused.value.status_code == 409
+    assert [item.name for item in keys.list_deleted_keys()] == ["doomed"]
+    recovered = keys.begin_recover_deleted_key("doomed").result()
+    assert recovered.name == "doomed" and keys.get_key("doomed").properties.enabled
+    keys.begin_delete_key("doomed").result()
+    with pytest.raises(HttpResponseError) as purge:
+        keys.purge_deleted_key("doomed")
+    assert purge.value.status_code == 403 and "purge protection" in str(purge.value)
+
+    unprotected = create_vault(azure, "purgeable", purge_protection=False)
+    other = KeyClient(unprotected.properties.vault_uri, azure["credential"])
+    other.create_rsa_key("gone")
+    other.begin_delete_key("gone").result()
+    other.purge_deleted_key("gone")
+    assert list(other.list_deleted_keys()) == []
+    other.create_rsa_key("gone")  # the name is free again
+
+
+def test_access_policies_are_enforced(azure):
+    vault = create_vault(azure, "policyvault", key_permissions=("get", "create", "wrapKey"))
+    keys = KeyClient(vault.properties.vault_uri, azure["credential"])
+    key = keys.create_rsa_key("limited")
+    crypto = CryptographyClient(key, azure["credential"])
+    wrapped = crypto.wrap_key(KeyWrapAlgorithm.rsa_oaep_256, b"k" * 32)
+    with pytest.raises(HttpResponseError) as denied:
+        crypto.unwrap_key(KeyWrapAlgorithm.rsa_oaep_256, wrapped.encrypted_key)
+    assert denied.value.status_code == 403 and "unwrapKey" in str(denied.value)
+    set_policy(azure, "policyvault", "add", ["unwrapKey"])
+    assert crypto.unwrap_key(KeyWrapAlgorithm.rsa_oaep_256, wrapped.encrypted_key).key == b"k" * 32
+    set_policy(azure, "policyvault", "remove", ["unwrapKey"])
+    with pytest.raises(HttpResponseError):
+        crypto.unwrap_key(KeyWrapAlgorithm.rsa_oaep_256, wrapped.encrypted_key)
+
+
+def test_challenge_and_bad_tokens(azure, coffer):
+    vault = create_vault(azure, "authvault")
+    url = f"{vault.properties.vault_uri}keys?api-version=7.4"
+    challenge = requests.get(url, timeout=30)
+    assert challenge.status_code == 401
+    header = challenge.headers["WWW-Authenticate"]
+    assert f'authorization="https://localhost:{coffer.port}/{azure["operator"]["tenantId"]}"' in header
+    assert f'resource="https://vault.localhost:{coffer.port}"' in header
+    # A token for the resource manager is not a vault token.
+    wrong_audience = requests.get(url, headers={"Authorization": f"Bearer {azure['token']}"}, timeout=30)
+    assert wrong_audience.status_code == 401
+    vault_token = azure["credential"].get_token(f"https://vault.localhost:{coffer.port}/.default").token
+    assert requests.get(url, headers={"Authorization": f"Bearer {vault_token}"}, timeout=30).status_code == 200
+    head, body, signature = vault_token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(body + "=="))
+    claims["tid"] = str(uuid.uuid4())
+    forged = head + "." + base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=") + "." + signature
+    assert requests.get(url, headers={"Authorization": f"Bearer {forged}"}, timeout=30).status_code == 401
+    # A wrong client secret gets no token.
+    bad = requests.post(f"https://{coffer.host}/{azure['operator']['tenantId']}/oauth2/v2.0/token", data={
+        "grant_type": "client_credentials", "client_id": azure["operator"]["clientId"], "client_secret": "wrong",
+        "scope": f"https://vault.localhost:{coffer.port}/.default"}, timeout=30)
+    assert bad.status_code == 401 and bad.json()["error"] == "invalid_client"
+
+
+def test_key_material_never_rests_in_plaintext(azure, coffer):
+    vault = create_vault(azure, "secretvault")
+    keys = KeyClient(vault.properties.vault_uri, azure["credential"])
+    keys.create_rsa_key("hidden", size=2048)
+    # The public modulus is public; the private exponent must not be findable. We cannot read it from outside,
+    # so check that no PKCS#1 private key structure (or its PEM armour) appears anywhere in the data directory.
+    for directory, _, files in os.walk(coffer.data_dir):
+        for file in files:
+            with open(os.path.join(directory, file), "rb") as handle:
+                contents = handle.read()
+            assert b"PRIVATE KEY" not in contents or file in ("ca-key.pem", "server-key.pem", "token-signing-key.pem")
+            assert b"\x02\x01\x00\x02\x82\x01\x01\x00" not in contents, f"an RSA private key structure rests in {file}"
