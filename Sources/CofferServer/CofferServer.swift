@@ -55,7 +55,8 @@ public struct CofferServer: Sendable {
         let vaultSuffix = configuration.vaultHostSuffix
         let responder = CofferResponder(
             registryAPI: RegistryAPI(service: registry, authority: authority),
-            identityAPI: IdentityAPI(directory: directory, tenantID: bootstrap.tenantID),
+            identityAPI: IdentityAPI(directory: directory, tenantID: bootstrap.tenantID, identityHeader: secrets.identityHeader,
+                                     imdsEnabled: configuration.imdsEnabled),
             keyVaultAPI: KeyVaultAPI(vaults: vaults, directory: directory, tenantID: bootstrap.tenantID, vaultHostSuffix: vaultSuffix),
             resourceManagerAPI: ResourceManagerAPI(
                 directory: directory, vaults: vaults, documents: metadata, tenantID: bootstrap.tenantID,
@@ -110,6 +111,7 @@ public struct CofferServer: Sendable {
             "  CA certificate:      \(configuration.certificateFile ?? configuration.path("ca.pem"))  (trust it in your clients)",
             "  admin credentials:   \(configuration.path("admin-credentials.json"))  (registry)",
             "  operator:            \(configuration.path("operator-credentials.json"))  (tenant \(bootstrap.tenantID), subscription \(bootstrap.subscriptionID))",
+            "  managed identities:  IDENTITY_ENDPOINT=https://localhost:\(configuration.port)\(IdentityAPI.managedIdentityPath)  IDENTITY_HEADER=$(cat \(configuration.path("identity-header")))",
             "  default registry:    \(host):\(configuration.port)/\(configuration.defaultRegistry)/<repository>"
                 + "  or  \(configuration.defaultRegistry).\(configuration.registryHostSuffix):\(configuration.port)/<repository>",
         ]

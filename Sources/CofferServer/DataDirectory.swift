@@ -10,6 +10,8 @@ struct ServerSecrets: Sendable {
     let masterKey: SymmetricKey
     let tokenSigningKey: P256.Signing.PrivateKey
     let administrator: PasswordCredential
+    /// The `X-IDENTITY-HEADER` secret of the managed-identity endpoint.
+    let identityHeader: String
     let certificateChainPEM: String
     let privateKeyPEM: String
     /// Files created by this start (to tell the operator where they are).
@@ -56,8 +58,14 @@ enum DataDirectory {
         }
         let administrator = try JSONDecoder().decode(PasswordCredential.self, from: Data(contentsOf: URL(fileURLWithPath: credentialPath)))
 
+        let identityHeaderPath = configuration.path("identity-header")
+        if !fileManager.fileExists(atPath: identityHeaderPath) {
+            try writeSecret(PasswordCredential.generateSecret() + "\n", to: identityHeaderPath)
+        }
+        let identityHeader = try String(contentsOfFile: identityHeaderPath, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+
         let (chain, key) = try tlsIdentity(configuration, created: &created)
-        return ServerSecrets(masterKey: masterKey, tokenSigningKey: signingKey, administrator: administrator,
+        return ServerSecrets(masterKey: masterKey, tokenSigningKey: signingKey, administrator: administrator, identityHeader: identityHeader,
                              certificateChainPEM: chain, privateKeyPEM: key, created: created)
     }
 

@@ -20,6 +20,9 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var defaultRegistry: String = "coffer"
     /// Registry bearer token lifetime, seconds.
     public var tokenLifetimeSeconds: Int = 600
+    /// Answer the IMDS managed-identity path (`/metadata/identity/oauth2/token`). It takes no secret, so
+    /// every process that reaches Coffer could get managed-identity tokens: off unless asked for.
+    public var imdsEnabled: Bool = false
 
     public init() {}
 
@@ -48,6 +51,7 @@ private struct PartialConfiguration: Decodable {
     var vaultHostSuffix: String?
     var defaultRegistry: String?
     var tokenLifetimeSeconds: Int?
+    var imdsEnabled: Bool?
 
     func apply(to configuration: inout ServerConfiguration) {
         if let dataDirectory { configuration.dataDirectory = dataDirectory }
@@ -60,5 +64,6 @@ private struct PartialConfiguration: Decodable {
         if let vaultHostSuffix { configuration.vaultHostSuffix = vaultHostSuffix }
         if let defaultRegistry { configuration.defaultRegistry = defaultRegistry }
         if let tokenLifetimeSeconds { configuration.tokenLifetimeSeconds = tokenLifetimeSeconds }
+        if let imdsEnabled { configuration.imdsEnabled = imdsEnabled }
     }
 }

@@ -74,9 +74,53 @@ public final class Directory: Sendable {
     }
 
     public func principal(objectID: String) async throws -> Principal? {
-        try await store.documents(type: Self.principalType, name: nil)
-            .lazy.compactMap { try? JSONDecoder().decode(Principal.self, from: Data($0.body.utf8)) }
-            .first { $0.objectId == objectID.lowercased() }
+        try await principals().first { $0.objectId == objectID.lowercased() }
+    }
+
+    func principals() async throws -> [Principal] {
+        try await store.documents(type: Self.principalType, name: nil).compactMap { try? JSONDecoder().decode(Principal.self, from: Data($0.body.utf8)) }
+    }
+
+    // MARK: managed identities
+
+    /// The managed identity of `resourceID` (a user-assigned identity's own id, or the resource a system-assigned one belongs to),
+    /// created on first use; the same identity on every later call.
+    public func managedIdentity(resourceID: String, displayName: String) async throws -> Principal {
+        if let existing = try await managedIdentity(resourceID: resourceID) { return existing }
+        let tenantID = try await store.documents(type: Self.tenantType, name: nil).first?.name ?? ""
+        let principal = Principal(
+            objectId: UUID().uuidString.lowercased(), appId: UUID().uuidString.lowercased(), tenantId: tenantID, displayName: displayName,
+            kind: .managedIdentity, credential: nil, resourceId: resourceID.lowercased()
+        )
+        try await store.insertDocument(StoredDocument(
+            id: "/tenants/\(tenantID)/principals/\(principal.objectId)", type: Self.principalType, name: principal.appId,
+            body: String(decoding: try JSONEncoder().encode(principal), as: UTF8.self)
+        ))
+        return principal
+    }
+
+    public func managedIdentity(resourceID: String) async throws -> Principal? {
+        try await principals().first { $0.kind == .managedIdentity && $0.resourceId == resourceID.lowercased() }
+    }
+
+    /// Finds a managed identity by client id, object (principal) id or resource id.
+    public func managedIdentity(clientID: String?, objectID: String?, resourceID: String?) async throws -> Principal? {
+        try await principals().first { principal in
+            guard principal.kind == .managedIdentity else { return false }
+            if let clientID { return principal.appId == clientID.lowercased() }
+            if let objectID { return principal.objectId == objectID.lowercased() }
+            if let resourceID { return principal.resourceId == resourceID.lowercased() }
+            return false
+        }
+    }
+
+    /// Removes a managed identity (its resource was deleted) and its role assignments.
+    public func deleteManagedIdentity(resourceID: String) async throws {
+        guard let principal = try await managedIdentity(resourceID: resourceID) else { return }
+        _ = try await store.deleteDocument(id: "/tenants/\(principal.tenantId)/principals/\(principal.objectId)")
+        for assignment in try await roleAssignments() where assignment.principalID == principal.objectId {
+            _ = try await store.deleteDocument(id: assignment.id)
+        }
     }
 
     /// The principal whose client id and secret these are, or nil.
@@ -136,20 +180,40 @@ public final class Directory: Sendable {
                                                    body: String(decoding: try JSONSerialization.data(withJSONObject: body), as: UTF8.self)))
     }
 
+    /// A role assignment as stored.
+    public struct RoleAssignment: Sendable, Equatable {
+        public let id: String
+        public let name: String
+        public let principalID: String
+        public let scope: String
+        public let roleDefinitionID: String
+        public let role: BuiltInRole?
+    }
+
+    public func roleAssignments() async throws -> [RoleAssignment] {
+        try await store.documents(type: Self.roleAssignmentType, name: nil).compactMap { document in
+            guard let object = try JSONSerialization.jsonObject(with: Data(document.body.utf8)) as? [String: Any],
+                  let properties = object["properties"] as? [String: Any],
+                  let principalID = (properties["principalId"] as? String)?.lowercased(),
+                  let scope = properties["scope"] as? String,
+                  let definition = properties["roleDefinitionId"] as? String else { return nil }
+            return RoleAssignment(id: document.id, name: document.name, principalID: principalID, scope: scope,
+                                  roleDefinitionID: definition, role: BuiltInRole(definitionID: definition))
+        }
+    }
+
+    public func deleteRoleAssignment(id: String) async throws -> Bool {
+        try await store.deleteDocument(id: id)
+    }
+
     /// Roles the principal holds at `scope`, by assignments at that scope or any scope above it.
     public func roles(of principalID: String, at scope: String) async throws -> Set<BuiltInRole> {
         let target = scope.lowercased()
-        var roles: Set<BuiltInRole> = []
-        for document in try await store.documents(type: Self.roleAssignmentType, name: nil) {
-            guard let object = try JSONSerialization.jsonObject(with: Data(document.body.utf8)) as? [String: Any],
-                  let properties = object["properties"] as? [String: Any],
-                  (properties["principalId"] as? String)?.lowercased() == principalID.lowercased(),
-                  let assignedScope = (properties["scope"] as? String)?.lowercased(),
-                  target == assignedScope || target.hasPrefix(assignedScope + "/"),
-                  let role = (properties["roleDefinitionId"] as? String).flatMap(BuiltInRole.init(definitionID:)) else { continue }
-            roles.insert(role)
-        }
-        return roles
+        return Set(try await roleAssignments().compactMap { assignment in
+            let assigned = assignment.scope.lowercased()
+            guard assignment.principalID == principalID.lowercased(), target == assigned || target.hasPrefix(assigned + "/") else { return nil }
+            return assignment.role
+        })
     }
 
     private func json(_ object: [String: String]) throws -> String {

@@ -13,14 +13,18 @@ public struct Principal: Codable, Sendable, Equatable {
     public var kind: Kind
     /// The client secret's check, for service principals.
     public var credential: PasswordCredential?
+    /// For managed identities: the resource id of the identity (user-assigned) or of the resource it belongs to (system-assigned).
+    public var resourceId: String?
 
-    public init(objectId: String, appId: String, tenantId: String, displayName: String, kind: Kind, credential: PasswordCredential?) {
+    public init(objectId: String, appId: String, tenantId: String, displayName: String, kind: Kind, credential: PasswordCredential?,
+                resourceId: String? = nil) {
         self.objectId = objectId
         self.appId = appId
         self.tenantId = tenantId
         self.displayName = displayName
         self.kind = kind
         self.credential = credential
+        self.resourceId = resourceId
     }
 }
 

@@ -10,21 +10,34 @@ import Identity
 public struct IdentityAPI: Sendable {
     let directory: Directory
     let tenantID: String
+    /// The secret a process presents (as `X-IDENTITY-HEADER`) to get managed-identity tokens.
+    let identityHeader: String
+    /// Whether the IMDS path answers: it takes no secret, so anything that can reach Coffer could get tokens.
+    let imdsEnabled: Bool
 
-    public init(directory: Directory, tenantID: String) {
+    public static let managedIdentityPath = "/msi/token"
+
+    public init(directory: Directory, tenantID: String, identityHeader: String, imdsEnabled: Bool) {
         self.directory = directory
         self.tenantID = tenantID
+        self.identityHeader = identityHeader
+        self.imdsEnabled = imdsEnabled
     }
 
-    /// Whether a path belongs to the identity service (`/{tenant}/…`).
+    /// Whether a path belongs to the identity service (`/{tenant}/…`, the managed-identity endpoints).
     public func handles(path: String) -> Bool {
-        let first = path.split(separator: "/").first.map { String($0).lowercased() }
+        let lower = path.lowercased()
+        if lower == Self.managedIdentityPath || lower == "/metadata/identity/oauth2/token" { return true }
+        let first = lower.split(separator: "/").first.map(String.init)
         return first == tenantID || first == "organizations" || first == "common"
     }
 
     public func respond(to request: Request, context: some RequestContext) async throws -> Response {
         let components = request.uri.path.split(separator: "/").map { String($0).lowercased() }
         let base = baseURL(of: request)
+        if request.uri.path.lowercased() == Self.managedIdentityPath || request.uri.path.lowercased() == "/metadata/identity/oauth2/token" {
+            return try await managedIdentityToken(request, base: base)
+        }
         let rest = Array(components.dropFirst())
         do {
             switch (request.method, rest) {
@@ -114,6 +127,47 @@ public struct IdentityAPI: Sendable {
             response["expires_on"] = .string(String(Int64(Date().timeIntervalSince1970) + issued.expiresIn))
         }
         return try AzureJSON.response(response, headers: [.cacheControl: "no-store"])
+    }
+
+    /// App Service style (`IDENTITY_ENDPOINT` + `X-IDENTITY-HEADER`, api-version 2019-08-01) and IMDS style
+    /// (`/metadata/identity/oauth2/token` + `Metadata: true`) managed-identity tokens.
+    private func managedIdentityToken(_ request: Request, base: String) async throws -> Response {
+        let query = request.uri.queryParameters
+        let isIMDS = request.uri.path.lowercased().hasPrefix("/metadata/")
+        func refuse(_ status: HTTPResponse.Status, _ message: String) throws -> Response {
+            struct Body: Encodable { let statusCode: Int; let message: String; let error: String; let error_description: String }
+            return try AzureJSON.response(Body(statusCode: Int(status.code), message: message,
+                                               error: status == .badRequest ? "invalid_request" : "unauthorized_client", error_description: message),
+                                          status: status)
+        }
+        guard request.method == .get else { return try refuse(.methodNotAllowed, "use GET") }
+        if isIMDS {
+            guard imdsEnabled else { return try refuse(.notFound, "the IMDS endpoint is disabled; use IDENTITY_ENDPOINT with X-IDENTITY-HEADER") }
+            guard request.headers[HTTPField.Name("Metadata")!]?.lowercased() == "true" else {
+                return try refuse(.badRequest, "Required metadata header not specified")
+            }
+        } else {
+            let presented = Array((request.headers[HTTPField.Name("X-IDENTITY-HEADER")!] ?? "").utf8)
+            let expected = Array(identityHeader.utf8)
+            let matches = presented.count == expected.count && zip(presented, expected).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+            guard matches else { return try refuse(.unauthorized, "X-IDENTITY-HEADER is missing or wrong") }
+        }
+        guard let resource = query.get("resource"), !resource.isEmpty else { return try refuse(.badRequest, "the resource parameter is required") }
+        let clientID = query.get("client_id")
+        let objectID = query.get("principal_id") ?? query.get("object_id")
+        let resourceID = query.get("mi_res_id") ?? query.get("msi_res_id")
+        guard clientID != nil || objectID != nil || resourceID != nil else {
+            return try refuse(.badRequest, "name a user-assigned identity with client_id, principal_id (object_id) or mi_res_id")
+        }
+        guard let principal = try await directory.managedIdentity(clientID: clientID, objectID: objectID, resourceID: resourceID) else {
+            return try refuse(.badRequest, "no managed identity matches the identity requested")
+        }
+        let issued = try directory.issueToken(for: principal, resource: resource, issuer: issuer(base: base))
+        let now = Int64(Date().timeIntervalSince1970)
+        return try AzureJSON.response([
+            "access_token": issued.token, "expires_on": String(now + issued.expiresIn), "expires_in": String(issued.expiresIn),
+            "not_before": String(now), "resource": resource, "token_type": "Bearer", "client_id": principal.appId,
+        ], headers: [.cacheControl: "no-store"])
     }
 
     enum OpenIDValue: Encodable {

@@ -90,6 +90,15 @@ struct ARMExchange {
 
     func dispatch() async throws -> Response {
         let lower = self.lower
+        if let index = lower.indices.dropLast(2).first(where: {
+            lower[$0] == "providers" && lower[$0 + 1] == "microsoft.authorization" && lower[$0 + 2] == "roleassignments"
+        }) {
+            guard lower.count > 1, lower[1] == api.subscriptionID else {
+                throw AzureErrorResponse(.notFound, code: "SubscriptionNotFound", message: "The subscription could not be found.")
+            }
+            let scope = "/" + path[..<index].joined(separator: "/")
+            return try await roleAssignmentRequest(scope: scope, rest: Array(path[(index + 3)...]))
+        }
         switch (request.method, lower.count) {
         case (.get, 1) where lower == ["subscriptions"]:
             try await authorize(scope: "/subscriptions/\(api.subscriptionID)", write: false)
@@ -108,6 +117,10 @@ struct ARMExchange {
         case (_, 5) where lower[2] == "providers" && lower[3] == "microsoft.keyvault" && lower[4] == "vaults" && request.method == .get:
             try await authorize(scope: "/subscriptions/\(api.subscriptionID)", write: false)
             return try AzureJSON.response(VaultList(value: try await api.vaults.vaults(under: "/subscriptions/\(api.subscriptionID)")))
+        case (_, 7...) where lower[2] == "resourcegroups" && lower[4] == "providers" && lower[5] == "microsoft.managedidentity"
+            && lower[6] == "userassignedidentities":
+            try await requireGroup(path[3])
+            return try await identityRequest(group: path[3], rest: Array(path.dropFirst(7)))
         case (_, 7...) where lower[2] == "resourcegroups" && lower[4] == "providers" && lower[5] == "microsoft.keyvault" && lower[6] == "vaults":
             try await requireGroup(path[3])
             return try await vaultRequest(group: path[3], rest: Array(path.dropFirst(7)))
@@ -240,6 +253,132 @@ struct ARMExchange {
         }
     }
 
+    // MARK: user-assigned identities
+
+    static let identityType = "microsoft.managedidentity/userassignedidentities"
+
+    private func identityRequest(group: String, rest: [String]) async throws -> Response {
+        let groupScope = groupID(group)
+        if rest.isEmpty, request.method == .get {
+            try await authorize(scope: groupScope, write: false)
+            var identities: [IdentityResource] = []
+            for document in try await api.documents.documents(under: groupScope.lowercased() + "/", type: Self.identityType) {
+                identities.append(try await present(identity: document))
+            }
+            return try AzureJSON.response(IdentityList(value: identities))
+        }
+        guard rest.count == 1 else {
+            throw AzureErrorResponse(.notFound, code: "NotFound", message: "no identity operation at \(request.uri.path.prefix(200))")
+        }
+        let name = rest[0]
+        let id = "\(groupScope)/providers/Microsoft.ManagedIdentity/userAssignedIdentities/\(name)"
+        switch request.method {
+        case .get:
+            try await authorize(scope: id, write: false)
+            guard let document = try await api.documents.document(id: id) else {
+                throw AzureErrorResponse(.notFound, code: "ResourceNotFound",
+                                         message: "The Resource 'Microsoft.ManagedIdentity/userAssignedIdentities/\(name)' under resource group '\(group)' was not found.")
+            }
+            return try AzureJSON.response(try await present(identity: document))
+        case .put, .patch:
+            try await authorize(scope: id, write: true)
+            struct Body: Decodable { let location: String?; let tags: [String: String]? }
+            let body = try await AzureJSON.decode(Body.self, from: request, code: "InvalidRequestContent")
+            let existing = try await api.documents.document(id: id).flatMap { try? JSONDecoder().decode(IdentityResource.self, from: Data($0.body.utf8)) }
+            guard let location = body.location ?? existing?.location, !location.isEmpty else {
+                throw AzureErrorResponse(.badRequest, code: "LocationRequired", message: "The location property is required for this definition.")
+            }
+            guard (3...128).contains(name.count), name.first?.isLetter == true || name.first?.isNumber == true,
+                  name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+                throw AzureErrorResponse(.badRequest, code: "InvalidResourceName",
+                                         message: "Identity names are 3-128 letters, digits, '-' and '_', starting with a letter or digit.")
+            }
+            let resource = IdentityResource(id: id, name: name, type: "Microsoft.ManagedIdentity/userAssignedIdentities", location: location,
+                                            tags: body.tags ?? existing?.tags ?? [:], properties: nil)
+            try await api.documents.putDocument(StoredDocument(id: id, type: Self.identityType, name: name,
+                                                               body: String(decoding: try JSONEncoder().encode(resource), as: UTF8.self)))
+            _ = try await api.directory.managedIdentity(resourceID: id, displayName: name)
+            let document = try await api.documents.document(id: id)!
+            return try AzureJSON.response(try await present(identity: document), status: existing == nil ? .created : .ok)
+        case .delete:
+            try await authorize(scope: id, write: true)
+            guard try await api.documents.deleteDocument(id: id) else { return AzureJSON.empty(.noContent) }
+            try await api.directory.deleteManagedIdentity(resourceID: id)
+            return AzureJSON.empty(.ok)
+        default:
+            throw AzureErrorResponse(.methodNotAllowed, code: "MethodNotAllowed", message: "\(request.method.rawValue) is not supported on identities")
+        }
+    }
+
+    private func present(identity document: StoredDocument) async throws -> IdentityResource {
+        var resource = try JSONDecoder().decode(IdentityResource.self, from: Data(document.body.utf8))
+        let principal = try await api.directory.managedIdentity(resourceID: resource.id, displayName: resource.name)
+        resource.properties = .init(tenantId: principal.tenantId, principalId: principal.objectId, clientId: principal.appId)
+        return resource
+    }
+
+    // MARK: role assignments
+
+    private func roleAssignmentRequest(scope: String, rest: [String]) async throws -> Response {
+        if rest.isEmpty, request.method == .get {
+            try await authorize(scope: scope, write: false)
+            let target = scope.lowercased()
+            let assignments = try await api.directory.roleAssignments().filter {
+                let assigned = $0.scope.lowercased()
+                return target == assigned || target.hasPrefix(assigned + "/")
+            }
+            return try AzureJSON.response(RoleAssignmentList(value: assignments.map(RoleAssignmentResource.init)))
+        }
+        guard rest.count == 1 else {
+            throw AzureErrorResponse(.notFound, code: "NotFound", message: "no role assignment operation at \(request.uri.path.prefix(200))")
+        }
+        let name = rest[0].lowercased()
+        let id = "\(scope)/providers/Microsoft.Authorization/roleAssignments/\(name)"
+        switch request.method {
+        case .get:
+            try await authorize(scope: scope, write: false)
+            guard let assignment = try await api.directory.roleAssignments().first(where: { $0.id == id.lowercased() }) else {
+                throw AzureErrorResponse(.notFound, code: "RoleAssignmentNotFound", message: "The role assignment '\(name)' is not found.")
+            }
+            return try AzureJSON.response(RoleAssignmentResource(assignment))
+        case .put:
+            try await authorizeOwner(scope: scope)
+            struct Body: Decodable {
+                struct Properties: Decodable { let roleDefinitionId: String; let principalId: String }
+                let properties: Properties
+            }
+            let body = try await AzureJSON.decode(Body.self, from: request, code: "InvalidRequestContent")
+            guard let role = BuiltInRole(definitionID: body.properties.roleDefinitionId) else {
+                throw AzureErrorResponse(.badRequest, code: "RoleDefinitionDoesNotExist",
+                                         message: "The specified role definition with ID '\(body.properties.roleDefinitionId.split(separator: "/").last ?? "")' does not exist.")
+            }
+            guard try await api.directory.principal(objectID: body.properties.principalId) != nil else {
+                throw AzureErrorResponse(.badRequest, code: "PrincipalNotFound",
+                                         message: "Principal \(body.properties.principalId) does not exist in the directory \(api.tenantID).")
+            }
+            try await api.directory.assignRole(role, to: body.properties.principalId, scope: scope, name: name)
+            let assignment = try await api.directory.roleAssignments().first { $0.id == id.lowercased() }!
+            return try AzureJSON.response(RoleAssignmentResource(assignment), status: .created)
+        case .delete:
+            try await authorizeOwner(scope: scope)
+            guard let assignment = try await api.directory.roleAssignments().first(where: { $0.id == id.lowercased() }) else {
+                return AzureJSON.empty(.noContent)
+            }
+            _ = try await api.directory.deleteRoleAssignment(id: assignment.id)
+            return try AzureJSON.response(RoleAssignmentResource(assignment))
+        default:
+            throw AzureErrorResponse(.methodNotAllowed, code: "MethodNotAllowed", message: "\(request.method.rawValue) is not supported on role assignments")
+        }
+    }
+
+    /// Granting access needs Owner (Contributor may not).
+    private func authorizeOwner(scope: String) async throws {
+        guard try await api.directory.roles(of: claims.oid, at: scope).contains(.owner) else {
+            throw AzureErrorResponse(.forbidden, code: "AuthorizationFailed",
+                                     message: "The client '\(claims.appid)' with object id '\(claims.oid)' does not have authorization to perform action 'Microsoft.Authorization/roleAssignments/write' over scope '\(scope)'.")
+        }
+    }
+
     private func vaultNotFound(_ name: String, group: String) -> AzureErrorResponse {
         AzureErrorResponse(.notFound, code: "ResourceNotFound",
                            message: "The Resource 'Microsoft.KeyVault/vaults/\(name)' under resource group '\(group)' was not found.")
@@ -295,4 +434,45 @@ struct AccessPolicyUpdate: Codable {
     var id: String?
     var type: String?
     let properties: Properties
+}
+
+struct IdentityResource: Codable {
+    struct Properties: Codable {
+        let tenantId: String
+        let principalId: String
+        let clientId: String
+    }
+    let id: String
+    let name: String
+    let type: String
+    let location: String
+    let tags: [String: String]
+    var properties: Properties?
+}
+
+struct IdentityList: Encodable {
+    let value: [IdentityResource]
+}
+
+struct RoleAssignmentResource: Encodable {
+    struct Properties: Encodable {
+        let roleDefinitionId: String
+        let principalId: String
+        let scope: String
+        let principalType = "ServicePrincipal"
+    }
+    let id: String
+    let name: String
+    let type = "Microsoft.Authorization/roleAssignments"
+    let properties: Properties
+
+    init(_ assignment: Directory.RoleAssignment) {
+        id = assignment.id
+        name = assignment.name
+        properties = Properties(roleDefinitionId: assignment.roleDefinitionID, principalId: assignment.principalID, scope: assignment.scope)
+    }
+}
+
+struct RoleAssignmentList: Encodable {
+    let value: [RoleAssignmentResource]
 }

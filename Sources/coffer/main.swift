@@ -24,6 +24,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Host suffix of registry login servers (default cr.localhost).") var registryHostSuffix: String?
     @Option(help: "Host suffix of key vaults (default vault.localhost).") var vaultHostSuffix: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
+    @Flag(help: "Answer the IMDS managed-identity path, which takes no secret (off by default).") var enableImds = false
 
     func run() async throws {
         var settings = try config.map(ServerConfiguration.load(file:)) ?? ServerConfiguration()
@@ -35,6 +36,7 @@ struct Serve: AsyncParsableCommand {
         if let masterKeyFile { settings.masterKeyFile = masterKeyFile }
         if let registryHostSuffix { settings.registryHostSuffix = registryHostSuffix }
         if let vaultHostSuffix { settings.vaultHostSuffix = vaultHostSuffix }
+        if enableImds { settings.imdsEnabled = true }
         guard (settings.certificateFile == nil) == (settings.privateKeyFile == nil) else {
             throw ValidationError("--certificate and --private-key go together")
         }

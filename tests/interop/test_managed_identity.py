@@ -1,0 +1,103 @@
+"""A user-assigned managed identity, created through the resource manager, reaches a vault the way the seed's registry will."""
+import os
+import uuid
+
+import pytest
+import requests
+from azure.core.exceptions import HttpResponseError
+from azure.identity import ManagedIdentityCredential
+from azure.keyvault.keys import KeyClient
+from azure.keyvault.keys.crypto import CryptographyClient, KeyWrapAlgorithm
+from azure.mgmt.keyvault.models import (AccessPolicyEntry, Permissions, Sku, VaultAccessPolicyParameters, VaultAccessPolicyProperties,
+                                        VaultCreateOrUpdateParameters, VaultProperties)
+from azure.mgmt.msi import ManagedServiceIdentityClient
+
+from test_keyvault import azure, create_vault  # noqa: F401  (fixture and helper)
+
+
+def managed_identity_credential(coffer, monkeypatch, client_id):
+    monkeypatch.setenv("IDENTITY_ENDPOINT", f"https://localhost:{coffer.port}/msi/token")
+    with open(os.path.join(coffer.data_dir, "identity-header")) as handle:
+        monkeypatch.setenv("IDENTITY_HEADER", handle.read().strip())
+    return ManagedIdentityCredential(client_id=client_id)
+
+
+def test_user_assigned_identity_wraps_with_access_policy(azure, coffer, monkeypatch):
+    msi = ManagedServiceIdentityClient(azure["credential"], azure["operator"]["subscriptionId"], base_url=azure["base"],
+                                       credential_scopes=[azure["base"] + "/.default"])
+    identity = msi.user_assigned_identities.create_or_update("rg1", "registry-identity", {"location": "westeurope"})
+    assert identity.principal_id and identity.client_id and identity.tenant_id == azure["operator"]["tenantId"]
+    assert msi.user_assigned_identities.get("rg1", "registry-identity").client_id == identity.client_id
+
+    vault = create_vault(azure, "cmkvault")
+    key = KeyClient(vault.properties.vault_uri, azure["credential"]).create_rsa_key("kek")
+    # What the seed's template does: Microsoft.KeyVault/vaults/accessPolicies 'add' for the identity's principalId.
+    entry = AccessPolicyEntry(tenant_id=azure["operator"]["tenantId"], object_id=identity.principal_id,
+                              permissions=Permissions(keys_property=["get", "unwrapKey", "wrapKey"]))
+    azure["management"].vaults.update_access_policy("rg1", "cmkvault", "add", VaultAccessPolicyParameters(
+        properties=VaultAccessPolicyProperties(access_policies=[entry])))
+
+    credential = managed_identity_credential(coffer, monkeypatch, identity.client_id)
+    crypto = CryptographyClient(key.id, credential)
+    secret = os.urandom(32)
+    wrapped = crypto.wrap_key(KeyWrapAlgorithm.rsa_oaep_256, secret)
+    assert crypto.unwrap_key(KeyWrapAlgorithm.rsa_oaep_256, wrapped.encrypted_key).key == secret
+    with pytest.raises(HttpResponseError) as denied:
+        KeyClient(vault.properties.vault_uri, credential).create_rsa_key("not-allowed")
+    assert denied.value.status_code == 403
+
+    # Without the identity header, or with a wrong one, there is no token.
+    url = f"https://localhost:{coffer.port}/msi/token"
+    params = {"api-version": "2019-08-01", "resource": f"https://vault.localhost:{coffer.port}", "client_id": identity.client_id}
+    assert requests.get(url, params=params, verify=coffer.ca, timeout=30).status_code == 401
+    assert requests.get(url, params=params, headers={"X-IDENTITY-HEADER": "wrong"}, verify=coffer.ca, timeout=30).status_code == 401
+    # IMDS is off unless enabled.
+    imds = requests.get(f"https://localhost:{coffer.port}/metadata/identity/oauth2/token", params=params, headers={"Metadata": "true"},
+                        verify=coffer.ca, timeout=30)
+    assert imds.status_code == 404
+
+    msi.user_assigned_identities.delete("rg1", "registry-identity")
+    gone = requests.get(url, params=params, headers={"X-IDENTITY-HEADER": os.environ["IDENTITY_HEADER"]}, verify=coffer.ca, timeout=30)
+    assert gone.status_code == 400
+
+
+def test_rbac_vault_uses_role_assignments(azure, coffer, monkeypatch):
+    msi = ManagedServiceIdentityClient(azure["credential"], azure["operator"]["subscriptionId"], base_url=azure["base"],
+                                       credential_scopes=[azure["base"] + "/.default"])
+    identity = msi.user_assigned_identities.create_or_update("rg1", "rbac-identity", {"location": "westeurope"})
+    properties = VaultProperties(tenant_id=azure["operator"]["tenantId"], sku=Sku(family="A", name="standard"),
+                                 enable_rbac_authorization=True, enable_purge_protection=True)
+    vault = azure["management"].vaults.begin_create_or_update("rg1", "rbacvault", VaultCreateOrUpdateParameters(
+        location="westeurope", properties=properties)).result()
+    headers = {"Authorization": f"Bearer {azure['token']}"}
+
+    def assign(principal, role_id):
+        name = str(uuid.uuid4())
+        url = f"{azure['base']}{vault.id}/providers/Microsoft.Authorization/roleAssignments/{name}?api-version=2022-04-01"
+        response = requests.put(url, json={"properties": {
+            "roleDefinitionId": f"/subscriptions/{azure['operator']['subscriptionId']}/providers/Microsoft.Authorization/roleDefinitions/{role_id}",
+            "principalId": principal}}, headers=headers, timeout=30)
+        assert response.status_code == 201, response.text
+        return url
+
+    # The operator (Owner of the subscription) has no data access under RBAC until it is given a Key Vault role.
+    with pytest.raises(HttpResponseError) as denied:
+        KeyClient(vault.properties.vault_uri, azure["credential"]).create_rsa_key("kek")
+    assert denied.value.status_code == 403
+    assign(azure["oid"], "14b46e9e-c2b7-41b4-b07b-48a6ebf60603")  # Key Vault Crypto Officer
+    key = KeyClient(vault.properties.vault_uri, azure["credential"]).create_rsa_key("kek")
+
+    credential = managed_identity_credential(coffer, monkeypatch, identity.client_id)
+    crypto = CryptographyClient(key.id, credential)
+    with pytest.raises(HttpResponseError):
+        crypto.wrap_key(KeyWrapAlgorithm.rsa_oaep_256, b"k" * 32)
+    assignment = assign(identity.principal_id, "e147488a-f6f5-4113-8e2d-b22465e65bf6")  # Crypto Service Encryption User
+    wrapped = crypto.wrap_key(KeyWrapAlgorithm.rsa_oaep_256, b"k" * 32)
+    assert crypto.unwrap_key(KeyWrapAlgorithm.rsa_oaep_256, wrapped.encrypted_key).key == b"k" * 32
+    assert requests.delete(assignment, headers=headers, timeout=30).status_code == 200
+    with pytest.raises(HttpResponseError):
+        crypto.unwrap_key(KeyWrapAlgorithm.rsa_oaep_256, wrapped.encrypted_key)
+    # Unknown roles are refused with Azure's code.
+    bad = requests.put(f"{azure['base']}{vault.id}/providers/Microsoft.Authorization/roleAssignments/{uuid.uuid4()}?api-version=2022-04-01",
+                       json={"properties": {"roleDefinitionId": str(uuid.uuid4()), "principalId": identity.principal_id}}, headers=headers, timeout=30)
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "RoleDefinitionDoesNotExist"
