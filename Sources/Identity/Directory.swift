@@ -27,6 +27,8 @@ public final class Directory: Sendable {
 
     let store: any DocumentStore
     let signer: TokenSigner
+    /// Tokens whose signature was already checked (the signature check is the costly part; the claims are checked every time).
+    private let verifiedTokens = VerifiedTokenCache()
     private let verifier: TokenVerifier
     public let tokenLifetime: Int64
 
@@ -148,7 +150,13 @@ public final class Directory: Sendable {
     /// - Parameter audiences: the audiences this service answers to (a trailing `/` is ignored on both sides).
     public func verify(_ token: String, tenantID: String, audiences: Set<String>,
                        now: Int64 = Int64(Date().timeIntervalSince1970)) throws(TokenError) -> AccessTokenClaims {
-        let claims = try verifier.decodeVerified(token, as: AccessTokenClaims.self)
+        let claims: AccessTokenClaims
+        if let known = verifiedTokens.claims(for: token) {
+            claims = known
+        } else {
+            claims = try verifier.decodeVerified(token, as: AccessTokenClaims.self)
+            verifiedTokens.remember(token, claims)
+        }
         try verifier.checkValidity(exp: claims.exp, nbf: claims.nbf, now: now)
         guard claims.tid == tenantID else { throw TokenError("token was issued for another tenant") }
         guard claims.iss.hasSuffix("/\(tenantID)/v2.0") else { throw TokenError("token issuer is not trusted") }

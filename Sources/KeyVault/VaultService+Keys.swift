@@ -139,6 +139,7 @@ extension VaultService {
                                 + "Key Vault will automatically purge it after the retention period has passed.")
         }
         try await keys.purgeKey(vault: vault.name ?? "", name: name)
+        materialCache.forget(prefix: "coffer key material\u{0}\(vault.name?.lowercased() ?? "")\u{0}\(name.lowercased())\u{0}")
         logger.info("key purged", metadata: ["coffer.vault": .string(vault.name ?? ""), "coffer.key": .string(name)])
     }
 
@@ -178,7 +179,10 @@ extension VaultService {
         guard let value = Base64URL.decode(request.value) else {
             throw KeyVaultError(.badParameter, "value must be base64url")
         }
-        let material = try KeyMaterial.unseal(record.sealedMaterial, under: materialKey, context: Self.materialContext(record))
+        let context = Self.materialContext(record)
+        let material = try materialCache.material(for: context) {
+            try KeyMaterial.unseal(record.sealedMaterial, under: materialKey, context: context)
+        }
         let output: [UInt8]
         switch operation {
         case .encrypt, .wrapKey: output = try material.encrypt(value, algorithm: request.alg)
@@ -229,9 +233,10 @@ extension VaultService {
     }
 
     private func keyVersion(vault: VaultResource, name: String, version: String?) async throws -> (KeyNameRecord, KeyVersionRecord) {
-        let (state, latest) = try await liveKey(vault: vault, name: name)
-        guard let version, !version.isEmpty else { return (state, latest) }
-        guard let record = try await keys.keyVersion(vault: vault.name ?? "", name: name, version: version) else {
+        guard let version, !version.isEmpty else { return try await liveKey(vault: vault, name: name) }
+        // A named version needs only the name's state and that version, not the whole version list.
+        guard let state = try await keys.keyName(vault: vault.name ?? "", name: name), state.deletedAt == nil,
+              let record = try await keys.keyVersion(vault: vault.name ?? "", name: name, version: version) else {
             throw KeyVaultError(.keyNotFound, "A key with (name/id) \(name)/\(version) was not found in this key vault.")
         }
         return (state, record)

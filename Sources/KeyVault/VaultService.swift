@@ -14,6 +14,7 @@ public final class VaultService: Sendable {
     let directory: Directory
     /// Encrypts key material at rest; derived from the server master key.
     let materialKey: SymmetricKey
+    let materialCache = KeyMaterialCache()
     let logger: Logger
 
     public init(documents: any DocumentStore, keys: any VaultKeyStore, directory: Directory, serverMasterKey: SymmetricKey,
