@@ -151,7 +151,10 @@ let package = Package(
         .testTarget(name: "IdentityTests", dependencies: ["Identity", "SQLMetadataStore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "KeyVaultTests",
-            dependencies: ["KeyVault", "Identity", "SQLMetadataStore", "CofferStorage", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "KeyVault", "Identity", "SQLMetadataStore", "CofferStorage",
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -20,6 +20,18 @@ public struct JsonWebKey: Codable, Sendable, Equatable {
     public var crv: String?
     public var x: String?
     public var y: String?
+
+    public init(kid: String? = nil, kty: String, key_ops: [String]? = nil, n: String? = nil, e: String? = nil,
+                crv: String? = nil, x: String? = nil, y: String? = nil) {
+        self.kid = kid
+        self.kty = kty
+        self.key_ops = key_ops
+        self.n = n
+        self.e = e
+        self.crv = crv
+        self.x = x
+        self.y = y
+    }
 }
 
 public struct KeyAttributes: Codable, Sendable, Equatable {
@@ -51,7 +63,7 @@ public struct UpdateKeyRequest: Codable, Sendable {
     public var tags: [String: String]?
 }
 
-/// The body and result of key operations (`wrapKey`, `unwrapKey`, `encrypt`, `decrypt`).
+/// The body and result of key operations (`wrapKey`, `unwrapKey`, `encrypt`, `decrypt`, `sign`).
 public struct KeyOperationRequest: Codable, Sendable {
     public var alg: String
     public var value: String
@@ -63,4 +75,18 @@ public struct KeyOperationRequest: Codable, Sendable {
 public struct KeyOperationResult: Codable, Sendable, Equatable {
     public var kid: String
     public var value: String
+    public var iv: String?
+    public var tag: String?
+    public var aad: String?
+}
+
+/// The body of a verify request: the digest and the signature to check.
+public struct VerifyRequest: Codable, Sendable {
+    public var alg: String
+    public var digest: String
+    public var value: String
+}
+
+public struct VerifyResult: Codable, Sendable, Equatable {
+    public var value: Bool
 }

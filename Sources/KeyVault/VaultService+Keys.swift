@@ -24,7 +24,8 @@ extension VaultService {
 
     public func createKey(vault: VaultResource, name: String, request: CreateKeyRequest, baseURL: String) async throws -> KeyBundle {
         try Self.validateKeyName(name)
-        let (material, kty) = try KeyMaterial.generate(request)
+        let material = try KeyMaterial.generate(request)
+        let kty = request.kty
         if let state = try await keys.keyName(vault: vault.name ?? "", name: name), state.deletedAt != nil {
             throw KeyVaultError(.conflict, "Key \(name) is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the key can only be recovered or purged.")
         }
@@ -37,11 +38,11 @@ extension VaultService {
     public func rotateKey(vault: VaultResource, name: String, baseURL: String) async throws -> KeyBundle {
         let (state, latest) = try await liveKey(vault: vault, name: name)
         let bundle = try Self.bundle(latest)
-        let modulusBytes = bundle.key.n.flatMap { Base64URL.decode($0) }?.count ?? 256
-        let request = CreateKeyRequest(kty: bundle.key.kty, key_size: modulusBytes * 8, public_exponent: nil, key_ops: bundle.key.key_ops,
-                                       attributes: nil, tags: bundle.tags, crv: nil)
-        let (material, kty) = try KeyMaterial.generate(request)
-        return try await storeVersion(vault: vault, name: name, displayName: state.displayName, material: material, kty: kty,
+        let modulusBytes = bundle.key.n.flatMap { Base64URL.decode($0) }?.count
+        let request = CreateKeyRequest(kty: bundle.key.kty, key_size: modulusBytes.map { $0 * 8 }, public_exponent: nil, key_ops: bundle.key.key_ops,
+                                       attributes: nil, tags: bundle.tags, crv: bundle.key.crv)
+        let material = try KeyMaterial.generate(request)
+        return try await storeVersion(vault: vault, name: name, displayName: state.displayName, material: material, kty: bundle.key.kty,
                                       keyOps: bundle.key.key_ops, attributes: KeyAttributes(enabled: true), tags: bundle.tags, baseURL: baseURL)
     }
 
@@ -146,14 +147,16 @@ extension VaultService {
     // MARK: cryptography
 
     public enum Operation: String, Sendable {
-        case encrypt, decrypt, wrapKey, unwrapKey
+        case encrypt, decrypt, wrapKey, unwrapKey, sign, verify
 
-        var permission: KeyPermission {
+        public var permission: KeyPermission {
             switch self {
             case .encrypt: .encrypt
             case .decrypt: .decrypt
             case .wrapKey: .wrapKey
             case .unwrapKey: .unwrapKey
+            case .sign: .sign
+            case .verify: .verify
             }
         }
     }
@@ -161,6 +164,46 @@ extension VaultService {
     /// Performs a key operation with the private or public key, never releasing the private key.
     public func perform(_ operation: Operation, vault: VaultResource, name: String, version: String?,
                         request: KeyOperationRequest, baseURL: String) async throws -> KeyOperationResult {
+        let (material, kid) = try await usableMaterial(for: operation, vault: vault, name: name, version: version, baseURL: baseURL)
+        guard let value = Base64URL.decode(request.value) else { throw KeyVaultError(.badParameter, "value must be base64url") }
+        func optional(_ text: String?) throws -> [UInt8]? {
+            guard let text else { return nil }
+            guard let bytes = Base64URL.decode(text) else { throw KeyVaultError(.badParameter, "iv, aad and tag must be base64url") }
+            return bytes
+        }
+        switch operation {
+        case .wrapKey:
+            return KeyOperationResult(kid: kid, value: Base64URL.encode(try material.wrap(value, algorithm: request.alg)))
+        case .unwrapKey:
+            return KeyOperationResult(kid: kid, value: Base64URL.encode(try material.unwrap(value, algorithm: request.alg)))
+        case .encrypt:
+            let sealed = try material.encrypt(value, algorithm: request.alg, iv: try optional(request.iv), aad: try optional(request.aad))
+            return KeyOperationResult(kid: kid, value: Base64URL.encode(sealed.value), iv: sealed.iv.map(Base64URL.encode),
+                                      tag: sealed.tag.map(Base64URL.encode), aad: request.aad)
+        case .decrypt:
+            let plaintext = try material.decrypt(value, algorithm: request.alg, iv: try optional(request.iv), aad: try optional(request.aad),
+                                                 tag: try optional(request.tag))
+            return KeyOperationResult(kid: kid, value: Base64URL.encode(plaintext))
+        case .sign:
+            return KeyOperationResult(kid: kid, value: Base64URL.encode(try material.sign(digest: value, algorithm: request.alg)))
+        case .verify:
+            throw KeyVaultError(.badParameter, "use verify(…) for signature verification")
+        }
+    }
+
+    /// Checks a signature over a digest with the key's public part.
+    public func verify(vault: VaultResource, name: String, version: String?, request: VerifyRequest, baseURL: String) async throws -> VerifyResult {
+        let (material, _) = try await usableMaterial(for: .verify, vault: vault, name: name, version: version, baseURL: baseURL)
+        guard let digest = Base64URL.decode(request.digest), let signature = Base64URL.decode(request.value) else {
+            throw KeyVaultError(.badParameter, "digest and value must be base64url")
+        }
+        return VerifyResult(value: try material.verify(digest: digest, signature: signature, algorithm: request.alg))
+    }
+
+    /// The key version's material, after checking that it is enabled, within its validity period,
+    /// and that its `key_ops` allow the operation.
+    private func usableMaterial(for operation: Operation, vault: VaultResource, name: String, version: String?,
+                                baseURL: String) async throws -> (KeyMaterial, String) {
         let (state, record) = try await keyVersion(vault: vault, name: name, version: version)
         let bundle = try present(record, state: state, vault: vault, baseURL: baseURL)
         let now = Self.now()
@@ -176,26 +219,18 @@ extension VaultService {
         if let operations = bundle.key.key_ops, !operations.contains(operation.rawValue) {
             throw KeyVaultError(.forbidden, "Operation \(operation.rawValue) is not permitted on this key by its key_ops.")
         }
-        guard let value = Base64URL.decode(request.value) else {
-            throw KeyVaultError(.badParameter, "value must be base64url")
-        }
         let context = Self.materialContext(record)
         let material = try materialCache.material(for: context) {
             try KeyMaterial.unseal(record.sealedMaterial, under: materialKey, context: context)
         }
-        let output: [UInt8]
-        switch operation {
-        case .encrypt, .wrapKey: output = try material.encrypt(value, algorithm: request.alg)
-        case .decrypt, .unwrapKey: output = try material.decrypt(value, algorithm: request.alg)
-        }
-        return KeyOperationResult(kid: bundle.key.kid ?? "", value: Base64URL.encode(output))
+        return (material, bundle.key.kid ?? "")
     }
 
     // MARK: helpers
 
     private func storeVersion(vault: VaultResource, name: String, displayName: String, material: KeyMaterial, kty: String,
                               keyOps: [String]?, attributes: KeyAttributes?, tags: [String: String]?, baseURL: String) async throws -> KeyBundle {
-        let operations = keyOps ?? KeyMaterial.rsaOperations
+        let operations = keyOps ?? KeyMaterial.operations(for: kty)
         try Self.validateOperations(operations, kty: kty)
         let now = Self.now()
         var key = try material.publicKey(kty: kty)
@@ -284,7 +319,7 @@ extension VaultService {
     }
 
     static func validateOperations(_ operations: [String], kty: String) throws {
-        for operation in operations where !KeyMaterial.rsaOperations.contains(operation) {
+        for operation in operations where !KeyMaterial.operations(for: kty).contains(operation) {
             throw KeyVaultError(.badParameter, "key operation \(operation.prefix(40)) is not valid for a \(kty) key")
         }
     }

@@ -141,9 +141,13 @@ struct VaultExchange {
         case ("keys", .post, 3), ("keys", .post, 2):
             let operationName = rest.last!.lowercased()
             guard let operation = Self.operations[operationName] else { throw notFound() }
-            try await authorize(operation.permissionForAuthorization)
-            let body = try await AzureJSON.decode(KeyOperationRequest.self, from: request)
+            try await authorize(operation.permission)
             let version = rest.count == 3 ? rest[1] : nil
+            if operation == .verify {
+                let body = try await AzureJSON.decode(VerifyRequest.self, from: request)
+                return try AzureJSON.response(try await service.verify(vault: vault, name: rest[0], version: version, request: body, baseURL: baseURL))
+            }
+            let body = try await AzureJSON.decode(KeyOperationRequest.self, from: request)
             return try AzureJSON.response(try await service.perform(operation, vault: vault, name: rest[0], version: version, request: body, baseURL: baseURL))
         case ("deletedkeys", .get, 0):
             try await authorize(.list)
@@ -164,7 +168,7 @@ struct VaultExchange {
     }
 
     static var operations: [String: VaultService.Operation] {
-        ["encrypt": .encrypt, "decrypt": .decrypt, "wrapkey": .wrapKey, "unwrapkey": .unwrapKey]
+        ["encrypt": .encrypt, "decrypt": .decrypt, "wrapkey": .wrapKey, "unwrapkey": .unwrapKey, "sign": .sign, "verify": .verify]
     }
 
     private func authorize(_ permission: KeyPermission) async throws {
@@ -197,17 +201,6 @@ struct VaultExchange {
             return baseURL + path + "?" + (components.percentEncodedQuery ?? "")
         }
         return try AzureJSON.response(KeyListPage(value: page.items, nextLink: next))
-    }
-}
-
-extension VaultService.Operation {
-    var permissionForAuthorization: KeyPermission {
-        switch self {
-        case .encrypt: .encrypt
-        case .decrypt: .decrypt
-        case .wrapKey: .wrapKey
-        case .unwrapKey: .unwrapKey
-        }
     }
 }
 

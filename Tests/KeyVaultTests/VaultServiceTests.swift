@@ -189,3 +189,81 @@ func rsaRequest(_ operations: [String]? = nil) -> CreateKeyRequest {
         #expect(first.key.kid?.contains(a.version) == true)
     }
 }
+
+@Suite struct SignatureAndSymmetricTests {
+    @Test func rsaAndEcSignaturesVerifyIndependently() async throws {
+        let fixture = try await VaultFixture.make()
+        defer { Task { try await fixture.store.close() } }
+        let vault = try await fixture.vault()
+        let message = Array("the message".utf8)
+        let digest = Array(SHA256.hash(data: message))
+        let rsa = try await fixture.service.createKey(vault: vault, name: "rsa", request: rsaRequest(), baseURL: VaultFixture.base)
+        let ec = try await fixture.service.createKey(vault: vault, name: "ec", request: CreateKeyRequest(
+            kty: "EC", key_size: nil, public_exponent: nil, key_ops: nil, attributes: nil, tags: nil, crv: "P-256"), baseURL: VaultFixture.base)
+        #expect(ec.key.crv == "P-256" && ec.key.x != nil && ec.key.key_ops == ["sign", "verify"])
+
+        for (name, algorithm) in [("rsa", "RS256"), ("rsa", "PS256"), ("ec", "ES256")] {
+            let signed = try await fixture.service.perform(.sign, vault: vault, name: name, version: nil,
+                                                           request: KeyOperationRequest(alg: algorithm, value: Base64URL.encode(digest)), baseURL: VaultFixture.base)
+            let good = try await fixture.service.verify(vault: vault, name: name, version: nil, request: VerifyRequest(
+                alg: algorithm, digest: Base64URL.encode(digest), value: signed.value), baseURL: VaultFixture.base)
+            #expect(good.value, "\(algorithm)")
+            var otherDigest = digest
+            otherDigest[0] ^= 1
+            let bad = try await fixture.service.verify(vault: vault, name: name, version: nil, request: VerifyRequest(
+                alg: algorithm, digest: Base64URL.encode(otherDigest), value: signed.value), baseURL: VaultFixture.base)
+            #expect(!bad.value, "\(algorithm)")
+        }
+        // An RS256 signature from the vault checks out with swift-crypto hashing the message itself.
+        let signed = try await fixture.service.perform(.sign, vault: vault, name: "rsa", version: nil,
+                                                       request: KeyOperationRequest(alg: "RS256", value: Base64URL.encode(digest)), baseURL: VaultFixture.base)
+        let publicKey = try _RSA.Signing.PublicKey(n: Base64URL.decode(rsa.key.n!)!, e: Base64URL.decode(rsa.key.e!)!)
+        #expect(publicKey.isValidSignature(.init(rawRepresentation: Base64URL.decode(signed.value)!), for: message, padding: .insecurePKCS1v1_5))
+        // ES256 the same way.
+        let ecSigned = try await fixture.service.perform(.sign, vault: vault, name: "ec", version: nil,
+                                                         request: KeyOperationRequest(alg: "ES256", value: Base64URL.encode(digest)), baseURL: VaultFixture.base)
+        let point = [UInt8(4)] + Base64URL.decode(ec.key.x!)! + Base64URL.decode(ec.key.y!)!
+        let ecKey = try P256.Signing.PublicKey(x963Representation: point)
+        #expect(ecKey.isValidSignature(try P256.Signing.ECDSASignature(rawRepresentation: Base64URL.decode(ecSigned.value)!), for: message))
+        // Wrong algorithm for the key, and a digest of the wrong length, are refused.
+        await #expect(throws: KeyVaultError.self) {
+            _ = try await fixture.service.perform(.sign, vault: vault, name: "ec", version: nil,
+                                                  request: KeyOperationRequest(alg: "RS256", value: Base64URL.encode(digest)), baseURL: VaultFixture.base)
+        }
+        await #expect(throws: KeyVaultError.self) {
+            _ = try await fixture.service.perform(.sign, vault: vault, name: "rsa", version: nil,
+                                                  request: KeyOperationRequest(alg: "RS256", value: Base64URL.encode([1, 2, 3])), baseURL: VaultFixture.base)
+        }
+    }
+
+    @Test func symmetricKeysWrapAndEncrypt() async throws {
+        let fixture = try await VaultFixture.make()
+        defer { Task { try await fixture.store.close() } }
+        let vault = try await fixture.vault()
+        let oct = try await fixture.service.createKey(vault: vault, name: "aes", request: CreateKeyRequest(
+            kty: "oct-HSM", key_size: 256, public_exponent: nil, key_ops: nil, attributes: nil, tags: nil, crv: nil), baseURL: VaultFixture.base)
+        #expect(oct.key.kty == "oct-HSM" && oct.key.n == nil)
+        let secret = Array(repeating: UInt8(9), count: 32)
+        let wrapped = try await fixture.service.perform(.wrapKey, vault: vault, name: "aes", version: nil,
+                                                        request: KeyOperationRequest(alg: "A256KW", value: Base64URL.encode(secret)), baseURL: VaultFixture.base)
+        #expect(Base64URL.decode(wrapped.value)?.count == 40)
+        let unwrapped = try await fixture.service.perform(.unwrapKey, vault: vault, name: "aes", version: nil,
+                                                          request: KeyOperationRequest(alg: "A256KW", value: wrapped.value), baseURL: VaultFixture.base)
+        #expect(Base64URL.decode(unwrapped.value) == secret)
+        await #expect(throws: KeyVaultError.self) {
+            _ = try await fixture.service.perform(.wrapKey, vault: vault, name: "aes", version: nil,
+                                                  request: KeyOperationRequest(alg: "A128KW", value: Base64URL.encode(secret)), baseURL: VaultFixture.base)
+        }
+        let encrypted = try await fixture.service.perform(.encrypt, vault: vault, name: "aes", version: nil, request: KeyOperationRequest(
+            alg: "A256GCM", value: Base64URL.encode(Array("hello".utf8)), iv: nil, aad: Base64URL.encode([1, 2]), tag: nil), baseURL: VaultFixture.base)
+        let decrypted = try await fixture.service.perform(.decrypt, vault: vault, name: "aes", version: nil, request: KeyOperationRequest(
+            alg: "A256GCM", value: encrypted.value, iv: encrypted.iv, aad: Base64URL.encode([1, 2]), tag: encrypted.tag), baseURL: VaultFixture.base)
+        #expect(Base64URL.decode(decrypted.value) == Array("hello".utf8))
+        await #expect(throws: KeyVaultError.self) {
+            _ = try await fixture.service.perform(.decrypt, vault: vault, name: "aes", version: nil, request: KeyOperationRequest(
+                alg: "A256GCM", value: encrypted.value, iv: encrypted.iv, aad: Base64URL.encode([9]), tag: encrypted.tag), baseURL: VaultFixture.base)
+        }
+    }
+}
+
+import _CryptoExtras

@@ -182,3 +182,32 @@ def test_key_material_never_rests_in_plaintext(azure, coffer):
                 contents = handle.read()
             assert b"PRIVATE KEY" not in contents or file in ("ca-key.pem", "server-key.pem", "token-signing-key.pem")
             assert b"\x02\x01\x00\x02\x82\x01\x01\x00" not in contents, f"an RSA private key structure rests in {file}"
+
+
+def test_signatures_verify_outside_the_vault(azure):
+    """Signatures made in the vault check out with an independent library (pyca/cryptography)."""
+    import hashlib
+    from azure.keyvault.keys.crypto import SignatureAlgorithm
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+
+    vault = create_vault(azure, "signvault")
+    keys = KeyClient(vault.properties.vault_uri, azure["credential"])
+    digest = hashlib.sha256(b"message").digest()
+
+    rsa_key = keys.create_rsa_key("signer")
+    crypto = CryptographyClient(rsa_key, azure["credential"])
+    public = rsa.RSAPublicNumbers(int.from_bytes(rsa_key.key.e, "big"), int.from_bytes(rsa_key.key.n, "big")).public_key()
+    signature = crypto.sign(SignatureAlgorithm.rs256, digest).signature
+    public.verify(signature, digest, padding.PKCS1v15(), utils.Prehashed(hashes.SHA256()))
+    pss = crypto.sign(SignatureAlgorithm.ps256, digest).signature
+    public.verify(pss, digest, padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32), utils.Prehashed(hashes.SHA256()))
+    assert crypto.verify(SignatureAlgorithm.rs256, digest, signature).is_valid
+    assert not crypto.verify(SignatureAlgorithm.rs256, hashlib.sha256(b"other").digest(), signature).is_valid
+
+    ec_key = keys.create_ec_key("ec-signer", curve="P-256")
+    ec_crypto = CryptographyClient(ec_key, azure["credential"])
+    raw = ec_crypto.sign(SignatureAlgorithm.es256, digest).signature
+    point = ec.EllipticCurvePublicNumbers(int.from_bytes(ec_key.key.x, "big"), int.from_bytes(ec_key.key.y, "big"), ec.SECP256R1()).public_key()
+    der = utils.encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+    point.verify(der, digest, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
