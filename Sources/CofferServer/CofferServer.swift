@@ -20,6 +20,7 @@ import ServiceLifecycle
 public struct CofferServer: Sendable {
     public let configuration: ServerConfiguration
     public let registry: RegistryService
+    public let vaults: VaultService
     let responder: CofferResponder
     let secrets: ServerSecrets
     /// Files this start created (to tell the operator).
@@ -65,7 +66,7 @@ public struct CofferServer: Sendable {
             identityBase: "https://localhost:\(port)",
             registryHostSuffix: configuration.registryHostSuffix, vaultHostSuffix: vaultSuffix
         )
-        return CofferServer(configuration: configuration, registry: registry, responder: responder,
+        return CofferServer(configuration: configuration, registry: registry, vaults: vaults, responder: responder,
                             secrets: secrets, created: created, bootstrap: bootstrap, metadata: metadata, logger: logger)
     }
 
@@ -92,6 +93,12 @@ public struct CofferServer: Sendable {
                 logger: logger
             ))
         }
+        let port = configuration.port
+        let vaultSuffix = configuration.vaultHostSuffix
+        services.append(KeyRotationService(
+            vaults: vaults, interval: .seconds(configuration.keyRotationCheckSeconds),
+            vaultURL: { name in "https://\(name).\(vaultSuffix):\(port)" }, logger: logger
+        ))
         printWelcome()
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

@@ -23,6 +23,8 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     /// Answer the IMDS managed-identity path (`/metadata/identity/oauth2/token`). It takes no secret, so
     /// every process that reaches Coffer could get managed-identity tokens: off unless asked for.
     public var imdsEnabled: Bool = false
+    /// How often key rotation policies are checked, seconds.
+    public var keyRotationCheckSeconds: Int = 60
 
     public init() {}
 
@@ -52,6 +54,7 @@ private struct PartialConfiguration: Decodable {
     var defaultRegistry: String?
     var tokenLifetimeSeconds: Int?
     var imdsEnabled: Bool?
+    var keyRotationCheckSeconds: Int?
 
     func apply(to configuration: inout ServerConfiguration) {
         if let dataDirectory { configuration.dataDirectory = dataDirectory }
@@ -65,5 +68,6 @@ private struct PartialConfiguration: Decodable {
         if let defaultRegistry { configuration.defaultRegistry = defaultRegistry }
         if let tokenLifetimeSeconds { configuration.tokenLifetimeSeconds = tokenLifetimeSeconds }
         if let imdsEnabled { configuration.imdsEnabled = imdsEnabled }
+        if let keyRotationCheckSeconds { configuration.keyRotationCheckSeconds = keyRotationCheckSeconds }
     }
 }

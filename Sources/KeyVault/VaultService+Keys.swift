@@ -35,15 +35,17 @@ extension VaultService {
     }
 
     /// A new version of an existing key, of the same type and size, with the same operations and tags.
-    public func rotateKey(vault: VaultResource, name: String, baseURL: String) async throws -> KeyBundle {
+    public func rotateKey(vault: VaultResource, name: String, baseURL: String, now: Int64 = Int64(Date().timeIntervalSince1970)) async throws -> KeyBundle {
         let (state, latest) = try await liveKey(vault: vault, name: name)
+        let expires = try await policyExpiry(vault: vault.name ?? "", name: name, now: now)
         let bundle = try Self.bundle(latest)
         let modulusBytes = bundle.key.n.flatMap { Base64URL.decode($0) }?.count
         let request = CreateKeyRequest(kty: bundle.key.kty, key_size: modulusBytes.map { $0 * 8 }, public_exponent: nil, key_ops: bundle.key.key_ops,
                                        attributes: nil, tags: bundle.tags, crv: bundle.key.crv)
         let material = try KeyMaterial.generate(request)
         return try await storeVersion(vault: vault, name: name, displayName: state.displayName, material: material, kty: bundle.key.kty,
-                                      keyOps: bundle.key.key_ops, attributes: KeyAttributes(enabled: true), tags: bundle.tags, baseURL: baseURL)
+                                      keyOps: bundle.key.key_ops, attributes: KeyAttributes(enabled: true, exp: expires), tags: bundle.tags,
+                                      baseURL: baseURL, now: now)
     }
 
     public func getKey(vault: VaultResource, name: String, version: String?, baseURL: String) async throws -> KeyBundle {
@@ -228,11 +230,11 @@ extension VaultService {
 
     // MARK: helpers
 
-    private func storeVersion(vault: VaultResource, name: String, displayName: String, material: KeyMaterial, kty: String,
-                              keyOps: [String]?, attributes: KeyAttributes?, tags: [String: String]?, baseURL: String) async throws -> KeyBundle {
+    func storeVersion(vault: VaultResource, name: String, displayName: String, material: KeyMaterial, kty: String,
+                              keyOps: [String]?, attributes: KeyAttributes?, tags: [String: String]?, baseURL: String,
+                              now: Int64 = Int64(Date().timeIntervalSince1970)) async throws -> KeyBundle {
         let operations = keyOps ?? KeyMaterial.operations(for: kty)
         try Self.validateOperations(operations, kty: kty)
-        let now = Self.now()
         var key = try material.publicKey(kty: kty)
         key.key_ops = operations
         let bundle = KeyBundle(key: key, attributes: KeyAttributes(

@@ -123,6 +123,25 @@ struct VaultExchange {
         case ("keys", .post, 2) where rest[1].lowercased() == "rotate":
             try await authorize(.rotate)
             return try AzureJSON.response(try await service.rotateKey(vault: vault, name: rest[0], baseURL: baseURL))
+        case ("keys", .post, 1) where rest[0].lowercased() == "restore":
+            try await authorize(.restore)
+            struct Body: Decodable { let value: String }
+            let body = try await AzureJSON.decode(Body.self, from: request)
+            return try AzureJSON.response(try await service.restoreKey(vault: vault, blob: body.value, baseURL: baseURL))
+        case ("keys", .put, 1):
+            try await authorize(.import)
+            let body = try await AzureJSON.decode(ImportKeyRequest.self, from: request)
+            return try AzureJSON.response(try await service.importKey(vault: vault, name: rest[0], request: body, baseURL: baseURL))
+        case ("keys", .post, 2) where rest[1].lowercased() == "backup":
+            try await authorize(.backup)
+            return try AzureJSON.response(["value": try await service.backupKey(vault: vault, name: rest[0])])
+        case ("keys", .get, 2) where rest[1].lowercased() == "rotationpolicy":
+            try await authorize(.getrotationpolicy)
+            return try AzureJSON.response(try await service.rotationPolicy(vault: vault, name: rest[0], baseURL: baseURL))
+        case ("keys", .put, 2) where rest[1].lowercased() == "rotationpolicy":
+            try await authorize(.setrotationpolicy)
+            let body = try await AzureJSON.decode(KeyRotationPolicy.self, from: request)
+            return try AzureJSON.response(try await service.setRotationPolicy(vault: vault, name: rest[0], policy: body, baseURL: baseURL))
         case ("keys", .get, 2) where rest[1].lowercased() == "versions":
             try await authorize(.list)
             let page = try await service.listKeyVersions(vault: vault, name: rest[0], after: skipToken(), limit: maxResults(), baseURL: baseURL)

@@ -267,3 +267,78 @@ func rsaRequest(_ operations: [String]? = nil) -> CreateKeyRequest {
 }
 
 import _CryptoExtras
+
+@Suite struct RotationAndTransferTests {
+    func policy(rotateAfter: String?, expiry: String? = nil) -> KeyRotationPolicy {
+        KeyRotationPolicy(id: nil, lifetimeActions: rotateAfter.map {
+            [.init(trigger: .init(timeAfterCreate: $0, timeBeforeExpiry: nil), action: .init(type: "Rotate"))]
+        }, attributes: .init(expiryTime: expiry, created: nil, updated: nil))
+    }
+
+    @Test func durationsParse() {
+        #expect(ISODuration("P90D")?.seconds == Int64(90 * 86400))
+        #expect(ISODuration("P1Y2M")?.seconds == Int64((365 + 60) * 86400))
+        #expect(ISODuration("PT1H30M")?.seconds == Int64(5400))
+        #expect(ISODuration("P2W")?.seconds == Int64(14 * 86400))
+        for bad in ["", "P", "90D", "PD", "P1H", "PT", "P1DT", "P1.5D"] { #expect(ISODuration(bad) == nil, "\(bad)") }
+    }
+
+    @Test func policyRotatesWhenDueAndSetsExpiry() async throws {
+        let fixture = try await VaultFixture.make()
+        defer { Task { try await fixture.store.close() } }
+        let vault = try await fixture.vault()
+        let key = try await fixture.service.createKey(vault: vault, name: "auto", request: rsaRequest(), baseURL: VaultFixture.base)
+        let defaults = try await fixture.service.rotationPolicy(vault: vault, name: "auto", baseURL: VaultFixture.base)
+        #expect(defaults.lifetimeActions?.first?.action.type == "Notify")
+        await #expect(throws: KeyVaultError.self) {
+            _ = try await fixture.service.setRotationPolicy(vault: vault, name: "auto", policy: policy(rotateAfter: "P1D"), baseURL: VaultFixture.base)
+        }
+        let set = try await fixture.service.setRotationPolicy(vault: vault, name: "auto", policy: policy(rotateAfter: "P30D", expiry: "P90D"),
+                                                              baseURL: VaultFixture.base)
+        #expect(set.id == "\(VaultFixture.base)/keys/auto/rotationpolicy" && set.attributes?.expiryTime == "P90D")
+        let created = key.attributes.created!
+        let base: (String) -> String = { "https://\($0).vault.localhost:8443" }
+        #expect(try await fixture.service.rotateDueKeys(now: created + 29 * 86400, baseURL: base).isEmpty)
+        #expect(try await fixture.service.rotateDueKeys(now: created + 30 * 86400, baseURL: base) == ["vault1/auto"])
+        let versions = try await fixture.store.keyVersions(vault: "vault1", name: "auto")
+        #expect(versions.count == 2)
+        let latest = try await fixture.service.getKey(vault: vault, name: "auto", version: nil, baseURL: VaultFixture.base)
+        #expect(latest.attributes.exp == created + 30 * 86400 + 90 * 86400)
+        // The new version is due only 30 days after its own creation.
+        #expect(try await fixture.service.rotateDueKeys(now: created + 31 * 86400, baseURL: base).isEmpty)
+    }
+
+    @Test func importBackupAndRestore() async throws {
+        let fixture = try await VaultFixture.make()
+        defer { Task { try await fixture.store.close() } }
+        let vault = try await fixture.vault()
+        let other = try await fixture.vault("vault2")
+        let ec = P256.Signing.PrivateKey()
+        let point = Array(ec.publicKey.x963Representation.dropFirst())
+        let imported = try await fixture.service.importKey(vault: vault, name: "imported", request: ImportKeyRequest(
+            key: .init(kty: "EC", crv: "P-256", x: Base64URL.encode(Array(point[..<32])), y: Base64URL.encode(Array(point[32...])),
+                       d: Base64URL.encode(Array(ec.rawRepresentation))), hsm: true, attributes: nil, tags: ["from": "outside"]),
+            baseURL: VaultFixture.base)
+        #expect(imported.key.kty == "EC-HSM" && imported.key.x == Base64URL.encode(Array(point[..<32])))
+        await #expect(throws: KeyVaultError.self) {
+            _ = try await fixture.service.importKey(vault: vault, name: "bad", request: ImportKeyRequest(
+                key: .init(kty: "EC", crv: "P-256", x: Base64URL.encode(Array(point[..<32])), y: Base64URL.encode(Array(point[..<32])),
+                           d: Base64URL.encode(Array(ec.rawRepresentation))), hsm: nil, attributes: nil, tags: nil), baseURL: VaultFixture.base)
+        }
+        let blob = try await fixture.service.backupKey(vault: vault, name: "imported")
+        await #expect(throws: KeyVaultError.self) { _ = try await fixture.service.restoreKey(vault: vault, blob: blob, baseURL: VaultFixture.base) }
+        let restored = try await fixture.service.restoreKey(vault: other, blob: blob, baseURL: "https://vault2.vault.localhost:8443")
+        #expect(restored.key.x == imported.key.x && restored.tags == ["from": "outside"])
+        // The restored key signs, and its signature verifies with the original public key.
+        let digest = Array(SHA256.hash(data: Array("m".utf8)))
+        let signed = try await fixture.service.perform(.sign, vault: other, name: "imported", version: nil,
+                                                       request: KeyOperationRequest(alg: "ES256", value: Base64URL.encode(digest)), baseURL: VaultFixture.base)
+        #expect(ec.publicKey.isValidSignature(try P256.Signing.ECDSASignature(rawRepresentation: Base64URL.decode(signed.value)!),
+                                              for: Array("m".utf8)))
+        var tampered = Array(Base64URL.decode(blob)!)
+        tampered[20] ^= 1
+        await #expect(throws: KeyVaultError.self) {
+            _ = try await fixture.service.restoreKey(vault: other, blob: Base64URL.encode(tampered), baseURL: VaultFixture.base)
+        }
+    }
+}

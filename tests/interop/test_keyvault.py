@@ -211,3 +211,38 @@ def test_signatures_verify_outside_the_vault(azure):
     point = ec.EllipticCurvePublicNumbers(int.from_bytes(ec_key.key.x, "big"), int.from_bytes(ec_key.key.y, "big"), ec.SECP256R1()).public_key()
     der = utils.encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
     point.verify(der, digest, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+
+
+def test_rotation_policy_import_backup_restore(azure):
+    from azure.keyvault.keys import JsonWebKey, KeyRotationLifetimeAction, KeyRotationPolicy, KeyRotationPolicyAction
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    vault = create_vault(azure, "lifevault")
+    keys = KeyClient(vault.properties.vault_uri, azure["credential"])
+    keys.create_rsa_key("rotating")
+    action = KeyRotationLifetimeAction(KeyRotationPolicyAction.rotate, time_after_create="P30D")
+    policy = keys.update_key_rotation_policy("rotating", KeyRotationPolicy(), lifetime_actions=[action], expires_in="P90D")
+    assert policy.expires_in == "P90D" and policy.lifetime_actions[0].time_after_create == "P30D"
+    fetched = keys.get_key_rotation_policy("rotating")
+    assert fetched.lifetime_actions[0].action == KeyRotationPolicyAction.rotate
+    with pytest.raises(HttpResponseError):
+        keys.update_key_rotation_policy("rotating", KeyRotationPolicy(), lifetime_actions=[
+            KeyRotationLifetimeAction(KeyRotationPolicyAction.rotate, time_after_create="P1D")])
+
+    # Import a key made outside, then use it: the vault's public key is the one imported.
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    numbers = private.private_numbers()
+    def b(value):
+        return value.to_bytes((value.bit_length() + 7) // 8, "big")
+    jwk = JsonWebKey(kty="RSA", n=b(numbers.public_numbers.n), e=b(numbers.public_numbers.e), d=b(numbers.d), p=b(numbers.p),
+                     q=b(numbers.q), dp=b(numbers.dmp1), dq=b(numbers.dmq1), qi=b(numbers.iqmp))
+    imported = keys.import_key("brought", jwk)
+    assert int.from_bytes(imported.key.n, "big") == numbers.public_numbers.n
+
+    blob = keys.backup_key("brought")
+    other = create_vault(azure, "restorevault")
+    restored = KeyClient(other.properties.vault_uri, azure["credential"]).restore_key_backup(blob)
+    assert restored.name == "brought" and restored.key.n == imported.key.n
+    with pytest.raises(HttpResponseError) as conflict:
+        keys.restore_key_backup(blob)
+    assert conflict.value.status_code == 409

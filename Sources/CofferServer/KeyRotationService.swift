@@ -1,0 +1,31 @@
+import KeyVault
+import Logging
+import ServiceLifecycle
+
+/// Rotates keys whose rotation policy says they are due, checking every `interval`. Stops at once on
+/// graceful shutdown (its sleep is cancelled), so the server exits promptly.
+struct KeyRotationService: Service {
+    let vaults: VaultService
+    let interval: Duration
+    let vaultURL: @Sendable (String) -> String
+    let logger: Logger
+
+    func run() async throws {
+        do {
+            try await cancelWhenGracefulShutdown {
+                while !Task.isCancelled {
+                    do {
+                        try await vaults.rotateDueKeys(baseURL: vaultURL)
+                    } catch is CancellationError {
+                        return
+                    } catch {
+                        logger.error("key rotation check failed", metadata: ["coffer.error.type": .string(String(describing: type(of: error)))])
+                    }
+                    try await Task.sleep(for: interval)
+                }
+            }
+        } catch is CancellationError {
+            return
+        }
+    }
+}
