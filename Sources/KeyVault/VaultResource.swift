@@ -36,6 +36,8 @@ public struct VaultProperties: Codable, Sendable, Equatable {
     public var enablePurgeProtection: Bool?
     public var provisioningState: String?
     public var publicNetworkAccess: String?
+    /// `recover` brings back a soft-deleted vault of the same name (only on create).
+    public var createMode: String?
 }
 
 /// Who may do what with a vault's keys, secrets and certificates.
@@ -77,4 +79,22 @@ public enum KeyPermission: String, Sendable, CaseIterable {
     case get, list, create, update, `import`, delete, recover, backup, restore, purge
     case encrypt, decrypt, wrapKey, unwrapKey, sign, verify, rotate
     case getrotationpolicy, setrotationpolicy
+}
+
+/// A soft-deleted vault (`Microsoft.KeyVault/deletedVaults`), kept with its keys until purged.
+public struct DeletedVaultResource: Codable, Sendable, Equatable {
+    public struct Properties: Codable, Sendable, Equatable {
+        public var vaultId: String
+        public var location: String?
+        public var deletionDate: String
+        public var scheduledPurgeDate: String
+        public var tags: [String: String]?
+        public var purgeProtectionEnabled: Bool
+    }
+    public var id: String
+    public var name: String
+    public var type: String
+    public var properties: Properties
+    /// The vault as it was, for recovery (not part of Azure's response shape).
+    public var vault: VaultResource?
 }

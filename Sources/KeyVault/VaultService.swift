@@ -38,6 +38,22 @@ public final class VaultService: Sendable {
         if existing == nil, let other = try await documents.documents(type: Self.vaultType, name: name).first, other.id != id.lowercased() {
             throw KeyVaultError(.vaultNameTaken, "the vault name \(name) is already in use")
         }
+        if existing == nil, let deleted = try await deletedVault(named: name) {
+            guard body.properties.createMode?.lowercased() == "recover" else {
+                throw KeyVaultError(.conflict, "A vault named \(name) is soft-deleted: recover it (createMode recover) or purge it before reusing the name.")
+            }
+            guard deleted.properties.vaultId.lowercased() == id.lowercased(), var recovered = deleted.vault else {
+                throw KeyVaultError(.badParameter, "a deleted vault can only be recovered into its original resource group and subscription")
+            }
+            recovered.properties.provisioningState = "Succeeded"
+            try await save(recovered)
+            _ = try await documents.deleteDocument(id: deleted.id)
+            logger.info("vault recovered", metadata: ["coffer.vault": .string(name)])
+            return (recovered, true)
+        }
+        if body.properties.createMode?.lowercased() == "recover" {
+            throw KeyVaultError(.vaultNotFound, "there is no deleted vault named \(name) to recover")
+        }
         var properties = body.properties
         if properties.enableSoftDelete == false {
             throw KeyVaultError(.badParameter, "soft delete is always on: enableSoftDelete cannot be false")
@@ -63,6 +79,7 @@ public final class VaultService: Sendable {
         properties.enableRbacAuthorization = properties.enableRbacAuthorization ?? existing?.properties.enableRbacAuthorization ?? false
         properties.vaultUri = vaultURI
         properties.provisioningState = "Succeeded"
+        properties.createMode = nil
         let resource = VaultResource(id: id, name: name, type: "Microsoft.KeyVault/vaults", location: body.location ?? existing?.location,
                                      tags: body.tags ?? existing?.tags, properties: properties)
         try await save(resource)
@@ -82,15 +99,63 @@ public final class VaultService: Sendable {
         try await documents.documents(under: prefix.lowercased() + "/", type: Self.vaultType).map(Self.decode)
     }
 
-    public func deleteVault(id: String) async throws -> Bool {
-        guard let vault = try await vault(id: id) else { return false }
-        let live = try await keys.keyNames(vault: vault.name ?? "", deleted: false)
-        let deleted = try await keys.keyNames(vault: vault.name ?? "", deleted: true)
-        if !live.isEmpty || !deleted.isEmpty {
-            // Deleting a vault with keys would orphan them; Azure soft-deletes the whole vault, which is not built yet.
-            throw KeyVaultError(.conflict, "the vault still holds keys; delete and purge them first")
+    /// Soft-deletes a vault: it and its keys are kept, invisible, for its retention period, then may be purged.
+    public func deleteVault(id: String, subscriptionID: String, now: Int64 = Int64(Date().timeIntervalSince1970)) async throws -> Bool {
+        guard let vault = try await vault(id: id), let name = vault.name else { return false }
+        let retention = Int64(vault.properties.softDeleteRetentionInDays ?? 90) * 86400
+        let location = (vault.location ?? "global").lowercased().replacingOccurrences(of: " ", with: "")
+        var stored = vault
+        stored.properties.createMode = nil
+        let deleted = DeletedVaultResource(
+            id: "/subscriptions/\(subscriptionID)/providers/Microsoft.KeyVault/locations/\(location)/deletedVaults/\(name)", name: name,
+            type: "Microsoft.KeyVault/deletedVaults",
+            properties: .init(vaultId: id, location: vault.location, deletionDate: Self.timestamp(now), scheduledPurgeDate: Self.timestamp(now + retention),
+                              tags: vault.tags, purgeProtectionEnabled: vault.properties.enablePurgeProtection == true),
+            vault: stored
+        )
+        try await documents.putDocument(StoredDocument(id: deleted.id, type: Self.deletedVaultType, name: name,
+                                                       body: String(decoding: try JSONEncoder().encode(deleted), as: UTF8.self)))
+        _ = try await documents.deleteDocument(id: id)
+        logger.info("vault soft-deleted", metadata: ["coffer.vault": .string(name)])
+        return true
+    }
+
+    public func deletedVaults() async throws -> [DeletedVaultResource] {
+        try await documents.documents(type: Self.deletedVaultType, name: nil).map { try Self.decodeDeleted($0) }
+    }
+
+    public func deletedVault(named name: String) async throws -> DeletedVaultResource? {
+        try await documents.documents(type: Self.deletedVaultType, name: name).first.map { try Self.decodeDeleted($0) }
+    }
+
+    /// Purges a deleted vault and every key it held. Refused under purge protection until the retention period ends.
+    public func purgeDeletedVault(named name: String, now: Int64 = Int64(Date().timeIntervalSince1970)) async throws {
+        guard let deleted = try await deletedVault(named: name) else {
+            throw KeyVaultError(.vaultNotFound, "The deleted vault \(name) was not found.")
         }
-        return try await documents.deleteDocument(id: id)
+        if deleted.properties.purgeProtectionEnabled, let purgeAt = Self.parseTimestamp(deleted.properties.scheduledPurgeDate), now < purgeAt {
+            throw KeyVaultError(.forbidden, "Operation \"purge\" is not allowed because purge protection is enabled for vault \(name).")
+        }
+        for state in try await keys.keyNames(vault: name, deleted: false) + keys.keyNames(vault: name, deleted: true) {
+            try await keys.purgeKey(vault: name, name: state.name)
+        }
+        _ = try await documents.deleteDocument(id: deleted.id)
+        materialCache.forget(prefix: "coffer key material\u{0}\(name.lowercased())\u{0}")
+        logger.info("vault purged", metadata: ["coffer.vault": .string(name)])
+    }
+
+    static let deletedVaultType = "microsoft.keyvault/deletedvaults"
+
+    static func decodeDeleted(_ document: StoredDocument) throws -> DeletedVaultResource {
+        try JSONDecoder().decode(DeletedVaultResource.self, from: Data(document.body.utf8))
+    }
+
+    static func timestamp(_ seconds: Int64) -> String {
+        ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(seconds)))
+    }
+
+    static func parseTimestamp(_ text: String) -> Int64? {
+        ISO8601DateFormatter().date(from: text).map { Int64($0.timeIntervalSince1970) }
     }
 
     public enum AccessPolicyOperation: String, Sendable {

@@ -114,6 +114,25 @@ struct ARMExchange {
             return try AzureJSON.response(GroupList(value: groups.compactMap { try? JSONDecoder().decode(ResourceGroup.self, from: Data($0.body.utf8)) }))
         case (_, 4) where lower[2] == "resourcegroups":
             return try await resourceGroup(name: path[3])
+        case (.get, 5) where lower[2] == "providers" && lower[3] == "microsoft.keyvault" && lower[4] == "deletedvaults":
+            try await authorize(scope: "/subscriptions/\(api.subscriptionID)", write: false)
+            return try AzureJSON.response(DeletedVaultList(value: try await api.vaults.deletedVaults().map(\.withoutRecoveryData)))
+        case (_, 8...) where lower[2] == "providers" && lower[3] == "microsoft.keyvault" && lower[4] == "locations" && lower[6] == "deletedvaults":
+            let name = path[7]
+            switch (request.method, lower.count) {
+            case (.get, 8):
+                try await authorize(scope: "/subscriptions/\(api.subscriptionID)", write: false)
+                guard let deleted = try await api.vaults.deletedVault(named: name) else {
+                    throw AzureErrorResponse(.notFound, code: "ResourceNotFound", message: "The deleted vault \(name) was not found.")
+                }
+                return try AzureJSON.response(deleted.withoutRecoveryData)
+            case (.post, 9) where lower[8] == "purge":
+                try await authorize(scope: "/subscriptions/\(api.subscriptionID)", write: true)
+                try await api.vaults.purgeDeletedVault(named: name)
+                return AzureJSON.empty(.ok)
+            default:
+                throw AzureErrorResponse(.notFound, code: "NotFound", message: "no deleted-vault operation at \(request.uri.path.prefix(200))")
+            }
         case (_, 5) where lower[2] == "providers" && lower[3] == "microsoft.keyvault" && lower[4] == "vaults" && request.method == .get:
             try await authorize(scope: "/subscriptions/\(api.subscriptionID)", write: false)
             return try AzureJSON.response(VaultList(value: try await api.vaults.vaults(under: "/subscriptions/\(api.subscriptionID)")))
@@ -186,7 +205,7 @@ struct ARMExchange {
             try await authorize(scope: id, write: true)
             guard try await api.documents.document(id: id) != nil else { return AzureJSON.empty(.noContent) }
             for vault in try await api.vaults.vaults(under: id) {
-                _ = try await api.vaults.deleteVault(id: vault.id ?? "")
+                _ = try await api.vaults.deleteVault(id: vault.id ?? "", subscriptionID: api.subscriptionID)
             }
             _ = try await api.documents.deleteDocument(id: id)
             return AzureJSON.empty(.ok)
@@ -236,7 +255,7 @@ struct ARMExchange {
             return try AzureJSON.response(vault)
         case (.delete, 1):
             try await authorize(scope: id, write: true)
-            return AzureJSON.empty(try await api.vaults.deleteVault(id: id) ? .ok : .noContent)
+            return AzureJSON.empty(try await api.vaults.deleteVault(id: id, subscriptionID: api.subscriptionID) ? .ok : .noContent)
         case (.put, 3) where rest[1].lowercased() == "accesspolicies":
             try await authorize(scope: id, write: true)
             guard let operation = VaultService.AccessPolicyOperation(rawValue: rest[2].lowercased()) else {
@@ -475,4 +494,17 @@ struct RoleAssignmentResource: Encodable {
 
 struct RoleAssignmentList: Encodable {
     let value: [RoleAssignmentResource]
+}
+
+struct DeletedVaultList: Encodable {
+    let value: [DeletedVaultResource]
+}
+
+extension DeletedVaultResource {
+    /// The resource as Azure shows it, without the copy kept for recovery.
+    var withoutRecoveryData: DeletedVaultResource {
+        var copy = self
+        copy.vault = nil
+        return copy
+    }
 }

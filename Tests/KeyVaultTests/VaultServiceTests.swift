@@ -44,7 +44,7 @@ extension VaultProperties {
     init() {
         self.init(tenantId: nil, sku: nil, accessPolicies: nil, vaultUri: nil, enabledForDeployment: nil, enabledForDiskEncryption: nil,
                   enabledForTemplateDeployment: nil, enableSoftDelete: nil, softDeleteRetentionInDays: nil, enableRbacAuthorization: nil,
-                  enablePurgeProtection: nil, provisioningState: nil, publicNetworkAccess: nil)
+                  enablePurgeProtection: nil, provisioningState: nil, publicNetworkAccess: nil, createMode: nil)
     }
 }
 
@@ -340,5 +340,42 @@ import _CryptoExtras
         await #expect(throws: KeyVaultError.self) {
             _ = try await fixture.service.restoreKey(vault: other, blob: Base64URL.encode(tampered), baseURL: VaultFixture.base)
         }
+    }
+}
+
+@Suite struct DeletedVaultTests {
+    @Test func deleteRecoverAndPurge() async throws {
+        let fixture = try await VaultFixture.make()
+        defer { Task { try await fixture.store.close() } }
+        let vault = try await fixture.vault(purgeProtection: false)
+        _ = try await fixture.service.createKey(vault: vault, name: "k", request: rsaRequest(), baseURL: VaultFixture.base)
+        #expect(try await fixture.service.deleteVault(id: vault.id!, subscriptionID: "s", now: 1000))
+        #expect(try await fixture.service.vault(named: "vault1") == nil)
+        let deleted = try #require(try await fixture.service.deletedVault(named: "vault1"))
+        #expect(deleted.properties.scheduledPurgeDate == VaultService.timestamp(1000 + 7 * 86400))
+        // Same name, default create mode: refused while deleted.
+        await #expect(throws: KeyVaultError.self) { _ = try await fixture.vault() }
+        var recover = vault
+        recover.properties.createMode = "recover"
+        // Recovery only into the original id.
+        await #expect(throws: KeyVaultError.self) {
+            _ = try await fixture.service.putVault(id: "/subscriptions/s/resourceGroups/elsewhere/providers/Microsoft.KeyVault/vaults/vault1",
+                                                   name: "vault1", body: recover, vaultURI: "u", tenantID: fixture.tenant)
+        }
+        let (back, _) = try await fixture.service.putVault(id: vault.id!, name: "vault1", body: recover, vaultURI: "u", tenantID: fixture.tenant)
+        _ = try await fixture.service.getKey(vault: back, name: "k", version: nil, baseURL: VaultFixture.base)
+        _ = try await fixture.service.deleteVault(id: vault.id!, subscriptionID: "s")
+        try await fixture.service.purgeDeletedVault(named: "vault1")
+        #expect(try await fixture.store.keyVersions(vault: "vault1", name: "k").isEmpty)
+        _ = try await fixture.vault()
+    }
+
+    @Test func purgeProtectionHoldsDeletedVaults() async throws {
+        let fixture = try await VaultFixture.make()
+        defer { Task { try await fixture.store.close() } }
+        let vault = try await fixture.vault(purgeProtection: true)
+        _ = try await fixture.service.deleteVault(id: vault.id!, subscriptionID: "s", now: 1000)
+        await #expect(throws: KeyVaultError.self) { try await fixture.service.purgeDeletedVault(named: "vault1", now: 1000 + 86400) }
+        try await fixture.service.purgeDeletedVault(named: "vault1", now: 1000 + 7 * 86400)
     }
 }

@@ -246,3 +246,39 @@ def test_rotation_policy_import_backup_restore(azure):
     with pytest.raises(HttpResponseError) as conflict:
         keys.restore_key_backup(blob)
     assert conflict.value.status_code == 409
+
+
+def test_deleted_vaults_recover_and_purge(azure):
+    management = azure["management"]
+    vault = create_vault(azure, "phoenix")
+    keys = KeyClient(vault.properties.vault_uri, azure["credential"])
+    key = keys.create_rsa_key("survivor")
+    wrapped = CryptographyClient(key, azure["credential"]).wrap_key(KeyWrapAlgorithm.rsa_oaep_256, b"s" * 32)
+
+    management.vaults.delete("rg1", "phoenix")
+    deleted = management.vaults.get_deleted("phoenix", "westeurope")
+    assert deleted.properties.vault_id.lower().endswith("/vaults/phoenix") and deleted.properties.purge_protection_enabled
+    assert "phoenix" in [item.name for item in management.vaults.list_deleted()]
+    with pytest.raises(HttpResponseError):
+        keys.get_key("survivor")
+    # The name is reserved while the vault is deleted.
+    with pytest.raises(HttpResponseError) as taken:
+        create_vault(azure, "phoenix", key_permissions=())
+    assert taken.value.status_code == 409
+    recovered = management.vaults.begin_create_or_update("rg1", "phoenix", VaultCreateOrUpdateParameters(
+        location="westeurope", properties=VaultProperties(tenant_id=azure["operator"]["tenantId"], sku=Sku(family="A", name="standard"),
+                                                          create_mode="recover"))).result()
+    assert recovered.properties.enable_purge_protection is True
+    crypto = CryptographyClient(key.id, azure["credential"])
+    assert crypto.unwrap_key(KeyWrapAlgorithm.rsa_oaep_256, wrapped.encrypted_key).key == b"s" * 32
+
+    management.vaults.delete("rg1", "phoenix")
+    with pytest.raises(HttpResponseError) as protected:
+        management.vaults.begin_purge_deleted("phoenix", "westeurope").result()
+    assert protected.value.status_code == 403
+
+    create_vault(azure, "ephemeral", purge_protection=False)
+    management.vaults.delete("rg1", "ephemeral")
+    management.vaults.begin_purge_deleted("ephemeral", "westeurope").result()
+    assert "ephemeral" not in [item.name for item in management.vaults.list_deleted()]
+    create_vault(azure, "ephemeral", purge_protection=False)  # the name is free again
