@@ -89,13 +89,13 @@ public struct IdentityAPI: Sendable {
     private func token(_ request: Request, base: String, version2: Bool) async throws -> Response {
         var request = request
         let body = try await request.collectBody(upTo: 64 * 1024)
-        let form = Self.parseForm(String(buffer: body))
+        let form = CredentialParsing.form(String(buffer: body)).compactMapValues(\.first)
         guard form["grant_type"] == "client_credentials" else {
             return try Self.oauthError(.badRequest, "unsupported_grant_type", "AADSTS70003: only the client_credentials grant is supported", code: 70003)
         }
         var clientID = form["client_id"]
         var secret = form["client_secret"]
-        if let basic = Self.basicCredentials(request.headers[.authorization]) {
+        if let basic = CredentialParsing.basic(request.headers[.authorization]) {
             clientID = clientID ?? basic.0
             secret = secret ?? basic.1
         }
@@ -188,24 +188,5 @@ public struct IdentityAPI: Sendable {
     static func oauthError(_ status: HTTPResponse.Status, _ error: String, _ description: String, code: Int) throws -> Response {
         struct Body: Encodable { let error: String; let error_description: String; let error_codes: [Int] }
         return try AzureJSON.response(Body(error: error, error_description: description, error_codes: [code]), status: status)
-    }
-
-    static func parseForm(_ text: String) -> [String: String] {
-        var result: [String: String] = [:]
-        for pair in text.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            func decode(_ value: Substring) -> String { value.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(value) }
-            result[decode(parts[0])] = parts.count > 1 ? decode(parts[1]) : ""
-        }
-        return result
-    }
-
-    static func basicCredentials(_ header: String?) -> (String, String)? {
-        guard let header, header.lowercased().hasPrefix("basic "),
-              let decoded = Data(base64Encoded: String(header.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
-              let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":") else { return nil }
-        let user = String(text[..<colon]).removingPercentEncoding ?? String(text[..<colon])
-        let password = String(text[text.index(after: colon)...])
-        return (user, password.removingPercentEncoding ?? password)
     }
 }

@@ -13,11 +13,11 @@ struct TokenEndpoint: Sendable {
     func respond(to request: Request, context: some RequestContext) async throws -> Response {
         var service = request.uri.queryParameters.get("service")
         var scopes = request.uri.queryParameters.getAll("scope")
-        var credentials = Self.basicCredentials(request.headers[.authorization])
+        var credentials = CredentialParsing.basic(request.headers[.authorization]).map { ($0.user, $0.password) }
         if request.method == .post {
             var request = request
             let body = try await request.collectBody(upTo: 64 * 1024)
-            let form = Self.parseForm(String(buffer: body))
+            let form = CredentialParsing.form(String(buffer: body))
             let grantType = form["grant_type"]?.first
             guard grantType == "password" else {
                 return try Self.oauthError(.badRequest, "unsupported_grant_type", "only grant_type=password is supported")
@@ -63,26 +63,6 @@ struct TokenEndpoint: Sendable {
             case .number(let value): try container.encode(value)
             }
         }
-    }
-
-    static func basicCredentials(_ header: String?) -> (String, String)? {
-        guard let header, header.lowercased().hasPrefix("basic "),
-              let decoded = Data(base64Encoded: String(header.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
-              let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":") else { return nil }
-        return (String(text[..<colon]), String(text[text.index(after: colon)...]))
-    }
-
-    static func parseForm(_ text: String) -> [String: [String]] {
-        var result: [String: [String]] = [:]
-        for pair in text.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            func decode(_ value: Substring) -> String {
-                value.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(value)
-            }
-            let key = decode(parts[0])
-            result[key, default: []].append(parts.count > 1 ? decode(parts[1]) : "")
-        }
-        return result
     }
 
     static func oauthError(_ status: HTTPResponse.Status, _ code: String, _ description: String, headers: HTTPFields = [:]) throws -> Response {
