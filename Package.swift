@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/sqlite-kit.git", from: "4.5.2"),
     ],
     targets: [
+        .target(name: "JMESPath", swiftSettings: swiftSettings),
         .target(
             name: "OCIModels",
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
@@ -142,6 +143,9 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "OCIModelsTests", dependencies: ["OCIModels"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "JMESPathTests", dependencies: ["JMESPath"], resources: [.copy("Compliance")], swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "StorageTests",
             dependencies: ["CofferStorage", "SQLMetadataStore"],

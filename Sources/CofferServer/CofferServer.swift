@@ -95,7 +95,7 @@ public struct CofferServer: Sendable {
         }
         let port = configuration.port
         let vaultSuffix = configuration.vaultHostSuffix
-        services.append(KeyRotationService(
+        services.append(VaultMaintenanceService(
             vaults: vaults, interval: .seconds(configuration.keyRotationCheckSeconds),
             vaultURL: { name in "https://\(name).\(vaultSuffix):\(port)" }, logger: logger
         ))

@@ -379,3 +379,25 @@ import _CryptoExtras
         try await fixture.service.purgeDeletedVault(named: "vault1", now: 1000 + 7 * 86400)
     }
 }
+
+@Suite struct ScheduledPurgeTests {
+    @Test func expiredDeletionsArePurgedAndOthersKept() async throws {
+        let fixture = try await VaultFixture.make()
+        defer { Task { try await fixture.store.close() } }
+        let vault = try await fixture.vault(purgeProtection: true)
+        _ = try await fixture.service.createKey(vault: vault, name: "old", request: rsaRequest(), baseURL: VaultFixture.base)
+        _ = try await fixture.service.createKey(vault: vault, name: "live", request: rsaRequest(), baseURL: VaultFixture.base)
+        let deleted = try await fixture.service.deleteKey(vault: vault, name: "old", baseURL: VaultFixture.base)
+        let purgeAt = try #require(deleted.scheduledPurgeDate)
+        #expect(try await fixture.service.purgeExpired(now: purgeAt - 1).isEmpty)
+        #expect(try await fixture.service.purgeExpired(now: purgeAt) == ["vault1/old"])
+        #expect(try await fixture.store.keyName(vault: "vault1", name: "old") == nil)
+        #expect(try await fixture.store.keyName(vault: "vault1", name: "live") != nil)
+
+        let other = try await fixture.vault("vault2", purgeProtection: true)
+        _ = try await fixture.service.deleteVault(id: other.id!, subscriptionID: "s", now: 5000)
+        #expect(try await fixture.service.purgeExpired(now: 5000 + 7 * 86400 - 1).isEmpty)
+        #expect(try await fixture.service.purgeExpired(now: 5000 + 7 * 86400) == ["vault2"])
+        #expect(try await fixture.service.deletedVault(named: "vault2") == nil)
+    }
+}

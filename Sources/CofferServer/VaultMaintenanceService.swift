@@ -2,9 +2,10 @@ import KeyVault
 import Logging
 import ServiceLifecycle
 
-/// Rotates keys whose rotation policy says they are due, checking every `interval`. Stops at once on
-/// graceful shutdown (its sleep is cancelled), so the server exits promptly.
-struct KeyRotationService: Service {
+/// Vault housekeeping every `interval`: rotates keys whose rotation policy says they are due, and purges
+/// soft-deleted keys and vaults past their scheduled purge date. Stops at once on graceful shutdown
+/// (its sleep is cancelled), so the server exits promptly.
+struct VaultMaintenanceService: Service {
     let vaults: VaultService
     let interval: Duration
     let vaultURL: @Sendable (String) -> String
@@ -16,6 +17,7 @@ struct KeyRotationService: Service {
                 while !Task.isCancelled {
                     do {
                         try await vaults.rotateDueKeys(baseURL: vaultURL)
+                        try await vaults.purgeExpired()
                     } catch is CancellationError {
                         return
                     } catch {
