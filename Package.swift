@@ -29,6 +29,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "JMESPath", swiftSettings: swiftSettings),
+        .target(name: "CLIOutput", dependencies: ["JMESPath"], swiftSettings: swiftSettings),
         .target(
             name: "OCIModels",
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
@@ -143,6 +144,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "OCIModelsTests", dependencies: ["OCIModels"], swiftSettings: swiftSettings),
+        .testTarget(name: "CLIOutputTests", dependencies: ["CLIOutput", "JMESPath"], swiftSettings: swiftSettings),
         .testTarget(
             name: "JMESPathTests", dependencies: ["JMESPath"], resources: [.copy("Compliance")], swiftSettings: swiftSettings
         ),
