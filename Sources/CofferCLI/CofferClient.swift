@@ -1,0 +1,129 @@
+import AsyncHTTPClient
+import Foundation
+import JMESPath
+import NIOCore
+import NIOHTTP1
+import NIOFoundationCompat
+import NIOSSL
+
+/// Talks HTTPS to a running Coffer as its operator: client-credentials tokens, the resource manager
+/// and the key vault data plane.
+final class CofferClient: @unchecked Sendable {
+    let authority: String
+    let tenantID: String
+    let subscriptionID: String
+    private let clientID: String
+    private let clientSecret: String
+    private let http: HTTPClient
+    private var tokens: [String: String] = [:]
+
+    init(dataDirectory: String, subscription: String?) throws {
+        let credentialsPath = dataDirectory + "/operator-credentials.json"
+        guard let data = FileManager.default.contents(atPath: credentialsPath),
+              case .object(let credentials) = try JSONText.parse(String(decoding: data, as: UTF8.self)),
+              case .string(let authority)? = credentials["authority"], case .string(let tenant)? = credentials["tenantId"],
+              case .string(let subscriptionID)? = credentials["subscriptionId"], case .string(let clientID)? = credentials["clientId"],
+              case .string(let secret)? = credentials["clientSecret"] else {
+            throw CLIError("cannot read the operator credentials at \(credentialsPath); is this the data directory of a running `coffer serve`? (--data-dir)")
+        }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        let caPath = dataDirectory + "/ca.pem"
+        if FileManager.default.fileExists(atPath: caPath) {
+            tls.trustRoots = .file(caPath)
+        }
+        self.authority = ProcessInfo.processInfo.environment["COFFER_URL"] ?? authority
+        self.tenantID = tenant
+        self.subscriptionID = subscription ?? subscriptionID
+        self.clientID = clientID
+        self.clientSecret = secret
+        self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+    }
+
+    deinit {
+        try? http.syncShutdown()
+    }
+
+    /// The vault URL of the server's vault host suffix (`https://<vault>.vault.localhost:<port>`).
+    func vaultURL(_ name: String) -> String {
+        let hostAndPort = authority.replacingOccurrences(of: "https://", with: "")
+        let port = hostAndPort.contains(":") ? ":" + (hostAndPort.split(separator: ":").last.map(String.init) ?? "") : ""
+        return "https://\(name.lowercased()).vault.localhost\(port)"
+    }
+
+    var vaultResource: String { vaultURL("x").replacingOccurrences(of: "https://x.", with: "https://") }
+
+    func token(for resource: String) async throws -> String {
+        if let token = tokens[resource] { return token }
+        var request = HTTPClientRequest(url: "\(authority)/\(tenantID)/oauth2/v2.0/token")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+        func encode(_ value: String) -> String { value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? value }
+        let form = "grant_type=client_credentials&client_id=\(encode(clientID))&client_secret=\(encode(clientSecret))&scope=\(encode(resource + "/.default"))"
+        request.body = .bytes(ByteBuffer(string: form))
+        let (status, body) = try await send(request)
+        guard status == 200, case .string(let token) = body["access_token"] else {
+            throw CLIError("authentication failed: \(Self.describe(body))")
+        }
+        tokens[resource] = token
+        return token
+    }
+
+    /// The object id of the signed-in principal (from its token).
+    func objectID() async throws -> String {
+        let token = try await token(for: authority)
+        let parts = token.split(separator: ".")
+        var payload = String(parts[1]).replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while payload.count % 4 != 0 { payload += "=" }
+        guard let data = Data(base64Encoded: payload), case .string(let oid) = try JSONText.parse(String(decoding: data, as: UTF8.self))["oid"] else {
+            throw CLIError("cannot read the signed-in principal from its token")
+        }
+        return oid
+    }
+
+    /// A resource manager call; `path` starts at `/subscriptions/…` (or any ARM path).
+    @discardableResult
+    func arm(_ method: HTTPMethod, _ path: String, apiVersion: String, body: JSONValue? = nil) async throws -> JSONValue {
+        let separator = path.contains("?") ? "&" : "?"
+        return try await call(method, "\(authority)\(path)\(separator)api-version=\(apiVersion)", resource: authority, body: body)
+    }
+
+    /// A key vault data-plane call.
+    @discardableResult
+    func vault(_ method: HTTPMethod, vault: String, _ path: String, body: JSONValue? = nil) async throws -> JSONValue {
+        let separator = path.contains("?") ? "&" : "?"
+        return try await call(method, "\(vaultURL(vault))\(path)\(separator)api-version=7.5", resource: vaultResource, body: body)
+    }
+
+    private func call(_ method: HTTPMethod, _ url: String, resource: String, body: JSONValue?) async throws -> JSONValue {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        request.headers.add(name: "Authorization", value: "Bearer \(try await token(for: resource))")
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: JSONText.serialize(body)))
+        }
+        let (status, response) = try await send(request)
+        guard (200..<300).contains(status) else { throw CLIError(Self.describe(response)) }
+        return response
+    }
+
+    private func send(_ request: HTTPClientRequest) async throws -> (Int, JSONValue) {
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request, timeout: .seconds(60))
+        } catch {
+            throw CLIError("cannot reach \(request.url.split(separator: "?").first ?? ""): \(error). Is `coffer serve` running, and does *.localhost resolve?")
+        }
+        let bytes = try await response.body.collect(upTo: 16 * 1024 * 1024)
+        let text = String(buffer: bytes)
+        let value = text.isEmpty ? JSONValue.null : ((try? JSONText.parse(text)) ?? .string(text))
+        return (Int(response.status.code), value)
+    }
+
+    /// `(Code) message`, as az prints service errors.
+    static func describe(_ body: JSONValue) -> String {
+        if case .string(let code) = body["error"]["code"], case .string(let message) = body["error"]["message"] { return "(\(code)) \(message)" }
+        if case .string(let code) = body["error"], case .string(let message) = body["error_description"] { return "(\(code)) \(message)" }
+        return JSONText.serialize(body)
+    }
+}

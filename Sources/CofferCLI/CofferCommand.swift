@@ -1,0 +1,46 @@
+import ArgumentParser
+
+/// `coffer`: `serve` runs the server; every other command talks HTTPS to a running server, like `az`.
+public struct CofferCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "coffer",
+        abstract: "A container registry whose data at rest is encrypted under a key its owner holds.",
+        subcommands: [Serve.self, GroupCommand.self, KeyVaultCommand.self, IdentityCommand.self]
+    )
+
+    public init() {}
+
+    /// `az` accepts `--enable-purge-protection true` as well as the bare flag; so do we.
+    public static func normalized(_ arguments: ArraySlice<String>) -> [String] {
+        let booleanFlags: Set<String> = ["--enable-soft-delete", "--enable-purge-protection", "--enable-rbac-authorization"]
+        var result: [String] = []
+        var index = arguments.startIndex
+        while index < arguments.endIndex {
+            let argument = arguments[index]
+            if booleanFlags.contains(argument), index + 1 < arguments.endIndex, ["true", "false"].contains(arguments[index + 1].lowercased()) {
+                if arguments[index + 1].lowercased() == "true" { result.append(argument) }
+                index += 2
+                continue
+            }
+            result.append(argument)
+            index += 1
+        }
+        return result
+    }
+}
+
+extension CofferCommand {
+    /// Parses and runs a command line (after ``normalized(_:)``), as `AsyncParsableCommand.main` does.
+    public static func run(arguments: [String]) async {
+        do {
+            var command = try await asyncParseAsRoot(arguments)
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+}

@@ -1,0 +1,60 @@
+import ArgumentParser
+import JMESPath
+
+struct IdentityCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "identity", abstract: "Manage user-assigned managed identities.",
+                                                    subcommands: [Create.self, Show.self, List.self, Delete.self])
+
+    static func path(_ client: CofferClient, _ group: String, _ name: String? = nil) -> String {
+        client.groupPath(group) + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities" + (name.map { "/\($0)" } ?? "")
+    }
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a user-assigned identity.")
+        @Option(name: [.short, .long]) var name: String
+        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String
+        @Option(name: [.short, .long]) var location: String?
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in
+                var location = self.location ?? ""
+                if location.isEmpty { location = try await client.location(ofGroup: resourceGroup) }
+                return try await client.arm(.PUT, IdentityCommand.path(client, resourceGroup, name), apiVersion: "2023-01-31",
+                                            body: .from([("location", .string(location))]))
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        @Option(name: [.short, .long]) var name: String
+        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in try await client.arm(.GET, IdentityCommand.path(client, resourceGroup, name), apiVersion: "2023-01-31") }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in try await client.arm(.GET, IdentityCommand.path(client, resourceGroup), apiVersion: "2023-01-31")["value"] }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        @Option(name: [.short, .long]) var name: String
+        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in
+                try await client.arm(.DELETE, IdentityCommand.path(client, resourceGroup, name), apiVersion: "2023-01-31")
+                return nil
+            }
+        }
+    }
+}

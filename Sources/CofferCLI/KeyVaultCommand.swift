@@ -1,0 +1,276 @@
+import ArgumentParser
+import JMESPath
+
+struct KeyVaultCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keyvault", abstract: "Manage key vaults and their keys.",
+        subcommands: [Create.self, Show.self, List.self, Delete.self, Recover.self, Purge.self, SetPolicy.self, DeletePolicy.self, KeyCommand.self]
+    )
+
+    static let apiVersion = "2023-07-01"
+    static let allKeyPermissions = ["get", "list", "create", "update", "import", "delete", "recover", "backup", "restore", "purge",
+                                    "encrypt", "decrypt", "wrapKey", "unwrapKey", "sign", "verify", "rotate", "getrotationpolicy", "setrotationpolicy"]
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a key vault. Unless --enable-rbac-authorization, the creator gets every key permission by access policy.")
+        @Option(name: [.short, .long]) var name: String
+        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String
+        @Option(name: [.short, .long], help: "Location (default: the resource group's).") var location: String?
+        @Flag(help: "Accepted for compatibility: soft delete is always on.") var enableSoftDelete = false
+        @Flag(help: "Turn on purge protection (it cannot be turned off).") var enablePurgeProtection = false
+        @Flag(help: "Authorize data-plane calls by role assignments instead of access policies.") var enableRbacAuthorization = false
+        @Option(help: "Soft-delete retention, 7 to 90 days.") var retentionDays: Int = 90
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in
+                var location = self.location ?? ""
+                if location.isEmpty { location = try await client.location(ofGroup: resourceGroup) }
+                var properties = JSONObject([
+                    ("tenantId", .string(client.tenantID)), ("sku", .from([("family", .string("A")), ("name", .string("standard"))])),
+                    ("enableSoftDelete", .bool(true)), ("softDeleteRetentionInDays", .number(Double(retentionDays))),
+                    ("enableRbacAuthorization", .bool(enableRbacAuthorization)),
+                ])
+                if enablePurgeProtection { properties["enablePurgeProtection"] = .bool(true) }
+                if !enableRbacAuthorization {
+                    properties["accessPolicies"] = .array([.from([
+                        ("tenantId", .string(client.tenantID)), ("objectId", .string(try await client.objectID())),
+                        ("permissions", .from([("keys", .array(KeyVaultCommand.allKeyPermissions.map { .string($0) }))])),
+                    ])])
+                }
+                return try await client.arm(.PUT, "\(client.groupPath(resourceGroup))/providers/Microsoft.KeyVault/vaults/\(name)",
+                                            apiVersion: KeyVaultCommand.apiVersion,
+                                            body: .from([("location", .string(location)), ("properties", .object(properties))]))
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        @Option(name: [.short, .long]) var name: String
+        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String?
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in
+                try await client.arm(.GET, try await client.vaultID(name, group: resourceGroup), apiVersion: KeyVaultCommand.apiVersion)
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String?
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in
+                let path = resourceGroup.map { "\(client.groupPath($0))/providers/Microsoft.KeyVault/vaults" }
+                    ?? "/subscriptions/\(client.subscriptionID)/providers/Microsoft.KeyVault/vaults"
+                return try await client.arm(.GET, path, apiVersion: KeyVaultCommand.apiVersion)["value"]
+            }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Soft-delete a vault (recoverable until purged).")
+        @Option(name: [.short, .long]) var name: String
+        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String?
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in
+                try await client.arm(.DELETE, try await client.vaultID(name, group: resourceGroup), apiVersion: KeyVaultCommand.apiVersion)
+                return nil
+            }
+        }
+    }
+
+    struct Recover: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Recover a soft-deleted vault.")
+        @Option(name: [.short, .long]) var name: String
+        @Option(name: [.short, .long]) var location: String
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in
+                let deleted = try await client.arm(.GET, "/subscriptions/\(client.subscriptionID)/providers/Microsoft.KeyVault/locations/\(location)/deletedVaults/\(name)",
+                                                   apiVersion: KeyVaultCommand.apiVersion)
+                guard case .string(let id) = deleted["properties"]["vaultId"] else { throw CLIError("the deleted vault \(name) has no vault id") }
+                return try await client.arm(.PUT, id, apiVersion: KeyVaultCommand.apiVersion, body: .from([
+                    ("location", .string(location)),
+                    ("properties", .from([("tenantId", .string(client.tenantID)), ("createMode", .string("recover")),
+                                          ("sku", .from([("family", .string("A")), ("name", .string("standard"))]))])),
+                ]))
+            }
+        }
+    }
+
+    struct Purge: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Purge a soft-deleted vault and its keys for good.")
+        @Option(name: [.short, .long]) var name: String
+        @Option(name: [.short, .long]) var location: String
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in
+                try await client.arm(.POST, "/subscriptions/\(client.subscriptionID)/providers/Microsoft.KeyVault/locations/\(location)/deletedVaults/\(name)/purge",
+                                     apiVersion: KeyVaultCommand.apiVersion)
+                return nil
+            }
+        }
+    }
+
+    struct SetPolicy: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "set-policy", abstract: "Grant key permissions to a principal.")
+        @Option(name: [.short, .long]) var name: String
+        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String?
+        @Option(help: "Object (principal) id to grant.") var objectId: String
+        @Option(parsing: .upToNextOption, help: "Key permissions, e.g. get wrapKey unwrapKey.") var keyPermissions: [String]
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in
+                try await KeyVaultCommand.updatePolicy(client, vault: name, group: resourceGroup, operation: "add", objectID: objectId, keys: keyPermissions)
+            }
+        }
+    }
+
+    struct DeletePolicy: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "delete-policy", abstract: "Remove a principal's access policy.")
+        @Option(name: [.short, .long]) var name: String
+        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String?
+        @Option var objectId: String
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in
+                try await KeyVaultCommand.updatePolicy(client, vault: name, group: resourceGroup, operation: "remove", objectID: objectId,
+                                                       keys: KeyVaultCommand.allKeyPermissions)
+            }
+        }
+    }
+
+    static func updatePolicy(_ client: CofferClient, vault: String, group: String?, operation: String, objectID: String, keys: [String]) async throws -> JSONValue {
+        let id = try await client.vaultID(vault, group: group)
+        try await client.arm(.PUT, "\(id)/accessPolicies/\(operation)", apiVersion: apiVersion, body: .from([("properties", .from([
+            ("accessPolicies", .array([JSONValue.from([("tenantId", .string(client.tenantID)), ("objectId", .string(objectID)),
+                                                       ("permissions", .from([("keys", .array(keys.map { JSONValue.string($0) }))]))])])),
+        ]))]))
+        return try await client.arm(.GET, id, apiVersion: apiVersion)
+    }
+}
+
+struct KeyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "key", abstract: "Manage keys in a vault.",
+        subcommands: [Create.self, Show.self, List.self, ListVersions.self, Delete.self, Recover.self, Purge.self, Rotate.self]
+    )
+
+    struct Target: ParsableArguments {
+        @Option(name: [.short, .long], help: "Key name.") var name: String
+        @Option(help: "Vault name.") var vaultName: String
+    }
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a key (a new version if it exists).")
+        @OptionGroup var target: Target
+        @Option(help: "RSA, RSA-HSM, EC, EC-HSM, oct or oct-HSM.") var kty: String = "RSA"
+        @Option(help: "RSA or oct key size in bits.") var size: Int?
+        @Option(help: "EC curve: P-256, P-384 or P-521.") var curve: String?
+        @Option(parsing: .upToNextOption, help: "Permitted operations.") var ops: [String] = []
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in
+                var body = JSONObject([("kty", .string(kty))])
+                if let size { body["key_size"] = .number(Double(size)) }
+                if let curve { body["crv"] = .string(curve) }
+                if !ops.isEmpty { body["key_ops"] = .array(ops.map { .string($0) }) }
+                return try await client.vault(.POST, vault: target.vaultName, "/keys/\(target.name)/create", body: .object(body))
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        @OptionGroup var target: Target
+        @Option(help: "A version (default: the current one).") var version: String?
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in
+                try await client.vault(.GET, vault: target.vaultName, "/keys/\(target.name)" + (version.map { "/\($0)" } ?? ""))
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        @Option(help: "Vault name.") var vaultName: String
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in try await KeyCommand.allPages(client, vault: vaultName, "/keys") }
+        }
+    }
+
+    struct ListVersions: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list-versions")
+        @OptionGroup var target: Target
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in try await KeyCommand.allPages(client, vault: target.vaultName, "/keys/\(target.name)/versions") }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        @OptionGroup var target: Target
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in try await client.vault(.DELETE, vault: target.vaultName, "/keys/\(target.name)") }
+        }
+    }
+
+    struct Recover: AsyncParsableCommand {
+        @OptionGroup var target: Target
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in try await client.vault(.POST, vault: target.vaultName, "/deletedkeys/\(target.name)/recover") }
+        }
+    }
+
+    struct Purge: AsyncParsableCommand {
+        @OptionGroup var target: Target
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in
+                try await client.vault(.DELETE, vault: target.vaultName, "/deletedkeys/\(target.name)")
+                return nil
+            }
+        }
+    }
+
+    struct Rotate: AsyncParsableCommand {
+        @OptionGroup var target: Target
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in try await client.vault(.POST, vault: target.vaultName, "/keys/\(target.name)/rotate") }
+        }
+    }
+
+    /// Follows `nextLink` through every page.
+    static func allPages(_ client: CofferClient, vault: String, _ path: String) async throws -> JSONValue {
+        var items: [JSONValue] = []
+        var page = try await client.vault(.GET, vault: vault, path + "?maxresults=25")
+        while true {
+            if case .array(let values) = page["value"] { items += values }
+            guard case .string(let next) = page["nextLink"], let query = next.split(separator: "?", maxSplits: 1).last,
+                  let token = query.split(separator: "&").first(where: { $0.hasPrefix("$skiptoken=") }) else { break }
+            page = try await client.vault(.GET, vault: vault, path + "?maxresults=25&" + token)
+        }
+        return .array(items)
+    }
+}

@@ -1,0 +1,43 @@
+import ArgumentParser
+import CofferServer
+import Logging
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the registry (and, later, vault, identity and resource manager) over HTTPS.")
+
+    @Option(help: "A JSON configuration file; flags override it.") var config: String?
+    @Option(help: "Data directory (default ./.coffer).") var dataDir: String?
+    @Option(name: .customLong("address"), help: "Address to listen on; repeat for several (default 127.0.0.1 and ::1).") var addresses: [String] = []
+    @Option(help: "HTTPS port (default 8443).") var port: Int?
+    @Option(help: "PEM certificate chain to serve instead of the generated one.") var certificate: String?
+    @Option(help: "PEM private key of --certificate.") var privateKey: String?
+    @Option(help: "Server master key file (32 bytes, base64).") var masterKeyFile: String?
+    @Option(help: "Host suffix of registry login servers (default cr.localhost).") var registryHostSuffix: String?
+    @Option(help: "Host suffix of key vaults (default vault.localhost).") var vaultHostSuffix: String?
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
+    @Flag(help: "Answer the IMDS managed-identity path, which takes no secret (off by default).") var enableImds = false
+
+    func run() async throws {
+        var settings = try config.map(ServerConfiguration.load(file:)) ?? ServerConfiguration()
+        if let dataDir { settings.dataDirectory = dataDir }
+        if !addresses.isEmpty { settings.listenAddresses = addresses }
+        if let port { settings.port = port }
+        if let certificate { settings.certificateFile = certificate }
+        if let privateKey { settings.privateKeyFile = privateKey }
+        if let masterKeyFile { settings.masterKeyFile = masterKeyFile }
+        if let registryHostSuffix { settings.registryHostSuffix = registryHostSuffix }
+        if let vaultHostSuffix { settings.vaultHostSuffix = vaultHostSuffix }
+        if enableImds { settings.imdsEnabled = true }
+        guard (settings.certificateFile == nil) == (settings.privateKeyFile == nil) else {
+            throw ValidationError("--certificate and --private-key go together")
+        }
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let server = try await CofferServer.prepare(settings, logger: Logger(label: "coffer"))
+        try await server.run()
+    }
+}

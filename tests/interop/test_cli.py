@@ -1,0 +1,49 @@
+"""The `coffer` CLI against a live server: the seed walkthrough's first steps, with az's flags, queries and output formats."""
+import json
+import os
+import subprocess
+
+from conftest import BINARY
+
+
+def coffer_cli(coffer, *args, check=True):
+    result = subprocess.run([BINARY, *args], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "COFFER_DATA_DIR": coffer.data_dir})
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_seed_first_steps(coffer):
+    group = json.loads(coffer_cli(coffer, "group", "create", "--name", "cmk-rg", "--location", "westeurope").stdout)
+    assert group["name"] == "cmk-rg" and group["properties"]["provisioningState"] == "Succeeded"
+    # The seed's flags, verbatim: soft delete (always on) and purge protection.
+    vault = json.loads(coffer_cli(coffer, "keyvault", "create", "--name", "cmkvault", "--group", "cmk-rg",
+                                  "--enable-soft-delete", "--enable-purge-protection").stdout)
+    assert vault["properties"]["enablePurgeProtection"] is True and vault["location"] == "westeurope"
+    # KEK=$(az keyvault key create --name <key-name> --vault-name <key-vault-name> --query key.kid --output tsv)
+    kek = coffer_cli(coffer, "keyvault", "key", "create", "--name", "kek", "--vault-name", "cmkvault",
+                     "--query", "key.kid", "--output", "tsv").stdout.strip()
+    assert kek.startswith(f"https://cmkvault.vault.localhost:{coffer.port}/keys/kek/") and "\n" not in kek
+    identity = coffer_cli(coffer, "identity", "create", "-n", "cmk-identity", "-g", "cmk-rg", "--query", "properties.principalId",
+                          "-o", "tsv").stdout.strip()
+    assert len(identity) == 36
+    policies = coffer_cli(coffer, "keyvault", "set-policy", "-n", "cmkvault", "--object-id", identity,
+                          "--key-permissions", "get", "wrapKey", "unwrapKey", "--query",
+                          f"properties.accessPolicies[?objectId=='{identity}'].permissions.keys[]", "-o", "json").stdout
+    assert json.loads(policies) == ["get", "wrapKey", "unwrapKey"]
+    table = coffer_cli(coffer, "keyvault", "key", "list", "--vault-name", "cmkvault", "-o", "table").stdout.splitlines()
+    assert table[0].startswith("Kid") and table[2].endswith("/keys/kek")
+    rotated = coffer_cli(coffer, "keyvault", "key", "rotate", "--name", "kek", "--vault-name", "cmkvault", "--query", "key.kid", "-o", "tsv")
+    assert rotated.stdout.strip() != kek
+    versions = json.loads(coffer_cli(coffer, "keyvault", "key", "list-versions", "--name", "kek", "--vault-name", "cmkvault").stdout)
+    assert len(versions) == 2
+
+
+def test_errors_look_like_az(coffer):
+    missing = coffer_cli(coffer, "group", "show", "--name", "nope", check=False)
+    assert missing.returncode == 1 and missing.stderr.startswith("ERROR: (ResourceGroupNotFound)")
+    bad_query = coffer_cli(coffer, "group", "list", "--query", "[?", check=False)
+    assert bad_query.returncode == 1 and "invalid --query" in bad_query.stderr
+    usage = coffer_cli(coffer, "keyvault", "create", "--name", "x", check=False)
+    assert usage.returncode != 0 and "resource-group" in usage.stderr
