@@ -61,7 +61,8 @@ public struct CofferServer: Sendable {
             keyVaultAPI: KeyVaultAPI(vaults: vaults, directory: directory, tenantID: bootstrap.tenantID, vaultHostSuffix: vaultSuffix),
             resourceManagerAPI: ResourceManagerAPI(
                 directory: directory, vaults: vaults, documents: metadata, tenantID: bootstrap.tenantID,
-                subscriptionID: bootstrap.subscriptionID, vaultURI: { name in "https://\(name.lowercased()).\(vaultSuffix):\(port)/" }
+                subscriptionID: bootstrap.subscriptionID, featureApprovalSeconds: Int64(configuration.featureApprovalSeconds),
+                vaultURI: { name in "https://\(name.lowercased()).\(vaultSuffix):\(port)/" }
             ),
             identityBase: "https://localhost:\(port)",
             registryHostSuffix: configuration.registryHostSuffix, vaultHostSuffix: vaultSuffix

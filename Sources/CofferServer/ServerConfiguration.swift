@@ -25,6 +25,8 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var imdsEnabled: Bool = false
     /// How often key rotation policies are checked, seconds.
     public var keyRotationCheckSeconds: Int = 60
+    /// How long a preview-feature registration stays `Registering` before it is approved, seconds.
+    public var featureApprovalSeconds: Int = 5
 
     public init() {}
 
@@ -55,6 +57,7 @@ private struct PartialConfiguration: Decodable {
     var tokenLifetimeSeconds: Int?
     var imdsEnabled: Bool?
     var keyRotationCheckSeconds: Int?
+    var featureApprovalSeconds: Int?
 
     func apply(to configuration: inout ServerConfiguration) {
         if let dataDirectory { configuration.dataDirectory = dataDirectory }
@@ -69,5 +72,6 @@ private struct PartialConfiguration: Decodable {
         if let tokenLifetimeSeconds { configuration.tokenLifetimeSeconds = tokenLifetimeSeconds }
         if let imdsEnabled { configuration.imdsEnabled = imdsEnabled }
         if let keyRotationCheckSeconds { configuration.keyRotationCheckSeconds = keyRotationCheckSeconds }
+        if let featureApprovalSeconds { configuration.featureApprovalSeconds = featureApprovalSeconds }
     }
 }

@@ -17,17 +17,20 @@ public struct ResourceManagerAPI: Sendable {
     let subscriptionID: String
     /// The URI of a vault by name (`https://<name>.vault.localhost:8443/`).
     let vaultURI: @Sendable (String) -> String
+    let features: FeatureRegistrations
 
     static let groupType = "microsoft.resources/resourcegroups"
 
+    /// - Parameter featureApprovalSeconds: how long a preview-feature registration stays `Registering`.
     public init(directory: Directory, vaults: VaultService, documents: any DocumentStore, tenantID: String, subscriptionID: String,
-                vaultURI: @escaping @Sendable (String) -> String) {
+                featureApprovalSeconds: Int64 = 5, vaultURI: @escaping @Sendable (String) -> String) {
         self.directory = directory
         self.vaults = vaults
         self.documents = documents
         self.tenantID = tenantID
         self.subscriptionID = subscriptionID
         self.vaultURI = vaultURI
+        self.features = FeatureRegistrations(documents: documents, subscriptionID: subscriptionID, approvalDelay: featureApprovalSeconds)
     }
 
     public func handles(path: String) -> Bool {
@@ -114,6 +117,8 @@ struct ARMExchange {
             return try AzureJSON.response(GroupList(value: groups.compactMap { try? JSONDecoder().decode(ResourceGroup.self, from: Data($0.body.utf8)) }))
         case (_, 4) where lower[2] == "resourcegroups":
             return try await resourceGroup(name: path[3])
+        case (_, 5...) where lower[2] == "providers" && lower[3] == "microsoft.features":
+            return try await featureRequest(Array(path.dropFirst(4)))
         case (.get, 5) where lower[2] == "providers" && lower[3] == "microsoft.keyvault" && lower[4] == "deletedvaults":
             try await authorize(scope: "/subscriptions/\(api.subscriptionID)", write: false)
             return try AzureJSON.response(DeletedVaultList(value: try await api.vaults.deletedVaults().map(\.withoutRecoveryData)))
@@ -145,6 +150,33 @@ struct ARMExchange {
             return try await vaultRequest(group: path[3], rest: Array(path.dropFirst(7)))
         default:
             throw AzureErrorResponse(.notFound, code: "NotFound", message: "no resource manager operation at \(request.method.rawValue) \(request.uri.path.prefix(200))")
+        }
+    }
+
+    // MARK: features
+
+    /// `…/providers/Microsoft.Features/features`, `…/providers/{ns}/features[/{name}[/register|unregister]]`.
+    private func featureRequest(_ rest: [String]) async throws -> Response {
+        let scope = "/subscriptions/\(api.subscriptionID)"
+        let lowered = rest.map { $0.lowercased() }
+        switch (request.method, lowered.count) {
+        case (.get, 1) where lowered[0] == "features":
+            try await authorize(scope: scope, write: false)
+            return try AzureJSON.response(FeatureList(value: try await api.features.list(namespace: nil)))
+        case (.get, 3) where lowered[0] == "providers" && lowered[2] == "features":
+            try await authorize(scope: scope, write: false)
+            return try AzureJSON.response(FeatureList(value: try await api.features.list(namespace: rest[1])))
+        case (.get, 4) where lowered[0] == "providers" && lowered[2] == "features":
+            try await authorize(scope: scope, write: false)
+            return try AzureJSON.response(try await api.features.show(namespace: rest[1], name: rest[3]))
+        case (.post, 5) where lowered[0] == "providers" && lowered[2] == "features" && lowered[4] == "register":
+            try await authorize(scope: scope, write: true)
+            return try AzureJSON.response(try await api.features.register(namespace: rest[1], name: rest[3]))
+        case (.post, 5) where lowered[0] == "providers" && lowered[2] == "features" && lowered[4] == "unregister":
+            try await authorize(scope: scope, write: true)
+            return try AzureJSON.response(try await api.features.unregister(namespace: rest[1], name: rest[3]))
+        default:
+            throw AzureErrorResponse(.notFound, code: "NotFound", message: "no Microsoft.Features operation at \(request.uri.path.prefix(200))")
         }
     }
 

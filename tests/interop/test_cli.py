@@ -47,3 +47,28 @@ def test_errors_look_like_az(coffer):
     assert bad_query.returncode == 1 and "invalid --query" in bad_query.stderr
     usage = coffer_cli(coffer, "keyvault", "create", "--name", "x", check=False)
     assert usage.returncode != 0 and "resource-group" in usage.stderr
+
+
+def test_feature_registration(coffer):
+    # az feature register --name PrivatePreview --namespace Microsoft.ContainerRegistry --subscription <subscriptionID>
+    subscription = coffer.operator()["subscriptionId"]
+    registered = json.loads(coffer_cli(coffer, "feature", "register", "--name", "PrivatePreview", "--namespace",
+                                       "Microsoft.ContainerRegistry", "--subscription", subscription).stdout)
+    assert registered["name"] == "Microsoft.ContainerRegistry/PrivatePreview"
+    assert registered["properties"]["state"] in ("Registering", "Registered")
+    import time
+    deadline = time.time() + 30
+    state = ""
+    while time.time() < deadline:
+        state = coffer_cli(coffer, "feature", "show", "--name", "PrivatePreview", "--namespace", "Microsoft.ContainerRegistry",
+                           "--query", "properties.state", "-o", "tsv").stdout.strip()
+        if state == "Registered":
+            break
+        time.sleep(1)
+    assert state == "Registered"
+    other = coffer_cli(coffer, "feature", "show", "--name", "Other", "--namespace", "Microsoft.ContainerRegistry", "--query",
+                       "properties.state", "-o", "tsv").stdout.strip()
+    assert other == "NotRegistered"
+    wrong = coffer_cli(coffer, "feature", "register", "--name", "PrivatePreview", "--namespace", "Microsoft.ContainerRegistry",
+                       "--subscription", "00000000-0000-0000-0000-000000000000", check=False)
+    assert wrong.returncode == 1 and "SubscriptionNotFound" in wrong.stderr
