@@ -107,7 +107,10 @@ let package = Package(
         ),
         .target(
             name: "ResourceManagerAPI",
-            dependencies: ["AzureHTTP", "Identity", "KeyVault", "CofferStorage", .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: [
+                "AzureHTTP", "Identity", "KeyVault", "CofferStorage", "RegistryService", "JMESPath",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(

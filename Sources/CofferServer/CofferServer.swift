@@ -60,9 +60,11 @@ public struct CofferServer: Sendable {
                                      imdsEnabled: configuration.imdsEnabled),
             keyVaultAPI: KeyVaultAPI(vaults: vaults, directory: directory, tenantID: bootstrap.tenantID, vaultHostSuffix: vaultSuffix),
             resourceManagerAPI: ResourceManagerAPI(
-                directory: directory, vaults: vaults, documents: metadata, tenantID: bootstrap.tenantID,
+                directory: directory, vaults: vaults, registry: registry, documents: metadata, tenantID: bootstrap.tenantID,
                 subscriptionID: bootstrap.subscriptionID, featureApprovalSeconds: Int64(configuration.featureApprovalSeconds),
-                vaultURI: { name in "https://\(name.lowercased()).\(vaultSuffix):\(port)/" }
+                registryKeyWrapperID: ServiceManagedKeyWrapper.identifier,
+                vaultURI: { name in "https://\(name.lowercased()).\(vaultSuffix):\(port)/" },
+                loginServer: { [registrySuffix = configuration.registryHostSuffix] name in "\(name).\(registrySuffix):\(port)" }
             ),
             identityBase: "https://localhost:\(port)",
             registryHostSuffix: configuration.registryHostSuffix, vaultHostSuffix: vaultSuffix

@@ -11,6 +11,9 @@ public protocol MetadataStore: Sendable {
     func createRegistry(_ registry: RegistryRecord) async throws
     func registry(named name: String) async throws -> RegistryRecord?
     func registries() async throws -> [RegistryRecord]
+    /// Removes a registry and everything recorded about its content (its objects become unreadable:
+    /// their keys went with the registry's master key).
+    func deleteRegistry(name: String) async throws
     /// Replaces the wrapped master key (key rotation); throws `.notFound` for an unknown registry.
     func updateRegistryKey(name: String, wrappedMasterKey: [UInt8], keyEncryptionKeyID: String) async throws
 

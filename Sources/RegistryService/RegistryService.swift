@@ -54,6 +54,17 @@ public final class RegistryService: Sendable {
         }
     }
 
+    /// Deletes a registry: its metadata and master key at once (which makes its objects unreadable),
+    /// then its objects, best effort (leftovers are unreadable and removed by a later sweep).
+    public func deleteRegistry(name: String) async throws {
+        try await metadata.deleteRegistry(name: name)
+        masterKeys.forget(registry: name)
+        for key in (try? await blobs.list(prefix: "registries/\(name)/")) ?? [] {
+            try? await blobs.delete(key)
+        }
+        logger.info("registry deleted", metadata: [LogKey.registry: .string(name)])
+    }
+
     public func registryExists(_ name: String) async throws -> Bool {
         try await metadata.registry(named: name) != nil
     }

@@ -4,7 +4,9 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Identity
+import JMESPath
 import KeyVault
+import RegistryService
 
 /// The part of the Azure Resource Manager REST API the vault and identity services need:
 /// subscriptions, resource groups, `Microsoft.KeyVault/vaults` and their access policies.
@@ -18,12 +20,14 @@ public struct ResourceManagerAPI: Sendable {
     /// The URI of a vault by name (`https://<name>.vault.localhost:8443/`).
     let vaultURI: @Sendable (String) -> String
     let features: FeatureRegistrations
+    let registries: Registries
 
     static let groupType = "microsoft.resources/resourcegroups"
 
     /// - Parameter featureApprovalSeconds: how long a preview-feature registration stays `Registering`.
-    public init(directory: Directory, vaults: VaultService, documents: any DocumentStore, tenantID: String, subscriptionID: String,
-                featureApprovalSeconds: Int64 = 5, vaultURI: @escaping @Sendable (String) -> String) {
+    public init(directory: Directory, vaults: VaultService, registry: RegistryService, documents: any DocumentStore, tenantID: String,
+                subscriptionID: String, featureApprovalSeconds: Int64 = 5, registryKeyWrapperID: String,
+                vaultURI: @escaping @Sendable (String) -> String, loginServer: @escaping @Sendable (String) -> String) {
         self.directory = directory
         self.vaults = vaults
         self.documents = documents
@@ -31,6 +35,8 @@ public struct ResourceManagerAPI: Sendable {
         self.subscriptionID = subscriptionID
         self.vaultURI = vaultURI
         self.features = FeatureRegistrations(documents: documents, subscriptionID: subscriptionID, approvalDelay: featureApprovalSeconds)
+        self.registries = Registries(documents: documents, directory: directory, registry: registry, tenantID: tenantID,
+                                     loginServer: loginServer, keyWrapperID: registryKeyWrapperID)
     }
 
     public func handles(path: String) -> Bool {
@@ -141,6 +147,13 @@ struct ARMExchange {
         case (_, 5) where lower[2] == "providers" && lower[3] == "microsoft.keyvault" && lower[4] == "vaults" && request.method == .get:
             try await authorize(scope: "/subscriptions/\(api.subscriptionID)", write: false)
             return try AzureJSON.response(VaultList(value: try await api.vaults.vaults(under: "/subscriptions/\(api.subscriptionID)")))
+        case (.get, 5) where lower[2] == "providers" && lower[3] == "microsoft.containerregistry" && lower[4] == "registries":
+            try await authorize(scope: "/subscriptions/\(api.subscriptionID)", write: false)
+            return jsonResponse(.object(JSONObject([("value", .array(try await api.registries.list(under: "/subscriptions/\(api.subscriptionID)")))])))
+        case (_, 7...) where lower[2] == "resourcegroups" && lower[4] == "providers" && lower[5] == "microsoft.containerregistry"
+            && lower[6] == "registries":
+            try await requireGroup(path[3])
+            return try await registryRequest(group: path[3], rest: Array(path.dropFirst(7)))
         case (_, 7...) where lower[2] == "resourcegroups" && lower[4] == "providers" && lower[5] == "microsoft.managedidentity"
             && lower[6] == "userassignedidentities":
             try await requireGroup(path[3])
@@ -301,6 +314,56 @@ struct ARMExchange {
             ))
         default:
             throw AzureErrorResponse(.notFound, code: "NotFound", message: "no vault operation at \(request.method.rawValue) \(request.uri.path.prefix(200))")
+        }
+    }
+
+    // MARK: container registries
+
+    private func registryRequest(group: String, rest: [String]) async throws -> Response {
+        let groupScope = groupID(group)
+        if rest.isEmpty, request.method == .get {
+            try await authorize(scope: groupScope, write: false)
+            return jsonResponse(.object(JSONObject([("value", .array(try await api.registries.list(under: groupScope)))])))
+        }
+        let name = rest[0]
+        let id = "\(groupScope)/providers/Microsoft.ContainerRegistry/registries/\(name)"
+        switch (request.method, rest.count) {
+        case (.get, 1):
+            try await authorize(scope: id, write: false)
+            guard let registry = try await api.registries.get(id: id) else {
+                throw AzureErrorResponse(.notFound, code: "ResourceNotFound",
+                                         message: "The Resource 'Microsoft.ContainerRegistry/registries/\(name)' under resource group '\(group)' was not found.")
+            }
+            return jsonResponse(registry)
+        case (.put, 1), (.patch, 1):
+            try await authorize(scope: id, write: true)
+            var body = try await Self.jsonBody(request)
+            if request.method == .patch {
+                guard let existing = try await api.registries.get(id: id) else {
+                    throw AzureErrorResponse(.notFound, code: "ResourceNotFound", message: "The registry \(name) was not found.")
+                }
+                if case .object(var merged) = body, merged["location"] == nil {
+                    merged["location"] = existing["location"]
+                    body = .object(merged)
+                }
+            }
+            let (registry, created) = try await api.registries.put(id: id, name: name, body: body)
+            return jsonResponse(registry, status: created ? .created : .ok)
+        case (.delete, 1):
+            try await authorize(scope: id, write: true)
+            return AzureJSON.empty(try await api.registries.delete(id: id, name: name) ? .ok : .noContent)
+        default:
+            throw AzureErrorResponse(.notFound, code: "NotFound", message: "no registry operation at \(request.method.rawValue) \(request.uri.path.prefix(200))")
+        }
+    }
+
+    static func jsonBody(_ request: Request) async throws -> JSONValue {
+        var request = request
+        let buffer = try await request.collectBody(upTo: 1 << 20)
+        do {
+            return try JSONText.parse(String(buffer: buffer))
+        } catch {
+            throw AzureErrorResponse(.badRequest, code: "InvalidRequestContent", message: "The request content was invalid and could not be deserialized: \(error.description).")
         }
     }
 

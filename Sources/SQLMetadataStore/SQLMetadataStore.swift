@@ -52,6 +52,15 @@ public final class SQLMetadataStore: MetadataStore {
         }
     }
 
+    public func deleteRegistry(name: String) async throws {
+        try await sessions.transaction { db in
+            for table in ["tags", "manifests", "repository_blobs", "repositories", "blobs", "uploads"] {
+                try await db.raw("DELETE FROM \(unsafeRaw: table) WHERE registry = \(bind: name)").run()
+            }
+            try await db.raw("DELETE FROM registries WHERE name = \(bind: name)").run()
+        }
+    }
+
     public func updateRegistryKey(name: String, wrappedMasterKey: [UInt8], keyEncryptionKeyID: String) async throws {
         try await sessions.transaction { db in
             guard try await db.raw("SELECT name FROM registries WHERE name = \(bind: name)").first() != nil else {

@@ -44,6 +44,11 @@ private func content(_ digest: Digest) -> BlobRecord {
         #expect(record.wrappedMasterKey == [4, 5] && record.keyEncryptionKeyID == "k2" && record.createdAt == 5)
         await #expect(throws: StorageError.self) { try await store.updateRegistryKey(name: "nope", wrappedMasterKey: [], keyEncryptionKeyID: "") }
         #expect(try await store.registries().map(\.name) == ["r"])
+        try await store.commitBlob(content(digest("a")), repository: "app")
+        try await store.deleteRegistry(name: "r")
+        #expect(try await store.registry(named: "r") == nil)
+        #expect(try await store.blob(registry: "r", digest: digest("a")) == nil)
+        #expect(try await !store.repositoryExists(registry: "r", repository: "app"))
     }
 
     @Test(arguments: MetadataStoreFactory.backends)

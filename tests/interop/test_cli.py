@@ -72,3 +72,38 @@ def test_feature_registration(coffer):
     wrong = coffer_cli(coffer, "feature", "register", "--name", "PrivatePreview", "--namespace", "Microsoft.ContainerRegistry",
                        "--subscription", "00000000-0000-0000-0000-000000000000", check=False)
     assert wrong.returncode == 1 and "SubscriptionNotFound" in wrong.stderr
+
+
+def test_registry_resource_is_a_real_registry(coffer, tmp_path):
+    from oci_layout import build_image
+    coffer_cli(coffer, "group", "create", "--name", "acr-rg", "--location", "westeurope")
+    login_server = coffer_cli(coffer, "acr", "create", "-n", "myregistry1", "-g", "acr-rg", "--sku", "Premium",
+                              "--query", "properties.loginServer", "-o", "tsv").stdout.strip()
+    assert login_server == f"myregistry1.cr.localhost:{coffer.port}"
+    # ACR_ID=$(az acr show --name <registry-name> --query id --output tsv)
+    acr_id = coffer_cli(coffer, "acr", "show", "--name", "myregistry1", "--query", "id", "--output", "tsv").stdout.strip()
+    assert acr_id.endswith("/providers/Microsoft.ContainerRegistry/registries/myregistry1")
+    # az resource show --id $ACR_ID --query properties.encryption --api-version 2019-12-01-preview
+    encryption = json.loads(coffer_cli(coffer, "resource", "show", "--id", acr_id, "--query", "properties.encryption",
+                                       "--api-version", "2019-12-01-preview").stdout)
+    assert encryption == {"status": "disabled"}
+
+    source = str(tmp_path / "source")
+    build_image(source, "v1", [os.urandom(100_000)])
+    creds = f"{coffer.username}:{coffer.password}"
+    pushed = subprocess.run(["skopeo", "copy", "--dest-cert-dir", coffer.cert_dir, "--dest-creds", creds, f"oci:{source}:v1",
+                             f"docker://{login_server}/app:v1"], capture_output=True, text=True, timeout=120)
+    assert pushed.returncode == 0, pushed.stderr
+    tags = subprocess.run(["skopeo", "list-tags", "--cert-dir", coffer.cert_dir, "--creds", creds, f"docker://{login_server}/app"],
+                          capture_output=True, text=True, timeout=60)
+    assert '"v1"' in tags.stdout
+
+    for bad in (["acr", "create", "-n", "ab", "-g", "acr-rg", "--sku", "Premium"], ["acr", "create", "-n", "coffer", "-g", "acr-rg", "--sku", "Basic"],
+                ["acr", "create", "-n", "othername", "-g", "acr-rg", "--sku", "Gold"]):
+        refused = coffer_cli(coffer, *bad, check=False)
+        assert refused.returncode == 1 and refused.stderr.startswith("ERROR: (")
+
+    coffer_cli(coffer, "acr", "delete", "-n", "myregistry1", "--yes")
+    gone = subprocess.run(["skopeo", "list-tags", "--cert-dir", coffer.cert_dir, "--creds", creds, f"docker://{login_server}/app"],
+                          capture_output=True, text=True, timeout=60)
+    assert gone.returncode != 0

@@ -1,0 +1,109 @@
+import ArgumentParser
+import JMESPath
+
+struct AcrCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "acr", abstract: "Manage container registries.",
+                                                    subcommands: [Create.self, Show.self, List.self, Delete.self])
+    static let apiVersion = "2023-07-01"
+
+    /// The registry named `name` wherever it is in the subscription (registry names are global).
+    static func find(_ client: CofferClient, _ name: String, group: String?) async throws -> JSONValue {
+        if let group {
+            return try await client.arm(.GET, "\(client.groupPath(group))/providers/Microsoft.ContainerRegistry/registries/\(name)", apiVersion: apiVersion)
+        }
+        let list = try await client.arm(.GET, "/subscriptions/\(client.subscriptionID)/providers/Microsoft.ContainerRegistry/registries", apiVersion: apiVersion)
+        guard case .array(let registries) = list["value"],
+              let registry = registries.first(where: { if case .string(let found) = $0["name"] { found.lowercased() == name.lowercased() } else { false } }) else {
+            throw CLIError("(ResourceNotFound) The registry '\(name)' was not found in subscription \(client.subscriptionID).")
+        }
+        return registry
+    }
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a container registry (service-managed encryption).")
+        @Option(name: [.short, .long]) var name: String
+        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String
+        @Option(help: "Basic, Standard or Premium.") var sku: String
+        @Option(name: [.short, .long]) var location: String?
+        @Flag(help: "Enable the admin user.") var adminEnabled = false
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in
+                var location = self.location ?? ""
+                if location.isEmpty { location = try await client.location(ofGroup: resourceGroup) }
+                return try await client.arm(.PUT, "\(client.groupPath(resourceGroup))/providers/Microsoft.ContainerRegistry/registries/\(name)",
+                                            apiVersion: AcrCommand.apiVersion, body: .from([
+                                                ("location", .string(location)), ("sku", .from([("name", .string(sku))])),
+                                                ("properties", .from([("adminUserEnabled", .bool(adminEnabled))])),
+                                            ]))
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        @Option(name: [.short, .long]) var name: String
+        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String?
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in try await AcrCommand.find(client, name, group: resourceGroup) }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String?
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in
+                let path = resourceGroup.map { "\(client.groupPath($0))/providers/Microsoft.ContainerRegistry/registries" }
+                    ?? "/subscriptions/\(client.subscriptionID)/providers/Microsoft.ContainerRegistry/registries"
+                return try await client.arm(.GET, path, apiVersion: AcrCommand.apiVersion)["value"]
+            }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        @Option(name: [.short, .long]) var name: String
+        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String?
+        @Flag(name: [.short, .long]) var yes = false
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in
+                guard case .string(let id) = try await AcrCommand.find(client, name, group: resourceGroup)["id"] else { return nil }
+                try await client.arm(.DELETE, id, apiVersion: AcrCommand.apiVersion)
+                return nil
+            }
+        }
+    }
+}
+
+struct ResourceCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "resource", abstract: "Generic resource operations.",
+                                                    subcommands: [Show.self, Delete.self])
+
+    struct Show: AsyncParsableCommand {
+        @Option(help: "The resource id.") var id: String
+        @Option(help: "The API version of the resource type.") var apiVersion: String
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in try await client.arm(.GET, id, apiVersion: apiVersion) }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        @Option(help: "The resource id.") var id: String
+        @Option(help: "The API version of the resource type.") var apiVersion: String
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in
+                try await client.arm(.DELETE, id, apiVersion: apiVersion)
+                return nil
+            }
+        }
+    }
+}
