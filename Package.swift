@@ -32,6 +32,11 @@ let package = Package(
         .target(name: "JMESPath", swiftSettings: swiftSettings),
         .target(name: "CLIOutput", dependencies: ["JMESPath"], swiftSettings: swiftSettings),
         .target(
+            name: "TemplateLanguage",
+            dependencies: ["JMESPath", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "OCIModels",
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
@@ -159,6 +164,7 @@ let package = Package(
         ),
         .testTarget(name: "OCIModelsTests", dependencies: ["OCIModels"], swiftSettings: swiftSettings),
         .testTarget(name: "CLIOutputTests", dependencies: ["CLIOutput", "JMESPath"], swiftSettings: swiftSettings),
+        .testTarget(name: "TemplateLanguageTests", dependencies: ["TemplateLanguage", "JMESPath"], swiftSettings: swiftSettings),
         .testTarget(
             name: "JMESPathTests", dependencies: ["JMESPath"], resources: [.copy("Compliance")], swiftSettings: swiftSettings
         ),
