@@ -164,7 +164,10 @@ let package = Package(
         ),
         .testTarget(name: "OCIModelsTests", dependencies: ["OCIModels"], swiftSettings: swiftSettings),
         .testTarget(name: "CLIOutputTests", dependencies: ["CLIOutput", "JMESPath"], swiftSettings: swiftSettings),
-        .testTarget(name: "TemplateLanguageTests", dependencies: ["TemplateLanguage", "JMESPath"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TemplateLanguageTests", dependencies: ["TemplateLanguage", "JMESPath"], resources: [.copy("Templates")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "JMESPathTests", dependencies: ["JMESPath"], resources: [.copy("Compliance")], swiftSettings: swiftSettings
         ),

@@ -1,0 +1,261 @@
+import JMESPath
+
+/// A template checked and put in deployment order: parameters validated, resources named, their
+/// dependencies (explicit `dependsOn` and implicit `reference()`/`list*()`) resolved, cycles refused.
+/// Resource bodies stay unevaluated: they are evaluated one by one at deployment time, when the
+/// resources they reference exist.
+public struct TemplatePlan: Sendable {
+    public struct Resource: Sendable {
+        /// Position in the template's `resources`.
+        public let index: Int
+        public let type: String
+        public let name: String
+        public let apiVersion: String
+        public let id: String
+        /// Indexes of the resources this one waits for.
+        public let dependsOn: [Int]
+        /// The resource as written (evaluated at deployment time).
+        public let definition: JSONValue
+    }
+
+    /// Resources in an order where each comes after everything it depends on; skipped (`condition` false) ones left out.
+    public let resources: [Resource]
+    /// Parameter values after defaults and checks (secure values included: never echo them).
+    public let parameters: JSONObject
+    public let secureParameters: Set<String>
+    public let outputs: JSONValue
+
+    /// Resource types this engine can deploy, and the api-versions it accepts for them (nil: any).
+    public static let knownTypes: Set<String> = [
+        "microsoft.managedidentity/userassignedidentities", "microsoft.keyvault/vaults", "microsoft.keyvault/vaults/accesspolicies",
+        "microsoft.keyvault/vaults/keys", "microsoft.containerregistry/registries", "microsoft.authorization/roleassignments",
+    ]
+
+    /// - Parameters:
+    ///   - template: the template document.
+    ///   - parameterValues: `{"name": {"value": …}}`, as deployments receive them.
+    ///   - scope: `resourceGroup()`, `subscription()` and the rest; its parameters and variables are ignored.
+    public static func make(template: JSONValue, parameterValues: JSONValue, scope: TemplateScope) throws(TemplateError) -> TemplatePlan {
+        guard case .object(let document) = template else { throw TemplateError("the template must be a JSON object") }
+        let definitions: JSONObject
+        if case .object(let object)? = document["parameters"] { definitions = object } else { definitions = JSONObject() }
+        let (parameters, secure) = try resolveParameters(definitions, values: parameterValues, scope: scope)
+        var variables = JSONObject()
+        if case .object(let object)? = document["variables"] { variables = object }
+        let context = PlanningContext(scope: scope, parameters: parameters, variableDefinitions: variables)
+
+        guard case .array(let definitionsList)? = document["resources"] ?? .array([]) else {
+            throw TemplateError("the template's resources must be an array")
+        }
+        var planned: [(index: Int, type: String, name: String, apiVersion: String, id: String, definition: JSONValue)] = []
+        for (index, resource) in definitionsList.enumerated() {
+            guard case .object = resource else { throw TemplateError("resources[\(index)] must be an object") }
+            if resource["copy"] != .null {
+                throw TemplateError("resources[\(index)]: copy loops are not supported yet")
+            }
+            if resource["condition"] != .null, !(try TemplateEvaluator.evaluate(resource["condition"], context: context)).isTruthy { continue }
+            guard case .string(let type) = try TemplateEvaluator.evaluate(resource["type"], context: context),
+                  case .string(let name) = try TemplateEvaluator.evaluate(resource["name"], context: context) else {
+                throw TemplateError("resources[\(index)] needs a type and a name")
+            }
+            guard case .string(let apiVersion) = try TemplateEvaluator.evaluate(resource["apiVersion"], context: context),
+                  apiVersion.count >= 10, apiVersion.prefix(4).allSatisfy(\.isNumber) else {
+                throw TemplateError("resources[\(index)] (\(type) '\(name)') needs an apiVersion such as 2019-12-01-preview")
+            }
+            guard knownTypes.contains(type.lowercased()) else {
+                throw TemplateError("resources[\(index)]: the resource type '\(type)' cannot be deployed by this resource manager")
+            }
+            planned.append((index, type, name, apiVersion, try resourceID(type: type, name: name, scope: scope), resource))
+        }
+
+        func find(_ reference: String) -> Int? {
+            let lower = reference.lowercased()
+            return planned.firstIndex { entry in
+                entry.id.lowercased() == lower || entry.name.lowercased() == lower || "\(entry.type)/\(entry.name)".lowercased() == lower
+            }
+        }
+        var edges: [[Int]] = Array(repeating: [], count: planned.count)
+        for (position, entry) in planned.enumerated() {
+            var targets: [JSONValue] = []
+            if case .array(let depends) = try TemplateEvaluator.evaluate(entry.definition["dependsOn"] == .null ? .array([]) : entry.definition["dependsOn"], context: context) {
+                targets += depends
+            }
+            targets += TemplateEvaluator.referencedResources(in: entry.definition, context: context)
+            for target in targets {
+                guard case .string(let text) = target else { continue }
+                if let other = find(text), other != position, !edges[position].contains(other) { edges[position].append(other) }
+            }
+        }
+        // Kahn's algorithm, keeping template order among the ready ones.
+        var remaining = Array(planned.indices)
+        var done: Set<Int> = []
+        var order: [Int] = []
+        while !remaining.isEmpty {
+            guard let next = remaining.first(where: { edges[$0].allSatisfy(done.contains) }) else {
+                let names = remaining.map { planned[$0].name }.joined(separator: ", ")
+                throw TemplateError("circular dependency detected among resources: \(names)")
+            }
+            order.append(next)
+            done.insert(next)
+            remaining.removeAll { $0 == next }
+        }
+        let resources = order.map { position in
+            let entry = planned[position]
+            return Resource(index: entry.index, type: entry.type, name: entry.name, apiVersion: entry.apiVersion, id: entry.id,
+                            dependsOn: edges[position].map { planned[$0].index }, definition: entry.definition)
+        }
+        return TemplatePlan(resources: resources, parameters: parameters, secureParameters: secure, outputs: document["outputs"] ?? .null)
+    }
+
+    /// The resource group scoped id of `type` named `name` (`vault/add` for `vaults/accessPolicies`).
+    static func resourceID(type: String, name: String, scope: TemplateScope) throws(TemplateError) -> String {
+        let typeSegments = type.split(separator: "/").map(String.init)
+        let names = name.split(separator: "/").map(String.init)
+        guard typeSegments.count >= 2, names.count == typeSegments.count - 1 else {
+            throw TemplateError("the resource name '\(name)' does not fit the type '\(type)' (it needs \(typeSegments.count - 1) segment(s))")
+        }
+        var id = "\(scope.resourceGroupID)/providers/\(typeSegments[0])"
+        for (segment, part) in zip(typeSegments.dropFirst(), names) { id += "/\(segment)/\(part)" }
+        return id
+    }
+
+    static func resolveParameters(_ definitions: JSONObject, values: JSONValue, scope: TemplateScope) throws(TemplateError) -> (JSONObject, Set<String>) {
+        var provided = JSONObject()
+        if case .object(let object) = values {
+            for key in object.keys {
+                guard definitions.keys.contains(where: { $0.lowercased() == key.lowercased() }) else {
+                    throw TemplateError("the template parameter '\(key)' is not defined in the template")
+                }
+                let entry = object[key]!
+                if case .object(let wrapper) = entry, let value = wrapper["value"] { provided[key.lowercased()] = value } else { provided[key.lowercased()] = entry }
+            }
+        }
+        var result = JSONObject()
+        var secure: Set<String> = []
+        let defaultsContext = PlanningContext(scope: scope, parameters: JSONObject(), variableDefinitions: JSONObject())
+        for name in definitions.keys {
+            let definition = definitions[name]!
+            guard case .string(let typeName) = definition["type"] else { throw TemplateError("the parameter '\(name)' has no type") }
+            let type = typeName.lowercased()
+            if type.hasPrefix("secure") { secure.insert(name) }
+            var value: JSONValue
+            if let given = provided[name.lowercased()] {
+                value = given
+            } else if definition["defaultValue"] != .null || {
+                if case .object(let object) = definition { return object["defaultValue"] != nil }
+                return false
+            }() {
+                value = try TemplateEvaluator.evaluate(definition["defaultValue"], context: defaultsContext.with(parameters: result))
+            } else {
+                throw TemplateError("the value for the template parameter '\(name)' is not provided")
+            }
+            value = try coerce(value, to: type, name: name)
+            if case .array(let allowed) = definition["allowedValues"], !allowed.contains(where: { TemplateFunctions.equal($0, value) }) {
+                throw TemplateError("the value of the parameter '\(name)' is not one of its allowed values")
+            }
+            if case .string(let text) = value {
+                if case .number(let minimum) = definition["minLength"], Double(text.count) < minimum {
+                    throw TemplateError("the parameter '\(name)' must be at least \(Int(minimum)) characters")
+                }
+                if case .number(let maximum) = definition["maxLength"], Double(text.count) > maximum {
+                    throw TemplateError("the parameter '\(name)' must be at most \(Int(maximum)) characters")
+                }
+            }
+            if case .number(let number) = value {
+                if case .number(let minimum) = definition["minValue"], number < minimum { throw TemplateError("the parameter '\(name)' must be at least \(minimum)") }
+                if case .number(let maximum) = definition["maxValue"], number > maximum { throw TemplateError("the parameter '\(name)' must be at most \(maximum)") }
+            }
+            result[name] = value
+        }
+        return (result, secure)
+    }
+
+    /// Parameter values from the command line arrive as strings; types make them what they say.
+    static func coerce(_ value: JSONValue, to type: String, name: String) throws(TemplateError) -> JSONValue {
+        switch (type, value) {
+        case ("string", .string), ("securestring", .string), ("int", .number), ("bool", .bool), ("array", .array),
+             ("object", .object), ("secureobject", .object):
+            return value
+        case ("int", .string(let text)):
+            if let number = Int(text) { return .number(Double(number)) }
+        case ("bool", .string(let text)) where ["true", "false"].contains(text.lowercased()):
+            return .bool(text.lowercased() == "true")
+        case ("array", .string(let text)), ("object", .string(let text)):
+            if let parsed = try? JSONText.parse(text) { return try coerce(parsed, to: type, name: name) }
+        default: break
+        }
+        throw TemplateError("the value of the parameter '\(name)' is not of its type \(type)")
+    }
+}
+
+/// Where a deployment happens: the subscription, the resource group and the deployment itself.
+public struct TemplateScope: Sendable {
+    public var subscriptionID: String
+    public var tenantID: String
+    public var resourceGroupName: String
+    public var resourceGroup: JSONValue
+    public var deploymentName: String
+
+    public init(subscriptionID: String, tenantID: String, resourceGroupName: String, resourceGroup: JSONValue, deploymentName: String) {
+        self.subscriptionID = subscriptionID
+        self.tenantID = tenantID
+        self.resourceGroupName = resourceGroupName
+        self.resourceGroup = resourceGroup
+        self.deploymentName = deploymentName
+    }
+
+    public var resourceGroupID: String { "/subscriptions/\(subscriptionID)/resourceGroups/\(resourceGroupName)" }
+}
+
+/// The context expressions are evaluated in while planning and deploying; `reference()` reads `resources`.
+public struct PlanningContext: TemplateContext {
+    public let scope: TemplateScope
+    let parameters: JSONObject
+    let variableDefinitions: JSONObject
+    /// Runtime state of deployed resources by lowercased id (`reference()` reads these).
+    public var deployedResources: [String: JSONValue] = [:]
+
+    public init(scope: TemplateScope, parameters: JSONObject, variableDefinitions: JSONObject) {
+        self.scope = scope
+        self.parameters = parameters
+        self.variableDefinitions = variableDefinitions
+    }
+
+    func with(parameters: JSONObject) -> PlanningContext {
+        PlanningContext(scope: scope, parameters: parameters, variableDefinitions: variableDefinitions)
+    }
+
+    public func parameter(_ name: String) throws(TemplateError) -> JSONValue {
+        guard let key = parameters.keys.first(where: { $0.lowercased() == name.lowercased() }) else {
+            throw TemplateError("the template parameter '\(name)' is not found")
+        }
+        return parameters[key]!
+    }
+
+    public func variable(_ name: String) throws(TemplateError) -> JSONValue {
+        guard let key = variableDefinitions.keys.first(where: { $0.lowercased() == name.lowercased() }) else {
+            throw TemplateError("the template variable '\(name)' is not found")
+        }
+        return try TemplateEvaluator.evaluate(variableDefinitions[key]!, context: self)
+    }
+
+    public var resourceGroup: JSONValue { scope.resourceGroup }
+    public var subscription: JSONValue {
+        .object(JSONObject([("id", .string("/subscriptions/\(scope.subscriptionID)")), ("subscriptionId", .string(scope.subscriptionID)),
+                            ("tenantId", .string(scope.tenantID)), ("displayName", .string("Coffer subscription"))]))
+    }
+    public var tenant: JSONValue { .object(JSONObject([("tenantId", .string(scope.tenantID))])) }
+    public var deployment: JSONValue { .object(JSONObject([("name", .string(scope.deploymentName))])) }
+    public var environment: JSONValue { .object(JSONObject([("name", .string("Coffer"))])) }
+
+    public func reference(_ resourceID: String, apiVersion: String?, full: Bool) throws(TemplateError) -> JSONValue {
+        guard let resource = deployedResources[resourceID.lowercased()] else {
+            throw TemplateError("the resource '\(resourceID)' is not deployed (yet)")
+        }
+        return full ? resource : resource["properties"]
+    }
+
+    public func list(_ function: String, resourceID: String, apiVersion: String) throws(TemplateError) -> JSONValue {
+        throw TemplateError("\(function)() is not supported for '\(resourceID)'")
+    }
+}
