@@ -113,7 +113,7 @@ let package = Package(
         .target(
             name: "ResourceManagerAPI",
             dependencies: [
-                "AzureHTTP", "Identity", "KeyVault", "CofferStorage", "RegistryService", "JMESPath",
+                "AzureHTTP", "Identity", "KeyVault", "CofferStorage", "RegistryService", "JMESPath", "TemplateLanguage",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

@@ -5,7 +5,7 @@ public struct CofferCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "coffer",
         abstract: "A container registry whose data at rest is encrypted under a key its owner holds.",
-        subcommands: [Serve.self, FeatureCommand.self, GroupCommand.self, KeyVaultCommand.self, IdentityCommand.self, AcrCommand.self, ResourceCommand.self]
+        subcommands: [Serve.self, FeatureCommand.self, GroupCommand.self, KeyVaultCommand.self, IdentityCommand.self, AcrCommand.self, ResourceCommand.self, DeploymentCommand.self]
     )
 
     public init() {}

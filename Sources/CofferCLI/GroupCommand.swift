@@ -3,7 +3,7 @@ import JMESPath
 
 struct GroupCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "group", abstract: "Manage resource groups.",
-                                                    subcommands: [Create.self, Show.self, List.self, Delete.self])
+                                                    subcommands: [Create.self, Show.self, List.self, Delete.self, LegacyGroupDeployment.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create (or update) a resource group.")

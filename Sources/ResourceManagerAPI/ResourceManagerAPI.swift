@@ -150,6 +150,10 @@ struct ARMExchange {
         case (.get, 5) where lower[2] == "providers" && lower[3] == "microsoft.containerregistry" && lower[4] == "registries":
             try await authorize(scope: "/subscriptions/\(api.subscriptionID)", write: false)
             return jsonResponse(.object(JSONObject([("value", .array(try await api.registries.list(under: "/subscriptions/\(api.subscriptionID)")))])))
+        case (_, 7...) where lower[2] == "resourcegroups" && lower[4] == "providers" && lower[5] == "microsoft.resources"
+            && lower[6] == "deployments":
+            try await requireGroup(path[3])
+            return try await deploymentRequest(group: path[3], rest: Array(path.dropFirst(7)))
         case (_, 7...) where lower[2] == "resourcegroups" && lower[4] == "providers" && lower[5] == "microsoft.containerregistry"
             && lower[6] == "registries":
             try await requireGroup(path[3])

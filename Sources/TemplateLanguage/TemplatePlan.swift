@@ -23,12 +23,14 @@ public struct TemplatePlan: Sendable {
     /// Parameter values after defaults and checks (secure values included: never echo them).
     public let parameters: JSONObject
     public let secureParameters: Set<String>
+    /// Variable definitions (evaluated where used).
+    public let variables: JSONObject
     public let outputs: JSONValue
 
     /// Resource types this engine can deploy, and the api-versions it accepts for them (nil: any).
     public static let knownTypes: Set<String> = [
         "microsoft.managedidentity/userassignedidentities", "microsoft.keyvault/vaults", "microsoft.keyvault/vaults/accesspolicies",
-        "microsoft.keyvault/vaults/keys", "microsoft.containerregistry/registries", "microsoft.authorization/roleassignments",
+        "microsoft.containerregistry/registries", "microsoft.authorization/roleassignments",
     ]
 
     /// - Parameters:
@@ -104,7 +106,8 @@ public struct TemplatePlan: Sendable {
             return Resource(index: entry.index, type: entry.type, name: entry.name, apiVersion: entry.apiVersion, id: entry.id,
                             dependsOn: edges[position].map { planned[$0].index }, definition: entry.definition)
         }
-        return TemplatePlan(resources: resources, parameters: parameters, secureParameters: secure, outputs: document["outputs"] ?? .null)
+        return TemplatePlan(resources: resources, parameters: parameters, secureParameters: secure, variables: variables,
+                            outputs: document["outputs"] ?? .null)
     }
 
     /// The resource group scoped id of `type` named `name` (`vault/add` for `vaults/accessPolicies`).

@@ -1,0 +1,143 @@
+import ArgumentParser
+import Foundation
+import JMESPath
+
+/// `deployment group …` (and the legacy `group deployment …`): template deployments to a resource group.
+struct DeploymentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "deployment", abstract: "Manage template deployments.",
+                                                    subcommands: [GroupScope.self])
+
+    struct GroupScope: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "group", abstract: "Deployments at resource-group scope.",
+                                                        subcommands: [Create.self, Validate.self, Show.self, List.self, Delete.self])
+    }
+
+    static let apiVersion = "2021-04-01"
+
+    static func path(_ client: CofferClient, _ group: String, _ name: String? = nil) -> String {
+        client.groupPath(group) + "/providers/Microsoft.Resources/deployments" + (name.map { "/\($0)" } ?? "")
+    }
+
+    struct Input: ParsableArguments {
+        @Option(name: [.customShort("g"), .customLong("resource-group")], help: "The resource group to deploy to.") var resourceGroup: String
+        @Option(name: [.customShort("f"), .customLong("template-file")], help: "The template (JSON).") var templateFile: String
+        @Option(name: [.customShort("p"), .customLong("parameters")], parsing: .upToNextOption,
+                help: "Parameters: name=value pairs, @file.json (a parameters file) or inline JSON.") var parameters: [String] = []
+        @Option(name: [.short, .long], help: "Deployment name (default: the template file's name).") var name: String?
+        @Option(help: "Incremental or Complete.") var mode: String = "Incremental"
+
+        var deploymentName: String {
+            name ?? URL(fileURLWithPath: templateFile).deletingPathExtension().lastPathComponent
+        }
+
+        /// The deployment request body: the template and `{"name": {"value": …}}` parameters.
+        func body() throws -> JSONValue {
+            guard let text = try? String(contentsOfFile: templateFile, encoding: .utf8) else { throw CLIError("cannot read the template file \(templateFile)") }
+            let template: JSONValue
+            do { template = try JSONText.parse(text) } catch { throw CLIError("the template file \(templateFile) is not valid JSON: \(error.description)") }
+            var values = JSONObject()
+            for argument in parameters {
+                if argument.hasPrefix("@") || argument.hasPrefix("{") {
+                    let source = argument.hasPrefix("@") ? (try? String(contentsOfFile: String(argument.dropFirst()), encoding: .utf8)) : argument
+                    guard let source, case .object(var object) = try? JSONText.parse(source) else {
+                        throw CLIError("cannot read parameters from \(argument.prefix(80))")
+                    }
+                    if case .object(let inner)? = object["parameters"], object["$schema"] != nil || object["contentVersion"] != nil { object = inner }
+                    for key in object.keys { values[key] = object[key] }
+                } else if let equals = argument.firstIndex(of: "=") {
+                    values[String(argument[..<equals])] = .object(JSONObject([("value", .string(String(argument[argument.index(after: equals)...])))]))
+                } else {
+                    throw CLIError("a parameter must be name=value, @file or JSON: \(argument.prefix(80))")
+                }
+            }
+            return .object(JSONObject([("properties", .object(JSONObject([
+                ("template", template), ("parameters", .object(values)), ("mode", .string(mode)),
+            ])))]))
+        }
+    }
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Deploy a template to a resource group (validates first).")
+        @OptionGroup var input: Input
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in try await DeploymentCommand.create(client, input) }
+        }
+    }
+
+    static func create(_ client: CofferClient, _ input: Input) async throws -> JSONValue {
+        let body = try input.body()
+        let path = DeploymentCommand.path(client, input.resourceGroup, input.deploymentName)
+        try await client.arm(.POST, path + "/validate", apiVersion: apiVersion, body: body)
+        let result = try await client.arm(.PUT, path, apiVersion: apiVersion, body: body)
+        if case .string("Failed") = result["properties"]["provisioningState"] {
+            throw CLIError(CofferClient.describe(.object(JSONObject([("error", result["properties"]["error"])]))))
+        }
+        return result
+    }
+
+    struct Validate: AsyncParsableCommand {
+        @OptionGroup var input: Input
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in
+                try await client.arm(.POST, DeploymentCommand.path(client, input.resourceGroup, input.deploymentName) + "/validate",
+                                     apiVersion: DeploymentCommand.apiVersion, body: try input.body())
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        @Option(name: [.customShort("g"), .customLong("resource-group")]) var resourceGroup: String
+        @Option(name: [.short, .long]) var name: String
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in
+                try await client.arm(.GET, DeploymentCommand.path(client, resourceGroup, name), apiVersion: DeploymentCommand.apiVersion)
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        @Option(name: [.customShort("g"), .customLong("resource-group")]) var resourceGroup: String
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in
+                try await client.arm(.GET, DeploymentCommand.path(client, resourceGroup), apiVersion: DeploymentCommand.apiVersion)["value"]
+            }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        @Option(name: [.customShort("g"), .customLong("resource-group")]) var resourceGroup: String
+        @Option(name: [.short, .long]) var name: String
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in
+                try await client.arm(.DELETE, DeploymentCommand.path(client, resourceGroup, name), apiVersion: DeploymentCommand.apiVersion)
+                return nil
+            }
+        }
+    }
+}
+
+/// `group deployment create`: the seed's (older) spelling of `deployment group create`.
+struct LegacyGroupDeployment: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "deployment", abstract: "Deprecated spelling of `deployment group`.",
+                                                    subcommands: [Create.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Deploy a template to a resource group.")
+        @OptionGroup var input: DeploymentCommand.Input
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in try await DeploymentCommand.create(client, input) }
+        }
+    }
+}
