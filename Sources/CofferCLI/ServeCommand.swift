@@ -16,6 +16,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Host suffix of key vaults (default vault.localhost).") var vaultHostSuffix: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
     @Flag(help: "Answer the IMDS managed-identity path, which takes no secret (off by default).") var enableImds = false
+    @Option(help: "Seconds an unwrapped registry master key is trusted before its key is asked again (default 300).") var keyAccessCheckSeconds: Int?
 
     func run() async throws {
         var settings = try config.map(ServerConfiguration.load(file:)) ?? ServerConfiguration()
@@ -28,6 +29,7 @@ struct Serve: AsyncParsableCommand {
         if let registryHostSuffix { settings.registryHostSuffix = registryHostSuffix }
         if let vaultHostSuffix { settings.vaultHostSuffix = vaultHostSuffix }
         if enableImds { settings.imdsEnabled = true }
+        if let keyAccessCheckSeconds { settings.keyAccessCheckSeconds = keyAccessCheckSeconds }
         guard (settings.certificateFile == nil) == (settings.privateKeyFile == nil) else {
             throw ValidationError("--certificate and --private-key go together")
         }

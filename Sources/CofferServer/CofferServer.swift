@@ -34,17 +34,6 @@ public struct CofferServer: Sendable {
         let sessions = try await SQLiteSessions.open(path: configuration.path("metadata.sqlite"))
         let metadata = try await SQLMetadataStore(sessions: sessions)
         let blobs = try FileSystemBlobStore(root: configuration.path("blobs"))
-        let registry = RegistryService(
-            metadata: metadata, blobs: blobs,
-            keyWrappers: [ServiceManagedKeyWrapper(serverMasterKey: secrets.masterKey)],
-            logger: logger
-        )
-        try await registry.ensureRegistry(name: configuration.defaultRegistry, keyWrapperID: ServiceManagedKeyWrapper.identifier)
-        try await registry.cleanUpStaging()
-        let authority = RegistryTokenAuthority(
-            signer: TokenSigner(privateKey: secrets.tokenSigningKey), administrator: secrets.administrator,
-            tokenLifetime: Int64(configuration.tokenLifetimeSeconds)
-        )
         let directory = Directory(store: metadata, signer: TokenSigner(privateKey: secrets.tokenSigningKey))
         let bootstrap = try await directory.bootstrap()
         var created = secrets.created
@@ -54,6 +43,21 @@ public struct CofferServer: Sendable {
         let vaults = VaultService(documents: metadata, keys: metadata, directory: directory, serverMasterKey: secrets.masterKey, logger: logger)
         let port = configuration.port
         let vaultSuffix = configuration.vaultHostSuffix
+        var registryConfiguration = RegistryConfiguration()
+        registryConfiguration.masterKeyLifetime = .seconds(configuration.keyAccessCheckSeconds)
+        let registry = RegistryService(
+            configuration: registryConfiguration, metadata: metadata, blobs: blobs,
+            keyWrappers: [ServiceManagedKeyWrapper(serverMasterKey: secrets.masterKey)],
+            wrapperProvider: VaultKeyWrapperProvider(vaults: vaults, directory: directory,
+                                                     vaultBaseURL: { name in "https://\(name.lowercased()).\(vaultSuffix):\(port)" }),
+            logger: logger
+        )
+        try await registry.ensureRegistry(name: configuration.defaultRegistry, keyWrapperID: ServiceManagedKeyWrapper.identifier)
+        try await registry.cleanUpStaging()
+        let authority = RegistryTokenAuthority(
+            signer: TokenSigner(privateKey: secrets.tokenSigningKey), administrator: secrets.administrator,
+            tokenLifetime: Int64(configuration.tokenLifetimeSeconds)
+        )
         let responder = CofferResponder(
             registryAPI: RegistryAPI(service: registry, authority: authority),
             identityAPI: IdentityAPI(directory: directory, tenantID: bootstrap.tenantID, identityHeader: secrets.identityHeader,
@@ -63,6 +67,7 @@ public struct CofferServer: Sendable {
                 directory: directory, vaults: vaults, registry: registry, documents: metadata, tenantID: bootstrap.tenantID,
                 subscriptionID: bootstrap.subscriptionID, featureApprovalSeconds: Int64(configuration.featureApprovalSeconds),
                 registryKeyWrapperID: ServiceManagedKeyWrapper.identifier,
+                requirePreviewRegistration: configuration.requirePreviewRegistration,
                 vaultURI: { name in "https://\(name.lowercased()).\(vaultSuffix):\(port)/" },
                 loginServer: { [registrySuffix = configuration.registryHostSuffix] name in "\(name).\(registrySuffix):\(port)" }
             ),

@@ -27,6 +27,11 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var keyRotationCheckSeconds: Int = 60
     /// How long a preview-feature registration stays `Registering` before it is approved, seconds.
     public var featureApprovalSeconds: Int = 5
+    /// Customer-managed keys need the `Microsoft.ContainerRegistry/PrivatePreview` feature registered (the seed's gate).
+    public var requirePreviewRegistration: Bool = true
+    /// How long an unwrapped registry master key is trusted before the key is asked again: the bound on how
+    /// late a revoked customer-managed key is noticed, seconds.
+    public var keyAccessCheckSeconds: Int = 300
 
     public init() {}
 
@@ -58,6 +63,8 @@ private struct PartialConfiguration: Decodable {
     var imdsEnabled: Bool?
     var keyRotationCheckSeconds: Int?
     var featureApprovalSeconds: Int?
+    var requirePreviewRegistration: Bool?
+    var keyAccessCheckSeconds: Int?
 
     func apply(to configuration: inout ServerConfiguration) {
         if let dataDirectory { configuration.dataDirectory = dataDirectory }
@@ -73,5 +80,7 @@ private struct PartialConfiguration: Decodable {
         if let imdsEnabled { configuration.imdsEnabled = imdsEnabled }
         if let keyRotationCheckSeconds { configuration.keyRotationCheckSeconds = keyRotationCheckSeconds }
         if let featureApprovalSeconds { configuration.featureApprovalSeconds = featureApprovalSeconds }
+        if let requirePreviewRegistration { configuration.requirePreviewRegistration = requirePreviewRegistration }
+        if let keyAccessCheckSeconds { configuration.keyAccessCheckSeconds = keyAccessCheckSeconds }
     }
 }

@@ -70,6 +70,14 @@ public struct KeyOperationRequest: Codable, Sendable {
     public var iv: String?
     public var aad: String?
     public var tag: String?
+
+    public init(alg: String, value: String, iv: String? = nil, aad: String? = nil, tag: String? = nil) {
+        self.alg = alg
+        self.value = value
+        self.iv = iv
+        self.aad = aad
+        self.tag = tag
+    }
 }
 
 public struct KeyOperationResult: Codable, Sendable, Equatable {

@@ -11,6 +11,7 @@ public final class RegistryService: Sendable {
     let metadata: any MetadataStore
     let blobs: any BlobStore
     let wrappers: [String: any KeyWrapper]
+    let wrapperProvider: (any KeyWrapperProvider)?
     let masterKeys: MasterKeyCache
     let uploads = UploadSessions()
     let logger: Logger
@@ -21,8 +22,10 @@ public final class RegistryService: Sendable {
         metadata: any MetadataStore,
         blobs: any BlobStore,
         keyWrappers: [any KeyWrapper],
+        wrapperProvider: (any KeyWrapperProvider)? = nil,
         logger: Logger = Logger(label: "coffer.registry")
     ) {
+        self.wrapperProvider = wrapperProvider
         self.configuration = configuration
         self.metadata = metadata
         self.blobs = blobs
@@ -35,14 +38,19 @@ public final class RegistryService: Sendable {
 
     /// Creates a registry with a fresh master key wrapped by `keyWrapperID`'s key.
     public func createRegistry(name: String, keyWrapperID: String) async throws {
-        guard let wrapper = wrappers[keyWrapperID] else {
+        guard let wrapper = wrapper(for: keyWrapperID) else {
             throw RegistryError(.keyUnavailable, "key-encryption key \(keyWrapperID) is not available")
         }
         let masterKey = RegistryMasterKey.generate(for: name)
-        let record = RegistryRecord(
-            name: name, wrappedMasterKey: try await masterKey.wrapped(by: wrapper),
-            keyEncryptionKeyID: keyWrapperID, createdAt: Self.now()
-        )
+        let wrapped: [UInt8]
+        do {
+            wrapped = try await masterKey.wrapped(by: wrapper)
+            // Prove the way back works before anything depends on it.
+            _ = try await RegistryMasterKey.unwrap(wrapped, registry: name, using: wrapper)
+        } catch {
+            throw Self.keyError(error, registry: name)
+        }
+        let record = RegistryRecord(name: name, wrappedMasterKey: wrapped, keyEncryptionKeyID: keyWrapperID, createdAt: Self.now())
         try await metadata.createRegistry(record)
         logger.info("registry created", metadata: [LogKey.registry: .string(name), LogKey.keyID: .string(keyWrapperID)])
     }
@@ -79,7 +87,7 @@ public final class RegistryService: Sendable {
             throw RegistryError(.nameUnknown, "registry \(registry) is not known")
         }
         return try await masterKeys.masterKey(registry: registry, wrapped: record.wrappedMasterKey) {
-            guard let wrapper = wrappers[record.keyEncryptionKeyID] else {
+            guard let wrapper = wrapper(for: record.keyEncryptionKeyID) else {
                 throw RegistryError(.keyUnavailable, "the key-encryption key of registry \(registry) is not available")
             }
             do {
@@ -88,9 +96,46 @@ public final class RegistryService: Sendable {
                 logger.error("master key unwrap failed", metadata: [
                     LogKey.registry: .string(registry), LogKey.keyID: .string(record.keyEncryptionKeyID),
                 ])
-                throw RegistryError(.keyUnavailable, "the key-encryption key of registry \(registry) could not unwrap its master key")
+                throw Self.keyError(error, registry: registry)
             }
         }
+    }
+
+    /// Rewraps the registry's master key under another key-encryption key (key rotation): one unwrap and
+    /// one wrap, whatever the amount of data; no object is re-encrypted.
+    public func rewrapMasterKey(registry: String, keyWrapperID: String) async throws {
+        guard let record = try await metadata.registry(named: registry) else {
+            throw RegistryError(.nameUnknown, "registry \(registry) is not known")
+        }
+        guard let current = wrapper(for: record.keyEncryptionKeyID), let next = wrapper(for: keyWrapperID) else {
+            throw RegistryError(.keyUnavailable, "a key-encryption key of registry \(registry) is not available")
+        }
+        do {
+            let masterKey = try await RegistryMasterKey.unwrap(record.wrappedMasterKey, registry: registry, using: current)
+            let wrapped = try await masterKey.wrapped(by: next)
+            _ = try await RegistryMasterKey.unwrap(wrapped, registry: registry, using: next)
+            try await metadata.updateRegistryKey(name: registry, wrappedMasterKey: wrapped, keyEncryptionKeyID: keyWrapperID)
+        } catch {
+            throw Self.keyError(error, registry: registry)
+        }
+        masterKeys.forget(registry: registry)
+        logger.info("registry master key rewrapped", metadata: [LogKey.registry: .string(registry), LogKey.keyID: .string(keyWrapperID)])
+    }
+
+    /// The key-encryption key id a registry's master key is wrapped under now.
+    public func keyEncryptionKeyID(registry: String) async throws -> String? {
+        try await metadata.registry(named: registry)?.keyEncryptionKeyID
+    }
+
+    func wrapper(for keyID: String) -> (any KeyWrapper)? {
+        wrappers[keyID] ?? wrapperProvider?.wrapper(for: keyID)
+    }
+
+    /// Key failures as the registry reports them: the customer-managed key is inaccessible.
+    static func keyError(_ error: any Error, registry: String) -> RegistryError {
+        if let error = error as? RegistryError { return error }
+        let reason = (error as? EnvelopeError)?.message ?? String(describing: error)
+        return RegistryError(.keyUnavailable, "the key-encryption key of registry \(registry) is inaccessible: \(reason)")
     }
 
     // MARK: housekeeping

@@ -87,13 +87,25 @@ extension ARMExchange {
         let deployer = ResourceDeployer(api: api)
         var outputResources: [JSONValue] = []
         var failure: JSONValue?
-        for resource in plan.resources {
+        // In dependency order. A resource that fails only because access it needs is not granted yet (a
+        // customer-managed key whose access policy comes later in the same template) is retried once,
+        // after the others, as Azure's resource providers retry.
+        var pending = plan.resources
+        var deployed: Set<Int> = []
+        var retried: Set<Int> = []
+        while let position = pending.firstIndex(where: { $0.dependsOn.allSatisfy(deployed.contains) }) {
+            let resource = pending.remove(at: position)
             do {
                 try await authorizeWrite(resource.id)
                 let body = try TemplateEvaluator.evaluate(resource.definition, context: context)
                 let state = try await deployer.put(type: resource.type, id: resource.id, name: resource.name, body: body)
                 context.deployedResources[resource.id.lowercased()] = state
+                deployed.insert(resource.index)
                 outputResources.append(.object(JSONObject([("id", .string(resource.id))])))
+            } catch let error as AzureErrorResponse where error.code == "CustomerManagedKeyInaccessible" && !retried.contains(resource.index)
+                && pending.contains(where: { !$0.dependsOn.contains(resource.index) }) {
+                retried.insert(resource.index)
+                pending.append(resource)
             } catch {
                 let (code, message): (String, String) = switch error {
                 case let error as AzureErrorResponse: (error.code, error.message)

@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import Identity
 import JMESPath
+import KeyVault
 import RegistryService
 
 /// `Microsoft.ContainerRegistry/registries`: each resource is a real registry on the data plane at its login server.
@@ -14,11 +15,15 @@ struct Registries: Sendable {
     let documents: any DocumentStore
     let directory: Directory
     let registry: RegistryService
+    let vaults: VaultService
+    let features: FeatureRegistrations
     let tenantID: String
     /// `<name>.cr.localhost:8443` for a registry name.
     let loginServer: @Sendable (String) -> String
     /// The key wrapper new registries' master keys are wrapped with.
     let keyWrapperID: String
+    /// Customer-managed keys need the PrivatePreview feature registered first (the seed's gate).
+    let requirePreviewRegistration: Bool
 
     /// Property names as Azure writes them, for requests that spell them otherwise (templates are case-insensitive).
     static let canonicalNames = [
@@ -94,9 +99,16 @@ struct Registries: Sendable {
             ("sku", .object(JSONObject([("name", .string(skuName)), ("tier", .string(skuName))]))),
         ])
         if !identity.isNull { resource["identity"] = identity }
+        let keyEncryptionKey = try await customerManagedKey(properties: &properties, existing: existing, identity: identity, sku: skuName, now: now)
         resource["properties"] = .object(properties)
-        if existing == nil {
-            try await registry.createRegistry(name: name.lowercased(), keyWrapperID: keyWrapperID)
+        do {
+            if existing == nil {
+                try await registry.createRegistry(name: name.lowercased(), keyWrapperID: keyEncryptionKey ?? keyWrapperID)
+            } else if let keyEncryptionKey, try await registry.keyEncryptionKeyID(registry: name.lowercased()) != keyEncryptionKey {
+                try await registry.rewrapMasterKey(registry: name.lowercased(), keyWrapperID: keyEncryptionKey)
+            }
+        } catch let error as RegistryError where error.code == .keyUnavailable {
+            throw AzureErrorResponse(.badRequest, code: "CustomerManagedKeyInaccessible", message: error.message)
         }
         try await documents.putDocument(StoredDocument(id: id, type: Self.type, name: name, body: JSONText.serialize(.object(resource))))
         return (.object(resource), existing == nil)
@@ -107,6 +119,100 @@ struct Registries: Sendable {
         try await registry.deleteRegistry(name: name.lowercased())
         try await directory.deleteManagedIdentity(resourceID: id)
         return try await documents.deleteDocument(id: id)
+    }
+
+    /// The seed's rules for customer-managed keys, and the key-encryption key id when one is asked for.
+    /// Fills in the versioned key identifier and rotation facts.
+    private func customerManagedKey(properties: inout JSONObject, existing: JSONValue?, identity: JSONValue, sku: String,
+                                    now: Int64) async throws -> String? {
+        let encryption = properties["encryption"] ?? .null
+        let wanted = { if case .string(let status) = encryption["status"] { status.lowercased() == "enabled" } else { false } }()
+        let had = { if case .string(let status) = existing?["properties"]["encryption"]["status"] ?? .null { status.lowercased() == "enabled" } else { false } }()
+        func refuse(_ code: String, _ message: String) -> AzureErrorResponse { AzureErrorResponse(.badRequest, code: code, message: message) }
+        if existing != nil, wanted, !had {
+            throw refuse("CustomerManagedKeyOnlyAtCreation", "Encryption with a customer-managed key can only be enabled when the registry is created.")
+        }
+        if had, !wanted {
+            throw refuse("CustomerManagedKeyCannotBeDisabled", "Encryption with a customer-managed key cannot be disabled on a registry.")
+        }
+        guard wanted else { return nil }
+        guard sku == "Premium" else {
+            throw refuse("CustomerManagedKeyRequiresPremium", "Encryption with a customer-managed key is only available on the Premium SKU (asked: \(sku)).")
+        }
+        if case .string(let status) = properties["policies"]?["trustPolicy"]["status"] ?? .null, status.lowercased() == "enabled" {
+            throw refuse("ContentTrustNotSupportedWithCustomerManagedKey", "Content trust is not supported on a registry encrypted with a customer-managed key.")
+        }
+        if case .array(let rules) = properties["networkRuleSet"]?["virtualNetworkRules"] ?? .null, !rules.isEmpty {
+            throw refuse("VirtualNetworkRulesNotSupportedWithCustomerManagedKey",
+                         "Virtual network rules are not supported on a registry encrypted with a customer-managed key.")
+        }
+        if requirePreviewRegistration, try await !features.isRegistered(namespace: "Microsoft.ContainerRegistry", name: "PrivatePreview") {
+            throw refuse("FeatureNotRegistered", "Encryption with a customer-managed key needs the preview feature Microsoft.ContainerRegistry/PrivatePreview: "
+                         + "run `feature register --name PrivatePreview --namespace Microsoft.ContainerRegistry` and wait until it is Registered.")
+        }
+        guard case .string(let keyIdentifier) = encryption["keyVaultProperties"]["keyIdentifier"], !keyIdentifier.isEmpty,
+              case .string(let identityReference) = encryption["keyVaultProperties"]["identity"] else {
+            throw refuse("InvalidEncryptionSettings", "encryption.keyVaultProperties needs identity (a client id, or [system]) and keyIdentifier.")
+        }
+        // The identity: the system-assigned one, or a user-assigned one named by its client id.
+        let principalID: String
+        if identityReference.lowercased() == "[system]" {
+            guard case .string(let system) = identity["principalId"] else {
+                throw refuse("InvalidEncryptionSettings", "keyVaultProperties.identity is [system] but the registry has no system-assigned identity.")
+            }
+            principalID = system
+        } else {
+            var match: String?
+            if case .object(let assigned) = identity["userAssignedIdentities"] {
+                for key in assigned.keys where assigned[key]!["clientId"] == .string(identityReference.lowercased()) {
+                    if case .string(let principal) = assigned[key]!["principalId"] { match = principal }
+                }
+            }
+            guard let match else {
+                throw refuse("InvalidEncryptionSettings", "keyVaultProperties.identity \(identityReference) is not the client id of an identity assigned to the registry.")
+            }
+            principalID = match
+        }
+        // The vault and key must be fit for the purpose, and reachable by that identity.
+        let parts = keyIdentifier.split(separator: "/").map(String.init)
+        guard parts.count >= 4, let host = parts[1].split(separator: ".").first, parts[2].lowercased() == "keys" else {
+            throw refuse("InvalidKeyIdentifier", "keyIdentifier must look like https://<vault>.vault.localhost:<port>/keys/<name>[/<version>].")
+        }
+        guard let vault = try await vaults.vault(named: String(host)) else {
+            throw refuse("KeyVaultNotFound", "The key vault \(host) of the customer-managed key does not exist.")
+        }
+        guard vault.properties.enableSoftDelete == true, vault.properties.enablePurgeProtection == true else {
+            throw refuse("KeyVaultNotProtected", "The key vault \(host) must have soft delete and purge protection enabled to hold a customer-managed key.")
+        }
+        guard let principal = try await directory.principal(objectID: principalID) else {
+            throw refuse("InvalidEncryptionSettings", "The identity \(principalID) was not found.")
+        }
+        let caller = AccessTokenClaims(aud: "https://vault", iss: "coffer", iat: 0, nbf: 0, exp: 0, tid: principal.tenantId, oid: principal.objectId,
+                                       appid: principal.appId, sub: principal.objectId, ver: "2.0", idtyp: "app")
+        let key: KeyBundle
+        do {
+            for permission in [KeyPermission.get, .wrapKey, .unwrapKey] {
+                try await vaults.authorize(caller, vault: vault, permission: permission)
+            }
+            key = try await vaults.getKey(vault: vault, name: parts[3], version: parts.count > 4 ? parts[4] : nil, baseURL: "https://\(parts[1])")
+        } catch let error as KeyVaultError {
+            throw refuse("CustomerManagedKeyInaccessible", "The identity cannot use the key \(keyIdentifier): \(error.message)")
+        }
+        guard key.key.kty.hasPrefix("RSA") else { throw refuse("InvalidKeyType", "The customer-managed key must be an RSA key; \(parts[3]) is \(key.key.kty).") }
+        guard key.attributes.enabled != false else { throw refuse("KeyDisabled", "The customer-managed key \(parts[3]) is disabled.") }
+
+        let versioned = key.key.kid ?? keyIdentifier
+        let previous = existing?["properties"]["encryption"]["keyVaultProperties"] ?? .null
+        var keyVaultProperties = JSONObject([
+            ("identity", .string(identityReference)), ("keyIdentifier", .string(keyIdentifier)), ("versionedKeyIdentifier", .string(versioned)),
+            ("keyRotationEnabled", .bool(parts.count <= 4)),
+        ])
+        let rotated = previous["versionedKeyIdentifier"] != .null && previous["versionedKeyIdentifier"] != .string(versioned)
+        keyVaultProperties["lastKeyRotationTimestamp"] = rotated
+            ? .string(ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(now))))
+            : previous["lastKeyRotationTimestamp"]
+        properties["encryption"] = .object(JSONObject([("status", .string("enabled")), ("keyVaultProperties", .object(keyVaultProperties))]))
+        return CustomerManagedKeyID.make(principalID: principalID, keyIdentifier: keyIdentifier)
     }
 
     static func skuName(_ sku: JSONValue) -> String? {

@@ -26,7 +26,7 @@ public struct ResourceManagerAPI: Sendable {
 
     /// - Parameter featureApprovalSeconds: how long a preview-feature registration stays `Registering`.
     public init(directory: Directory, vaults: VaultService, registry: RegistryService, documents: any DocumentStore, tenantID: String,
-                subscriptionID: String, featureApprovalSeconds: Int64 = 5, registryKeyWrapperID: String,
+                subscriptionID: String, featureApprovalSeconds: Int64 = 5, registryKeyWrapperID: String, requirePreviewRegistration: Bool = true,
                 vaultURI: @escaping @Sendable (String) -> String, loginServer: @escaping @Sendable (String) -> String) {
         self.directory = directory
         self.vaults = vaults
@@ -35,8 +35,9 @@ public struct ResourceManagerAPI: Sendable {
         self.subscriptionID = subscriptionID
         self.vaultURI = vaultURI
         self.features = FeatureRegistrations(documents: documents, subscriptionID: subscriptionID, approvalDelay: featureApprovalSeconds)
-        self.registries = Registries(documents: documents, directory: directory, registry: registry, tenantID: tenantID,
-                                     loginServer: loginServer, keyWrapperID: registryKeyWrapperID)
+        self.registries = Registries(documents: documents, directory: directory, registry: registry, vaults: vaults, features: features,
+                                     tenantID: tenantID, loginServer: loginServer, keyWrapperID: registryKeyWrapperID,
+                                     requirePreviewRegistration: requirePreviewRegistration)
     }
 
     public func handles(path: String) -> Bool {

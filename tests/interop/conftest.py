@@ -25,8 +25,9 @@ def free_port():
 class Coffer:
     """A running server: its address, CA, admin credentials and data directory."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, extra_args=()):
         self.workdir = workdir
+        self.extra_args = list(extra_args)
         self.data_dir = os.path.join(workdir, "data")
         self.port = free_port()
         self.log = open(os.path.join(workdir, "coffer.log"), "a")
@@ -44,7 +45,7 @@ class Coffer:
     def start(self):
         """Starts (or restarts) the server on the same data directory and port."""
         self.process = subprocess.Popen(
-            [BINARY, "serve", "--data-dir", self.data_dir, "--port", str(self.port)],
+            [BINARY, "serve", "--data-dir", self.data_dir, "--port", str(self.port), *self.extra_args],
             stdout=self.log, stderr=subprocess.STDOUT)
         self._wait_until_healthy()
 
@@ -86,14 +87,15 @@ class Coffer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        self.log.close()
 
 
 @pytest.fixture
-def coffer():
+def coffer(request):
     workdir = tempfile.mkdtemp(prefix="coffer-interop-")
-    server = Coffer(workdir)
+    marker = request.node.get_closest_marker("serve_args")
+    server = Coffer(workdir, marker.args if marker else ())
     yield server
     server.stop()
+    server.log.close()
     assert server.process.returncode == 0, "coffer did not shut down gracefully"
     shutil.rmtree(workdir, ignore_errors=True)

@@ -30,14 +30,18 @@ def test_seed_walkthrough(coffer, tmp_path):
                                        "--parameters", "registry_name=seedregistry", "identity_name=seedidentity",
                                        "vault_name=seedvault", f"kek_id={kek}").stdout)
     assert deployment["properties"]["provisioningState"] == "Succeeded"
+    # The registry waits for the access policy that lets its identity use the key (retried after it, as Azure's providers retry).
     assert [resource["id"].split("/")[-2] for resource in deployment["properties"]["outputResources"]] == [
-        "userAssignedIdentities", "registries", "accessPolicies"]
+        "userAssignedIdentities", "accessPolicies", "registries"]
 
     acr_id = coffer_cli(coffer, "acr", "show", "--name", "seedregistry", "--query", "id", "--output", "tsv").stdout.strip()
     encryption = json.loads(coffer_cli(coffer, "resource", "show", "--id", acr_id, "--query", "properties.encryption",
                                        "--api-version", "2019-12-01-preview").stdout)
     identity = json.loads(coffer_cli(coffer, "identity", "show", "-n", "seedidentity", "-g", "seed-rg").stdout)
-    assert encryption == {"status": "enabled", "keyVaultProperties": {"identity": identity["properties"]["clientId"], "keyIdentifier": kek}}
+    assert encryption["status"] == "enabled"
+    assert encryption["keyVaultProperties"]["identity"] == identity["properties"]["clientId"]
+    assert encryption["keyVaultProperties"]["keyIdentifier"] == kek
+    assert encryption["keyVaultProperties"]["versionedKeyIdentifier"] == kek
     vault = json.loads(coffer_cli(coffer, "keyvault", "show", "--name", "seedvault").stdout)
     granted = [policy["permissions"]["keys"] for policy in vault["properties"]["accessPolicies"]
                if policy["objectId"] == identity["properties"]["principalId"]]

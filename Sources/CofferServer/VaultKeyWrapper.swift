@@ -1,0 +1,98 @@
+import Envelope
+import Foundation
+import Identity
+import KeyVault
+import Crypto
+
+/// Customer-managed key wrapping: the registry's master key is wrapped and unwrapped by the vault's
+/// wrapKey/unwrapKey, as the registry's identity, authorised by the vault's access policies or roles
+/// exactly as an outside caller would be. Key ids read `cmk|<identity object id>|<key identifier>`.
+struct VaultKeyWrapperProvider: KeyWrapperProvider {
+    let vaults: VaultService
+    let directory: Directory
+    let vaultBaseURL: @Sendable (String) -> String
+
+    func wrapper(for keyID: String) -> (any KeyWrapper)? {
+        guard let (principalID, identifier) = CustomerManagedKeyID.parse(keyID), let key = VaultKeyReference(identifier) else { return nil }
+        return VaultKeyWrapper(keyID: keyID, principalID: principalID, key: key, vaults: vaults, directory: directory, vaultBaseURL: vaultBaseURL)
+    }
+}
+
+/// `https://<vault>.<suffix>[:port]/keys/<name>[/<version>]`.
+struct VaultKeyReference: Sendable {
+    let vault: String
+    let name: String
+    let version: String?
+
+    init?(_ identifier: String) {
+        guard let url = URL(string: identifier), let host = url.host, let vault = host.split(separator: ".").first else { return nil }
+        let path = url.path.split(separator: "/").map(String.init)
+        guard path.count >= 2, path[0].lowercased() == "keys" else { return nil }
+        self.vault = String(vault)
+        self.name = path[1]
+        self.version = path.count > 2 && !path[2].isEmpty ? path[2] : nil
+    }
+}
+
+struct VaultKeyWrapper: KeyWrapper {
+    let keyID: String
+    let principalID: String
+    let key: VaultKeyReference
+    let vaults: VaultService
+    let directory: Directory
+    let vaultBaseURL: @Sendable (String) -> String
+
+    /// The identity calls as itself: its own claims, checked by the vault like anyone's.
+    private func caller() async throws -> AccessTokenClaims {
+        guard let principal = try await directory.principal(objectID: principalID) else {
+            throw EnvelopeError(.keyUnavailable, "the identity \(principalID) no longer exists")
+        }
+        return AccessTokenClaims(aud: "https://vault", iss: "coffer", iat: 0, nbf: 0, exp: 0, tid: principal.tenantId, oid: principal.objectId,
+                                 appid: principal.appId, sub: principal.objectId, ver: "2.0", idtyp: "app")
+    }
+
+    private func vault() async throws -> VaultResource {
+        guard let vault = try await vaults.vault(named: key.vault) else {
+            throw EnvelopeError(.keyUnavailable, "the key vault \(key.vault) does not exist (deleted?)")
+        }
+        return vault
+    }
+
+    /// Wrapped bytes carry the key version that wrapped them, so a versionless key can rotate underneath.
+    func wrap(_ secret: SymmetricKey, context: [UInt8]) async throws -> [UInt8] {
+        do {
+            let vault = try await vault()
+            try await vaults.authorize(try await caller(), vault: vault, permission: .wrapKey)
+            let value = secret.withUnsafeBytes { Base64URL.encode(Array($0)) }
+            let result = try await vaults.perform(.wrapKey, vault: vault, name: key.name, version: key.version,
+                                                  request: KeyOperationRequest(alg: "RSA-OAEP-256", value: value), baseURL: vaultBaseURL(key.vault))
+            let version = Array((result.kid.split(separator: "/").last.map(String.init) ?? "").utf8)
+            guard let wrapped = Base64URL.decode(result.value), version.count < 256 else { throw EnvelopeError(.formatInvalid, "unexpected wrap result") }
+            return [UInt8(version.count)] + version + wrapped
+        } catch let error as EnvelopeError {
+            throw error
+        } catch let error as KeyVaultError {
+            throw EnvelopeError(.keyUnavailable, "the customer-managed key \(key.vault)/\(key.name) is inaccessible: \(error.message)")
+        }
+    }
+
+    func unwrap(_ wrapped: [UInt8], context: [UInt8]) async throws -> SymmetricKey {
+        guard let count = wrapped.first.map(Int.init), wrapped.count > 1 + count else {
+            throw EnvelopeError(.formatInvalid, "the wrapped master key is malformed")
+        }
+        let version = String(decoding: wrapped[1..<(1 + count)], as: UTF8.self)
+        do {
+            let vault = try await vault()
+            try await vaults.authorize(try await caller(), vault: vault, permission: .unwrapKey)
+            let result = try await vaults.perform(.unwrapKey, vault: vault, name: key.name, version: version,
+                                                  request: KeyOperationRequest(alg: "RSA-OAEP-256", value: Base64URL.encode(Array(wrapped[(1 + count)...]))),
+                                                  baseURL: vaultBaseURL(key.vault))
+            guard let bytes = Base64URL.decode(result.value) else { throw EnvelopeError(.formatInvalid, "unexpected unwrap result") }
+            return SymmetricKey(data: bytes)
+        } catch let error as EnvelopeError {
+            throw error
+        } catch let error as KeyVaultError {
+            throw EnvelopeError(.keyUnavailable, "the customer-managed key \(key.vault)/\(key.name) is inaccessible: \(error.message)")
+        }
+    }
+}

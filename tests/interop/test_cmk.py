@@ -1,0 +1,171 @@
+"""Customer-managed keys for real: the registry's master key is wrapped by the vault as its identity;
+the seed's limits are refused; rotation rewraps; revocation fails closed and recovers."""
+import hashlib
+import json
+import os
+import time
+import uuid
+
+import pytest
+import requests
+
+from test_cli import coffer_cli
+
+API = "api-version=2019-12-01-preview"
+
+
+class Cloud:
+    """The operator's view: resource manager calls with a token."""
+
+    def __init__(self, coffer):
+        self.coffer = coffer
+        operator = coffer.operator()
+        self.subscription = operator["subscriptionId"]
+        self.base = f"https://{coffer.host}"
+        token = requests.post(f"{self.base}/{operator['tenantId']}/oauth2/v2.0/token", verify=coffer.ca, timeout=30, data={
+            "grant_type": "client_credentials", "client_id": operator["clientId"], "client_secret": operator["clientSecret"],
+            "scope": f"{self.base}/.default"}).json()["access_token"]
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def group(self, name):
+        return f"/subscriptions/{self.subscription}/resourceGroups/{name}"
+
+    def put(self, path, body):
+        return requests.put(f"{self.base}{path}?{API}", json=body, headers=self.headers, verify=self.coffer.ca, timeout=60)
+
+    def get(self, path):
+        return requests.get(f"{self.base}{path}?{API}", headers=self.headers, verify=self.coffer.ca, timeout=60)
+
+
+def setup(coffer, register_feature=True):
+    cloud = Cloud(coffer)
+    if register_feature:
+        coffer_cli(coffer, "feature", "register", "--name", "PrivatePreview", "--namespace", "Microsoft.ContainerRegistry")
+    coffer_cli(coffer, "group", "create", "--name", "rg", "--location", "westeurope")
+    coffer_cli(coffer, "keyvault", "create", "--name", "cmkvault", "--group", "rg", "--enable-purge-protection")
+    kek = coffer_cli(coffer, "keyvault", "key", "create", "--name", "kek", "--vault-name", "cmkvault", "--query", "key.kid", "-o", "tsv").stdout.strip()
+    identity = json.loads(coffer_cli(coffer, "identity", "create", "-n", "regid", "-g", "rg").stdout)
+    if register_feature:
+        deadline = time.time() + 30
+        while coffer_cli(coffer, "feature", "show", "--name", "PrivatePreview", "--namespace", "Microsoft.ContainerRegistry",
+                         "--query", "properties.state", "-o", "tsv").stdout.strip() != "Registered":
+            assert time.time() < deadline
+            time.sleep(1)
+    return cloud, kek, identity
+
+
+def registry_body(identity, kek, sku="Premium", **properties):
+    body = {"location": "westeurope", "sku": {"name": sku},
+            "identity": {"type": "UserAssigned", "userAssignedIdentities": {identity["id"]: {}}},
+            "properties": {"encryption": {"status": "enabled", "keyVaultProperties": {
+                "identity": identity["properties"]["clientId"], "keyIdentifier": kek}}}}
+    body["properties"].update(properties)
+    return body
+
+
+def grant(coffer, identity, *permissions):
+    coffer_cli(coffer, "keyvault", "set-policy", "-n", "cmkvault", "--object-id", identity["properties"]["principalId"],
+               "--key-permissions", *permissions)
+
+
+def push_blob(coffer, registry, data):
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    host = f"{registry}.cr.localhost:{coffer.port}"
+    token = coffer.token("repository:app:pull,push", service=host)
+    response = requests.post(f"https://{host}/v2/app/blobs/uploads/?digest={digest}", data=data, verify=coffer.ca, timeout=60,
+                             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/octet-stream"})
+    return digest, response
+
+
+def pull_blob(coffer, registry, digest):
+    host = f"{registry}.cr.localhost:{coffer.port}"
+    token = coffer.token("repository:app:pull", service=host)
+    return requests.get(f"https://{host}/v2/app/blobs/{digest}", headers={"Authorization": f"Bearer {token}"}, verify=coffer.ca, timeout=60)
+
+
+def test_the_seeds_limits_are_refused(coffer):
+    cloud, kek, identity = setup(coffer, register_feature=False)
+    grant(coffer, identity, "get", "wrapKey", "unwrapKey")
+    path = cloud.group("rg") + "/providers/Microsoft.ContainerRegistry/registries/"
+    refused = cloud.put(path + "cmkregistry", registry_body(identity, kek))
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "FeatureNotRegistered"
+    coffer_cli(coffer, "feature", "register", "--name", "PrivatePreview", "--namespace", "Microsoft.ContainerRegistry")
+    time.sleep(6)
+    for body, code in [
+        (registry_body(identity, kek, sku="Standard"), "CustomerManagedKeyRequiresPremium"),
+        (registry_body(identity, kek, policies={"trustPolicy": {"type": "Notary", "status": "enabled"}}), "ContentTrustNotSupportedWithCustomerManagedKey"),
+        (registry_body(identity, kek, networkRuleSet={"defaultAction": "Deny", "virtualNetworkRules": [{"id": "/subnets/x"}]}),
+         "VirtualNetworkRulesNotSupportedWithCustomerManagedKey"),
+    ]:
+        response = cloud.put(path + "cmkregistry", body)
+        assert response.status_code == 400 and response.json()["error"]["code"] == code, response.text
+    # Only at creation; and never off again.
+    assert cloud.put(path + "plainregistry", {"location": "westeurope", "sku": {"name": "Premium"}}).status_code == 201
+    late = cloud.put(path + "plainregistry", registry_body(identity, kek))
+    assert late.status_code == 400 and late.json()["error"]["code"] == "CustomerManagedKeyOnlyAtCreation"
+    assert cloud.put(path + "cmkregistry", registry_body(identity, kek)).status_code == 201
+    off = registry_body(identity, kek)
+    off["properties"]["encryption"] = {"status": "disabled"}
+    disabled = cloud.put(path + "cmkregistry", off)
+    assert disabled.status_code == 400 and disabled.json()["error"]["code"] == "CustomerManagedKeyCannotBeDisabled"
+
+
+def test_an_identity_without_unwrap_cannot_create_the_registry(coffer):
+    cloud, kek, identity = setup(coffer)
+    grant(coffer, identity, "get", "wrapKey")
+    path = cloud.group("rg") + "/providers/Microsoft.ContainerRegistry/registries/noaccess"
+    refused = cloud.put(path, registry_body(identity, kek))
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "CustomerManagedKeyInaccessible"
+    assert "unwrapKey" in refused.json()["error"]["message"]
+    assert cloud.get(path).status_code == 404
+
+
+def test_rotation_rewraps_and_old_images_still_pull(coffer):
+    cloud, kek, identity = setup(coffer)
+    grant(coffer, identity, "get", "wrapKey", "unwrapKey")
+    path = cloud.group("rg") + "/providers/Microsoft.ContainerRegistry/registries/rotating"
+    assert cloud.put(path, registry_body(identity, kek)).status_code == 201
+    data = os.urandom(300_000)
+    digest, pushed = push_blob(coffer, "rotating", data)
+    assert pushed.status_code == 201
+    # A new key in the same vault; redeploying the registry with it rewraps the master key.
+    new_kek = coffer_cli(coffer, "keyvault", "key", "create", "--name", "kek2", "--vault-name", "cmkvault", "--query", "key.kid", "-o", "tsv").stdout.strip()
+    rotated = cloud.put(path, registry_body(identity, new_kek))
+    assert rotated.status_code == 200, rotated.text
+    properties = rotated.json()["properties"]["encryption"]["keyVaultProperties"]
+    assert properties["keyIdentifier"] == new_kek and properties["lastKeyRotationTimestamp"]
+    pulled = pull_blob(coffer, "rotating", digest)
+    assert pulled.status_code == 200 and pulled.content == data
+    # The old key is no longer needed: deleting it does not touch the registry.
+    coffer_cli(coffer, "keyvault", "key", "delete", "--name", "kek", "--vault-name", "cmkvault")
+    coffer.stop()
+    coffer.start()
+    assert pull_blob(coffer, "rotating", digest).content == data
+
+
+@pytest.mark.serve_args("--key-access-check-seconds", "2")
+def test_revocation_fails_closed_and_recovers(coffer):
+    cloud, kek, identity = setup(coffer)
+    grant(coffer, identity, "get", "wrapKey", "unwrapKey")
+    path = cloud.group("rg") + "/providers/Microsoft.ContainerRegistry/registries/revocable"
+    assert cloud.put(path, registry_body(identity, kek)).status_code == 201
+    data = os.urandom(50_000)
+    digest, _ = push_blob(coffer, "revocable", data)
+    coffer_cli(coffer, "keyvault", "delete-policy", "-n", "cmkvault", "--object-id", identity["properties"]["principalId"])
+    time.sleep(3)
+    denied = pull_blob(coffer, "revocable", digest)
+    assert denied.status_code == 503 and denied.json()["errors"][0]["code"] == "KEY_UNAVAILABLE"
+    assert "inaccessible" in denied.json()["errors"][0]["message"]
+    grant(coffer, identity, "get", "wrapKey", "unwrapKey")
+    assert pull_blob(coffer, "revocable", digest).content == data
+    # Disabling the key does the same.
+    coffer_cli(coffer, "keyvault", "key", "show", "--name", "kek", "--vault-name", "cmkvault")
+    vault_token = requests.post(f"https://{coffer.host}/{coffer.operator()['tenantId']}/oauth2/v2.0/token", verify=coffer.ca, timeout=30, data={
+        "grant_type": "client_credentials", "client_id": coffer.operator()["clientId"], "client_secret": coffer.operator()["clientSecret"],
+        "scope": f"https://vault.localhost:{coffer.port}/.default"}).json()["access_token"]
+    key_url = f"https://cmkvault.vault.localhost:{coffer.port}/keys/kek?api-version=7.4"
+    requests.patch(key_url, json={"attributes": {"enabled": False}}, headers={"Authorization": f"Bearer {vault_token}"}, verify=coffer.ca, timeout=30)
+    time.sleep(3)
+    assert pull_blob(coffer, "revocable", digest).status_code == 503
+    requests.patch(key_url, json={"attributes": {"enabled": True}}, headers={"Authorization": f"Bearer {vault_token}"}, verify=coffer.ca, timeout=30)
+    assert pull_blob(coffer, "revocable", digest).content == data
