@@ -47,8 +47,7 @@ struct VaultKeyWrapper: KeyWrapper {
         guard let principal = try await directory.principal(objectID: principalID) else {
             throw EnvelopeError(.keyUnavailable, "the identity \(principalID) no longer exists")
         }
-        return AccessTokenClaims(aud: "https://vault", iss: "coffer", iat: 0, nbf: 0, exp: 0, tid: principal.tenantId, oid: principal.objectId,
-                                 appid: principal.appId, sub: principal.objectId, ver: "2.0", idtyp: "app")
+        return principal.callerClaims
     }
 
     private func vault() async throws -> VaultResource {

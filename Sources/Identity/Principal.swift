@@ -28,6 +28,15 @@ public struct Principal: Codable, Sendable, Equatable {
     }
 }
 
+extension Principal {
+    /// The claims this principal calls with when Coffer acts as it in-process (a registry reaching its
+    /// vault as its identity): checked by the vault like the claims of any token.
+    public var callerClaims: AccessTokenClaims {
+        AccessTokenClaims(aud: "in-process", iss: "coffer", iat: 0, nbf: 0, exp: 0, tid: tenantId, oid: objectId, appid: appId,
+                          sub: objectId, ver: "2.0", idtyp: "app")
+    }
+}
+
 /// Claims of the access tokens the identity service issues (the subset of Entra ID's v2 tokens that clients and services read).
 public struct AccessTokenClaims: Codable, Sendable, Equatable {
     public var aud: String

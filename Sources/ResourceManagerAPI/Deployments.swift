@@ -14,7 +14,7 @@ extension ARMExchange {
     func deploymentRequest(group: String, rest: [String]) async throws -> Response {
         let groupScope = "/subscriptions/\(api.subscriptionID)/resourceGroups/\(group)"
         if rest.isEmpty, request.method == .get {
-            try await authorizeRead(groupScope)
+            try await authorize(scope: groupScope, write: false)
             let records = try await api.documents.documents(under: groupScope.lowercased() + "/providers/microsoft.resources/deployments/",
                                                             type: Self.deploymentType)
             return jsonResponse(.object(JSONObject([("value", .array(try records.map { try JSONText.parse($0.body) }))])))
@@ -23,16 +23,16 @@ extension ARMExchange {
         let id = "\(groupScope)/providers/Microsoft.Resources/deployments/\(name)"
         switch (request.method, rest.count) {
         case (.get, 1):
-            try await authorizeRead(groupScope)
+            try await authorize(scope: groupScope, write: false)
             guard let record = try await api.documents.document(id: id) else {
                 throw AzureErrorResponse(.notFound, code: "DeploymentNotFound", message: "Deployment '\(name)' could not be found.")
             }
             return jsonResponse(try JSONText.parse(record.body))
         case (.delete, 1):
-            try await authorizeWrite(groupScope)
+            try await authorize(scope: groupScope, write: true)
             return AzureJSON.empty(try await api.documents.deleteDocument(id: id) ? .ok : .noContent)
         case (.post, 2) where rest[1].lowercased() == "validate":
-            try await authorizeWrite(groupScope)
+            try await authorize(scope: groupScope, write: true)
             let (plan, _) = try await makePlan(group: group, name: name)
             return jsonResponse(.object(JSONObject([
                 ("id", .string(id)), ("name", .string(name)), ("type", .string("Microsoft.Resources/deployments")),
@@ -42,7 +42,7 @@ extension ARMExchange {
                 ]))),
             ])))
         case (.put, 1):
-            try await authorizeWrite(groupScope)
+            try await authorize(scope: groupScope, write: true)
             let (plan, mode) = try await makePlan(group: group, name: name)
             let existed = try await api.documents.document(id: id) != nil
             let record = try await deploy(plan, id: id, name: name, group: group, mode: mode)
@@ -96,7 +96,7 @@ extension ARMExchange {
         while let position = pending.firstIndex(where: { $0.dependsOn.allSatisfy(deployed.contains) }) {
             let resource = pending.remove(at: position)
             do {
-                try await authorizeWrite(resource.id)
+                try await authorize(scope: resource.id, write: true)
                 let body = try TemplateEvaluator.evaluate(resource.definition, context: context)
                 let state = try await deployer.put(type: resource.type, id: resource.id, name: resource.name, body: body)
                 context.deployedResources[resource.id.lowercased()] = state
@@ -150,19 +150,5 @@ extension ARMExchange {
         ]))
         try await api.documents.putDocument(StoredDocument(id: id, type: Self.deploymentType, name: name, body: JSONText.serialize(record)))
         return record
-    }
-
-    func authorizeRead(_ scope: String) async throws {
-        let roles = try await api.directory.roles(of: claims.oid, at: scope)
-        guard !roles.isDisjoint(with: [.owner, .contributor, .reader]) else {
-            throw AzureErrorResponse(.forbidden, code: "AuthorizationFailed", message: "The client '\(claims.appid)' with object id '\(claims.oid)' does not have authorization to perform action 'read' over scope '\(scope)'.")
-        }
-    }
-
-    func authorizeWrite(_ scope: String) async throws {
-        let roles = try await api.directory.roles(of: claims.oid, at: scope)
-        guard !roles.isDisjoint(with: [.owner, .contributor]) else {
-            throw AzureErrorResponse(.forbidden, code: "AuthorizationFailed", message: "The client '\(claims.appid)' with object id '\(claims.oid)' does not have authorization to perform action 'write' over scope '\(scope)'.")
-        }
     }
 }

@@ -187,8 +187,7 @@ struct Registries: Sendable {
         guard let principal = try await directory.principal(objectID: principalID) else {
             throw refuse("InvalidEncryptionSettings", "The identity \(principalID) was not found.")
         }
-        let caller = AccessTokenClaims(aud: "https://vault", iss: "coffer", iat: 0, nbf: 0, exp: 0, tid: principal.tenantId, oid: principal.objectId,
-                                       appid: principal.appId, sub: principal.objectId, ver: "2.0", idtyp: "app")
+        let caller = principal.callerClaims
         let key: KeyBundle
         do {
             for permission in [KeyPermission.get, .wrapKey, .unwrapKey] {

@@ -46,6 +46,11 @@ struct ResourceDeployer: Sendable {
     }
 
     func putIdentity(id: String, name: String, body: JSONValue) async throws -> JSONValue {
+        guard (3...128).contains(name.count), name.first?.isLetter == true || name.first?.isNumber == true,
+              name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+            throw AzureErrorResponse(.badRequest, code: "InvalidResourceName",
+                                     message: "Identity names are 3-128 letters, digits, '-' and '_', starting with a letter or digit.")
+        }
         let existing = try await api.documents.document(id: id).flatMap { try? JSONDecoder().decode(IdentityResource.self, from: Data($0.body.utf8)) }
         guard case .string(let location) = body["location"] == .null ? .string(existing?.location ?? "") : body["location"], !location.isEmpty else {
             throw AzureErrorResponse(.badRequest, code: "LocationRequired", message: "The location property is required for this definition.")

@@ -201,7 +201,7 @@ struct ARMExchange {
     // MARK: authorization
 
     /// Owner or Contributor may write; Reader may also read.
-    private func authorize(scope: String, write: Bool) async throws {
+    func authorize(scope: String, write: Bool) async throws {
         let roles = try await api.directory.roles(of: claims.oid, at: scope)
         let allowed = write ? !roles.isDisjoint(with: [.owner, .contributor]) : !roles.isDisjoint(with: [.owner, .contributor, .reader])
         guard allowed else {
@@ -401,24 +401,9 @@ struct ARMExchange {
             return try AzureJSON.response(try await present(identity: document))
         case .put, .patch:
             try await authorize(scope: id, write: true)
-            struct Body: Decodable { let location: String?; let tags: [String: String]? }
-            let body = try await AzureJSON.decode(Body.self, from: request, code: "InvalidRequestContent")
-            let existing = try await api.documents.document(id: id).flatMap { try? JSONDecoder().decode(IdentityResource.self, from: Data($0.body.utf8)) }
-            guard let location = body.location ?? existing?.location, !location.isEmpty else {
-                throw AzureErrorResponse(.badRequest, code: "LocationRequired", message: "The location property is required for this definition.")
-            }
-            guard (3...128).contains(name.count), name.first?.isLetter == true || name.first?.isNumber == true,
-                  name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
-                throw AzureErrorResponse(.badRequest, code: "InvalidResourceName",
-                                         message: "Identity names are 3-128 letters, digits, '-' and '_', starting with a letter or digit.")
-            }
-            let resource = IdentityResource(id: id, name: name, type: "Microsoft.ManagedIdentity/userAssignedIdentities", location: location,
-                                            tags: body.tags ?? existing?.tags ?? [:], properties: nil)
-            try await api.documents.putDocument(StoredDocument(id: id, type: Self.identityType, name: name,
-                                                               body: String(decoding: try JSONEncoder().encode(resource), as: UTF8.self)))
-            _ = try await api.directory.managedIdentity(resourceID: id, displayName: name)
-            let document = try await api.documents.document(id: id)!
-            return try AzureJSON.response(try await present(identity: document), status: existing == nil ? .created : .ok)
+            let existed = try await api.documents.document(id: id) != nil
+            let state = try await ResourceDeployer(api: api).putIdentity(id: id, name: name, body: try await Self.jsonBody(request))
+            return jsonResponse(state, status: existed ? .ok : .created)
         case .delete:
             try await authorize(scope: id, write: true)
             guard try await api.documents.deleteDocument(id: id) else { return AzureJSON.empty(.noContent) }
