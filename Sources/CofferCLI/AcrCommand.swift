@@ -3,8 +3,43 @@ import JMESPath
 
 struct AcrCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "acr", abstract: "Manage container registries.",
-                                                    subcommands: [Create.self, Show.self, List.self, Delete.self])
+                                                    subcommands: [Create.self, Show.self, List.self, Delete.self, Encryption.self])
     static let apiVersion = "2023-07-01"
+
+    struct Encryption: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A registry's customer-managed key.", subcommands: [Show.self, RotateKey.self])
+
+        struct Show: AsyncParsableCommand {
+            @Option(name: [.short, .long]) var name: String
+            @OptionGroup var common: CommonOptions
+
+            func run() async throws {
+                try await runClient(common) { client in try await AcrCommand.find(client, name, group: nil)["properties"]["encryption"] }
+            }
+        }
+
+        struct RotateKey: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(commandName: "rotate-key",
+                                                            abstract: "Rewrap the registry's master key under another key (same or another vault).")
+            @Option(name: [.short, .long]) var name: String
+            @Option(help: "The new key identifier (versionless to follow its newest version).") var keyEncryptionKey: String
+            @Option(help: "Client id of the user-assigned identity to reach the key with, or [system].") var identity: String
+            @OptionGroup var common: CommonOptions
+
+            func run() async throws {
+                try await runClient(common) { client in
+                    let registry = try await AcrCommand.find(client, name, group: nil)
+                    guard case .string(let id) = registry["id"], case .object(var body) = registry,
+                          case .object(var properties) = registry["properties"] else { throw CLIError("the registry \(name) has no id") }
+                    properties["encryption"] = .from([("status", .string("enabled")), ("keyVaultProperties", .from([
+                        ("identity", .string(identity)), ("keyIdentifier", .string(keyEncryptionKey)),
+                    ]))])
+                    body["properties"] = .object(properties)
+                    return try await client.arm(.PUT, id, apiVersion: AcrCommand.apiVersion, body: .object(body))["properties"]["encryption"]
+                }
+            }
+        }
+    }
 
     /// The registry named `name` wherever it is in the subscription (registry names are global).
     static func find(_ client: CofferClient, _ name: String, group: String?) async throws -> JSONValue {

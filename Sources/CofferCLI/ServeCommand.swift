@@ -17,6 +17,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
     @Flag(help: "Answer the IMDS managed-identity path, which takes no secret (off by default).") var enableImds = false
     @Option(help: "Seconds an unwrapped registry master key is trusted before its key is asked again (default 300).") var keyAccessCheckSeconds: Int?
+    @Option(help: "Seconds between checks for a newer version of versionless customer-managed keys (default 3600).") var keyVersionCheckSeconds: Int?
 
     func run() async throws {
         var settings = try config.map(ServerConfiguration.load(file:)) ?? ServerConfiguration()
@@ -30,6 +31,7 @@ struct Serve: AsyncParsableCommand {
         if let vaultHostSuffix { settings.vaultHostSuffix = vaultHostSuffix }
         if enableImds { settings.imdsEnabled = true }
         if let keyAccessCheckSeconds { settings.keyAccessCheckSeconds = keyAccessCheckSeconds }
+        if let keyVersionCheckSeconds { settings.customerManagedKeyVersionCheckSeconds = keyVersionCheckSeconds }
         guard (settings.certificateFile == nil) == (settings.privateKeyFile == nil) else {
             throw ValidationError("--certificate and --private-key go together")
         }

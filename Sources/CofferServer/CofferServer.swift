@@ -103,8 +103,10 @@ public struct CofferServer: Sendable {
         }
         let port = configuration.port
         let vaultSuffix = configuration.vaultHostSuffix
+        let maintenanceInterval = min(configuration.keyRotationCheckSeconds, configuration.customerManagedKeyVersionCheckSeconds)
         services.append(VaultMaintenanceService(
-            vaults: vaults, interval: .seconds(configuration.keyRotationCheckSeconds),
+            vaults: vaults, resourceManager: responder.resourceManagerAPI, interval: .seconds(max(1, maintenanceInterval)),
+            keyVersionInterval: .seconds(configuration.customerManagedKeyVersionCheckSeconds),
             vaultURL: { name in "https://\(name).\(vaultSuffix):\(port)" }, logger: logger
         ))
         printWelcome()

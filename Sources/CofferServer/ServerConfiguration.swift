@@ -32,6 +32,8 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     /// How long an unwrapped registry master key is trusted before the key is asked again: the bound on how
     /// late a revoked customer-managed key is noticed, seconds.
     public var keyAccessCheckSeconds: Int = 300
+    /// How often registries with versionless customer-managed key identifiers follow the key's newest version (Azure: 1 hour).
+    public var customerManagedKeyVersionCheckSeconds: Int = 3600
 
     public init() {}
 
@@ -65,6 +67,7 @@ private struct PartialConfiguration: Decodable {
     var featureApprovalSeconds: Int?
     var requirePreviewRegistration: Bool?
     var keyAccessCheckSeconds: Int?
+    var customerManagedKeyVersionCheckSeconds: Int?
 
     func apply(to configuration: inout ServerConfiguration) {
         if let dataDirectory { configuration.dataDirectory = dataDirectory }
@@ -82,5 +85,6 @@ private struct PartialConfiguration: Decodable {
         if let featureApprovalSeconds { configuration.featureApprovalSeconds = featureApprovalSeconds }
         if let requirePreviewRegistration { configuration.requirePreviewRegistration = requirePreviewRegistration }
         if let keyAccessCheckSeconds { configuration.keyAccessCheckSeconds = keyAccessCheckSeconds }
+        if let customerManagedKeyVersionCheckSeconds { configuration.customerManagedKeyVersionCheckSeconds = customerManagedKeyVersionCheckSeconds }
     }
 }

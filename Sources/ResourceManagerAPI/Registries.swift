@@ -214,6 +214,44 @@ struct Registries: Sendable {
         return CustomerManagedKeyID.make(principalID: principalID, keyIdentifier: keyIdentifier)
     }
 
+    /// For registries whose key identifier has no version (`keyRotationEnabled`): when the key has a newer
+    /// version, rewraps the master key under it and records the rotation. Returns the registries rotated.
+    func followLatestKeyVersions(now: Int64 = Int64(Date().timeIntervalSince1970)) async throws -> [String] {
+        var rotated: [String] = []
+        for document in try await documents.documents(type: Self.type, name: nil) {
+            var resource = try JSONText.parse(document.body)
+            let properties = resource["properties"]["encryption"]["keyVaultProperties"]
+            guard properties["keyRotationEnabled"] == .bool(true), case .string(let identifier) = properties["keyIdentifier"],
+                  case .string(let versioned) = properties["versionedKeyIdentifier"], case .string(let name) = resource["name"],
+                  let keyID = try await registry.keyEncryptionKeyID(registry: name.lowercased()),
+                  let (principalID, _) = CustomerManagedKeyID.parse(keyID),
+                  let principal = try await directory.principal(objectID: principalID) else { continue }
+            let parts = identifier.split(separator: "/").map(String.init)
+            guard parts.count >= 4, let host = parts[1].split(separator: ".").first, let vault = try await vaults.vault(named: String(host)) else { continue }
+            let latest: String
+            do {
+                try await vaults.authorize(principal.callerClaims, vault: vault, permission: .get)
+                latest = try await vaults.getKey(vault: vault, name: parts[3], version: nil, baseURL: "https://\(parts[1])").key.kid ?? versioned
+            } catch {
+                continue  // access lost: the data plane reports it; nothing to rotate to
+            }
+            guard latest != versioned else { continue }
+            try await registry.rewrapMasterKey(registry: name.lowercased(), keyWrapperID: keyID)
+            if case .object(var object) = resource, case .object(var props) = resource["properties"],
+               case .object(var encryption) = resource["properties"]["encryption"], case .object(var kv) = properties {
+                kv["versionedKeyIdentifier"] = .string(latest)
+                kv["lastKeyRotationTimestamp"] = .string(ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(now))))
+                encryption["keyVaultProperties"] = .object(kv)
+                props["encryption"] = .object(encryption)
+                object["properties"] = .object(props)
+                resource = .object(object)
+            }
+            try await documents.putDocument(StoredDocument(id: document.id, type: Self.type, name: document.name, body: JSONText.serialize(resource)))
+            rotated.append(name)
+        }
+        return rotated
+    }
+
     static func skuName(_ sku: JSONValue) -> String? {
         guard case .string(let name) = sku["name"] else { return nil }
         return skus.first { $0.lowercased() == name.lowercased() }

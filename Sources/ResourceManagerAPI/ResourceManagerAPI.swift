@@ -40,6 +40,12 @@ public struct ResourceManagerAPI: Sendable {
                                      requirePreviewRegistration: requirePreviewRegistration)
     }
 
+    /// Registries with versionless customer-managed keys follow their key's newest version (run periodically).
+    @discardableResult
+    public func followLatestKeyVersions() async throws -> [String] {
+        try await registries.followLatestKeyVersions()
+    }
+
     public func handles(path: String) -> Bool {
         path.lowercased().drop { $0 == "/" }.hasPrefix("subscriptions")
     }

@@ -169,3 +169,36 @@ def test_revocation_fails_closed_and_recovers(coffer):
     assert pull_blob(coffer, "revocable", digest).status_code == 503
     requests.patch(key_url, json={"attributes": {"enabled": True}}, headers={"Authorization": f"Bearer {vault_token}"}, verify=coffer.ca, timeout=30)
     assert pull_blob(coffer, "revocable", digest).content == data
+
+
+@pytest.mark.serve_args("--key-version-check-seconds", "1")
+def test_versionless_key_follows_the_newest_version(coffer):
+    cloud, kek, identity = setup(coffer)
+    grant(coffer, identity, "get", "wrapKey", "unwrapKey")
+    versionless = kek.rsplit("/", 1)[0]
+    path = cloud.group("rg") + "/providers/Microsoft.ContainerRegistry/registries/following"
+    created = cloud.put(path, registry_body(identity, versionless))
+    assert created.status_code == 201, created.text
+    properties = created.json()["properties"]["encryption"]["keyVaultProperties"]
+    assert properties["keyRotationEnabled"] is True and properties["versionedKeyIdentifier"] == kek
+    data = os.urandom(10_000)
+    digest, _ = push_blob(coffer, "following", data)
+    newest = coffer_cli(coffer, "keyvault", "key", "rotate", "--name", "kek", "--vault-name", "cmkvault", "--query", "key.kid", "-o", "tsv").stdout.strip()
+    deadline = time.time() + 20
+    while cloud.get(path).json()["properties"]["encryption"]["keyVaultProperties"]["versionedKeyIdentifier"] != newest:
+        assert time.time() < deadline, "the registry never followed the new key version"
+        time.sleep(0.5)
+    assert cloud.get(path).json()["properties"]["encryption"]["keyVaultProperties"]["lastKeyRotationTimestamp"]
+    assert pull_blob(coffer, "following", digest).content == data
+
+
+def test_acr_encryption_commands(coffer):
+    cloud, kek, identity = setup(coffer)
+    grant(coffer, identity, "get", "wrapKey", "unwrapKey")
+    assert cloud.put(cloud.group("rg") + "/providers/Microsoft.ContainerRegistry/registries/clireg", registry_body(identity, kek)).status_code == 201
+    shown = json.loads(coffer_cli(coffer, "acr", "encryption", "show", "--name", "clireg").stdout)
+    assert shown["status"] == "enabled" and shown["keyVaultProperties"]["keyIdentifier"] == kek
+    other = coffer_cli(coffer, "keyvault", "key", "create", "--name", "other", "--vault-name", "cmkvault", "--query", "key.kid", "-o", "tsv").stdout.strip()
+    rotated = json.loads(coffer_cli(coffer, "acr", "encryption", "rotate-key", "--name", "clireg", "--key-encryption-key", other,
+                                    "--identity", identity["properties"]["clientId"]).stdout)
+    assert rotated["keyVaultProperties"]["keyIdentifier"] == other and rotated["keyVaultProperties"]["lastKeyRotationTimestamp"]
