@@ -202,3 +202,24 @@ def test_acr_encryption_commands(coffer):
     rotated = json.loads(coffer_cli(coffer, "acr", "encryption", "rotate-key", "--name", "clireg", "--key-encryption-key", other,
                                     "--identity", identity["properties"]["clientId"]).stdout)
     assert rotated["keyVaultProperties"]["keyIdentifier"] == other and rotated["keyVaultProperties"]["lastKeyRotationTimestamp"]
+
+
+@pytest.mark.serve_args("--key-access-check-seconds", "2")
+def test_deleting_the_key_fails_closed_and_recovering_it_restores(coffer):
+    cloud, kek, identity = setup(coffer)
+    grant(coffer, identity, "get", "wrapKey", "unwrapKey")
+    path = cloud.group("rg") + "/providers/Microsoft.ContainerRegistry/registries/deletable"
+    assert cloud.put(path, registry_body(identity, kek)).status_code == 201
+    data = os.urandom(20_000)
+    digest, _ = push_blob(coffer, "deletable", data)
+    coffer_cli(coffer, "keyvault", "key", "delete", "--name", "kek", "--vault-name", "cmkvault")
+    time.sleep(3)
+    denied = pull_blob(coffer, "deletable", digest)
+    assert denied.status_code == 503 and "inaccessible" in denied.json()["errors"][0]["message"]
+    # Metadata stays readable while the key is away.
+    host = f"deletable.cr.localhost:{coffer.port}"
+    token = coffer.token("repository:app:pull", service=host)
+    tags = requests.get(f"https://{host}/v2/app/tags/list", headers={"Authorization": f"Bearer {token}"}, verify=coffer.ca, timeout=30)
+    assert tags.status_code == 200
+    coffer_cli(coffer, "keyvault", "key", "recover", "--name", "kek", "--vault-name", "cmkvault")
+    assert pull_blob(coffer, "deletable", digest).content == data
