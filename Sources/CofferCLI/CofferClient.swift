@@ -5,17 +5,18 @@ import NIOCore
 import NIOHTTP1
 import NIOFoundationCompat
 import NIOSSL
+import Synchronization
 
 /// Talks HTTPS to a running Coffer as its operator: client-credentials tokens, the resource manager
 /// and the key vault data plane.
-final class CofferClient: @unchecked Sendable {
+final class CofferClient: Sendable {
     let authority: String
     let tenantID: String
     let subscriptionID: String
     private let clientID: String
     private let clientSecret: String
     private let http: HTTPClient
-    private var tokens: [String: String] = [:]
+    private let tokens = Mutex<[String: String]>([:])
 
     init(dataDirectory: String, subscription: String?) throws {
         let credentialsPath = dataDirectory + "/operator-credentials.json"
@@ -53,7 +54,7 @@ final class CofferClient: @unchecked Sendable {
     var vaultResource: String { vaultURL("x").replacingOccurrences(of: "https://x.", with: "https://") }
 
     func token(for resource: String) async throws -> String {
-        if let token = tokens[resource] { return token }
+        if let token = tokens.withLock({ $0[resource] }) { return token }
         var request = HTTPClientRequest(url: "\(authority)/\(tenantID)/oauth2/v2.0/token")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
@@ -64,7 +65,7 @@ final class CofferClient: @unchecked Sendable {
         guard status == 200, case .string(let token) = body["access_token"] else {
             throw CLIError("authentication failed: \(Self.describe(body))")
         }
-        tokens[resource] = token
+        tokens.withLock { $0[resource] = token }
         return token
     }
 
