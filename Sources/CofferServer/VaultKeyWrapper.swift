@@ -18,22 +18,6 @@ struct VaultKeyWrapperProvider: KeyWrapperProvider {
     }
 }
 
-/// `https://<vault>.<suffix>[:port]/keys/<name>[/<version>]`.
-struct VaultKeyReference: Sendable {
-    let vault: String
-    let name: String
-    let version: String?
-
-    init?(_ identifier: String) {
-        guard let url = URL(string: identifier), let host = url.host, let vault = host.split(separator: ".").first else { return nil }
-        let path = url.path.split(separator: "/").map(String.init)
-        guard path.count >= 2, path[0].lowercased() == "keys" else { return nil }
-        self.vault = String(vault)
-        self.name = path[1]
-        self.version = path.count > 2 && !path[2].isEmpty ? path[2] : nil
-    }
-}
-
 struct VaultKeyWrapper: KeyWrapper {
     let keyID: String
     let principalID: String

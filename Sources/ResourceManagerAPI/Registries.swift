@@ -174,37 +174,32 @@ struct Registries: Sendable {
             principalID = match
         }
         // The vault and key must be fit for the purpose, and reachable by that identity.
-        let parts = keyIdentifier.split(separator: "/").map(String.init)
-        guard parts.count >= 4, let host = parts[1].split(separator: ".").first, parts[2].lowercased() == "keys" else {
+        guard let reference = VaultKeyReference(keyIdentifier) else {
             throw refuse("InvalidKeyIdentifier", "keyIdentifier must look like https://<vault>.vault.localhost:<port>/keys/<name>[/<version>].")
         }
-        guard let vault = try await vaults.vault(named: String(host)) else {
-            throw refuse("KeyVaultNotFound", "The key vault \(host) of the customer-managed key does not exist.")
+        guard let vault = try await vaults.vault(named: reference.vault) else {
+            throw refuse("KeyVaultNotFound", "The key vault \(reference.vault) of the customer-managed key does not exist.")
         }
         guard vault.properties.enableSoftDelete == true, vault.properties.enablePurgeProtection == true else {
-            throw refuse("KeyVaultNotProtected", "The key vault \(host) must have soft delete and purge protection enabled to hold a customer-managed key.")
+            throw refuse("KeyVaultNotProtected", "The key vault \(reference.vault) must have soft delete and purge protection enabled to hold a customer-managed key.")
         }
         guard let principal = try await directory.principal(objectID: principalID) else {
             throw refuse("InvalidEncryptionSettings", "The identity \(principalID) was not found.")
         }
-        let caller = principal.callerClaims
         let key: KeyBundle
         do {
-            for permission in [KeyPermission.get, .wrapKey, .unwrapKey] {
-                try await vaults.authorize(caller, vault: vault, permission: permission)
-            }
-            key = try await vaults.getKey(vault: vault, name: parts[3], version: parts.count > 4 ? parts[4] : nil, baseURL: "https://\(parts[1])")
+            key = try await currentKey(reference, vault: vault, as: principal, permissions: [.get, .wrapKey, .unwrapKey])
         } catch let error as KeyVaultError {
             throw refuse("CustomerManagedKeyInaccessible", "The identity cannot use the key \(keyIdentifier): \(error.message)")
         }
-        guard key.key.kty.hasPrefix("RSA") else { throw refuse("InvalidKeyType", "The customer-managed key must be an RSA key; \(parts[3]) is \(key.key.kty).") }
-        guard key.attributes.enabled != false else { throw refuse("KeyDisabled", "The customer-managed key \(parts[3]) is disabled.") }
+        guard key.key.kty.hasPrefix("RSA") else { throw refuse("InvalidKeyType", "The customer-managed key must be an RSA key; \(reference.name) is \(key.key.kty).") }
+        guard key.attributes.enabled != false else { throw refuse("KeyDisabled", "The customer-managed key \(reference.name) is disabled.") }
 
         let versioned = key.key.kid ?? keyIdentifier
         let previous = existing?["properties"]["encryption"]["keyVaultProperties"] ?? .null
         var keyVaultProperties = JSONObject([
             ("identity", .string(identityReference)), ("keyIdentifier", .string(keyIdentifier)), ("versionedKeyIdentifier", .string(versioned)),
-            ("keyRotationEnabled", .bool(parts.count <= 4)),
+            ("keyRotationEnabled", .bool(reference.version == nil)),
         ])
         let rotated = previous["versionedKeyIdentifier"] != .null && previous["versionedKeyIdentifier"] != .string(versioned)
         keyVaultProperties["lastKeyRotationTimestamp"] = rotated
@@ -226,12 +221,10 @@ struct Registries: Sendable {
                   let keyID = try await registry.keyEncryptionKeyID(registry: name.lowercased()),
                   let (principalID, _) = CustomerManagedKeyID.parse(keyID),
                   let principal = try await directory.principal(objectID: principalID) else { continue }
-            let parts = identifier.split(separator: "/").map(String.init)
-            guard parts.count >= 4, let host = parts[1].split(separator: ".").first, let vault = try await vaults.vault(named: String(host)) else { continue }
+            guard let reference = VaultKeyReference(identifier), let vault = try await vaults.vault(named: reference.vault) else { continue }
             let latest: String
             do {
-                try await vaults.authorize(principal.callerClaims, vault: vault, permission: .get)
-                latest = try await vaults.getKey(vault: vault, name: parts[3], version: nil, baseURL: "https://\(parts[1])").key.kid ?? versioned
+                latest = try await currentKey(reference, vault: vault, as: principal, permissions: [.get]).key.kid ?? versioned
             } catch {
                 continue  // access lost: the data plane reports it; nothing to rotate to
             }
@@ -250,6 +243,15 @@ struct Registries: Sendable {
             rotated.append(name)
         }
         return rotated
+    }
+
+    /// The key as `principal` sees it, after checking the vault lets it do each of `permissions`.
+    private func currentKey(_ reference: VaultKeyReference, vault: VaultResource, as principal: Principal,
+                            permissions: [KeyPermission]) async throws -> KeyBundle {
+        for permission in permissions {
+            try await vaults.authorize(principal.callerClaims, vault: vault, permission: permission)
+        }
+        return try await vaults.getKey(vault: vault, name: reference.name, version: reference.version, baseURL: reference.baseURL)
     }
 
     static func skuName(_ sku: JSONValue) -> String? {

@@ -241,7 +241,7 @@ struct ARMExchange {
                 if request.method == .head { return AzureJSON.empty(.notFound) }
                 throw AzureErrorResponse(.notFound, code: "ResourceGroupNotFound", message: "Resource group '\(name)' could not be found.")
             }
-            return request.method == .head ? AzureJSON.empty(.noContent) : try raw(document.body)
+            return request.method == .head ? AzureJSON.empty(.noContent) : jsonResponse(try JSONText.parse(document.body))
         case .put:
             try await authorize(scope: id, write: true)
             struct Body: Decodable { let location: String?; let tags: [String: String]? }
@@ -256,7 +256,7 @@ struct ARMExchange {
                                       properties: ["provisioningState": "Succeeded"])
             let encoded = String(decoding: try JSONEncoder().encode(group), as: UTF8.self)
             try await api.documents.putDocument(StoredDocument(id: id, type: ResourceManagerAPI.groupType, name: name, body: encoded))
-            return try raw(encoded, status: existing == nil ? .created : .ok)
+            return jsonResponse(try JSONText.parse(encoded), status: existing == nil ? .created : .ok)
         case .delete:
             try await authorize(scope: id, write: true)
             guard try await api.documents.document(id: id) != nil else { return AzureJSON.empty(.noContent) }
@@ -494,10 +494,6 @@ struct ARMExchange {
                            message: "The Resource 'Microsoft.KeyVault/vaults/\(name)' under resource group '\(group)' was not found.")
     }
 
-    private func raw(_ json: String, status: HTTPResponse.Status = .ok) throws -> Response {
-        Response(status: status, headers: [.contentType: "application/json; charset=utf-8", .msRequestID: UUID().uuidString.lowercased()],
-                 body: .init(byteBuffer: ByteBuffer(string: json)))
-    }
 }
 
 struct ResourceGroup: Codable {
