@@ -6,12 +6,10 @@ registry holding 1 GiB and one holding 10 GiB (it must not grow with the data).
 Usage: bench/run-cmk [--size-mib 1024] [--runs 3] [--duration 10] [--rotation-gib 1 10]
 """
 import argparse
-import base64
 import hashlib
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -22,7 +20,7 @@ import requests
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-from run import Target, curl, free_port, wait_healthy  # noqa: E402
+from common import CofferServer, Target, start_docker_registry, stop  # noqa: E402
 
 
 def random_file(path, size):
@@ -61,28 +59,9 @@ def main():
     work = tempfile.mkdtemp(prefix="coffer-cmkbench-")
     processes = []
     try:
-        port, registry_port = free_port(), free_port()
-        data = os.path.join(work, "data")
-        coffer = subprocess.Popen([args.coffer, "serve", "--data-dir", data, "--port", str(port), "--log-level", "warning"],
-                                  stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "coffer.log"), "w"))
-        processes.append(coffer)
-        for _ in range(100):
-            if os.path.exists(os.path.join(data, "operator-credentials.json")):
-                break
-            time.sleep(0.1)
-        ca = os.path.join(data, "ca.pem")
-        wait_healthy(f"https://localhost:{port}/healthz", ca, coffer)
-        operator = json.load(open(os.path.join(data, "operator-credentials.json")))
-        admin = json.load(open(os.path.join(data, "admin-credentials.json")))
-        base = f"https://localhost:{port}"
-
-        def token(resource):
-            response = requests.post(f"{base}/{operator['tenantId']}/oauth2/v2.0/token", verify=ca, timeout=30, data={
-                "grant_type": "client_credentials", "client_id": operator["clientId"], "client_secret": operator["clientSecret"],
-                "scope": f"{resource}/.default"})
-            response.raise_for_status()
-            return response.json()["access_token"]
-
+        coffer = CofferServer(args.coffer, work)
+        processes.append(coffer.process)
+        ca, port, base, operator, token = coffer.ca, coffer.port, coffer.base, coffer.operator, coffer.token
         arm = {"Authorization": f"Bearer {token(base)}"}
         group = f"{base}/subscriptions/{operator['subscriptionId']}/resourceGroups/bench"
 
@@ -95,7 +74,7 @@ def main():
         requests.post(f"{base}/subscriptions/{operator['subscriptionId']}/providers/Microsoft.Features/providers/Microsoft.ContainerRegistry"
                       f"/features/PrivatePreview/register?api-version=2021-07-01", headers=arm, verify=ca, timeout=30).raise_for_status()
         put(group, {"location": "here"}, api="2021-04-01")
-        oid = json.loads(base64.urlsafe_b64decode(arm["Authorization"].split(".")[1] + "=="))["oid"]
+        oid = CofferServer.object_id(arm["Authorization"])
         identity = put(f"{group}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/benchid", {"location": "here"})
         everyone = [{"tenantId": operator["tenantId"], "objectId": oid, "permissions": {"keys": ["all"]}},
                     {"tenantId": operator["tenantId"], "objectId": identity["properties"]["principalId"],
@@ -123,18 +102,10 @@ def main():
 
         def registry_target(name):
             host = f"{name}.cr.localhost:{port}"
-            registry_token = json.loads(curl("--cacert", ca, "-u", f"{admin['username']}:{admin['password']}",
-                                             f"{base}/oauth2/token?service={host}&scope=repository:bench:pull,push"))["token"]
-            return Target(name, f"https://{host}", "bench", ca, registry_token)
+            return Target(name, f"https://{host}", "bench", ca, coffer.registry_token(host, "repository:bench:pull,push"))
 
-        config = os.path.join(work, "registry.yml")
-        with open(config, "w") as handle:
-            handle.write(f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {os.path.join(work, 'registry')}\n"
-                         f"http:\n  addr: 127.0.0.1:{registry_port}\n  tls:\n    certificate: {os.path.join(data, 'server.pem')}\n"
-                         f"    key: {os.path.join(data, 'server-key.pem')}\n")
-        registry = subprocess.Popen(["docker-registry", "serve", config], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        registry, registry_port = start_docker_registry(work, coffer)
         processes.append(registry)
-        wait_healthy(f"https://localhost:{registry_port}/v2/", ca, registry)
 
         size = args.size_mib * 1024 * 1024
         blob = os.path.join(work, "blob.bin")
@@ -171,12 +142,7 @@ def main():
         for label, seconds in rotations.items():
             print(f"rotation with {label} held: {seconds * 1000:.1f} ms")
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(processes)
         shutil.rmtree(work, ignore_errors=True)
 
 

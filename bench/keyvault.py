@@ -10,17 +10,15 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 
 import requests
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-from run import free_port, wait_healthy  # noqa: E402
+from common import CofferServer, stop  # noqa: E402
 
 LUA = """
 wrk.method = "POST"
@@ -59,33 +57,14 @@ def main():
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "keyvault.json"))
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="coffer-kvbench-")
-    port = free_port()
-    data = os.path.join(work, "data")
-    process = subprocess.Popen([args.coffer, "serve", "--data-dir", data, "--port", str(port), "--log-level", "warning"],
-                               stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "coffer.log"), "w"))
+    coffer = CofferServer(args.coffer, work)
     try:
-        ca = os.path.join(data, "ca.pem")
-        for _ in range(100):
-            if os.path.exists(os.path.join(data, "operator-credentials.json")):
-                break
-            time.sleep(0.1)
-        wait_healthy(f"https://localhost:{port}/healthz", ca, process)
-        with open(os.path.join(data, "operator-credentials.json")) as handle:
-            operator = json.load(handle)
-        base = f"https://localhost:{port}"
-
-        def token(resource):
-            response = requests.post(f"{base}/{operator['tenantId']}/oauth2/v2.0/token", verify=ca, timeout=30, data={
-                "grant_type": "client_credentials", "client_id": operator["clientId"], "client_secret": operator["clientSecret"],
-                "scope": f"{resource}/.default"})
-            response.raise_for_status()
-            return response.json()["access_token"]
-
+        ca, port, base, operator, token = coffer.ca, coffer.port, coffer.base, coffer.operator, coffer.token
         arm = {"Authorization": f"Bearer {token(base)}"}
         subscription = f"{base}/subscriptions/{operator['subscriptionId']}"
         requests.put(f"{subscription}/resourcegroups/bench?api-version=2021-04-01", json={"location": "here"}, headers=arm, verify=ca,
                      timeout=30).raise_for_status()
-        oid = json.loads(base64.urlsafe_b64decode(arm["Authorization"].split(".")[1] + "=="))["oid"]
+        oid = CofferServer.object_id(arm["Authorization"])
         requests.put(f"{subscription}/resourcegroups/bench/providers/Microsoft.KeyVault/vaults/benchvault?api-version=2023-07-01", json={
             "location": "here", "properties": {"tenantId": operator["tenantId"], "sku": {"family": "A", "name": "standard"},
                                                "accessPolicies": [{"tenantId": operator["tenantId"], "objectId": oid,
@@ -117,8 +96,7 @@ def main():
         print(f"openssl speed rsa2048: {sign:.1f} sign/s per core x {cores} cores = {sign * cores:.1f}/s")
         print(f"unwrap / (openssl sign/s x cores) = {report['unwrap_over_openssl_times_cores']:.2f}")
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=20)
+        stop([coffer.process])
         shutil.rmtree(work, ignore_errors=True)
 
 
