@@ -163,7 +163,8 @@ struct KeyVaultCommand: AsyncParsableCommand {
 struct KeyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "key", abstract: "Manage keys in a vault.",
-        subcommands: [Create.self, Show.self, List.self, ListVersions.self, Delete.self, Recover.self, Purge.self, Rotate.self]
+        subcommands: [Create.self, Show.self, List.self, ListVersions.self, Delete.self, ListDeleted.self, ShowDeleted.self, Recover.self, Purge.self,
+                      Rotate.self]
     )
 
     struct Target: ParsableArguments {
@@ -228,6 +229,26 @@ struct KeyCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await runClient(common) { client in try await client.vault(.DELETE, vault: target.vaultName, "/keys/\(target.name)") }
+        }
+    }
+
+    struct ListDeleted: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list-deleted", abstract: "List soft-deleted keys (recoverable until purged).")
+        @Option(help: "Vault name.") var vaultName: String
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in try await KeyCommand.allPages(client, vault: vaultName, "/deletedkeys") }
+        }
+    }
+
+    struct ShowDeleted: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "show-deleted", abstract: "Show a soft-deleted key.")
+        @OptionGroup var target: Target
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in try await client.vault(.GET, vault: target.vaultName, "/deletedkeys/\(target.name)") }
         }
     }
 

@@ -15,6 +15,7 @@ struct CofferResponder: HTTPResponder {
     let identityAPI: IdentityAPI
     let keyVaultAPI: KeyVaultAPI
     let resourceManagerAPI: ResourceManagerAPI
+    let metrics: MetricsEndpoint
     /// Where clients reach the identity service (named in key vault challenges).
     let identityBase: String
     let registryHostSuffix: String
@@ -42,6 +43,9 @@ struct CofferResponder: HTTPResponder {
         }
         if let vault = Self.label(of: host, under: vaultHostSuffix) {
             return try await keyVaultAPI.respond(to: request, context: context, vaultName: vault, identityBase: identityBase)
+        }
+        if path == "/metrics", request.method == .get {
+            return try await metrics.respond(to: request)
         }
         if resourceManagerAPI.handles(path: path) {
             return try await resourceManagerAPI.respond(to: request, context: context)

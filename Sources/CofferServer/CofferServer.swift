@@ -58,19 +58,21 @@ public struct CofferServer: Sendable {
             signer: TokenSigner(privateKey: secrets.tokenSigningKey), administrator: secrets.administrator,
             tokenLifetime: Int64(configuration.tokenLifetimeSeconds)
         )
+        let resourceManagerAPI = ResourceManagerAPI(
+            directory: directory, vaults: vaults, registry: registry, documents: metadata, tenantID: bootstrap.tenantID,
+            subscriptionID: bootstrap.subscriptionID, featureApprovalSeconds: Int64(configuration.featureApprovalSeconds),
+            registryKeyWrapperID: ServiceManagedKeyWrapper.identifier,
+            requirePreviewRegistration: configuration.requirePreviewRegistration,
+            vaultURI: { name in "https://\(name.lowercased()).\(vaultSuffix):\(port)/" },
+            loginServer: { [registrySuffix = configuration.registryHostSuffix] name in "\(name).\(registrySuffix):\(port)" }
+        )
         let responder = CofferResponder(
             registryAPI: RegistryAPI(service: registry, authority: authority),
             identityAPI: IdentityAPI(directory: directory, tenantID: bootstrap.tenantID, identityHeader: secrets.identityHeader,
                                      imdsEnabled: configuration.imdsEnabled),
             keyVaultAPI: KeyVaultAPI(vaults: vaults, directory: directory, tenantID: bootstrap.tenantID, vaultHostSuffix: vaultSuffix),
-            resourceManagerAPI: ResourceManagerAPI(
-                directory: directory, vaults: vaults, registry: registry, documents: metadata, tenantID: bootstrap.tenantID,
-                subscriptionID: bootstrap.subscriptionID, featureApprovalSeconds: Int64(configuration.featureApprovalSeconds),
-                registryKeyWrapperID: ServiceManagedKeyWrapper.identifier,
-                requirePreviewRegistration: configuration.requirePreviewRegistration,
-                vaultURI: { name in "https://\(name.lowercased()).\(vaultSuffix):\(port)/" },
-                loginServer: { [registrySuffix = configuration.registryHostSuffix] name in "\(name).\(registrySuffix):\(port)" }
-            ),
+            resourceManagerAPI: resourceManagerAPI,
+            metrics: MetricsEndpoint(registry: registry, resourceManager: resourceManagerAPI),
             identityBase: "https://localhost:\(port)",
             registryHostSuffix: configuration.registryHostSuffix, vaultHostSuffix: vaultSuffix
         )

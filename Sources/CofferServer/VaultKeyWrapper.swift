@@ -26,6 +26,10 @@ struct VaultKeyWrapper: KeyWrapper {
     let directory: Directory
     let vaultBaseURL: @Sendable (String) -> String
 
+    var auditIdentity: (key: String, identity: String) {
+        (CustomerManagedKeyID.parse(keyID)?.keyIdentifier ?? keyID, principalID)
+    }
+
     /// The identity calls as itself: its own claims, checked by the vault like anyone's.
     private func caller() async throws -> AccessTokenClaims {
         guard let principal = try await directory.principal(objectID: principalID) else {
@@ -36,9 +40,19 @@ struct VaultKeyWrapper: KeyWrapper {
 
     private func vault() async throws -> VaultResource {
         guard let vault = try await vaults.vault(named: key.vault) else {
-            throw EnvelopeError(.keyUnavailable, "the key vault \(key.vault) does not exist (deleted?)")
+            throw EnvelopeError(.keyUnavailable, "the key vault \(key.vault) does not exist or is deleted")
         }
         return vault
+    }
+
+    /// Tells a key that is away (recoverable: 503, retry later) from one purged for good, whose wrapped data
+    /// can never be opened again (crypto-shredded).
+    private func failure(_ message: String, version: String) async -> EnvelopeError {
+        if (try? await vaults.existence(vault: key.vault, name: key.name, version: version)) == .purged {
+            return EnvelopeError(.keyPurged, "the customer-managed key \(key.vault)/\(key.name) (version \(version)) was purged: "
+                                 + "data encrypted under it can never be decrypted again")
+        }
+        return EnvelopeError(.keyUnavailable, "the customer-managed key \(key.vault)/\(key.name) is inaccessible: \(message)")
     }
 
     /// Wrapped bytes carry the key version that wrapped them, so a versionless key can rotate underneath.
@@ -72,10 +86,10 @@ struct VaultKeyWrapper: KeyWrapper {
                                                   baseURL: vaultBaseURL(key.vault))
             guard let bytes = Base64URL.decode(result.value) else { throw EnvelopeError(.formatInvalid, "unexpected unwrap result") }
             return SymmetricKey(data: bytes)
-        } catch let error as EnvelopeError {
-            throw error
+        } catch let error as EnvelopeError where error.code == .keyUnavailable {
+            throw await failure(error.message, version: version)
         } catch let error as KeyVaultError {
-            throw EnvelopeError(.keyUnavailable, "the customer-managed key \(key.vault)/\(key.name) is inaccessible: \(error.message)")
+            throw await failure(error.message, version: version)
         }
     }
 }

@@ -87,6 +87,7 @@ public protocol VaultKeyStore: Sendable {
     func keyNames(vault: String, deleted: Bool) async throws -> [KeyNameRecord]
     /// Marks a name deleted (with dates) or live again (nil dates); throws `.notFound`.
     func setKeyDeleted(vault: String, name: String, deletedAt: Int64?, scheduledPurgeAt: Int64?) async throws
-    /// Removes a name and all its versions for good.
+    /// Removes a name and all its versions for good: no copy of the sealed material may stay in the
+    /// store's files (freed pages, journals), since a purge is what crypto-shreds data wrapped under the key.
     func purgeKey(vault: String, name: String) async throws
 }

@@ -10,4 +10,11 @@ public protocol KeyWrapper: Sendable {
     /// - Parameter context: bytes the wrapping is bound to (a wrapper may bind them as associated data).
     func wrap(_ key: SymmetricKey, context: [UInt8]) async throws -> [UInt8]
     func unwrap(_ wrapped: [UInt8], context: [UInt8]) async throws -> SymmetricKey
+    /// What an audit record says of this key: the key it names and the identity that uses it.
+    var auditIdentity: (key: String, identity: String) { get }
+}
+
+extension KeyWrapper {
+    /// The server's own keys are used by the server itself.
+    public var auditIdentity: (key: String, identity: String) { (keyID, "coffer-server") }
 }

@@ -20,6 +20,8 @@ enum RegistryErrorMapping {
         case .unsupported: (.methodNotAllowed, "UNSUPPORTED")
         case .rangeNotSatisfiable: (.rangeNotSatisfiable, "BLOB_UPLOAD_INVALID")
         case .keyUnavailable: (.serviceUnavailable, "KEY_UNAVAILABLE")
+        // Gone for good: retrying cannot help, so not a 503.
+        case .keyPurged: (.gone, "KEY_PURGED")
         case .dataCorrupt: (.internalServerError, "UNKNOWN")
         }
     }

@@ -17,6 +17,8 @@ public struct RegistryError: Error, Sendable, Equatable, CustomStringConvertible
         case rangeNotSatisfiable
         /// A key-encryption key could not unwrap the registry's master key: data fails closed.
         case keyUnavailable
+        /// The key-encryption key was purged: the registry's data can never be decrypted again.
+        case keyPurged
         /// Stored bytes failed authentication or are missing: never served as data.
         case dataCorrupt
     }

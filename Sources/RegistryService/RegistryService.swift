@@ -15,6 +15,8 @@ public final class RegistryService: Sendable {
     let masterKeys: MasterKeyCache
     let uploads = UploadSessions()
     let logger: Logger
+    /// Every use of a key-encryption key, logged and counted.
+    public let keyAudit: KeyAccessAudit
 
     /// - Parameter keyWrappers: the key-encryption keys available, by ``KeyWrapper/keyID``.
     public init(
@@ -32,15 +34,14 @@ public final class RegistryService: Sendable {
         self.wrappers = Dictionary(keyWrappers.map { ($0.keyID, $0) }, uniquingKeysWith: { first, _ in first })
         self.masterKeys = MasterKeyCache(lifetime: configuration.masterKeyLifetime)
         self.logger = logger
+        self.keyAudit = KeyAccessAudit(logger: logger)
     }
 
     // MARK: registries
 
     /// Creates a registry with a fresh master key wrapped by `keyWrapperID`'s key.
     public func createRegistry(name: String, keyWrapperID: String) async throws {
-        guard let wrapper = wrapper(for: keyWrapperID) else {
-            throw RegistryError(.keyUnavailable, "key-encryption key \(keyWrapperID) is not available")
-        }
+        let wrapper = try wrapper(for: keyWrapperID, operation: .wrap, registry: name)
         let masterKey = RegistryMasterKey.generate(for: name)
         let wrapped: [UInt8]
         do {
@@ -48,8 +49,9 @@ public final class RegistryService: Sendable {
             // Prove the way back works before anything depends on it.
             _ = try await RegistryMasterKey.unwrap(wrapped, registry: name, using: wrapper)
         } catch {
-            throw Self.keyError(error, registry: name)
+            throw audited(error, .wrap, registry: name, key: wrapper.auditIdentity)
         }
+        keyAudit.record(.wrap, registry: name, key: wrapper.auditIdentity, outcome: .success)
         let record = RegistryRecord(name: name, wrappedMasterKey: wrapped, keyEncryptionKeyID: keyWrapperID, createdAt: Self.now())
         try await metadata.createRegistry(record)
         logger.info("registry created", metadata: [LogKey.registry: .string(name), LogKey.keyID: .string(keyWrapperID)])
@@ -87,17 +89,27 @@ public final class RegistryService: Sendable {
             throw RegistryError(.nameUnknown, "registry \(registry) is not known")
         }
         return try await masterKeys.masterKey(registry: registry, wrapped: record.wrappedMasterKey) {
-            guard let wrapper = wrapper(for: record.keyEncryptionKeyID) else {
-                throw RegistryError(.keyUnavailable, "the key-encryption key of registry \(registry) is not available")
-            }
+            let wrapper = try wrapper(for: record.keyEncryptionKeyID, operation: .unwrap, registry: registry)
             do {
-                return try await RegistryMasterKey.unwrap(record.wrappedMasterKey, registry: registry, using: wrapper)
+                let key = try await RegistryMasterKey.unwrap(record.wrappedMasterKey, registry: registry, using: wrapper)
+                keyAudit.record(.unwrap, registry: registry, key: wrapper.auditIdentity, outcome: .success)
+                return key
             } catch {
-                logger.error("master key unwrap failed", metadata: [
-                    LogKey.registry: .string(registry), LogKey.keyID: .string(record.keyEncryptionKeyID),
-                ])
-                throw Self.keyError(error, registry: registry)
+                throw audited(error, .unwrap, registry: registry, key: wrapper.auditIdentity)
             }
+        }
+    }
+
+    /// Why the registry's data cannot be read now (its key is inaccessible or purged), or nil when it can.
+    /// Answers as data requests would: within the master-key cache's lifetime, from the cache.
+    public func keyAccessError(registry: String) async -> RegistryError? {
+        do {
+            _ = try await masterKey(registry: registry)
+            return nil
+        } catch let error as RegistryError where error.code == .keyUnavailable || error.code == .keyPurged {
+            return error
+        } catch {
+            return nil
         }
     }
 
@@ -107,17 +119,18 @@ public final class RegistryService: Sendable {
         guard let record = try await metadata.registry(named: registry) else {
             throw RegistryError(.nameUnknown, "registry \(registry) is not known")
         }
-        guard let current = wrapper(for: record.keyEncryptionKeyID), let next = wrapper(for: keyWrapperID) else {
-            throw RegistryError(.keyUnavailable, "a key-encryption key of registry \(registry) is not available")
-        }
+        let current = try wrapper(for: record.keyEncryptionKeyID, operation: .rotate, registry: registry)
+        let next = try wrapper(for: keyWrapperID, operation: .rotate, registry: registry)
+        let wrapped: [UInt8]
         do {
             let masterKey = try await RegistryMasterKey.unwrap(record.wrappedMasterKey, registry: registry, using: current)
-            let wrapped = try await masterKey.wrapped(by: next)
+            wrapped = try await masterKey.wrapped(by: next)
             _ = try await RegistryMasterKey.unwrap(wrapped, registry: registry, using: next)
-            try await metadata.updateRegistryKey(name: registry, wrappedMasterKey: wrapped, keyEncryptionKeyID: keyWrapperID)
         } catch {
-            throw Self.keyError(error, registry: registry)
+            throw audited(error, .rotate, registry: registry, key: next.auditIdentity)
         }
+        try await metadata.updateRegistryKey(name: registry, wrappedMasterKey: wrapped, keyEncryptionKeyID: keyWrapperID)
+        keyAudit.record(.rotate, registry: registry, key: next.auditIdentity, outcome: .success)
         masterKeys.forget(registry: registry)
         logger.info("registry master key rewrapped", metadata: [LogKey.registry: .string(registry), LogKey.keyID: .string(keyWrapperID)])
     }
@@ -131,9 +144,29 @@ public final class RegistryService: Sendable {
         wrappers[keyID] ?? wrapperProvider?.wrapper(for: keyID)
     }
 
+    /// The wrapper for `keyID`; an id no wrapper answers to is an audited failure.
+    private func wrapper(for keyID: String, operation: KeyAccessAudit.Operation, registry: String) throws -> any KeyWrapper {
+        guard let wrapper = wrapper(for: keyID) else {
+            let error = RegistryError(.keyUnavailable, "the key-encryption key \(keyID) of registry \(registry) is not available")
+            keyAudit.record(operation, registry: registry, key: (keyID, "unknown"), outcome: .denied, reason: error.message)
+            throw error
+        }
+        return wrapper
+    }
+
+    /// A key failure, audited, as the registry reports it.
+    private func audited(_ error: any Error, _ operation: KeyAccessAudit.Operation, registry: String, key: (key: String, identity: String)) -> RegistryError {
+        let reported = Self.keyError(error, registry: registry)
+        keyAudit.record(operation, registry: registry, key: key, outcome: reported.code == .keyPurged ? .purged : .denied, reason: reported.message)
+        return reported
+    }
+
     /// Key failures as the registry reports them: the customer-managed key is inaccessible.
     static func keyError(_ error: any Error, registry: String) -> RegistryError {
         if let error = error as? RegistryError { return error }
+        if let error = error as? EnvelopeError, error.code == .keyPurged {
+            return RegistryError(.keyPurged, "the data of registry \(registry) is permanently unreadable (crypto-shredded): \(error.message)")
+        }
         let reason = (error as? EnvelopeError)?.message ?? String(describing: error)
         return RegistryError(.keyUnavailable, "the key-encryption key of registry \(registry) is inaccessible: \(reason)")
     }
@@ -175,6 +208,7 @@ public final class RegistryService: Sendable {
         case let error as EnvelopeError:
             switch error.code {
             case .keyUnavailable: return RegistryError(.keyUnavailable, error.message)
+            case .keyPurged: return RegistryError(.keyPurged, error.message)
             case .integrityFailure, .formatInvalid: return RegistryError(.dataCorrupt, error.message)
             }
         case let error as StorageError where error.code == .notFound || error.code == .corrupt:

@@ -62,6 +62,32 @@ struct Registries: Sendable {
         try await documents.documents(under: prefix.lowercased() + "/", type: Self.type).map { try JSONText.parse($0.body) }
     }
 
+    /// The registries under `prefix` as GET shows them.
+    func listPresented(under prefix: String) async throws -> [JSONValue] {
+        var registries: [JSONValue] = []
+        for registry in try await list(under: prefix) { registries.append(await presented(registry)) }
+        return registries
+    }
+
+    /// A registry as GET shows it: a customer-managed-key registry reports in `properties.status` whether its
+    /// data is readable, its key inaccessible, or its key purged (the data crypto-shredded).
+    func presented(_ resource: JSONValue, now: Date = Date()) async -> JSONValue {
+        guard case .string(let status) = resource["properties"]["encryption"]["status"], status.lowercased() == "enabled",
+              case .string(let name) = resource["name"], case .object(var object) = resource,
+              case .object(var properties) = resource["properties"] else { return resource }
+        let (display, message): (String, String)
+        switch await registry.keyAccessError(registry: name.lowercased()) {
+        case nil: (display, message) = ("Ready", "The customer-managed key is accessible.")
+        case let error? where error.code == .keyPurged: (display, message) = ("CustomerManagedKeyPurged", error.message)
+        case let error?: (display, message) = ("CustomerManagedKeyInaccessible", error.message)
+        }
+        properties["status"] = .object(JSONObject([
+            ("displayStatus", .string(display)), ("message", .string(message)), ("timestamp", .string(ISO8601DateFormatter().string(from: now))),
+        ]))
+        object["properties"] = .object(properties)
+        return .object(object)
+    }
+
     /// Creates or updates a registry resource from a PUT body; creates the data-plane registry on first PUT.
     func put(id: String, name: String, body: JSONValue, now: Int64 = Int64(Date().timeIntervalSince1970)) async throws -> (JSONValue, Bool) {
         try Self.validateName(name)

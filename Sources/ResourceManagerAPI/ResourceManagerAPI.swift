@@ -51,12 +51,7 @@ public struct ResourceManagerAPI: Sendable {
     }
 
     public func respond(to request: Request, context: some RequestContext) async throws -> Response {
-        let base = baseURL(of: request)
-        guard let token = bearerToken(of: request) else {
-            throw AzureErrorResponse(.unauthorized, code: "AuthenticationFailed", message: "Authentication failed. The 'Authorization' header is missing.",
-                                     headers: [.wwwAuthenticate: "Bearer authorization_uri=\"\(base)/\(tenantID)\", error=\"invalid_token\""])
-        }
-        let claims = try authenticate(token, base: base)
+        let claims = try authenticate(request)
         guard request.uri.queryParameters.get("api-version") != nil else {
             throw AzureErrorResponse(.badRequest, code: "MissingApiVersionParameter", message: "The api-version query parameter (?api-version=) is required for all requests.")
         }
@@ -66,6 +61,25 @@ public struct ResourceManagerAPI: Sendable {
             return try await exchange.dispatch()
         } catch let error as KeyVaultError {
             throw Self.wire(error)
+        }
+    }
+
+    /// The caller of a request that carries an ARM token, or Azure's 401.
+    public func authenticate(_ request: Request) throws -> AccessTokenClaims {
+        let base = baseURL(of: request)
+        guard let token = bearerToken(of: request) else {
+            throw AzureErrorResponse(.unauthorized, code: "AuthenticationFailed", message: "Authentication failed. The 'Authorization' header is missing.",
+                                     headers: [.wwwAuthenticate: "Bearer authorization_uri=\"\(base)/\(tenantID)\", error=\"invalid_token\""])
+        }
+        return try authenticate(token, base: base)
+    }
+
+    /// Refuses a caller without at least Reader on the subscription (monitoring endpoints).
+    public func requireSubscriptionReader(_ claims: AccessTokenClaims) async throws {
+        let scope = "/subscriptions/\(subscriptionID)"
+        guard !(try await directory.roles(of: claims.oid, at: scope)).isDisjoint(with: [.owner, .contributor, .reader]) else {
+            throw AzureErrorResponse(.forbidden, code: "AuthorizationFailed",
+                                     message: "The client '\(claims.appid)' with object id '\(claims.oid)' does not have authorization to perform action 'read' over scope '\(scope)'.")
         }
     }
 
@@ -156,7 +170,7 @@ struct ARMExchange {
             return try AzureJSON.response(VaultList(value: try await api.vaults.vaults(under: "/subscriptions/\(api.subscriptionID)")))
         case (.get, 5) where lower[2] == "providers" && lower[3] == "microsoft.containerregistry" && lower[4] == "registries":
             try await authorize(scope: "/subscriptions/\(api.subscriptionID)", write: false)
-            return jsonResponse(.object(JSONObject([("value", .array(try await api.registries.list(under: "/subscriptions/\(api.subscriptionID)")))])))
+            return jsonResponse(.object(JSONObject([("value", .array(try await api.registries.listPresented(under: "/subscriptions/\(api.subscriptionID)")))])))
         case (_, 7...) where lower[2] == "resourcegroups" && lower[4] == "providers" && lower[5] == "microsoft.resources"
             && lower[6] == "deployments":
             try await requireGroup(path[3])
@@ -334,7 +348,7 @@ struct ARMExchange {
         let groupScope = groupID(group)
         if rest.isEmpty, request.method == .get {
             try await authorize(scope: groupScope, write: false)
-            return jsonResponse(.object(JSONObject([("value", .array(try await api.registries.list(under: groupScope)))])))
+            return jsonResponse(.object(JSONObject([("value", .array(try await api.registries.listPresented(under: groupScope)))])))
         }
         let name = rest[0]
         let id = "\(groupScope)/providers/Microsoft.ContainerRegistry/registries/\(name)"
@@ -345,7 +359,7 @@ struct ARMExchange {
                 throw AzureErrorResponse(.notFound, code: "ResourceNotFound",
                                          message: "The Resource 'Microsoft.ContainerRegistry/registries/\(name)' under resource group '\(group)' was not found.")
             }
-            return jsonResponse(registry)
+            return jsonResponse(await api.registries.presented(registry))
         case (.put, 1), (.patch, 1):
             try await authorize(scope: id, write: true)
             var body = try await Self.jsonBody(request)

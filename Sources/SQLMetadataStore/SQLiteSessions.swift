@@ -4,7 +4,8 @@ import SQLiteKit
 import Synchronization
 
 /// Embedded SQLite: one writer connection behind a lock, reader connections on WAL snapshots,
-/// `synchronous=FULL` so a committed transaction survives a crash.
+/// `synchronous=FULL` so a committed transaction survives a crash, `secure_delete` so deleted rows
+/// (purged key material above all) are overwritten, not left in free pages.
 public final class SQLiteSessions: SQLSessions {
     private let writer: SQLiteConnection
     private let readers: [SQLiteConnection]
@@ -13,7 +14,7 @@ public final class SQLiteSessions: SQLSessions {
 
     public static func open(path: String, readerCount: Int = 2, logger: Logger = Logger(label: "coffer.sqlite")) async throws -> SQLiteSessions {
         let writer = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
-        for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=5000", "PRAGMA foreign_keys=ON"] {
+        for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=5000", "PRAGMA foreign_keys=ON", "PRAGMA secure_delete=ON"] {
             _ = try await writer.query(pragma)
         }
         var readers: [SQLiteConnection] = []
@@ -50,6 +51,14 @@ public final class SQLiteSessions: SQLSessions {
                 try? await database.raw("ROLLBACK").run()
                 throw error
             }
+        }
+    }
+
+    /// Copies the WAL into the database (where `secure_delete` has zeroed deleted rows) and truncates it,
+    /// so the WAL's older frames holding the rows are gone too.
+    public func eraseDeletedRemnants() async throws {
+        try await writeLock.withLock {
+            _ = try await writer.query("PRAGMA wal_checkpoint(TRUNCATE)")
         }
     }
 

@@ -401,3 +401,25 @@ import _CryptoExtras
         #expect(try await fixture.service.deletedVault(named: "vault2") == nil)
     }
 }
+
+@Suite struct KeyExistenceTests {
+    /// What a registry needs to tell "away" from "gone": live → soft-deleted (key, then vault) → purged.
+    @Test func liveSoftDeletedAndPurged() async throws {
+        let fixture = try await VaultFixture.make()
+        defer { Task { try await fixture.store.close() } }
+        let vault = try await fixture.vault(purgeProtection: false)
+        let created = try await fixture.service.createKey(vault: vault, name: "k", request: rsaRequest(), baseURL: VaultFixture.base)
+        let version = try #require(created.key.kid?.split(separator: "/").last.map(String.init))
+        #expect(try await fixture.service.existence(vault: "vault1", name: "k", version: version) == .live)
+        #expect(try await fixture.service.existence(vault: "vault1", name: "k", version: "0123456789abcdef") == .purged)
+        #expect(try await fixture.service.existence(vault: "vault1", name: "other", version: version) == .purged)
+        _ = try await fixture.service.deleteKey(vault: vault, name: "k", baseURL: VaultFixture.base)
+        #expect(try await fixture.service.existence(vault: "vault1", name: "k", version: version) == .softDeleted)
+        _ = try await fixture.service.recoverKey(vault: vault, name: "k", baseURL: VaultFixture.base)
+        _ = try await fixture.service.deleteVault(id: vault.id!, subscriptionID: "s")
+        #expect(try await fixture.service.existence(vault: "vault1", name: "k", version: version) == .softDeleted)
+        try await fixture.service.purgeDeletedVault(named: "vault1")
+        #expect(try await fixture.service.existence(vault: "vault1", name: "k", version: version) == .purged)
+        #expect(try await fixture.service.existence(vault: "novault", name: "k", version: version) == .purged)
+    }
+}

@@ -1,4 +1,5 @@
 """Starts a real `coffer serve` (the built binary) on a loopback port for the interop tests."""
+import glob
 import json
 import os
 import shutil
@@ -42,11 +43,24 @@ class Coffer:
         os.makedirs(self.cert_dir)
         shutil.copy(self.ca, os.path.join(self.cert_dir, "ca.crt"))
 
-    def start(self):
-        """Starts (or restarts) the server on the same data directory and port."""
-        self.process = subprocess.Popen(
-            [BINARY, "serve", "--data-dir", self.data_dir, "--port", str(self.port), *self.extra_args],
-            stdout=self.log, stderr=subprocess.STDOUT)
+    def start(self, clock_offset=None):
+        """Starts (or restarts) the server on the same data directory and port. `clock_offset` (say "+91d")
+        runs it with its wall clock moved forward by Debian's libfaketime, for what only time brings (purges
+        on schedule); monotonic time is left alone."""
+        command = [BINARY, "serve", "--data-dir", self.data_dir, "--port", str(self.port), *self.extra_args]
+        environment = dict(os.environ)
+        if clock_offset:
+            # The server certificate is reissued at each start, valid from the server's "now"; clients live in
+            # real time, so the moved server keeps serving the certificate it made before.
+            certificate, key = os.path.join(self.workdir, "server.pem"), os.path.join(self.workdir, "server-key.pem")
+            shutil.copy(os.path.join(self.data_dir, "server.pem"), certificate)
+            shutil.copy(os.path.join(self.data_dir, "server-key.pem"), key)
+            # libfaketime preloaded into coffer itself (not the `faketime` wrapper, which does not pass SIGTERM on).
+            # Started through `sh -c exec`: exec'd straight from Python with the preload, coffer sees no arguments.
+            command = ["sh", "-c", 'exec "$0" "$@"', *command, "--certificate", certificate, "--private-key", key]
+            environment.update(LD_PRELOAD=glob.glob("/usr/lib/*/faketime/libfaketime.so.1")[0], FAKETIME=clock_offset,
+                               FAKETIME_DONT_FAKE_MONOTONIC="1")
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=environment)
         self._wait_until_healthy()
 
     def crash(self):

@@ -3,6 +3,7 @@ the seed's limits are refused; rotation rewraps; revocation fails closed and rec
 import hashlib
 import json
 import os
+import sqlite3
 import time
 import uuid
 
@@ -37,12 +38,13 @@ class Cloud:
         return requests.get(f"{self.base}{path}?{API}", headers=self.headers, verify=self.coffer.ca, timeout=60)
 
 
-def setup(coffer, register_feature=True):
+def setup(coffer, register_feature=True, retention_days=90):
     cloud = Cloud(coffer)
     if register_feature:
         coffer_cli(coffer, "feature", "register", "--name", "PrivatePreview", "--namespace", "Microsoft.ContainerRegistry")
     coffer_cli(coffer, "group", "create", "--name", "rg", "--location", "westeurope")
-    coffer_cli(coffer, "keyvault", "create", "--name", "cmkvault", "--group", "rg", "--enable-purge-protection")
+    coffer_cli(coffer, "keyvault", "create", "--name", "cmkvault", "--group", "rg", "--enable-purge-protection",
+               "--retention-days", str(retention_days))
     kek = coffer_cli(coffer, "keyvault", "key", "create", "--name", "kek", "--vault-name", "cmkvault", "--query", "key.kid", "-o", "tsv").stdout.strip()
     identity = json.loads(coffer_cli(coffer, "identity", "create", "-n", "regid", "-g", "rg").stdout)
     if register_feature:
@@ -156,6 +158,11 @@ def test_revocation_fails_closed_and_recovers(coffer):
     denied = pull_blob(coffer, "revocable", digest)
     assert denied.status_code == 503 and denied.json()["errors"][0]["code"] == "KEY_UNAVAILABLE"
     assert "inaccessible" in denied.json()["errors"][0]["message"]
+    # The registry resource says so too, and the failure is counted.
+    status = cloud.get(path).json()["properties"]["status"]
+    assert status["displayStatus"] == "CustomerManagedKeyInaccessible" and "inaccessible" in status["message"]
+    metrics = requests.get(f"{cloud.base}/metrics", headers=cloud.headers, verify=coffer.ca, timeout=30).text
+    assert 'coffer_key_access_total{registry="revocable",operation="unwrap",outcome="denied"}' in metrics
     grant(coffer, identity, "get", "wrapKey", "unwrapKey")
     assert pull_blob(coffer, "revocable", digest).content == data
     # Disabling the key does the same.
@@ -223,3 +230,53 @@ def test_deleting_the_key_fails_closed_and_recovering_it_restores(coffer):
     assert tags.status_code == 200
     coffer_cli(coffer, "keyvault", "key", "recover", "--name", "kek", "--vault-name", "cmkvault")
     assert pull_blob(coffer, "deletable", digest).content == data
+
+
+@pytest.mark.serve_args("--key-access-check-seconds", "1")
+def test_purging_the_key_crypto_shreds_the_registry(coffer):
+    cloud, kek, identity = setup(coffer, retention_days=7)
+    grant(coffer, identity, "get", "wrapKey", "unwrapKey")
+    path = cloud.group("rg") + "/providers/Microsoft.ContainerRegistry/registries/shredded"
+    assert cloud.put(path, registry_body(identity, kek)).status_code == 201
+    data = os.urandom(200_000)
+    digest, pushed = push_blob(coffer, "shredded", data)
+    assert pushed.status_code == 201
+    assert cloud.get(path).json()["properties"]["status"]["displayStatus"] == "Ready"
+    # The key's material as the vault keeps it (sealed): the test looks for it again after the purge.
+    with sqlite3.connect(os.path.join(coffer.data_dir, "metadata.sqlite")) as db:
+        sealed = db.execute("SELECT sealed_material FROM vault_key_versions WHERE vault = 'cmkvault' AND name = 'kek'").fetchone()[0]
+    assert len(sealed) > 100
+    coffer_cli(coffer, "keyvault", "key", "delete", "--name", "kek", "--vault-name", "cmkvault")
+    # Under purge protection nobody can purge it early, not even the operator.
+    early = coffer_cli(coffer, "keyvault", "key", "purge", "--name", "kek", "--vault-name", "cmkvault", check=False)
+    assert early.returncode != 0 and "purge protection" in early.stderr
+    # Eight days later the retention period is over and the vault purges the key on schedule.
+    coffer.stop()
+    coffer.start(clock_offset="+8d")
+    deadline = time.time() + 20
+    while coffer_cli(coffer, "keyvault", "key", "list-deleted", "--vault-name", "cmkvault", "--query", "length(@)", "-o", "tsv").stdout.strip() != "0":
+        assert time.time() < deadline, "the deleted key was never purged"
+        time.sleep(0.5)
+    # The registry says its data is gone for good: data calls, the resource, the metrics.
+    gone = pull_blob(coffer, "shredded", digest)
+    assert gone.status_code == 410 and gone.json()["errors"][0]["code"] == "KEY_PURGED", gone.text
+    assert "permanently unreadable" in gone.json()["errors"][0]["message"]
+    cloud = Cloud(coffer)
+    status = cloud.get(path).json()["properties"]["status"]
+    assert status["displayStatus"] == "CustomerManagedKeyPurged" and "purged" in status["message"]
+    metrics = requests.get(f"{cloud.base}/metrics", headers=cloud.headers, verify=coffer.ca, timeout=30)
+    assert metrics.status_code == 200
+    assert 'coffer_key_access_total{registry="shredded",operation="unwrap",outcome="purged"}' in metrics.text
+    # Recovering is impossible now, and so is reading the data with the data directory in hand: no file of it
+    # (database, its WAL, freed pages, blobs) still holds the key's material.
+    recovered = coffer_cli(coffer, "keyvault", "key", "recover", "--name", "kek", "--vault-name", "cmkvault", check=False)
+    assert recovered.returncode != 0
+    coffer.stop()
+    needles = [sealed.encode(), sealed[len(sealed) // 3:len(sealed) // 3 + 48].encode()]
+    for folder, _, files in os.walk(coffer.data_dir):
+        for name in files:
+            with open(os.path.join(folder, name), "rb") as handle:
+                content = handle.read()
+            assert not any(needle in content for needle in needles), f"the purged key's material is still in {name}"
+    coffer.start(clock_offset="+8d")
+    assert pull_blob(coffer, "shredded", digest).status_code == 410
