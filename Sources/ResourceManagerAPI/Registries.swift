@@ -144,6 +144,9 @@ struct Registries: Sendable {
         guard try await documents.document(id: id) != nil else { return false }
         try await registry.deleteRegistry(name: name.lowercased())
         try await directory.deleteManagedIdentity(resourceID: id)
+        for replication in try await documents.documents(under: id.lowercased() + "/replications/", type: RegistryReplications.type) {
+            _ = try await documents.deleteDocument(id: replication.id)
+        }
         return try await documents.deleteDocument(id: id)
     }
 

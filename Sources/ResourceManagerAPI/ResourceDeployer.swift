@@ -31,6 +31,12 @@ struct ResourceDeployer: Sendable {
                                        ("properties", .object(JSONObject([("accessPolicies", policies)])))]))
         case "microsoft.containerregistry/registries":
             return try await api.registries.put(id: id, name: name, body: body).0
+        case RegistryReplications.type:
+            let parts = name.split(separator: "/").map(String.init)
+            guard parts.count == 2 else {
+                throw AzureErrorResponse(.badRequest, code: "InvalidTemplate", message: "replication resources are named '<registry>/<replication>'")
+            }
+            return try await api.replications.put(registryID: String(id.dropLast("/replications/\(parts[1])".count)), name: parts[1], body: body).0
         case "microsoft.authorization/roleassignments":
             guard case .string(let definition) = body["properties"]["roleDefinitionId"], let role = BuiltInRole(definitionID: definition),
                   case .string(let principal) = body["properties"]["principalId"] else {

@@ -21,6 +21,7 @@ public struct ResourceManagerAPI: Sendable {
     let vaultURI: @Sendable (String) -> String
     let features: FeatureRegistrations
     let registries: Registries
+    let replications: RegistryReplications
 
     static let groupType = "microsoft.resources/resourcegroups"
 
@@ -38,6 +39,7 @@ public struct ResourceManagerAPI: Sendable {
         self.registries = Registries(documents: documents, directory: directory, registry: registry, vaults: vaults, features: features,
                                      tenantID: tenantID, loginServer: loginServer, keyWrapperID: registryKeyWrapperID,
                                      requirePreviewRegistration: requirePreviewRegistration)
+        self.replications = RegistryReplications(documents: documents, registries: registries)
     }
 
     /// Registries with versionless customer-managed keys follow their key's newest version (run periodically).
@@ -377,8 +379,33 @@ struct ARMExchange {
         case (.delete, 1):
             try await authorize(scope: id, write: true)
             return AzureJSON.empty(try await api.registries.delete(id: id, name: name) ? .ok : .noContent)
+        case (_, 2...3) where rest[1].lowercased() == "replications":
+            return try await replicationRequest(registryID: id, rest: Array(rest.dropFirst(2)))
         default:
             throw AzureErrorResponse(.notFound, code: "NotFound", message: "no registry operation at \(request.method.rawValue) \(request.uri.path.prefix(200))")
+        }
+    }
+
+    private func replicationRequest(registryID: String, rest: [String]) async throws -> Response {
+        switch (request.method, rest.count) {
+        case (.get, 0):
+            try await authorize(scope: registryID, write: false)
+            return jsonResponse(.object(JSONObject([("value", .array(try await api.replications.list(registryID: registryID)))])))
+        case (.get, 1):
+            try await authorize(scope: registryID, write: false)
+            guard let replication = try await api.replications.get(id: "\(registryID)/replications/\(rest[0])") else {
+                throw AzureErrorResponse(.notFound, code: "ResourceNotFound", message: "The replication \(rest[0]) was not found.")
+            }
+            return jsonResponse(replication)
+        case (.put, 1):
+            try await authorize(scope: registryID, write: true)
+            let (replication, created) = try await api.replications.put(registryID: registryID, name: rest[0], body: try await Self.jsonBody(request))
+            return jsonResponse(replication, status: created ? .created : .ok)
+        case (.delete, 1):
+            try await authorize(scope: registryID, write: true)
+            return AzureJSON.empty(try await api.replications.delete(id: "\(registryID)/replications/\(rest[0])") ? .ok : .noContent)
+        default:
+            throw AzureErrorResponse(.notFound, code: "NotFound", message: "no replication operation at \(request.method.rawValue) \(request.uri.path.prefix(200))")
         }
     }
 

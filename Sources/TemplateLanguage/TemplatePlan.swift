@@ -30,7 +30,8 @@ public struct TemplatePlan: Sendable {
     /// Resource types this engine can deploy, and the api-versions it accepts for them (nil: any).
     public static let knownTypes: Set<String> = [
         "microsoft.managedidentity/userassignedidentities", "microsoft.keyvault/vaults", "microsoft.keyvault/vaults/accesspolicies",
-        "microsoft.containerregistry/registries", "microsoft.authorization/roleassignments",
+        "microsoft.containerregistry/registries", "microsoft.containerregistry/registries/replications",
+        "microsoft.authorization/roleassignments",
     ]
 
     /// - Parameters:

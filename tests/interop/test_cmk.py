@@ -1,5 +1,6 @@
 """Customer-managed keys for real: the registry's master key is wrapped by the vault as its identity;
 the seed's limits are refused; rotation rewraps; revocation fails closed and recovers."""
+import base64
 import hashlib
 import json
 import os
@@ -110,6 +111,17 @@ def test_the_seeds_limits_are_refused(coffer):
     off["properties"]["encryption"] = {"status": "disabled"}
     disabled = cloud.put(path + "cmkregistry", off)
     assert disabled.status_code == 400 and disabled.json()["error"]["code"] == "CustomerManagedKeyCannotBeDisabled"
+    # Geo-replication: refused on the CMK registry, allowed on a plain Premium one, and Premium only.
+    replica = {"location": "eastus"}
+    refused = cloud.put(path + "cmkregistry/replications/eastus", replica)
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "GeoReplicationNotSupportedWithCustomerManagedKey"
+    assert cloud.get(path + "cmkregistry/replications").json()["value"] == []
+    allowed = cloud.put(path + "plainregistry/replications/eastus", replica)
+    assert allowed.status_code == 201 and allowed.json()["location"] == "eastus"
+    assert [r["name"] for r in cloud.get(path + "plainregistry/replications").json()["value"]] == ["eastus"]
+    assert cloud.put(path + "basicregistry", {"location": "westeurope", "sku": {"name": "Standard"}}).status_code == 201
+    standard = cloud.put(path + "basicregistry/replications/eastus", replica)
+    assert standard.status_code == 400 and standard.json()["error"]["code"] == "GeoReplicationRequiresPremium"
 
 
 def test_an_identity_without_unwrap_cannot_create_the_registry(coffer):
@@ -280,3 +292,41 @@ def test_purging_the_key_crypto_shreds_the_registry(coffer):
             assert not any(needle in content for needle in needles), f"the purged key's material is still in {name}"
     coffer.start(clock_offset="+8d")
     assert pull_blob(coffer, "shredded", digest).status_code == 410
+
+
+def test_neither_content_nor_master_key_rests_in_plaintext(coffer):
+    cloud, kek, identity = setup(coffer)
+    grant(coffer, identity, "get", "wrapKey", "unwrapKey")
+    path = cloud.group("rg") + "/providers/Microsoft.ContainerRegistry/registries/sealedreg"
+    assert cloud.put(path, registry_body(identity, kek)).status_code == 201
+    data = os.urandom(300_000)
+    digest, pushed = push_blob(coffer, "sealedreg", data)
+    assert pushed.status_code == 201
+    # The test recovers the registry's master key the only way there is: the wrapped key from the database,
+    # unwrapped by the vault (the operator may use the key too). Stored as [version length][version][RSA-OAEP-256].
+    with sqlite3.connect(os.path.join(coffer.data_dir, "metadata.sqlite")) as db:
+        wrapped = base64.b64decode(db.execute("SELECT wrapped_master_key FROM registries WHERE name = 'sealedreg'").fetchone()[0])
+    version = wrapped[1:1 + wrapped[0]].decode()
+    assert kek.endswith("/" + version)
+    vault_token = requests.post(f"https://{coffer.host}/{coffer.operator()['tenantId']}/oauth2/v2.0/token", verify=coffer.ca, timeout=30, data={
+        "grant_type": "client_credentials", "client_id": coffer.operator()["clientId"], "client_secret": coffer.operator()["clientSecret"],
+        "scope": f"https://vault.localhost:{coffer.port}/.default"}).json()["access_token"]
+    ciphertext = base64.urlsafe_b64encode(wrapped[1 + wrapped[0]:]).decode().rstrip("=")
+    unwrapped = requests.post(f"{kek}/unwrapkey?api-version=7.4", json={"alg": "RSA-OAEP-256", "value": ciphertext},
+                              headers={"Authorization": f"Bearer {vault_token}"}, verify=coffer.ca, timeout=30)
+    assert unwrapped.status_code == 200, unwrapped.text
+    master_key = base64.urlsafe_b64decode(unwrapped.json()["value"] + "==")
+    assert len(master_key) == 32
+    coffer.stop()
+    probes = [master_key, master_key.hex().encode(), base64.b64encode(master_key), base64.urlsafe_b64encode(master_key).rstrip(b"=")]
+    probes += [data[offset:offset + 64] for offset in range(0, len(data) - 64, len(data) // 8)]
+    seen_wrapped = False
+    for folder, _, files in os.walk(coffer.data_dir):
+        for name in files:
+            with open(os.path.join(folder, name), "rb") as handle:
+                content = handle.read()
+            assert not any(probe in content for probe in probes), f"plaintext found in {name}"
+            seen_wrapped = seen_wrapped or base64.b64encode(wrapped) in content
+    assert seen_wrapped, "the scan did not read the database (the wrapped key is there)"
+    coffer.start()
+    assert pull_blob(coffer, "sealedreg", digest).content == data
