@@ -330,3 +330,27 @@ def test_neither_content_nor_master_key_rests_in_plaintext(coffer):
     assert seen_wrapped, "the scan did not read the database (the wrapped key is there)"
     coffer.start()
     assert pull_blob(coffer, "sealedreg", digest).content == data
+
+
+def test_unfit_keys_and_vaults_are_refused(coffer):
+    cloud, kek, identity = setup(coffer)
+    grant(coffer, identity, "get", "wrapKey", "unwrapKey")
+    path = cloud.group("rg") + "/providers/Microsoft.ContainerRegistry/registries/unfitreg"
+    ec_key = coffer_cli(coffer, "keyvault", "key", "create", "--name", "eckey", "--vault-name", "cmkvault", "--kty", "EC",
+                        "--query", "key.kid", "-o", "tsv").stdout.strip()
+    disabled_key = coffer_cli(coffer, "keyvault", "key", "create", "--name", "offkey", "--vault-name", "cmkvault",
+                              "--query", "key.kid", "-o", "tsv").stdout.strip()
+    vault_token = requests.post(f"https://{coffer.host}/{coffer.operator()['tenantId']}/oauth2/v2.0/token", verify=coffer.ca, timeout=30, data={
+        "grant_type": "client_credentials", "client_id": coffer.operator()["clientId"], "client_secret": coffer.operator()["clientSecret"],
+        "scope": f"https://vault.localhost:{coffer.port}/.default"}).json()["access_token"]
+    assert requests.patch(f"https://cmkvault.vault.localhost:{coffer.port}/keys/offkey?api-version=7.4", json={"attributes": {"enabled": False}},
+                          headers={"Authorization": f"Bearer {vault_token}"}, verify=coffer.ca, timeout=30).status_code == 200
+    coffer_cli(coffer, "keyvault", "create", "--name", "plainvault", "--group", "rg")
+    unprotected = coffer_cli(coffer, "keyvault", "key", "create", "--name", "kek", "--vault-name", "plainvault",
+                             "--query", "key.kid", "-o", "tsv").stdout.strip()
+    coffer_cli(coffer, "keyvault", "set-policy", "-n", "plainvault", "--object-id", identity["properties"]["principalId"],
+               "--key-permissions", "get", "wrapKey", "unwrapKey")
+    for key, code in [(ec_key, "InvalidKeyType"), (disabled_key, "KeyDisabled"), (unprotected, "KeyVaultNotProtected")]:
+        refused = cloud.put(path, registry_body(identity, key))
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == code, refused.text
+        assert cloud.get(path).status_code == 404
