@@ -27,6 +27,8 @@ public struct AzureErrorResponse: HTTPResponseError {
 
 extension HTTPField.Name {
     public static let msRequestID = Self("x-ms-request-id")!
+    /// Where a long-running operation's status is polled (ARM's asynchronous-operation pattern).
+    public static let azureAsyncOperation = Self("Azure-AsyncOperation")!
 }
 
 /// JSON in and out, the way Azure's services speak it.

@@ -81,11 +81,33 @@ final class CofferClient: Sendable {
         return oid
     }
 
-    /// A resource manager call; `path` starts at `/subscriptions/…` (or any ARM path).
+    /// A resource manager call; `path` starts at `/subscriptions/…` (or any ARM path). A long-running operation
+    /// (an `Azure-AsyncOperation` answer) is followed to its end, as az does unless `--no-wait`: a failure is an
+    /// error, and a PUT or PATCH returns the resource as it then is.
     @discardableResult
-    func arm(_ method: HTTPMethod, _ path: String, apiVersion: String, body: JSONValue? = nil) async throws -> JSONValue {
+    func arm(_ method: HTTPMethod, _ path: String, apiVersion: String, body: JSONValue? = nil, wait: Bool = true) async throws -> JSONValue {
         let separator = path.contains("?") ? "&" : "?"
-        return try await call(method, "\(authority)\(path)\(separator)api-version=\(apiVersion)", resource: authority, body: body)
+        let url = "\(authority)\(path)\(separator)api-version=\(apiVersion)"
+        let (headers, response) = try await exchange(method, url, resource: authority, body: body)
+        guard wait, let statusURL = headers.first(name: "Azure-AsyncOperation") else { return response }
+        var pause = Self.retryAfter(headers)
+        while true {
+            try await Task.sleep(for: pause)
+            let (pollHeaders, status) = try await exchange(.GET, statusURL, resource: authority, body: nil)
+            switch status["status"] {
+            case .string("Succeeded"):
+                return method == .PUT || method == .PATCH ? try await exchange(.GET, url, resource: authority, body: nil).1 : response
+            case .string("Failed"), .string("Canceled"):
+                throw CLIError(Self.describe(status))
+            default:
+                pause = Self.retryAfter(pollHeaders)
+            }
+        }
+    }
+
+    /// The pause a `Retry-After` asks for (seconds), 1 s when absent, never more than a minute.
+    static func retryAfter(_ headers: HTTPHeaders) -> Duration {
+        .seconds(min(60, max(1, headers.first(name: "Retry-After").flatMap { Int($0) } ?? 1)))
     }
 
     /// A key vault data-plane call.
@@ -96,6 +118,11 @@ final class CofferClient: Sendable {
     }
 
     private func call(_ method: HTTPMethod, _ url: String, resource: String, body: JSONValue?) async throws -> JSONValue {
+        try await exchange(method, url, resource: resource, body: body).1
+    }
+
+    /// One authenticated call: the response's headers and body, or the service's error.
+    private func exchange(_ method: HTTPMethod, _ url: String, resource: String, body: JSONValue?) async throws -> (HTTPHeaders, JSONValue) {
         var request = HTTPClientRequest(url: url)
         request.method = method
         request.headers.add(name: "Authorization", value: "Bearer \(try await token(for: resource))")
@@ -103,12 +130,17 @@ final class CofferClient: Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(string: JSONText.serialize(body)))
         }
-        let (status, response) = try await send(request)
+        let (status, headers, response) = try await sendWithHeaders(request)
         guard (200..<300).contains(status) else { throw CLIError(Self.describe(response)) }
-        return response
+        return (headers, response)
     }
 
     private func send(_ request: HTTPClientRequest) async throws -> (Int, JSONValue) {
+        let (status, _, body) = try await sendWithHeaders(request)
+        return (status, body)
+    }
+
+    private func sendWithHeaders(_ request: HTTPClientRequest) async throws -> (Int, HTTPHeaders, JSONValue) {
         let response: HTTPClientResponse
         do {
             response = try await http.execute(request, timeout: .seconds(60))
@@ -118,7 +150,7 @@ final class CofferClient: Sendable {
         let bytes = try await response.body.collect(upTo: 16 * 1024 * 1024)
         let text = String(buffer: bytes)
         let value = text.isEmpty ? JSONValue.null : ((try? JSONText.parse(text)) ?? .string(text))
-        return (Int(response.status.code), value)
+        return (Int(response.status.code), response.headers, value)
     }
 
     /// `(Code) message`, as az prints service errors.

@@ -5,7 +5,7 @@ import JMESPath
 /// `deployment group …` (and the legacy `group deployment …`): template deployments to a resource group.
 struct DeploymentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "deployment", abstract: "Manage template deployments.",
-                                                    subcommands: [GroupScope.self])
+                                                    subcommands: [GroupScope.self, Operation.self])
 
     struct GroupScope: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "group", abstract: "Deployments at resource-group scope.",
@@ -25,6 +25,7 @@ struct DeploymentCommand: AsyncParsableCommand {
                 help: "Parameters: name=value pairs, @file.json (a parameters file) or inline JSON.") var parameters: [String] = []
         @Option(name: [.short, .long], help: "Deployment name (default: the template file's name).") var name: String?
         @Option(help: "Incremental or Complete.") var mode: String = "Incremental"
+        @Flag(help: "Do not wait for the deployment to finish (it runs on; `deployment group show` tells its state).") var noWait = false
 
         var deploymentName: String {
             name ?? URL(fileURLWithPath: templateFile).deletingPathExtension().lastPathComponent
@@ -70,7 +71,7 @@ struct DeploymentCommand: AsyncParsableCommand {
         let body = try input.body()
         let path = DeploymentCommand.path(client, input.resourceGroup, input.deploymentName)
         try await client.arm(.POST, path + "/validate", apiVersion: apiVersion, body: body)
-        let result = try await client.arm(.PUT, path, apiVersion: apiVersion, body: body)
+        let result = try await client.arm(.PUT, path, apiVersion: apiVersion, body: body, wait: !input.noWait)
         if case .string("Failed") = result["properties"]["provisioningState"] {
             throw CLIError(CofferClient.describe(.object(JSONObject([("error", result["properties"]["error"])]))))
         }
@@ -121,6 +122,45 @@ struct DeploymentCommand: AsyncParsableCommand {
             try await runClient(common) { client in
                 try await client.arm(.DELETE, DeploymentCommand.path(client, resourceGroup, name), apiVersion: DeploymentCommand.apiVersion)
                 return nil
+            }
+        }
+    }
+}
+
+extension DeploymentCommand {
+    /// `deployment operation group list|show`: what each resource of a deployment did.
+    struct Operation: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "operation", abstract: "The operations of a deployment.",
+                                                        subcommands: [Group.self])
+
+        struct Group: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(commandName: "group", abstract: "Operations of a resource-group deployment.",
+                                                            subcommands: [List.self, Show.self])
+        }
+
+        struct List: AsyncParsableCommand {
+            @Option(name: [.customShort("g"), .customLong("resource-group")]) var resourceGroup: String
+            @Option(name: [.short, .long], help: "The deployment name.") var name: String
+            @OptionGroup var common: CommonOptions
+
+            func run() async throws {
+                try await runClient(common) { client in
+                    try await client.arm(.GET, DeploymentCommand.path(client, resourceGroup, name) + "/operations", apiVersion: DeploymentCommand.apiVersion)["value"]
+                }
+            }
+        }
+
+        struct Show: AsyncParsableCommand {
+            @Option(name: [.customShort("g"), .customLong("resource-group")]) var resourceGroup: String
+            @Option(name: [.short, .long], help: "The deployment name.") var name: String
+            @Option(name: .customLong("operation-ids"), help: "The operation id.") var operationID: String
+            @OptionGroup var common: CommonOptions
+
+            func run() async throws {
+                try await runClient(common) { client in
+                    try await client.arm(.GET, DeploymentCommand.path(client, resourceGroup, name) + "/operations/\(operationID)",
+                                         apiVersion: DeploymentCommand.apiVersion)
+                }
             }
         }
     }

@@ -66,6 +66,7 @@ public struct CofferServer: Sendable {
             vaultURI: { name in "https://\(name.lowercased()).\(vaultSuffix):\(port)/" },
             loginServer: { [registrySuffix = configuration.registryHostSuffix] name in "\(name).\(registrySuffix):\(port)" }
         )
+        try await resourceManagerAPI.failInterruptedDeployments()
         let responder = CofferResponder(
             registryAPI: RegistryAPI(service: registry, authority: authority),
             identityAPI: IdentityAPI(directory: directory, tenantID: bootstrap.tenantID, identityHeader: secrets.identityHeader,

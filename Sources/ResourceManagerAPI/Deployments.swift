@@ -6,10 +6,14 @@ import JMESPath
 import TemplateLanguage
 
 /// `Microsoft.Resources/deployments` at resource-group scope: validate, deploy (in dependency order),
-/// and the deployment records. Deployments run to completion before the PUT answers, so the
-/// response carries the final state (`Succeeded` or `Failed` with the failing resource named).
+/// and the deployment records. A PUT is a long-running operation as in Azure: the template is checked at
+/// once (errors are a 400), then the answer is `201 Running` with `Azure-AsyncOperation` (the status to
+/// poll) and `Retry-After`; the resources deploy in the background, each one recorded as a deployment
+/// operation, and the final GET shows `Succeeded` or `Failed` with the failing resource named.
 extension ARMExchange {
     static let deploymentType = "microsoft.resources/deployments"
+    static let operationStatusType = "microsoft.resources/deployments/operationstatuses"
+    static let operationType = "microsoft.resources/deployments/operations"
 
     func deploymentRequest(group: String, rest: [String]) async throws -> Response {
         let groupScope = "/subscriptions/\(api.subscriptionID)/resourceGroups/\(group)"
@@ -30,6 +34,11 @@ extension ARMExchange {
             return jsonResponse(try JSONText.parse(record.body))
         case (.delete, 1):
             try await authorize(scope: groupScope, write: true)
+            if let record = try await api.documents.document(id: id), case .string(let state) = try JSONText.parse(record.body)["properties"]["provisioningState"],
+               ["Accepted", "Running"].contains(state) {
+                throw AzureErrorResponse(.conflict, code: "DeploymentActive", message: "The deployment '\(name)' is still running.")
+            }
+            try await deleteOperations(of: id)
             return AzureJSON.empty(try await api.documents.deleteDocument(id: id) ? .ok : .noContent)
         case (.post, 2) where rest[1].lowercased() == "validate":
             try await authorize(scope: groupScope, write: true)
@@ -44,9 +53,37 @@ extension ARMExchange {
         case (.put, 1):
             try await authorize(scope: groupScope, write: true)
             let (plan, mode) = try await makePlan(group: group, name: name)
-            let existed = try await api.documents.document(id: id) != nil
-            let record = try await deploy(plan, id: id, name: name, group: group, mode: mode)
-            return jsonResponse(record, status: existed ? .ok : .created)
+            let previous = try await api.documents.document(id: id).map { try JSONText.parse($0.body) }
+            if case .string(let state) = previous?["properties"]["provisioningState"] ?? .null, ["Accepted", "Running"].contains(state) {
+                throw AzureErrorResponse(.conflict, code: "DeploymentActive",
+                                         message: "The deployment '\(name)' is still running; wait for it to finish before deploying it again.")
+            }
+            let operationID = UUID().uuidString.lowercased()
+            let running = try await begin(plan, id: id, name: name, mode: mode, operationID: operationID)
+            let exchange = self
+            Task { await exchange.runDeployment(plan, id: id, name: name, group: group, mode: mode, operationID: operationID) }
+            let status = "\(baseURL(of: request))\(id)/operationStatuses/\(operationID)?api-version=\(apiVersion)"
+            return jsonResponse(running, status: previous == nil ? .created : .ok,
+                                headers: [.azureAsyncOperation: status, .retryAfter: "1"])
+        case (.get, 3) where rest[1].lowercased() == "operationstatuses":
+            try await authorize(scope: groupScope, write: false)
+            guard let document = try await api.documents.document(id: "\(id)/operationStatuses/\(rest[2])") else {
+                throw AzureErrorResponse(.notFound, code: "NotFound", message: "The operation '\(rest[2])' could not be found.")
+            }
+            let status = try JSONText.parse(document.body)
+            let running = status["status"] == .string("Running")
+            return jsonResponse(status, headers: running ? [.retryAfter: "1"] : [:])
+        case (.get, 2) where rest[1].lowercased() == "operations":
+            try await authorize(scope: groupScope, write: false)
+            let operations = try await api.documents.documents(under: id.lowercased() + "/operations/", type: Self.operationType)
+                .map { try JSONText.parse($0.body) }
+            return jsonResponse(.object(JSONObject([("value", .array(operations))])))
+        case (.get, 3) where rest[1].lowercased() == "operations":
+            try await authorize(scope: groupScope, write: false)
+            guard let document = try await api.documents.document(id: "\(id)/operations/\(rest[2])") else {
+                throw AzureErrorResponse(.notFound, code: "DeploymentOperationNotFound", message: "The operation '\(rest[2])' could not be found.")
+            }
+            return jsonResponse(try JSONText.parse(document.body))
         default:
             throw AzureErrorResponse(.notFound, code: "NotFound", message: "no deployment operation at \(request.method.rawValue) \(request.uri.path.prefix(200))")
         }
@@ -79,6 +116,87 @@ extension ARMExchange {
         }
     }
 
+    private var apiVersion: String { request.uri.queryParameters.get("api-version") ?? "2021-04-01" }
+
+    /// Records the deployment as running (and its operation status), clearing the operations of an earlier run.
+    private func begin(_ plan: TemplatePlan, id: String, name: String, mode: String, operationID: String) async throws -> JSONValue {
+        try await deleteOperations(of: id)
+        let now = ISO8601DateFormatter().string(from: Date())
+        let record: JSONValue = .object(JSONObject([
+            ("id", .string(id)), ("name", .string(name)), ("type", .string("Microsoft.Resources/deployments")),
+            ("properties", .object(JSONObject([
+                ("provisioningState", .string("Running")), ("timestamp", .string(now)), ("mode", .string(mode)),
+                ("parameters", .object(Self.shownParameters(plan))), ("correlationId", .string(UUID().uuidString.lowercased())),
+            ]))),
+        ]))
+        try await api.documents.putDocument(StoredDocument(id: id, type: Self.deploymentType, name: name, body: JSONText.serialize(record)))
+        try await putOperationStatus(id: id, operationID: operationID, status: "Running", error: nil)
+        return record
+    }
+
+    /// Parameters as the record shows them: secure ones never echoed.
+    private static func shownParameters(_ plan: TemplatePlan) -> JSONObject {
+        var parameters = JSONObject()
+        for key in plan.parameters.keys {
+            let shown: JSONValue = plan.secureParameters.contains(key) ? .null : plan.parameters[key]!
+            parameters[key] = .object(JSONObject([("value", shown)]))
+        }
+        return parameters
+    }
+
+    private func putOperationStatus(id: String, operationID: String, status: String, error: JSONValue?) async throws {
+        var body = JSONObject([("id", .string("\(id)/operationStatuses/\(operationID)")), ("name", .string(operationID)), ("status", .string(status))])
+        if let error { body["error"] = error }
+        try await api.documents.putDocument(StoredDocument(id: "\(id)/operationStatuses/\(operationID)", type: Self.operationStatusType,
+                                                           name: operationID, body: JSONText.serialize(.object(body))))
+    }
+
+    private func deleteOperations(of id: String) async throws {
+        for type in [Self.operationType, Self.operationStatusType] {
+            for document in try await api.documents.documents(under: id.lowercased() + "/", type: type) {
+                _ = try await api.documents.deleteDocument(id: document.id)
+            }
+        }
+    }
+
+    /// One resource's deployment operation, as `deployments/{name}/operations` lists it.
+    private func recordOperation(deploymentID: String, resource: TemplatePlan.Resource, started: Date, created: Bool,
+                                 error: (code: String, message: String)?) async throws {
+        let operationID = String(UInt64.random(in: 1_000_000_000_000_000...9_999_999_999_999_999))
+        var properties = JSONObject([
+            ("provisioningOperation", .string("Create")), ("provisioningState", .string(error == nil ? "Succeeded" : "Failed")),
+            ("timestamp", .string(ISO8601DateFormatter().string(from: Date()))),
+            ("duration", .string(String(format: "PT%.3fS", Date().timeIntervalSince(started)))),
+            ("statusCode", .string(error == nil ? (created ? "Created" : "OK") : "BadRequest")),
+            ("targetResource", .object(JSONObject([("id", .string(resource.id)), ("resourceType", .string(resource.type)),
+                                                  ("resourceName", .string(resource.name)), ("apiVersion", .string(resource.apiVersion))]))),
+        ])
+        if let error {
+            properties["statusMessage"] = .object(JSONObject([("error", .object(JSONObject([("code", .string(error.code)), ("message", .string(error.message))])))]))
+        }
+        let body: JSONValue = .object(JSONObject([
+            ("id", .string("\(deploymentID)/operations/\(operationID)")), ("operationId", .string(operationID)), ("properties", .object(properties)),
+        ]))
+        try await api.documents.putDocument(StoredDocument(id: "\(deploymentID)/operations/\(operationID)", type: Self.operationType,
+                                                           name: operationID, body: JSONText.serialize(body)))
+    }
+
+    /// Runs a deployment begun by a PUT to its end; whatever happens, the record and the operation status end
+    /// in a final state (a failure of the store itself included), so no poller waits forever.
+    func runDeployment(_ plan: TemplatePlan, id: String, name: String, group: String, mode: String, operationID: String) async {
+        let record: JSONValue
+        do {
+            record = try await deploy(plan, id: id, name: name, group: group, mode: mode)
+        } catch {
+            let failure: JSONValue = .object(JSONObject([("code", .string("InternalServerError")), ("message", .string("the deployment could not be completed"))]))
+            try? await putOperationStatus(id: id, operationID: operationID, status: "Failed", error: failure)
+            return
+        }
+        let succeeded = record["properties"]["provisioningState"] == .string("Succeeded")
+        try? await putOperationStatus(id: id, operationID: operationID, status: succeeded ? "Succeeded" : "Failed",
+                                      error: succeeded ? nil : record["properties"]["error"])
+    }
+
     /// Deploys the plan's resources in order, then evaluates outputs. A failure stops the deployment and names the resource.
     private func deploy(_ plan: TemplatePlan, id: String, name: String, group: String, mode: String) async throws -> JSONValue {
         let started = Date()
@@ -95,13 +213,16 @@ extension ARMExchange {
         var retried: Set<Int> = []
         while let position = pending.firstIndex(where: { $0.dependsOn.allSatisfy(deployed.contains) }) {
             let resource = pending.remove(at: position)
+            let resourceStarted = Date()
             do {
                 try await authorize(scope: resource.id, write: true)
                 let body = try TemplateEvaluator.evaluate(resource.definition, context: context)
+                let existed = try await api.documents.document(id: resource.id) != nil
                 let state = try await deployer.put(type: resource.type, id: resource.id, name: resource.name, body: body)
-                context.deployedResources[resource.id.lowercased()] = state
+                context.recordDeployed(id: resource.id, name: resource.name, state: state)
                 deployed.insert(resource.index)
                 outputResources.append(.object(JSONObject([("id", .string(resource.id))])))
+                try await recordOperation(deploymentID: id, resource: resource, started: resourceStarted, created: !existed, error: nil)
             } catch let error as AzureErrorResponse where error.code == "CustomerManagedKeyInaccessible" && !retried.contains(resource.index)
                 && pending.contains(where: { !$0.dependsOn.contains(resource.index) }) {
                 retried.insert(resource.index)
@@ -112,6 +233,7 @@ extension ARMExchange {
                 case let error as TemplateError: ("InvalidTemplate", error.message)
                 default: ("InternalServerError", "the resource could not be deployed")
                 }
+                try await recordOperation(deploymentID: id, resource: resource, started: resourceStarted, created: false, error: (code, message))
                 failure = .object(JSONObject([
                     ("code", .string("DeploymentFailed")),
                     ("message", .string("At least one resource deployment operation failed: \(resource.type) '\(resource.name)': (\(code)) \(message)")),
@@ -132,16 +254,11 @@ extension ARMExchange {
                 }
             }
         }
-        var parameters = JSONObject()
-        for key in plan.parameters.keys {
-            let shown: JSONValue = plan.secureParameters.contains(key) ? .null : plan.parameters[key]!
-            parameters[key] = .object(JSONObject([("value", shown)]))
-        }
         var properties = JSONObject([
             ("provisioningState", .string(failure == nil ? "Succeeded" : "Failed")),
             ("timestamp", .string(ISO8601DateFormatter().string(from: Date()))),
             ("duration", .string(String(format: "PT%.3fS", Date().timeIntervalSince(started)))),
-            ("mode", .string(mode)), ("parameters", .object(parameters)), ("outputs", .object(outputs)),
+            ("mode", .string(mode)), ("parameters", .object(Self.shownParameters(plan))), ("outputs", .object(outputs)),
             ("outputResources", .array(outputResources)), ("correlationId", .string(UUID().uuidString.lowercased())),
         ])
         if let failure { properties["error"] = failure }
@@ -150,5 +267,35 @@ extension ARMExchange {
         ]))
         try await api.documents.putDocument(StoredDocument(id: id, type: Self.deploymentType, name: name, body: JSONText.serialize(record)))
         return record
+    }
+}
+
+extension ResourceManagerAPI {
+    /// Deployments run in the background of one process; at start, any left `Running` by a process that ended
+    /// are marked `Failed` (with their operation statuses), so that pollers get an answer and a redeploy is allowed.
+    @discardableResult
+    public func failInterruptedDeployments() async throws -> [String] {
+        let interrupted: JSONValue = .object(JSONObject([
+            ("code", .string("DeploymentInterrupted")),
+            ("message", .string("The server stopped while this deployment was running; deploy it again (deployments are idempotent).")),
+        ]))
+        var failed: [String] = []
+        for document in try await documents.documents(type: ARMExchange.deploymentType, name: nil) {
+            guard case .object(var record) = try JSONText.parse(document.body), case .object(var properties) = record["properties"],
+                  case .string(let state) = properties["provisioningState"], ["Accepted", "Running"].contains(state) else { continue }
+            properties["provisioningState"] = .string("Failed")
+            properties["error"] = interrupted
+            record["properties"] = .object(properties)
+            try await documents.putDocument(StoredDocument(id: document.id, type: document.type, name: document.name,
+                                                           body: JSONText.serialize(.object(record))))
+            for status in try await documents.documents(under: document.id + "/", type: ARMExchange.operationStatusType) {
+                guard case .object(var body) = try JSONText.parse(status.body), body["status"] == .string("Running") else { continue }
+                body["status"] = .string("Failed")
+                body["error"] = interrupted
+                try await documents.putDocument(StoredDocument(id: status.id, type: status.type, name: status.name, body: JSONText.serialize(.object(body))))
+            }
+            failed.append(document.id)
+        }
+        return failed
     }
 }

@@ -325,7 +325,9 @@ extension JSONValue {
 }
 
 /// Makes a stored JSON document a response.
-func jsonResponse(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
-    Response(status: status, headers: [.contentType: "application/json; charset=utf-8", .msRequestID: UUID().uuidString.lowercased()],
-             body: .init(byteBuffer: ByteBuffer(string: JSONText.serialize(value))))
+func jsonResponse(_ value: JSONValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+    var fields = headers
+    fields[.contentType] = "application/json; charset=utf-8"
+    fields[.msRequestID] = UUID().uuidString.lowercased()
+    return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(string: JSONText.serialize(value))))
 }

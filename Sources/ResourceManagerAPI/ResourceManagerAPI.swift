@@ -177,6 +177,10 @@ struct ARMExchange {
             && lower[6] == "deployments":
             try await requireGroup(path[3])
             return try await deploymentRequest(group: path[3], rest: Array(path.dropFirst(7)))
+        case (.get, 6...) where lower[2] == "resourcegroups" && lower[4] == "deployments":
+            // Deployment operations are addressed without the provider segment in the REST API.
+            try await requireGroup(path[3])
+            return try await deploymentRequest(group: path[3], rest: Array(path.dropFirst(5)))
         case (_, 7...) where lower[2] == "resourcegroups" && lower[4] == "providers" && lower[5] == "microsoft.containerregistry"
             && lower[6] == "registries":
             try await requireGroup(path[3])

@@ -217,7 +217,10 @@ public struct PlanningContext: TemplateContext {
     let parameters: JSONObject
     let variableDefinitions: JSONObject
     /// Runtime state of deployed resources by lowercased id (`reference()` reads these).
-    public var deployedResources: [String: JSONValue] = [:]
+    public private(set) var deployedResources: [String: JSONValue] = [:]
+    /// Ids of this template's deployed resources by lowercased name: `reference('name')` means the template's
+    /// resource of that name, as in ARM.
+    private var idsByName: [String: String] = [:]
 
     public init(scope: TemplateScope, parameters: JSONObject, variableDefinitions: JSONObject) {
         self.scope = scope
@@ -252,8 +255,15 @@ public struct PlanningContext: TemplateContext {
     public var deployment: JSONValue { .object(JSONObject([("name", .string(scope.deploymentName))])) }
     public var environment: JSONValue { .object(JSONObject([("name", .string("Coffer"))])) }
 
+    /// Records a deployed resource's state for later `reference()` calls.
+    public mutating func recordDeployed(id: String, name: String, state: JSONValue) {
+        deployedResources[id.lowercased()] = state
+        idsByName[name.lowercased()] = id.lowercased()
+    }
+
     public func reference(_ resourceID: String, apiVersion: String?, full: Bool) throws(TemplateError) -> JSONValue {
-        guard let resource = deployedResources[resourceID.lowercased()] else {
+        let key = resourceID.hasPrefix("/") ? resourceID.lowercased() : idsByName[resourceID.lowercased()] ?? resourceID.lowercased()
+        guard let resource = deployedResources[key] else {
             throw TemplateError("the resource '\(resourceID)' is not deployed (yet)")
         }
         return full ? resource : resource["properties"]

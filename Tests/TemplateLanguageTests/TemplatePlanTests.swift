@@ -29,9 +29,9 @@ func parameters(_ pairs: [(String, String)]) -> JSONValue {
 
         // At deployment time the registry's body evaluates against the deployed identity.
         var context = PlanningContext(scope: scope, parameters: plan.parameters, variableDefinitions: JSONObject())
-        context.deployedResources[plan.resources[0].id.lowercased()] = try JSONText.parse("""
+        context.recordDeployed(id: plan.resources[0].id, name: plan.resources[0].name, state: try JSONText.parse("""
             {"id": "\(plan.resources[0].id)", "properties": {"tenantId": "tenant1", "principalId": "p-1", "clientId": "c-1"}}
-            """)
+            """))
         let registry = try TemplateEvaluator.evaluate(plan.resources[1].definition, context: context)
         #expect(registry["properties"]["encryption"]["keyVaultProperties"]["identity"] == .string("c-1"))
         #expect(registry["properties"]["encryption"]["keyVaultProperties"]["KeyIdentifier"] == .string("https://cmkvault.vault.localhost:8443/keys/kek/0123"))
@@ -39,6 +39,16 @@ func parameters(_ pairs: [(String, String)]) -> JSONValue {
         let policy = try TemplateEvaluator.evaluate(plan.resources[2].definition, context: context)
         guard case .array(let policies) = policy["properties"]["accessPolicies"] else { Issue.record("no policies"); return }
         #expect(policies.first?["objectId"] == .string("p-1") && policies.first?["tenantId"] == .string("tenant1"))
+    }
+
+    @Test func referenceByNameMeansTheTemplatesResource() throws {
+        var context = PlanningContext(scope: scope, parameters: JSONObject(), variableDefinitions: JSONObject())
+        let id = "/subscriptions/sub1/resourceGroups/rg1/providers/Microsoft.ManagedIdentity/userAssignedIdentities/appId"
+        context.recordDeployed(id: id, name: "appId", state: try JSONText.parse("{\"properties\":{\"principalId\":\"p-9\"}}"))
+        for expression in ["[reference('appid').principalId]", "[reference('\(id)').principalId]"] {
+            #expect(try TemplateEvaluator.evaluate(.string(expression), context: context) == .string("p-9"))
+        }
+        #expect(throws: TemplateError.self) { try TemplateEvaluator.evaluate(.string("[reference('other')]"), context: context) }
     }
 
     @Test func parameterRulesAreEnforced() throws {

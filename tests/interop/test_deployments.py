@@ -1,0 +1,126 @@
+"""Template deployments as long-running operations, driven by Azure's own SDK (azure-mgmt-resource and
+azure-mgmt-resource-deployments, where deployments now live): the PUT
+answers 201 Running with Azure-AsyncOperation, the SDK polls it, and the deployment's operations say what each
+resource did."""
+import json
+import os
+import sqlite3
+import time
+
+import pytest
+import requests
+from azure.core.exceptions import HttpResponseError
+from azure.identity import ClientSecretCredential
+from azure.mgmt.resource.deployments import DeploymentsMgmtClient
+from azure.mgmt.resource.resources import ResourceManagementClient
+
+from test_cli import coffer_cli
+
+API = "api-version=2021-04-01"
+
+IDENTITY_TEMPLATE = {
+    "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+    "contentVersion": "1.0.0.0",
+    "parameters": {"identityName": {"type": "string"}},
+    "resources": [{
+        "type": "Microsoft.ManagedIdentity/userAssignedIdentities", "apiVersion": "2018-11-30",
+        "name": "[parameters('identityName')]", "location": "[resourceGroup().location]",
+    }],
+    "outputs": {"principalId": {"type": "string", "value": "[reference(parameters('identityName')).principalId]"}},
+}
+
+
+@pytest.fixture
+def resources(coffer, monkeypatch):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", coffer.ca)
+    monkeypatch.setenv("SSL_CERT_FILE", coffer.ca)
+    operator = coffer.operator()
+    credential = ClientSecretCredential(operator["tenantId"], operator["clientId"], operator["clientSecret"],
+                                        authority=f"https://{coffer.host}", disable_instance_discovery=True)
+    base = f"https://{coffer.host}"
+    groups = ResourceManagementClient(credential, operator["subscriptionId"], base_url=base, credential_scopes=[f"{base}/.default"])
+    groups.resource_groups.create_or_update("deployrg", {"location": "westeurope"})
+    return DeploymentsMgmtClient(credential, operator["subscriptionId"], base_url=base, credential_scopes=[f"{base}/.default"])
+
+
+def test_the_sdk_deploys_and_polls(resources, coffer):
+    poller = resources.deployments.begin_create_or_update("deployrg", "ident", {"properties": {
+        "mode": "Incremental", "template": IDENTITY_TEMPLATE, "parameters": {"identityName": {"value": "appid"}}}})
+    deployment = poller.result()
+    assert deployment.properties.provisioning_state == "Succeeded"
+    assert len(deployment.properties.outputs["principalId"]["value"]) == 36
+    assert [r.id.split("/")[-1] for r in deployment.properties.output_resources] == ["appid"]
+    operations = list(resources.deployment_operations.list("deployrg", "ident"))
+    assert len(operations) == 1
+    operation = operations[0].properties
+    assert operation.provisioning_state == "Succeeded" and operation.status_code == "Created"
+    assert operation.target_resource.resource_name == "appid"
+    assert [d.name for d in resources.deployments.list_by_resource_group("deployrg")] == ["ident"]
+    # The CLI sees the same operations.
+    listed = json.loads(coffer_cli(coffer, "deployment", "operation", "group", "list", "-g", "deployrg", "-n", "ident").stdout)
+    assert listed[0]["properties"]["targetResource"]["resourceName"] == "appid"
+
+
+def test_the_put_is_long_running(coffer, resources):
+    operator = coffer.operator()
+    token = requests.post(f"https://{coffer.host}/{operator['tenantId']}/oauth2/v2.0/token", verify=coffer.ca, timeout=30, data={
+        "grant_type": "client_credentials", "client_id": operator["clientId"], "client_secret": operator["clientSecret"],
+        "scope": f"https://{coffer.host}/.default"}).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    url = f"https://{coffer.host}/subscriptions/{operator['subscriptionId']}/resourceGroups/deployrg/providers/Microsoft.Resources/deployments/raw?{API}"
+    body = {"properties": {"mode": "Incremental", "template": IDENTITY_TEMPLATE, "parameters": {"identityName": {"value": "rawid"}}}}
+    started = requests.put(url, json=body, headers=headers, verify=coffer.ca, timeout=30)
+    assert started.status_code == 201 and started.json()["properties"]["provisioningState"] == "Running"
+    assert started.headers["Retry-After"] == "1"
+    status_url = started.headers["Azure-AsyncOperation"]
+    assert "/operationStatuses/" in status_url
+    deadline = time.time() + 30
+    while (status := requests.get(status_url, headers=headers, verify=coffer.ca, timeout=30).json())["status"] == "Running":
+        assert time.time() < deadline
+        time.sleep(0.2)
+    assert status["status"] == "Succeeded"
+    assert requests.get(url, headers=headers, verify=coffer.ca, timeout=30).json()["properties"]["provisioningState"] == "Succeeded"
+
+
+def test_a_failing_resource_fails_the_operation_and_is_named(resources):
+    template = dict(IDENTITY_TEMPLATE, resources=IDENTITY_TEMPLATE["resources"] + [{
+        "type": "Microsoft.ContainerRegistry/registries", "apiVersion": "2019-12-01-preview", "name": "bad-name!",
+        "location": "westeurope", "sku": {"name": "Premium"}}], outputs={})
+    poller = resources.deployments.begin_create_or_update("deployrg", "broken", {"properties": {
+        "mode": "Incremental", "template": template, "parameters": {"identityName": {"value": "okid"}}}})
+    with pytest.raises(HttpResponseError) as failure:
+        poller.result()
+    assert "bad-name!" in str(failure.value) and "InvalidResourceName" in str(failure.value)
+    deployment = resources.deployments.get("deployrg", "broken")
+    assert deployment.properties.provisioning_state == "Failed"
+    states = {o.properties.target_resource.resource_name: o.properties.provisioning_state
+              for o in resources.deployment_operations.list("deployrg", "broken")}
+    assert states == {"okid": "Succeeded", "bad-name!": "Failed"}
+
+
+def test_a_bad_template_is_refused_before_anything_runs(resources):
+    template = dict(IDENTITY_TEMPLATE, resources=[{"type": "Microsoft.Nowhere/things", "apiVersion": "2020-01-01", "name": "x"}])
+    with pytest.raises(HttpResponseError) as refused:
+        resources.deployments.begin_create_or_update("deployrg", "invalid", {"properties": {"mode": "Incremental", "template": template}})
+    assert refused.value.status_code == 400 and "InvalidTemplate" in str(refused.value)
+    assert "invalid" not in [d.name for d in resources.deployments.list_by_resource_group("deployrg")]
+
+
+def test_a_deployment_cut_short_by_a_restart_ends_failed(coffer, resources):
+    resources.deployments.begin_create_or_update("deployrg", "cut", {"properties": {
+        "mode": "Incremental", "template": IDENTITY_TEMPLATE, "parameters": {"identityName": {"value": "cutid"}}}}).result()
+    coffer.stop()
+    # What a crash mid-deployment leaves behind: the record and its operation status still Running.
+    with sqlite3.connect(os.path.join(coffer.data_dir, "metadata.sqlite")) as db:
+        (body,) = db.execute("SELECT body FROM documents WHERE type = 'microsoft.resources/deployments' AND name = 'cut'").fetchone()
+        record = json.loads(body)
+        record["properties"]["provisioningState"] = "Running"
+        db.execute("UPDATE documents SET body = ? WHERE type = 'microsoft.resources/deployments' AND name = 'cut'", (json.dumps(record),))
+        db.execute("UPDATE documents SET body = replace(body, '\"Succeeded\"', '\"Running\"') WHERE type = 'microsoft.resources/deployments/operationstatuses'")
+    coffer.start()
+    deployment = resources.deployments.get("deployrg", "cut")
+    assert deployment.properties.provisioning_state == "Failed" and deployment.properties.error.code == "DeploymentInterrupted"
+    # And it can be deployed again.
+    again = resources.deployments.begin_create_or_update("deployrg", "cut", {"properties": {
+        "mode": "Incremental", "template": IDENTITY_TEMPLATE, "parameters": {"identityName": {"value": "cutid"}}}}).result()
+    assert again.properties.provisioning_state == "Succeeded"
