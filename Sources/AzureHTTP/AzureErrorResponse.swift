@@ -84,3 +84,15 @@ public func bearerToken(of request: Request) -> String? {
 public func baseURL(of request: Request) -> String {
     "https://" + (request.head.authority ?? "localhost")
 }
+
+/// A query parameter decoded as HTML forms encode it (`+` is a space, then percent-decoding), key included:
+/// clients write OData's `$filter` both as is and as `%24filter`, with spaces as `+` or `%20`.
+public func formQueryValue(of request: Request, _ name: String) -> String? {
+    for pair in (request.uri.query ?? "").split(separator: "&") {
+        let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map {
+            $0.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String($0)
+        }
+        if parts[0].lowercased() == name.lowercased() { return parts.count > 1 ? parts[1] : "" }
+    }
+    return nil
+}

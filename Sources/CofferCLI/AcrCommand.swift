@@ -114,31 +114,3 @@ struct AcrCommand: AsyncParsableCommand {
         }
     }
 }
-
-struct ResourceCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "resource", abstract: "Generic resource operations.",
-                                                    subcommands: [Show.self, Delete.self])
-
-    struct Show: AsyncParsableCommand {
-        @Option(help: "The resource id.") var id: String
-        @Option(help: "The API version of the resource type.") var apiVersion: String
-        @OptionGroup var common: CommonOptions
-
-        func run() async throws {
-            try await runClient(common) { client in try await client.arm(.GET, id, apiVersion: apiVersion) }
-        }
-    }
-
-    struct Delete: AsyncParsableCommand {
-        @Option(help: "The resource id.") var id: String
-        @Option(help: "The API version of the resource type.") var apiVersion: String
-        @OptionGroup var common: CommonOptions
-
-        func run() async throws {
-            try await runClient(common) { client in
-                try await client.arm(.DELETE, id, apiVersion: apiVersion)
-                return nil
-            }
-        }
-    }
-}

@@ -140,6 +140,14 @@ struct ARMExchange {
         case (.get, 2):
             try await authorize(scope: "/subscriptions/\(api.subscriptionID)", write: false)
             return try AzureJSON.response(try subscription())
+        case (.get, 3) where lower[2] == "resources":
+            let scope = "/subscriptions/\(api.subscriptionID)"
+            try await authorize(scope: scope, write: false)
+            return try await listResources(under: scope)
+        case (.get, 5) where lower[2] == "resourcegroups" && lower[4] == "resources":
+            try await requireGroup(path[3])
+            try await authorize(scope: groupID(path[3]), write: false)
+            return try await listResources(under: groupID(path[3]))
         case (_, 3) where lower[2] == "resourcegroups" && request.method == .get:
             try await authorize(scope: "/subscriptions/\(api.subscriptionID)", write: false)
             let groups = try await api.documents.documents(under: "/subscriptions/\(api.subscriptionID)/resourcegroups/", type: ResourceManagerAPI.groupType)
@@ -222,6 +230,11 @@ struct ARMExchange {
         default:
             throw AzureErrorResponse(.notFound, code: "NotFound", message: "no Microsoft.Features operation at \(request.uri.path.prefix(200))")
         }
+    }
+
+    private func listResources(under scope: String) async throws -> Response {
+        let resources = try await ResourceListing(documents: api.documents).list(under: scope, filter: formQueryValue(of: request, "$filter"))
+        return jsonResponse(.object(JSONObject([("value", .array(resources))])))
     }
 
     // MARK: authorization

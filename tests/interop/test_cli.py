@@ -3,6 +3,8 @@ import json
 import os
 import subprocess
 
+import requests
+
 from conftest import BINARY
 
 
@@ -107,3 +109,37 @@ def test_registry_resource_is_a_real_registry(coffer, tmp_path):
     gone = subprocess.run(["skopeo", "list-tags", "--cert-dir", coffer.cert_dir, "--creds", creds, f"docker://{login_server}/app"],
                           capture_output=True, text=True, timeout=60)
     assert gone.returncode != 0
+
+
+def test_resources_are_listed_and_filtered(coffer):
+    coffer_cli(coffer, "group", "create", "--name", "list-rg", "--location", "westeurope")
+    coffer_cli(coffer, "group", "create", "--name", "other-rg", "--location", "northeurope")
+    coffer_cli(coffer, "identity", "create", "-n", "listid", "-g", "list-rg")
+    coffer_cli(coffer, "keyvault", "create", "--name", "listvault", "--group", "list-rg")
+    coffer_cli(coffer, "acr", "create", "-n", "listregistry", "-g", "other-rg", "--sku", "Basic")
+
+    def names(*args):
+        return sorted(json.loads(coffer_cli(coffer, "resource", "list", *args, "--query", "[].name").stdout))
+
+    assert names() == ["listid", "listregistry", "listvault"]
+    assert names("-g", "list-rg") == ["listid", "listvault"]
+    assert names("--resource-type", "Microsoft.ContainerRegistry/registries") == ["listregistry"]
+    assert names("--resource-type", "microsoft.keyvault/VAULTS", "-g", "list-rg") == ["listvault"]
+    assert names("--name", "listid") == ["listid"]
+    assert names("--location", "northeurope") == ["listregistry"]
+    shown = json.loads(coffer_cli(coffer, "resource", "show", "-g", "list-rg", "--resource-type", "Microsoft.KeyVault/vaults",
+                                  "-n", "listvault").stdout)
+    assert shown["properties"]["vaultUri"].startswith("https://listvault.vault.localhost")
+    # ARM's filter grammar, and a clear error for what it does not know.
+    operator = coffer.operator()
+    token = requests.post(f"https://{coffer.host}/{operator['tenantId']}/oauth2/v2.0/token", verify=coffer.ca, timeout=30, data={
+        "grant_type": "client_credentials", "client_id": operator["clientId"], "client_secret": operator["clientSecret"],
+        "scope": f"https://{coffer.host}/.default"}).json()["access_token"]
+    url = f"https://{coffer.host}/subscriptions/{operator['subscriptionId']}/resources"
+    found = requests.get(url, params={"api-version": "2021-04-01", "$filter": "substringof('list', name) and resourceGroup eq 'list-rg'"},
+                         headers={"Authorization": f"Bearer {token}"}, verify=coffer.ca, timeout=30)
+    assert sorted(r["name"] for r in found.json()["value"]) == ["listid", "listvault"]
+    assert all("properties" not in r for r in found.json()["value"])
+    bad = requests.get(url, params={"api-version": "2021-04-01", "$filter": "provisioningState eq 'x'"},
+                       headers={"Authorization": f"Bearer {token}"}, verify=coffer.ca, timeout=30)
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "InvalidFilterInQueryString"
