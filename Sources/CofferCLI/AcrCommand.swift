@@ -3,7 +3,8 @@ import JMESPath
 
 struct AcrCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "acr", abstract: "Manage container registries.",
-                                                    subcommands: [Create.self, Show.self, List.self, Delete.self, Encryption.self])
+                                                    subcommands: [Create.self, Show.self, List.self, Update.self, Delete.self, Login.self, Credential.self,
+                                                                  Repository.self, Encryption.self])
     static let apiVersion = "2023-07-01"
 
     struct Encryption: AsyncParsableCommand {

@@ -140,7 +140,7 @@ final class CofferClient: Sendable {
         return (status, body)
     }
 
-    private func sendWithHeaders(_ request: HTTPClientRequest) async throws -> (Int, HTTPHeaders, JSONValue) {
+    func sendWithHeaders(_ request: HTTPClientRequest) async throws -> (Int, HTTPHeaders, JSONValue) {
         let response: HTTPClientResponse
         do {
             response = try await http.execute(request, timeout: .seconds(60))

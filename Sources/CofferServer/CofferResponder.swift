@@ -61,6 +61,9 @@ struct CofferResponder: HTTPResponder {
         if path == "/oauth2/token", request.method == .get || request.method == .post {
             return try await registryAPI.respondToToken(request, context: context)
         }
+        if path == "/oauth2/exchange" {
+            return try await registryAPI.respondToExchange(request, context: context)
+        }
         if path == "/v2" || path.hasPrefix("/v2/") {
             return try await registryAPI.respond(to: request, context: context, hostRegistry: hostRegistry)
         }

@@ -62,13 +62,17 @@ public struct CofferServer: Sendable {
             directory: directory, vaults: vaults, registry: registry, documents: metadata, tenantID: bootstrap.tenantID,
             subscriptionID: bootstrap.subscriptionID, featureApprovalSeconds: Int64(configuration.featureApprovalSeconds),
             registryKeyWrapperID: ServiceManagedKeyWrapper.identifier,
-            requirePreviewRegistration: configuration.requirePreviewRegistration,
+            requirePreviewRegistration: configuration.requirePreviewRegistration, secrets: SecretBox(serverMasterKey: secrets.masterKey),
             vaultURI: { name in "https://\(name.lowercased()).\(vaultSuffix):\(port)/" },
-            loginServer: { [registrySuffix = configuration.registryHostSuffix] name in "\(name).\(registrySuffix):\(port)" }
+            loginServer: { [registrySuffix = configuration.registryHostSuffix] name in "\(name).\(registrySuffix):\(port)" },
+            registryOfService: { [registrySuffix = configuration.registryHostSuffix] service in
+                CofferResponder.label(of: CofferResponder.hostName(service), under: registrySuffix)
+            },
+            resourceManagerAudiences: ["https://localhost:\(port)", "https://127.0.0.1:\(port)", "https://[::1]:\(port)"]
         )
         try await resourceManagerAPI.failInterruptedDeployments()
         let responder = CofferResponder(
-            registryAPI: RegistryAPI(service: registry, authority: authority),
+            registryAPI: RegistryAPI(service: registry, authority: authority, accessProvider: resourceManagerAPI.registryAccess),
             identityAPI: IdentityAPI(directory: directory, tenantID: bootstrap.tenantID, identityHeader: secrets.identityHeader,
                                      imdsEnabled: configuration.imdsEnabled),
             keyVaultAPI: KeyVaultAPI(vaults: vaults, directory: directory, tenantID: bootstrap.tenantID, vaultHostSuffix: vaultSuffix),

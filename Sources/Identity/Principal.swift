@@ -77,6 +77,9 @@ public enum BuiltInRole: String, CaseIterable, Sendable {
     case keyVaultCryptoUser = "Key Vault Crypto User"
     case keyVaultCryptoServiceEncryptionUser = "Key Vault Crypto Service Encryption User"
     case keyVaultReader = "Key Vault Reader"
+    case acrPull = "AcrPull"
+    case acrPush = "AcrPush"
+    case acrDelete = "AcrDelete"
 
     public var definitionID: String {
         switch self {
@@ -88,6 +91,9 @@ public enum BuiltInRole: String, CaseIterable, Sendable {
         case .keyVaultCryptoUser: "12338af0-0e69-4776-bea7-57ae8d297424"
         case .keyVaultCryptoServiceEncryptionUser: "e147488a-f6f5-4113-8e2d-b22465e65bf6"
         case .keyVaultReader: "21090545-7ca7-4776-b22c-e363652d74d2"
+        case .acrPull: "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+        case .acrPush: "8311e382-0749-4cb8-b61a-304f252e45ec"
+        case .acrDelete: "c2f4ef07-c644-48eb-af81-4b1b4947fb11"
         }
     }
 

@@ -247,7 +247,7 @@ public final class VaultService: Sendable {
             return [.get, .list, .update, .encrypt, .decrypt, .wrapKey, .unwrapKey, .sign, .verify].contains(permission)
         case .keyVaultCryptoServiceEncryptionUser: return [.get, .wrapKey, .unwrapKey].contains(permission)
         case .keyVaultReader: return [.get, .list, .getrotationpolicy].contains(permission)
-        case .owner, .contributor, .reader: return false
+        case .owner, .contributor, .reader, .acrPull, .acrPush, .acrDelete: return false
         }
     }
 

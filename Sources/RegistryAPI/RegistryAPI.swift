@@ -13,15 +13,22 @@ import RegistryService
 public struct RegistryAPI: Sendable {
     let service: RegistryService
     let authority: RegistryTokenAuthority
+    let accessProvider: (any RegistryAccessProvider)?
 
-    public init(service: RegistryService, authority: RegistryTokenAuthority) {
+    public init(service: RegistryService, authority: RegistryTokenAuthority, accessProvider: (any RegistryAccessProvider)? = nil) {
         self.service = service
         self.authority = authority
+        self.accessProvider = accessProvider
     }
 
     /// Answers the token endpoint (`/oauth2/token`).
     public func respondToToken(_ request: Request, context: some RequestContext) async throws -> Response {
-        try await TokenEndpoint(authority: authority).respond(to: request, context: context)
+        try await TokenEndpoint(authority: authority, accessProvider: accessProvider).respond(to: request, context: context)
+    }
+
+    /// Answers ACR's exchange of an Entra access token for a registry refresh token (`/oauth2/exchange`).
+    public func respondToExchange(_ request: Request, context: some RequestContext) async throws -> Response {
+        try await TokenEndpoint(authority: authority, accessProvider: accessProvider).exchange(request, context: context)
     }
 
     /// Answers a `/v2…` request.

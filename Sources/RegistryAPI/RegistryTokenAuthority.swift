@@ -30,6 +30,22 @@ public struct RegistryTokenAuthority: Sendable {
         try verifier.verify(token, issuer: Self.issuer, audience: service)
     }
 
+    /// Refresh tokens (ACR's Entra flow) have their own issuer, so neither kind passes for the other.
+    static let refreshIssuer = "coffer-registry-refresh"
+    /// How long a refresh token lasts (ACR: three hours).
+    static let refreshLifetime: Int64 = 3 * 3600
+    /// The user name that says "the password is a refresh token" (`docker login -u 00000000-…`).
+    static let refreshTokenUser = "00000000-0000-0000-0000-000000000000"
+
+    func issueRefresh(principalID: String, service: String, now: Int64 = Int64(Date().timeIntervalSince1970)) throws -> String {
+        try signer.sign(TokenClaims(iss: Self.refreshIssuer, sub: principalID, aud: service, exp: now + Self.refreshLifetime, nbf: now, iat: now,
+                                    jti: UUID().uuidString, access: nil))
+    }
+
+    func verifyRefresh(_ token: String, service: String) throws(TokenError) -> TokenClaims {
+        try verifier.verify(token, issuer: Self.refreshIssuer, audience: service)
+    }
+
     /// The grants the administrator receives for what it asked: every requested action it may hold.
     func grants(forAdministratorRequesting scopes: [AccessGrant]) -> [AccessGrant] {
         let allowed: Set<String> = ["pull", "push", "delete", "*"]

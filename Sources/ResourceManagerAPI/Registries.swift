@@ -17,6 +17,7 @@ struct Registries: Sendable {
     let registry: RegistryService
     let vaults: VaultService
     let features: FeatureRegistrations
+    let adminCredentials: RegistryAdminCredentials
     let tenantID: String
     /// `<name>.cr.localhost:8443` for a registry name.
     let loginServer: @Sendable (String) -> String
@@ -137,6 +138,11 @@ struct Registries: Sendable {
             throw AzureErrorResponse(.badRequest, code: "CustomerManagedKeyInaccessible", message: error.message)
         }
         try await documents.putDocument(StoredDocument(id: id, type: Self.type, name: name, body: JSONText.serialize(.object(resource))))
+        if properties["adminUserEnabled"] == .bool(true) {
+            _ = try await adminCredentials.ensure(registryID: id, registryName: name)
+        } else {
+            try await adminCredentials.delete(registryID: id)  // disabling retires the passwords; enabling again makes new ones
+        }
         return (.object(resource), existing == nil)
     }
 
@@ -144,10 +150,35 @@ struct Registries: Sendable {
         guard try await documents.document(id: id) != nil else { return false }
         try await registry.deleteRegistry(name: name.lowercased())
         try await directory.deleteManagedIdentity(resourceID: id)
+        try await adminCredentials.delete(registryID: id)
         for replication in try await documents.documents(under: id.lowercased() + "/replications/", type: RegistryReplications.type) {
             _ = try await documents.deleteDocument(id: replication.id)
         }
         return try await documents.deleteDocument(id: id)
+    }
+
+    /// `listCredentials`: the admin user and its two passwords; refused while the admin user is disabled.
+    func listCredentials(id: String) async throws -> JSONValue {
+        let (registry, name) = try await adminEnabledRegistry(id: id)
+        return RegistryAdminCredentials.presented(username: name, passwords: try await adminCredentials.ensure(registryID: registry, registryName: name))
+    }
+
+    /// `regenerateCredential`: a new value for `password` or `password2`.
+    func regenerateCredential(id: String, passwordName: String) async throws -> JSONValue {
+        let (registry, name) = try await adminEnabledRegistry(id: id)
+        let passwords = try await adminCredentials.regenerate(registryID: registry, registryName: name, name: passwordName)
+        return RegistryAdminCredentials.presented(username: name, passwords: passwords)
+    }
+
+    private func adminEnabledRegistry(id: String) async throws -> (id: String, name: String) {
+        guard let registry = try await get(id: id), case .string(let storedID) = registry["id"], case .string(let name) = registry["name"] else {
+            throw AzureErrorResponse(.notFound, code: "ResourceNotFound", message: "The registry was not found.")
+        }
+        guard registry["properties"]["adminUserEnabled"] == .bool(true) else {
+            throw AzureErrorResponse(.badRequest, code: "AdminUserDisabled",
+                                     message: "The admin user of registry \(name) is disabled; enable it first (adminUserEnabled: true).")
+        }
+        return (storedID, name)
     }
 
     /// The seed's rules for customer-managed keys, and the key-encryption key id when one is asked for.

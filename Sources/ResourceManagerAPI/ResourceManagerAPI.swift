@@ -1,5 +1,6 @@
 import AzureHTTP
 import CofferStorage
+import Envelope
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -26,9 +27,16 @@ public struct ResourceManagerAPI: Sendable {
     static let groupType = "microsoft.resources/resourcegroups"
 
     /// - Parameter featureApprovalSeconds: how long a preview-feature registration stays `Registering`.
+    /// Answers the registry token endpoint for admin users and principals.
+    public let registryAccess: RegistryAccess
+
+    /// - Parameter secrets: seals what must be given back later (registry admin passwords).
+    /// - Parameter registryOfService: the registry a login server (token `service`) belongs to.
+    /// - Parameter resourceManagerAudiences: this server's base addresses (the audiences of its ARM tokens).
     public init(directory: Directory, vaults: VaultService, registry: RegistryService, documents: any DocumentStore, tenantID: String,
                 subscriptionID: String, featureApprovalSeconds: Int64 = 5, registryKeyWrapperID: String, requirePreviewRegistration: Bool = true,
-                vaultURI: @escaping @Sendable (String) -> String, loginServer: @escaping @Sendable (String) -> String) {
+                secrets: SecretBox, vaultURI: @escaping @Sendable (String) -> String, loginServer: @escaping @Sendable (String) -> String,
+                registryOfService: @escaping @Sendable (String) -> String?, resourceManagerAudiences: Set<String>) {
         self.directory = directory
         self.vaults = vaults
         self.documents = documents
@@ -36,9 +44,12 @@ public struct ResourceManagerAPI: Sendable {
         self.subscriptionID = subscriptionID
         self.vaultURI = vaultURI
         self.features = FeatureRegistrations(documents: documents, subscriptionID: subscriptionID, approvalDelay: featureApprovalSeconds)
+        let adminCredentials = RegistryAdminCredentials(documents: documents, secrets: secrets)
         self.registries = Registries(documents: documents, directory: directory, registry: registry, vaults: vaults, features: features,
-                                     tenantID: tenantID, loginServer: loginServer, keyWrapperID: registryKeyWrapperID,
-                                     requirePreviewRegistration: requirePreviewRegistration)
+                                     adminCredentials: adminCredentials, tenantID: tenantID, loginServer: loginServer,
+                                     keyWrapperID: registryKeyWrapperID, requirePreviewRegistration: requirePreviewRegistration)
+        self.registryAccess = RegistryAccess(documents: documents, directory: directory, tenantID: tenantID, credentials: adminCredentials,
+                                             registryOfService: registryOfService, resourceManagerAudiences: resourceManagerAudiences)
         self.replications = RegistryReplications(documents: documents, registries: registries)
     }
 
@@ -396,6 +407,15 @@ struct ARMExchange {
         case (.delete, 1):
             try await authorize(scope: id, write: true)
             return AzureJSON.empty(try await api.registries.delete(id: id, name: name) ? .ok : .noContent)
+        case (.post, 2) where rest[1].lowercased() == "listcredentials":
+            try await authorize(scope: id, write: true)
+            return jsonResponse(try await api.registries.listCredentials(id: id))
+        case (.post, 2) where rest[1].lowercased() == "regeneratecredential":
+            try await authorize(scope: id, write: true)
+            guard case .string(let passwordName) = try await Self.jsonBody(request)["name"] else {
+                throw AzureErrorResponse(.badRequest, code: "InvalidRequestContent", message: "The body must name the password: {\"name\": \"password\"}.")
+            }
+            return jsonResponse(try await api.registries.regenerateCredential(id: id, passwordName: passwordName))
         case (_, 2...3) where rest[1].lowercased() == "replications":
             return try await replicationRequest(registryID: id, rest: Array(rest.dropFirst(2)))
         default:

@@ -1,0 +1,192 @@
+import ArgumentParser
+import Foundation
+import JMESPath
+
+/// `acr update`, `acr credential`, `acr login` and `acr repository`: a registry's settings, admin user, and
+/// its content, as az has them.
+extension AcrCommand {
+    /// The login server of a registry found by name.
+    static func loginServer(_ client: CofferClient, _ name: String) async throws -> String {
+        guard case .string(let server) = try await find(client, name, group: nil)["properties"]["loginServer"] else {
+            throw CLIError("the registry \(name) has no login server")
+        }
+        return server
+    }
+
+    struct Update: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Update a registry's settings.")
+        @Option(name: [.short, .long]) var name: String
+        @Option(help: "true or false: enable or disable the admin user.") var adminEnabled: Bool?
+        @Option(help: "Basic, Standard or Premium.") var sku: String?
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in
+                guard case .string(let id) = try await AcrCommand.find(client, name, group: nil)["id"] else { throw CLIError("the registry \(name) has no id") }
+                var body = JSONObject()
+                if let adminEnabled { body["properties"] = .from([("adminUserEnabled", .bool(adminEnabled))]) }
+                if let sku { body["sku"] = .from([("name", .string(sku))]) }
+                return try await client.arm(.PATCH, id, apiVersion: AcrCommand.apiVersion, body: .object(body))
+            }
+        }
+    }
+
+    struct Credential: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The admin user's credentials.", subcommands: [Show.self, Renew.self])
+
+        struct Show: AsyncParsableCommand {
+            @Option(name: [.short, .long]) var name: String
+            @OptionGroup var common: CommonOptions
+
+            func run() async throws {
+                try await runClient(common) { client in
+                    guard case .string(let id) = try await AcrCommand.find(client, name, group: nil)["id"] else { return nil }
+                    return try await client.arm(.POST, id + "/listCredentials", apiVersion: AcrCommand.apiVersion)
+                }
+            }
+        }
+
+        struct Renew: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Regenerate one of the two admin passwords.")
+            @Option(name: [.short, .long]) var name: String
+            @Option(help: "password or password2.") var passwordName: String
+            @OptionGroup var common: CommonOptions
+
+            func run() async throws {
+                try await runClient(common) { client in
+                    guard case .string(let id) = try await AcrCommand.find(client, name, group: nil)["id"] else { return nil }
+                    return try await client.arm(.POST, id + "/regenerateCredential", apiVersion: AcrCommand.apiVersion,
+                                                body: .from([("name", .string(passwordName))]))
+                }
+            }
+        }
+    }
+
+    struct Login: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Log in to a registry with the signed-in identity.",
+            discussion: """
+                Writes a registry token (valid 3 hours) to the containers auth file skopeo, podman and buildah read \
+                (--auth-file, else $REGISTRY_AUTH_FILE, else ~/.docker/config.json). With --expose-token it prints the \
+                token instead: log in with user name 00000000-0000-0000-0000-000000000000 and the token as password.
+                """
+        )
+        @Option(name: [.short, .long]) var name: String
+        @Flag(help: "Print the token instead of writing an auth file.") var exposeToken = false
+        @Option(help: "The auth file to write.") var authFile: String?
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in
+                let server = try await AcrCommand.loginServer(client, name)
+                let token = try await client.registryRefreshToken(loginServer: server)
+                if exposeToken { return .from([("accessToken", .string(token)), ("loginServer", .string(server))]) }
+                let path = authFile ?? ProcessInfo.processInfo.environment["REGISTRY_AUTH_FILE"]
+                    ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".docker/config.json").path
+                try AcrCommand.saveAuth(server: server, user: "00000000-0000-0000-0000-000000000000", secret: token, to: path)
+                FileHandle.standardError.write(Data("Login Succeeded (\(server), credentials in \(path))\n".utf8))
+                return nil
+            }
+        }
+    }
+
+    /// Adds `server` to an auth file in the containers/docker format, keeping what else it holds; only its owner may read it.
+    static func saveAuth(server: String, user: String, secret: String, to path: String) throws {
+        var document = JSONObject()
+        if let data = FileManager.default.contents(atPath: path), case .object(let existing) = try? JSONText.parse(String(decoding: data, as: UTF8.self)) {
+            document = existing
+        }
+        var auths = JSONObject()
+        if case .object(let existing)? = document["auths"] { auths = existing }
+        auths[server] = .from([("auth", .string(Data("\(user):\(secret)".utf8).base64EncodedString()))])
+        document["auths"] = .object(auths)
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        guard FileManager.default.createFile(atPath: path, contents: Data(JSONText.serialize(.object(document)).utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw CLIError("cannot write the auth file \(path)")
+        }
+    }
+
+    struct Repository: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Repositories of a registry.", subcommands: [List.self, ShowTags.self, Delete.self])
+
+        struct List: AsyncParsableCommand {
+            @Option(name: [.short, .long]) var name: String
+            @OptionGroup var common: CommonOptions
+
+            func run() async throws {
+                try await runClient(common) { client in
+                    let server = try await AcrCommand.loginServer(client, name)
+                    let token = try await client.registryAccessToken(loginServer: server, refreshToken: try await client.registryRefreshToken(loginServer: server),
+                                                                     scopes: ["registry:catalog:*"])
+                    let (status, _, body) = try await client.registryCall(.GET, loginServer: server, path: "/v2/_catalog?n=10000", token: token)
+                    guard status == 200 else { throw CLIError(CofferClient.describeRegistryError(status, body)) }
+                    return body["repositories"]
+                }
+            }
+        }
+
+        struct ShowTags: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(commandName: "show-tags")
+            @Option(name: [.short, .long]) var name: String
+            @Option var repository: String
+            @OptionGroup var common: CommonOptions
+
+            func run() async throws {
+                try await runClient(common) { client in
+                    let server = try await AcrCommand.loginServer(client, name)
+                    let token = try await client.registryAccessToken(loginServer: server, refreshToken: try await client.registryRefreshToken(loginServer: server),
+                                                                     scopes: ["repository:\(repository):pull"])
+                    let (status, _, body) = try await client.registryCall(.GET, loginServer: server, path: "/v2/\(repository)/tags/list?n=10000", token: token)
+                    guard status == 200 else { throw CLIError(CofferClient.describeRegistryError(status, body)) }
+                    return body["tags"]
+                }
+            }
+        }
+
+        struct Delete: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Delete an image (--image repo:tag or repo@digest: its manifest and the tags on it) or every tagged image of a repository.")
+            @Option(name: [.short, .long]) var name: String
+            @Option var repository: String?
+            @Option var image: String?
+            @Flag(name: [.short, .long]) var yes = false
+            @OptionGroup var common: CommonOptions
+
+            func run() async throws {
+                try await runClient(common) { client in
+                    let server = try await AcrCommand.loginServer(client, name)
+                    let (repository, references) = try await targets(client, server)
+                    let token = try await client.registryAccessToken(loginServer: server, refreshToken: try await client.registryRefreshToken(loginServer: server),
+                                                                     scopes: ["repository:\(repository):pull,delete"])
+                    var deleted: Set<String> = []
+                    for reference in references {
+                        let (status, headers, body) = try await client.registryCall(
+                            .HEAD, loginServer: server, path: "/v2/\(repository)/manifests/\(reference)", token: token,
+                            accept: "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json")
+                        guard status == 200, let digest = headers.first(name: "Docker-Content-Digest") else {
+                            throw CLIError("\(repository):\(reference): \(CofferClient.describeRegistryError(status, body))")
+                        }
+                        guard deleted.insert(digest).inserted else { continue }
+                        let (deleteStatus, _, deleteBody) = try await client.registryCall(.DELETE, loginServer: server, path: "/v2/\(repository)/manifests/\(digest)", token: token)
+                        guard deleteStatus == 202 || deleteStatus == 200 else { throw CLIError(CofferClient.describeRegistryError(deleteStatus, deleteBody)) }
+                    }
+                    return nil
+                }
+            }
+
+            /// The repository and the references to delete: the image given, or every tag of the repository.
+            private func targets(_ client: CofferClient, _ server: String) async throws -> (String, [String]) {
+                if let image {
+                    if let at = image.firstIndex(of: "@") { return (String(image[..<at]), [String(image[image.index(after: at)...])]) }
+                    guard let colon = image.lastIndex(of: ":") else { throw CLIError("--image is repository:tag or repository@digest") }
+                    return (String(image[..<colon]), [String(image[image.index(after: colon)...])])
+                }
+                guard let repository else { throw CLIError("give --repository or --image") }
+                let token = try await client.registryAccessToken(loginServer: server, refreshToken: try await client.registryRefreshToken(loginServer: server),
+                                                                 scopes: ["repository:\(repository):pull"])
+                let (status, _, body) = try await client.registryCall(.GET, loginServer: server, path: "/v2/\(repository)/tags/list?n=10000", token: token)
+                guard status == 200, case .array(let tags) = body["tags"] else { throw CLIError(CofferClient.describeRegistryError(status, body)) }
+                return (repository, tags.compactMap { if case .string(let tag) = $0 { tag } else { nil } })
+            }
+        }
+    }
+}

@@ -1,0 +1,82 @@
+import CofferStorage
+import Foundation
+import Identity
+import JMESPath
+import RegistryAPI
+
+/// Answers the registry token endpoint for admin users and for principals, from the registry resources,
+/// their admin credentials and role assignments.
+public struct RegistryAccess: RegistryAccessProvider {
+    let documents: any DocumentStore
+    let directory: Directory
+    let tenantID: String
+    let credentials: RegistryAdminCredentials
+    /// The registry a service (a login server, `<name>.cr.localhost:8443`) belongs to; nil for the base address,
+    /// where repository names start with the registry's name.
+    let registryOfService: @Sendable (String) -> String?
+    /// The audiences of this server's resource-manager tokens (its base addresses), which the exchange accepts
+    /// besides Azure's management and registry audiences.
+    let resourceManagerAudiences: Set<String>
+
+    /// Data-plane actions each built-in role allows (as ACR's roles do).
+    static func actions(for roles: Set<BuiltInRole>) -> Set<String> {
+        var actions: Set<String> = []
+        if !roles.isDisjoint(with: [.owner, .contributor]) { actions.formUnion(["pull", "push", "delete"]) }
+        if !roles.isDisjoint(with: [.reader, .acrPull]) { actions.insert("pull") }
+        if roles.contains(.acrPush) { actions.formUnion(["pull", "push"]) }
+        if roles.contains(.acrDelete) { actions.insert("delete") }
+        return actions
+    }
+
+    public func adminGrants(username: String, password: String, service: String, requested: [AccessGrant]) async -> [AccessGrant]? {
+        guard let registry = try? await registryResource(named: username), registry["properties"]["adminUserEnabled"] == .bool(true),
+              case .string(let id) = registry["id"], (try? await credentials.matches(registryID: id, password: password)) == true else { return nil }
+        return grants(service: service, requested: requested) { name in
+            name.lowercased() == username.lowercased() ? ["pull", "push", "delete"] : []
+        }
+    }
+
+    public func principal(fromAccessToken token: String, base: String) async -> String? {
+        let audiences = resourceManagerAudiences.union([base, "https://management.azure.com", "https://management.core.windows.net",
+                                                        "https://containerregistry.azure.net"])
+        return try? directory.verify(token, tenantID: tenantID, audiences: audiences).oid
+    }
+
+    public func grants(principalID: String, service: String, requested: [AccessGrant]) async -> [AccessGrant] {
+        var allowedByRegistry: [String: Set<String>] = [:]
+        for name in Set(requested.compactMap { registryName(of: $0, service: service) }) {
+            guard let registry = try? await registryResource(named: name), case .string(let id) = registry["id"],
+                  let roles = try? await directory.roles(of: principalID, at: id) else { continue }
+            allowedByRegistry[name] = Self.actions(for: roles)
+        }
+        return grants(service: service, requested: requested) { allowedByRegistry[$0] ?? [] }
+    }
+
+    /// The requested scopes narrowed to what `allowed(registry)` permits; the catalog of a login server
+    /// to anyone who may pull from that registry.
+    private func grants(service: String, requested: [AccessGrant], allowed: (String) -> Set<String>) -> [AccessGrant] {
+        requested.compactMap { scope in
+            guard let registry = registryName(of: scope, service: service) else { return nil }
+            switch scope.type {
+            case "repository":
+                let actions = scope.actions.filter { allowed(registry).contains($0) || ($0 == "*" && allowed(registry).count == 3) }
+                return actions.isEmpty ? nil : AccessGrant(type: "repository", name: scope.name, actions: actions)
+            case "registry" where scope.name == "catalog" && allowed(registry).contains("pull"):
+                return AccessGrant(type: "registry", name: "catalog", actions: ["*"])
+            default:
+                return nil
+            }
+        }
+    }
+
+    /// Which registry a scope is about: the login server's, or the first part of a repository name on the base address.
+    private func registryName(of scope: AccessGrant, service: String) -> String? {
+        if let registry = registryOfService(service) { return registry.lowercased() }
+        guard scope.type == "repository", let first = scope.name.split(separator: "/").first, scope.name.contains("/") else { return nil }
+        return first.lowercased()
+    }
+
+    private func registryResource(named name: String) async throws -> JSONValue? {
+        try await documents.documents(type: Registries.type, name: name.lowercased()).first.map { try JSONText.parse($0.body) }
+    }
+}

@@ -1,0 +1,125 @@
+"""Who may use a registry, as ACR has it: the admin user (two passwords, listCredentials/regenerateCredential),
+Entra principals through `/oauth2/exchange` and their roles (AcrPull, AcrPush, ...), `acr login`, and
+`acr repository` over that flow. skopeo pushes and pulls with each kind of credential."""
+import base64
+import json
+import os
+import subprocess
+import uuid
+
+import requests
+
+from oci_layout import build_image
+from test_cli import coffer_cli
+
+NULL_USER = "00000000-0000-0000-0000-000000000000"
+
+
+def skopeo_push(coffer, tmp_path, server, repository, tag, *credentials):
+    source = str(tmp_path / f"src-{uuid.uuid4().hex[:8]}")
+    build_image(source, tag, [os.urandom(20_000)])
+    return subprocess.run(["skopeo", "copy", "--dest-cert-dir", coffer.cert_dir, *credentials, f"oci:{source}:{tag}",
+                           f"docker://{server}/{repository}:{tag}"], capture_output=True, text=True, timeout=120)
+
+
+def new_registry(coffer, name):
+    coffer_cli(coffer, "group", "create", "--name", "acr-rg", "--location", "westeurope")
+    return coffer_cli(coffer, "acr", "create", "-n", name, "-g", "acr-rg", "--sku", "Basic",
+                      "--query", "properties.loginServer", "-o", "tsv").stdout.strip()
+
+
+def test_admin_user_credentials(coffer, tmp_path):
+    server = new_registry(coffer, "adminreg")
+    refused = coffer_cli(coffer, "acr", "credential", "show", "-n", "adminreg", check=False)
+    assert refused.returncode == 1 and "AdminUserDisabled" in refused.stderr
+    coffer_cli(coffer, "acr", "update", "-n", "adminreg", "--admin-enabled", "true")
+    credentials = json.loads(coffer_cli(coffer, "acr", "credential", "show", "-n", "adminreg").stdout)
+    assert credentials["username"] == "adminreg" and [p["name"] for p in credentials["passwords"]] == ["password", "password2"]
+    first, second = (p["value"] for p in credentials["passwords"])
+    assert skopeo_push(coffer, tmp_path, server, "app", "v1", "--dest-creds", f"adminreg:{first}").returncode == 0
+    # The admin user of one registry is nobody at another.
+    other = coffer_cli(coffer, "acr", "create", "-n", "otherreg", "-g", "acr-rg", "--sku", "Basic",
+                       "--query", "properties.loginServer", "-o", "tsv").stdout.strip()
+    assert skopeo_push(coffer, tmp_path, other, "app", "v1", "--dest-creds", f"adminreg:{first}").returncode != 0
+    # Renewing one password retires it; the other keeps working.
+    renewed = json.loads(coffer_cli(coffer, "acr", "credential", "renew", "-n", "adminreg", "--password-name", "password").stdout)
+    assert renewed["passwords"][0]["value"] != first and renewed["passwords"][1]["value"] == second
+    assert skopeo_push(coffer, tmp_path, server, "app", "v2", "--dest-creds", f"adminreg:{first}").returncode != 0
+    assert skopeo_push(coffer, tmp_path, server, "app", "v2", "--dest-creds", f"adminreg:{second}").returncode == 0
+    # Disabling the admin user retires both.
+    coffer_cli(coffer, "acr", "update", "-n", "adminreg", "--admin-enabled", "false")
+    assert skopeo_push(coffer, tmp_path, server, "app", "v3", "--dest-creds", f"adminreg:{second}").returncode != 0
+    # Passwords rest sealed: neither appears in the data directory.
+    coffer_cli(coffer, "acr", "update", "-n", "adminreg", "--admin-enabled", "true")
+    fresh = [p["value"] for p in json.loads(coffer_cli(coffer, "acr", "credential", "show", "-n", "adminreg").stdout)["passwords"]]
+    for folder, _, files in os.walk(coffer.data_dir):
+        for name in files:
+            with open(os.path.join(folder, name), "rb") as handle:
+                content = handle.read()
+            assert not any(password.encode() in content for password in fresh), name
+
+
+def test_acr_login_and_repository_commands(coffer, tmp_path):
+    server = new_registry(coffer, "loginreg")
+    exposed = json.loads(coffer_cli(coffer, "acr", "login", "-n", "loginreg", "--expose-token").stdout)
+    assert exposed["loginServer"] == server
+    assert skopeo_push(coffer, tmp_path, server, "app", "v1", "--dest-creds", f"{NULL_USER}:{exposed['accessToken']}").returncode == 0
+    # Without --expose-token the token goes to the auth file skopeo reads.
+    auth_file = str(tmp_path / "auth.json")
+    coffer_cli(coffer, "acr", "login", "-n", "loginreg", "--auth-file", auth_file)
+    with open(auth_file) as handle:
+        entry = json.load(handle)["auths"][server]["auth"]
+    assert base64.b64decode(entry).decode().startswith(NULL_USER + ":")
+    assert skopeo_push(coffer, tmp_path, server, "tools/cli", "v2", "--authfile", auth_file).returncode == 0
+    repositories = json.loads(coffer_cli(coffer, "acr", "repository", "list", "-n", "loginreg").stdout)
+    assert repositories == ["app", "tools/cli"]
+    assert json.loads(coffer_cli(coffer, "acr", "repository", "show-tags", "-n", "loginreg", "--repository", "app").stdout) == ["v1"]
+    coffer_cli(coffer, "acr", "repository", "delete", "-n", "loginreg", "--image", "app:v1", "--yes")
+    assert json.loads(coffer_cli(coffer, "acr", "repository", "show-tags", "-n", "loginreg", "--repository", "app").stdout) in ([], None)
+    # A token is bound to its registry.
+    other = coffer_cli(coffer, "acr", "create", "-n", "elsewhere", "-g", "acr-rg", "--sku", "Basic",
+                       "--query", "properties.loginServer", "-o", "tsv").stdout.strip()
+    assert skopeo_push(coffer, tmp_path, other, "app", "v1", "--dest-creds", f"{NULL_USER}:{exposed['accessToken']}").returncode != 0
+
+
+def test_roles_decide_what_an_identity_may_do(coffer, tmp_path):
+    server = new_registry(coffer, "rolesreg")
+    registry_id = coffer_cli(coffer, "acr", "show", "-n", "rolesreg", "--query", "id", "-o", "tsv").stdout.strip()
+    assert skopeo_push(coffer, tmp_path, server, "app", "v1", "--dest-creds", f"{coffer.username}:{coffer.password}").returncode == 0
+    identity = json.loads(coffer_cli(coffer, "identity", "create", "-n", "puller", "-g", "acr-rg").stdout)
+    with open(os.path.join(coffer.data_dir, "identity-header")) as handle:
+        header = handle.read().strip()
+
+    def identity_token():
+        response = requests.get(f"https://localhost:{coffer.port}/msi/token", headers={"X-IDENTITY-HEADER": header}, verify=coffer.ca, timeout=30,
+                                params={"api-version": "2019-08-01", "resource": f"https://localhost:{coffer.port}",
+                                        "client_id": identity["properties"]["clientId"]})
+        return response.json()["access_token"]
+
+    def registry_token(scope):
+        refresh = requests.post(f"https://{server}/oauth2/exchange", verify=coffer.ca, timeout=30, data={
+            "grant_type": "access_token", "service": server, "access_token": identity_token()})
+        assert refresh.status_code == 200, refresh.text
+        response = requests.post(f"https://{server}/oauth2/token", verify=coffer.ca, timeout=30, data={
+            "grant_type": "refresh_token", "service": server, "scope": scope, "refresh_token": refresh.json()["refresh_token"]})
+        assert response.status_code == 200, response.text
+        payload = response.json()["access_token"].split(".")[1]
+        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["access"]
+
+    # No role: a token, but no access in it.
+    assert registry_token("repository:app:pull,push") == []
+    # AcrPull on the registry: pull only.
+    operator = coffer.operator()
+    arm = requests.post(f"https://{coffer.host}/{operator['tenantId']}/oauth2/v2.0/token", verify=coffer.ca, timeout=30, data={
+        "grant_type": "client_credentials", "client_id": operator["clientId"], "client_secret": operator["clientSecret"],
+        "scope": f"https://{coffer.host}/.default"}).json()["access_token"]
+    assigned = requests.put(f"https://{coffer.host}{registry_id}/providers/Microsoft.Authorization/roleAssignments/{uuid.uuid4()}",
+                            params={"api-version": "2022-04-01"}, headers={"Authorization": f"Bearer {arm}"}, verify=coffer.ca, timeout=30,
+                            json={"properties": {"principalId": identity["properties"]["principalId"], "roleDefinitionId":
+                                  f"/subscriptions/{operator['subscriptionId']}/providers/Microsoft.Authorization/roleDefinitions/7f951dda-4ed3-4680-a7ca-43fe172d538d"}})
+    assert assigned.status_code == 201, assigned.text
+    assert registry_token("repository:app:pull,push") == [{"type": "repository", "name": "app", "actions": ["pull"]}]
+    # A forged or foreign token is refused at the exchange.
+    forged = requests.post(f"https://{server}/oauth2/exchange", verify=coffer.ca, timeout=30, data={
+        "grant_type": "access_token", "service": server, "access_token": identity_token()[:-4] + "AAAA"})
+    assert forged.status_code == 401
