@@ -162,14 +162,20 @@ extension ARMExchange {
     /// One resource's deployment operation, as `deployments/{name}/operations` lists it.
     private func recordOperation(deploymentID: String, resource: TemplatePlan.Resource, started: Date, created: Bool,
                                  error: (code: String, message: String)?) async throws {
+        try await recordOperation(deploymentID: deploymentID, target: (resource.id, resource.type, resource.name, resource.apiVersion),
+                                  operation: "Create", started: started, statusCode: error == nil ? (created ? "Created" : "OK") : "BadRequest", error: error)
+    }
+
+    private func recordOperation(deploymentID: String, target: (id: String, type: String, name: String, apiVersion: String), operation: String,
+                                 started: Date, statusCode: String, error: (code: String, message: String)?) async throws {
         let operationID = String(UInt64.random(in: 1_000_000_000_000_000...9_999_999_999_999_999))
         var properties = JSONObject([
-            ("provisioningOperation", .string("Create")), ("provisioningState", .string(error == nil ? "Succeeded" : "Failed")),
+            ("provisioningOperation", .string(operation)), ("provisioningState", .string(error == nil ? "Succeeded" : "Failed")),
             ("timestamp", .string(ISO8601DateFormatter().string(from: Date()))),
             ("duration", .string(String(format: "PT%.3fS", Date().timeIntervalSince(started)))),
-            ("statusCode", .string(error == nil ? (created ? "Created" : "OK") : "BadRequest")),
-            ("targetResource", .object(JSONObject([("id", .string(resource.id)), ("resourceType", .string(resource.type)),
-                                                  ("resourceName", .string(resource.name)), ("apiVersion", .string(resource.apiVersion))]))),
+            ("statusCode", .string(statusCode)),
+            ("targetResource", .object(JSONObject([("id", .string(target.id)), ("resourceType", .string(target.type)),
+                                                  ("resourceName", .string(target.name)), ("apiVersion", .string(target.apiVersion))]))),
         ])
         if let error {
             properties["statusMessage"] = .object(JSONObject([("error", .object(JSONObject([("code", .string(error.code)), ("message", .string(error.message))])))]))
@@ -179,6 +185,99 @@ extension ARMExchange {
         ]))
         try await api.documents.putDocument(StoredDocument(id: "\(deploymentID)/operations/\(operationID)", type: Self.operationType,
                                                            name: operationID, body: JSONText.serialize(body)))
+    }
+
+    /// A `Microsoft.Resources/deployments` resource in a template: its inline template deployed as a deployment of
+    /// its own (recorded under its name). With `expressionEvaluationOptions.scope` `inner` the nested template has
+    /// its own parameters and variables, given `properties.parameters`; with `outer` (ARM's default) it is
+    /// evaluated in the parent's context. Its state (with `outputs`) is what `reference()` of it reads.
+    private func deployNested(_ resource: TemplatePlan.Resource, context: any TemplateContext, group: String) async throws -> JSONValue {
+        let raw = resource.definition
+        let innerScope: Bool = {
+            if case .string(let scope) = raw["properties"]["expressionEvaluationOptions"]["scope"] { scope.lowercased() == "inner" } else { false }
+        }()
+        var body: JSONValue
+        if innerScope, case .object(var definition) = raw, case .object(var properties) = raw["properties"] {
+            let template = properties["template"]
+            properties["template"] = nil
+            definition["properties"] = .object(properties)
+            body = try TemplateEvaluator.evaluate(.object(definition), context: context)
+            if case .object(var evaluated) = body, case .object(var evaluatedProperties) = body["properties"] {
+                evaluatedProperties["template"] = template
+                evaluated["properties"] = .object(evaluatedProperties)
+                body = .object(evaluated)
+            }
+        } else {
+            body = try TemplateEvaluator.evaluate(raw, context: context)
+        }
+        guard case .object = body["properties"]["template"] else {
+            throw AzureErrorResponse(.badRequest, code: "InvalidTemplate",
+                                     message: "The nested deployment '\(resource.name)' needs an inline properties.template (templateLink is not supported).")
+        }
+        let mode: String = { if case .string(let mode) = body["properties"]["mode"] { mode } else { "Incremental" } }()
+        let plan: TemplatePlan
+        do {
+            plan = try TemplatePlan.make(template: body["properties"]["template"], parameterValues: innerScope ? body["properties"]["parameters"] : .null,
+                                         scope: try await scope(group: group, deployment: resource.name))
+        } catch let error as TemplateError {
+            throw AzureErrorResponse(.badRequest, code: "InvalidTemplate", message: "The nested deployment '\(resource.name)' is not valid: \(error.message)")
+        }
+        let record = try await deploy(plan, id: resource.id, name: resource.name, group: group, mode: mode)
+        if record["properties"]["provisioningState"] != .string("Succeeded") {
+            let error = record["properties"]["error"]
+            let code: String = { if case .string(let code) = error["code"] { code } else { "DeploymentFailed" } }()
+            let message: String = { if case .string(let message) = error["message"] { message } else { "the nested deployment failed" } }()
+            throw AzureErrorResponse(.badRequest, code: code, message: message)
+        }
+        return record
+    }
+
+    /// Fetches what the `list*()` calls in `value` return (as the caller, who needs write access to list secrets),
+    /// so the expressions can then be evaluated. Registries answer `listCredentials`.
+    private func fetchLists(in value: JSONValue, context: inout PlanningContext, evaluatingIn scoped: any TemplateContext) async throws {
+        for call in TemplateEvaluator.listCalls(in: value, context: scoped) {
+            let id = context.resolve(call.resourceID)
+            try await authorize(scope: id, write: true)
+            guard call.function.lowercased() == "listcredentials", let registry = try await api.registries.get(id: id),
+                  case .string(let registryID) = registry["id"] else {
+                throw AzureErrorResponse(.badRequest, code: "InvalidTemplate",
+                                         message: "\(call.function)() is not supported for '\(call.resourceID)' (registries answer listCredentials).")
+            }
+            context.recordList(call.function, resourceID: call.resourceID, result: try await api.registries.listCredentials(id: registryID))
+        }
+    }
+
+    static func message(of error: any Error) -> String {
+        switch error {
+        case let error as TemplateError: error.message
+        case let error as AzureErrorResponse: error.message
+        default: "an internal error"
+        }
+    }
+
+    /// Complete mode: resources of the group that the template does not (or no longer) declare are deleted
+    /// (vaults soft-deleted), each recorded as a `Delete` operation. Returns the failure, if one.
+    private func removeUnlisted(keeping deployed: Set<String>, deploymentID: String, group: String) async -> JSONValue? {
+        let deployer = ResourceDeployer(api: api)
+        do {
+            let documents = try await api.documents.documents(under: groupID(group).lowercased() + "/", type: nil)
+            // Children (replications) before their parents, so a parent's deletion finds nothing left to cascade.
+            for document in documents.sorted(by: { $0.id.count > $1.id.count })
+            where ResourceListing.listedTypes[document.type] != nil && !deployed.contains(document.id) {
+                guard try await api.documents.document(id: document.id) != nil else { continue }  // gone with its parent
+                let started = Date()
+                try await authorize(scope: document.id, write: true)
+                let type = ResourceListing.listedTypes[document.type]!
+                try await deployer.delete(type: type, id: document.id, name: document.name)
+                try await recordOperation(deploymentID: deploymentID, target: (document.id, type, document.name, ""), operation: "Delete",
+                                          started: started, statusCode: "OK", error: nil)
+            }
+            return nil
+        } catch {
+            let message = (error as? AzureErrorResponse)?.message ?? "a resource could not be deleted"
+            return .object(JSONObject([("code", .string("DeploymentFailed")),
+                                       ("message", .string("Complete mode could not remove a resource the template does not declare: \(message)"))]))
+        }
     }
 
     /// Runs a deployment begun by a PUT to its end; whatever happens, the record and the operation status end
@@ -216,9 +315,17 @@ extension ARMExchange {
             let resourceStarted = Date()
             do {
                 try await authorize(scope: resource.id, write: true)
-                let body = try TemplateEvaluator.evaluate(resource.definition, context: context)
+                let scoped = resource.evaluationContext(context)
+                try await fetchLists(in: resource.definition, context: &context, evaluatingIn: scoped)
                 let existed = try await api.documents.document(id: resource.id) != nil
-                let state = try await deployer.put(type: resource.type, id: resource.id, name: resource.name, body: body)
+                let state: JSONValue
+                if resource.type.lowercased() == Self.deploymentType {
+                    state = try await deployNested(resource, context: resource.evaluationContext(context), group: group)
+                    if case .array(let inner) = state["properties"]["outputResources"] { outputResources += inner }
+                } else {
+                    let body = try TemplateEvaluator.evaluate(resource.definition, context: resource.evaluationContext(context))
+                    state = try await deployer.put(type: resource.type, id: resource.id, name: resource.name, body: body)
+                }
                 context.recordDeployed(id: resource.id, name: resource.name, state: state)
                 deployed.insert(resource.index)
                 outputResources.append(.object(JSONObject([("id", .string(resource.id))])))
@@ -242,15 +349,21 @@ extension ARMExchange {
                 break
             }
         }
+        if failure == nil, mode.lowercased() == "complete" {
+            failure = await removeUnlisted(keeping: Set(outputResources.compactMap { if case .string(let id) = $0["id"] { id.lowercased() } else { nil } }),
+                                           deploymentID: id, group: group)
+        }
         var outputs = JSONObject()
         if failure == nil, case .object(let definitions) = plan.outputs {
             for key in definitions.keys {
                 do {
-                    let value = try TemplateEvaluator.evaluate(definitions[key]!["value"], context: context)
+                    let current = context
+                    try await fetchLists(in: definitions[key]!, context: &context, evaluatingIn: current)
+                    let value = try TemplatePlan.evaluateOutput(definitions[key]!, context: context)
                     outputs[key] = .object(JSONObject([("type", definitions[key]!["type"]), ("value", value)]))
                 } catch {
                     failure = .object(JSONObject([("code", .string("DeploymentOutputEvaluationFailed")),
-                                                  ("message", .string("The output '\(key)' could not be evaluated: \(error.message)"))]))
+                                                  ("message", .string("The output '\(key)' could not be evaluated: \(Self.message(of: error))"))]))
                 }
             }
         }

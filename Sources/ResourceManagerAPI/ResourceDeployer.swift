@@ -51,6 +51,23 @@ struct ResourceDeployer: Sendable {
         }
     }
 
+    /// Deletes a resource of a listed type (Complete mode's removal of what the template no longer has).
+    /// Vaults are soft-deleted, as a DELETE of the vault does.
+    func delete(type: String, id: String, name: String) async throws {
+        switch type.lowercased() {
+        case "microsoft.managedidentity/userassignedidentities":
+            if try await api.documents.deleteDocument(id: id) { try await api.directory.deleteManagedIdentity(resourceID: id) }
+        case "microsoft.keyvault/vaults":
+            _ = try await api.vaults.deleteVault(id: id, subscriptionID: api.subscriptionID)
+        case "microsoft.containerregistry/registries":
+            _ = try await api.registries.delete(id: id, name: name)
+        case RegistryReplications.type:
+            _ = try await api.replications.delete(id: id)
+        default:
+            throw AzureErrorResponse(.badRequest, code: "NoRegisteredProviderFound", message: "The resource type '\(type)' cannot be deleted here.")
+        }
+    }
+
     func putIdentity(id: String, name: String, body: JSONValue) async throws -> JSONValue {
         guard (3...128).contains(name.count), name.first?.isLetter == true || name.first?.isNumber == true,
               name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {

@@ -268,7 +268,7 @@ struct ARMExchange {
          "displayName": "Coffer subscription", "state": "Enabled"]
     }
 
-    private func groupID(_ name: String) -> String { "/subscriptions/\(api.subscriptionID)/resourceGroups/\(name)" }
+    func groupID(_ name: String) -> String { "/subscriptions/\(api.subscriptionID)/resourceGroups/\(name)" }
 
     private func requireGroup(_ name: String) async throws {
         guard try await api.documents.document(id: groupID(name)) != nil else {

@@ -14,4 +14,59 @@ public protocol TemplateContext: Sendable {
     func reference(_ resourceID: String, apiVersion: String?, full: Bool) throws(TemplateError) -> JSONValue
     /// `listKeys` and the other `list*` functions.
     func list(_ function: String, resourceID: String, apiVersion: String) throws(TemplateError) -> JSONValue
+    /// The current iteration of a copy loop (`copyIndex()`), or of the named one.
+    func copyIndex(loop: String?) throws(TemplateError) -> Int
+    /// A lambda's parameter (`lambdaVariables('x')`).
+    func lambdaVariable(_ name: String) throws(TemplateError) -> JSONValue
+}
+
+extension TemplateContext {
+    public func copyIndex(loop: String?) throws(TemplateError) -> Int {
+        throw TemplateError(loop.map { "copyIndex('\($0)') is used outside the copy loop '\($0)'" } ?? "copyIndex() can only be used inside a copy loop")
+    }
+
+    public func lambdaVariable(_ name: String) throws(TemplateError) -> JSONValue {
+        throw TemplateError("lambdaVariables('\(name)') is used outside a lambda that declares '\(name)'")
+    }
+}
+
+/// A context inside a copy loop iteration or a lambda: what the enclosing context sees, plus the loop indexes
+/// and lambda variables in force here.
+struct ScopedContext: TemplateContext {
+    let base: any TemplateContext
+    /// Copy indexes by lowercased loop name; "" is the innermost loop (plain `copyIndex()`).
+    var copyIndexes: [String: Int] = [:]
+    var lambdaVariables: [String: JSONValue] = [:]
+
+    func parameter(_ name: String) throws(TemplateError) -> JSONValue { try base.parameter(name) }
+    func variable(_ name: String) throws(TemplateError) -> JSONValue { try base.variable(name) }
+    var resourceGroup: JSONValue { base.resourceGroup }
+    var subscription: JSONValue { base.subscription }
+    var tenant: JSONValue { base.tenant }
+    var deployment: JSONValue { base.deployment }
+    var environment: JSONValue { base.environment }
+    func reference(_ resourceID: String, apiVersion: String?, full: Bool) throws(TemplateError) -> JSONValue {
+        try base.reference(resourceID, apiVersion: apiVersion, full: full)
+    }
+    func list(_ function: String, resourceID: String, apiVersion: String) throws(TemplateError) -> JSONValue {
+        try base.list(function, resourceID: resourceID, apiVersion: apiVersion)
+    }
+
+    func copyIndex(loop: String?) throws(TemplateError) -> Int {
+        if let index = copyIndexes[loop?.lowercased() ?? ""] { return index }
+        return try base.copyIndex(loop: loop)
+    }
+
+    func lambdaVariable(_ name: String) throws(TemplateError) -> JSONValue {
+        if let value = lambdaVariables[name.lowercased()] { return value }
+        return try base.lambdaVariable(name)
+    }
+
+    /// `context` with one more copy-loop iteration in force.
+    static func iteration(_ context: any TemplateContext, loop: String, index: Int) -> ScopedContext {
+        var scoped = (context as? ScopedContext) ?? ScopedContext(base: context)
+        scoped.copyIndexes[loop.lowercased()] = index
+        scoped.copyIndexes[""] = index
+        return scoped
+    }
 }

@@ -17,6 +17,14 @@ public enum TemplateEvaluator {
         case .object(let object):
             var result = JSONObject()
             for key in object.keys {
+                if key.lowercased() == "copy", case .array(let loops) = object[key]! {
+                    // Property and variable copy loops: each `{name, count, input}` becomes an array named `name`.
+                    for loop in loops {
+                        let (name, values) = try expandCopy(loop, context: context)
+                        result[name] = .array(values)
+                    }
+                    continue
+                }
                 let evaluatedKey: String
                 if expressionText(key) != nil {
                     guard case .string(let text) = try evaluate(.string(key), context: context) else {
@@ -32,6 +40,27 @@ public enum TemplateEvaluator {
         default:
             return value
         }
+    }
+
+    /// A `{name, count, input}` loop: its name and its `count` evaluations of `input`, each with `copyIndex(name)`.
+    static func expandCopy(_ loop: JSONValue, context: any TemplateContext) throws(TemplateError) -> (String, [JSONValue]) {
+        guard case .string(let name) = try evaluate(loop["name"], context: context), loop["input"] != .null else {
+            throw TemplateError("a copy loop needs a name, a count and an input")
+        }
+        let count = try copyCount(loop["count"], context: context, loop: name)
+        var values: [JSONValue] = []
+        for index in 0..<count {
+            values.append(try evaluate(loop["input"], context: ScopedContext.iteration(context, loop: name, index: index)))
+        }
+        return (name, values)
+    }
+
+    /// A copy loop's count: a whole number from 0 to 800, as ARM allows.
+    static func copyCount(_ value: JSONValue, context: any TemplateContext, loop: String) throws(TemplateError) -> Int {
+        guard case .number(let number) = try evaluate(value, context: context), number == number.rounded(), (0...800).contains(number) else {
+            throw TemplateError("the count of the copy loop '\(loop)' must be a whole number from 0 to 800")
+        }
+        return Int(number)
     }
 
     /// Evaluates one expression (the text between the brackets).
@@ -82,11 +111,45 @@ public enum TemplateEvaluator {
         return found
     }
 
+    /// The `list*()` calls in a value whose resource and api-version evaluate now: `(function, resource id, api-version)`,
+    /// for fetching their results before the value is evaluated (list results come from services, asynchronously).
+    public static func listCalls(in value: JSONValue, context: any TemplateContext) -> [(function: String, resourceID: String, apiVersion: String)] {
+        var found: [(String, String, String)] = []
+        func visit(_ node: TemplateNode) {
+            if case .call(let name, let arguments) = node, name.lowercased().hasPrefix("list"), arguments.count >= 2,
+               case .string(let target)? = try? evaluate(arguments[0], context: context),
+               case .string(let apiVersion)? = try? evaluate(arguments[1], context: context) {
+                found.append((name, target, apiVersion))
+            }
+            switch node {
+            case .call(_, let arguments): arguments.forEach(visit)
+            case .property(let inner, _): visit(inner)
+            case .index(let inner, let index): visit(inner); visit(index)
+            case .literal: break
+            }
+        }
+        func walk(_ value: JSONValue) {
+            switch value {
+            case .string(let text):
+                if let expression = expressionText(text), let node = try? ExpressionParser.parse(expression) { visit(node) }
+            case .array(let items): items.forEach(walk)
+            case .object(let object):
+                for key in object.keys { walk(.string(key)); walk(object[key]!) }
+            default: break
+            }
+        }
+        walk(value)
+        return found
+    }
+
     static func evaluate(_ node: TemplateNode, context: any TemplateContext) throws(TemplateError) -> JSONValue {
         switch node {
         case .literal(let value):
             return value
         case .call(let name, let arguments):
+            if TemplateLambdas.names.contains(name.lowercased()) {
+                return try TemplateLambdas.call(name, arguments, context: context)
+            }
             var values: [JSONValue] = []
             for argument in arguments { values.append(try evaluate(argument, context: context)) }
             return try TemplateFunctions.call(name, values, context: context)

@@ -58,6 +58,18 @@ enum TemplateFunctions {
             guard args.count >= 3 else { throw TemplateError("extensionResourceId() takes a scope, a type and names") }
             let scope = try string(0)
             return .string(scope + (try resourceID(Array(args.dropFirst()), scope: .tenant, context: context, name: name)))
+        case "copyindex":
+            try count(0...2)
+            var loop: String?
+            var offset = 0
+            if args.count >= 1, case .string(let name) = args[0] {
+                loop = name
+                if args.count == 2 { offset = try integer(1) }
+            } else if args.count == 1 {
+                offset = try integer(0)
+            }
+            return .number(Double(try context.copyIndex(loop: loop) + offset))
+        case "lambdavariables": try count(1...1); return try context.lambdaVariable(try string(0))
         case "reference":
             try count(1...3)
             let target = try string(0)
@@ -185,9 +197,6 @@ enum TemplateFunctions {
             for index in args.indices { parts.append(try string(index)) }
             return .string(StableHashes.guid(parts))
         case "newguid": try count(0...0); return .string(UUID().uuidString.lowercased())
-        case "utcnow":
-            try count(0...1)
-            return .string(ISO8601DateFormatter().string(from: Date()))
         case "base64": try count(1...1); return .string(Data((try string(0)).utf8).base64EncodedString())
         case "base64tostring":
             try count(1...1)
@@ -312,6 +321,7 @@ enum TemplateFunctions {
             let source = try object(0)
             return .array(source.keys.sorted().map { .object(JSONObject([("key", .string($0)), ("value", source[$0]!)])) })
         default:
+            if let result = try MoreTemplateFunctions.call(lower, args, name: name) { return result }
             if lower.hasPrefix("list"), args.count >= 2 {
                 return try context.list(name, resourceID: try string(0), apiVersion: try string(1))
             }

@@ -6,7 +6,7 @@ import JMESPath
 /// resources they reference exist.
 public struct TemplatePlan: Sendable {
     public struct Resource: Sendable {
-        /// Position in the template's `resources`.
+        /// Position among the planned resources (each copy-loop instance has its own).
         public let index: Int
         public let type: String
         public let name: String
@@ -14,8 +14,16 @@ public struct TemplatePlan: Sendable {
         public let id: String
         /// Indexes of the resources this one waits for.
         public let dependsOn: [Int]
-        /// The resource as written (evaluated at deployment time).
+        /// The resource as written (evaluated at deployment time), without its `copy`.
         public let definition: JSONValue
+        /// For an instance of a copy loop: the loop's name and this instance's index.
+        public let copy: (loop: String, index: Int)?
+
+        /// The context this resource's expressions evaluate in: `context`, plus its copy index if it has one.
+        public func evaluationContext(_ context: any TemplateContext) -> any TemplateContext {
+            guard let copy else { return context }
+            return ScopedContext.iteration(context, loop: copy.loop, index: copy.index)
+        }
     }
 
     /// Resources in an order where each comes after everything it depends on; skipped (`condition` false) ones left out.
@@ -31,7 +39,7 @@ public struct TemplatePlan: Sendable {
     public static let knownTypes: Set<String> = [
         "microsoft.managedidentity/userassignedidentities", "microsoft.keyvault/vaults", "microsoft.keyvault/vaults/accesspolicies",
         "microsoft.containerregistry/registries", "microsoft.containerregistry/registries/replications",
-        "microsoft.authorization/roleassignments",
+        "microsoft.authorization/roleassignments", "microsoft.resources/deployments",
     ]
 
     /// - Parameters:
@@ -50,43 +58,80 @@ public struct TemplatePlan: Sendable {
         guard case .array(let definitionsList)? = document["resources"] ?? .array([]) else {
             throw TemplateError("the template's resources must be an array")
         }
-        var planned: [(index: Int, type: String, name: String, apiVersion: String, id: String, definition: JSONValue)] = []
+        struct Planned {
+            let index: Int, type: String, name: String, apiVersion: String, id: String, definition: JSONValue
+            let copy: (loop: String, index: Int)?
+            /// For serial copy loops: the instances of the previous batch, waited for.
+            var previousBatch: [String] = []
+        }
+        var planned: [Planned] = []
         for (index, resource) in definitionsList.enumerated() {
-            guard case .object = resource else { throw TemplateError("resources[\(index)] must be an object") }
-            if resource["copy"] != .null {
-                throw TemplateError("resources[\(index)]: copy loops are not supported yet")
+            guard case .object(var body) = resource else { throw TemplateError("resources[\(index)] must be an object") }
+            // A copy loop makes `count` instances, each seeing its own copyIndex().
+            var instances: [(context: any TemplateContext, copy: (loop: String, index: Int)?)] = [(context, nil)]
+            var batchSize = Int.max
+            if let loop = body["copy"], loop != .null {
+                guard case .string(let loopName) = try TemplateEvaluator.evaluate(loop["name"], context: context) else {
+                    throw TemplateError("resources[\(index)]: a copy loop needs a name")
+                }
+                let count = try TemplateEvaluator.copyCount(loop["count"], context: context, loop: loopName)
+                instances = (0..<count).map { (ScopedContext.iteration(context, loop: loopName, index: $0), (loopName, $0)) }
+                if case .string(let mode) = loop["mode"], mode.lowercased() == "serial" {
+                    batchSize = 1
+                    if case .number(let size) = loop["batchSize"], size >= 1 { batchSize = Int(size) }
+                }
+                body["copy"] = nil
             }
-            if resource["condition"] != .null, !(try TemplateEvaluator.evaluate(resource["condition"], context: context)).isTruthy { continue }
-            guard case .string(let type) = try TemplateEvaluator.evaluate(resource["type"], context: context),
-                  case .string(let name) = try TemplateEvaluator.evaluate(resource["name"], context: context) else {
-                throw TemplateError("resources[\(index)] needs a type and a name")
+            let definition = JSONValue.object(body)
+            var loopInstances: [String] = []
+            for (position, instance) in instances.enumerated() {
+                if definition["condition"] != .null, !(try TemplateEvaluator.evaluate(definition["condition"], context: instance.context)).isTruthy { continue }
+                guard case .string(let type) = try TemplateEvaluator.evaluate(definition["type"], context: instance.context),
+                      case .string(let name) = try TemplateEvaluator.evaluate(definition["name"], context: instance.context) else {
+                    throw TemplateError("resources[\(index)] needs a type and a name")
+                }
+                guard case .string(let apiVersion) = try TemplateEvaluator.evaluate(definition["apiVersion"], context: instance.context),
+                      apiVersion.count >= 10, apiVersion.prefix(4).allSatisfy(\.isNumber) else {
+                    throw TemplateError("resources[\(index)] (\(type) '\(name)') needs an apiVersion such as 2019-12-01-preview")
+                }
+                guard knownTypes.contains(type.lowercased()) else {
+                    throw TemplateError("resources[\(index)]: the resource type '\(type)' cannot be deployed by this resource manager")
+                }
+                let id = try resourceID(type: type, name: name, scope: scope)
+                var entry = Planned(index: index, type: type, name: name, apiVersion: apiVersion, id: id, definition: definition, copy: instance.copy)
+                if batchSize != Int.max, position >= batchSize {
+                    let batchStart = (position / batchSize - 1) * batchSize
+                    entry.previousBatch = Array(loopInstances[batchStart..<min(batchStart + batchSize, loopInstances.count)])
+                }
+                loopInstances.append(id)
+                planned.append(entry)
             }
-            guard case .string(let apiVersion) = try TemplateEvaluator.evaluate(resource["apiVersion"], context: context),
-                  apiVersion.count >= 10, apiVersion.prefix(4).allSatisfy(\.isNumber) else {
-                throw TemplateError("resources[\(index)] (\(type) '\(name)') needs an apiVersion such as 2019-12-01-preview")
-            }
-            guard knownTypes.contains(type.lowercased()) else {
-                throw TemplateError("resources[\(index)]: the resource type '\(type)' cannot be deployed by this resource manager")
-            }
-            planned.append((index, type, name, apiVersion, try resourceID(type: type, name: name, scope: scope), resource))
+        }
+        if Set(planned.map { $0.id.lowercased() }).count != planned.count {
+            let duplicate = Dictionary(grouping: planned, by: { $0.id.lowercased() }).first { $0.value.count > 1 }!.value[0]
+            throw TemplateError("the resource '\(duplicate.type)/\(duplicate.name)' is defined more than once in the template")
         }
 
-        func find(_ reference: String) -> Int? {
+        /// The planned resources a reference names: by id, name or type/name, or every instance of a copy loop.
+        func find(_ reference: String) -> [Int] {
             let lower = reference.lowercased()
-            return planned.firstIndex { entry in
-                entry.id.lowercased() == lower || entry.name.lowercased() == lower || "\(entry.type)/\(entry.name)".lowercased() == lower
+            return planned.indices.filter { position in
+                let entry = planned[position]
+                return entry.id.lowercased() == lower || entry.name.lowercased() == lower || "\(entry.type)/\(entry.name)".lowercased() == lower
+                    || entry.copy?.loop.lowercased() == lower
             }
         }
         var edges: [[Int]] = Array(repeating: [], count: planned.count)
         for (position, entry) in planned.enumerated() {
-            var targets: [JSONValue] = []
-            if case .array(let depends) = try TemplateEvaluator.evaluate(entry.definition["dependsOn"] == .null ? .array([]) : entry.definition["dependsOn"], context: context) {
+            let entryContext: any TemplateContext = entry.copy.map { ScopedContext.iteration(context, loop: $0.loop, index: $0.index) } ?? context
+            var targets: [JSONValue] = entry.previousBatch.map { .string($0) }
+            if case .array(let depends) = try TemplateEvaluator.evaluate(entry.definition["dependsOn"] == .null ? .array([]) : entry.definition["dependsOn"], context: entryContext) {
                 targets += depends
             }
-            targets += TemplateEvaluator.referencedResources(in: entry.definition, context: context)
+            targets += TemplateEvaluator.referencedResources(in: entry.definition, context: entryContext)
             for target in targets {
                 guard case .string(let text) = target else { continue }
-                if let other = find(text), other != position, !edges[position].contains(other) { edges[position].append(other) }
+                for other in find(text) where other != position && !edges[position].contains(other) { edges[position].append(other) }
             }
         }
         // Kahn's algorithm, keeping template order among the ready ones.
@@ -104,11 +149,22 @@ public struct TemplatePlan: Sendable {
         }
         let resources = order.map { position in
             let entry = planned[position]
-            return Resource(index: entry.index, type: entry.type, name: entry.name, apiVersion: entry.apiVersion, id: entry.id,
-                            dependsOn: edges[position].map { planned[$0].index }, definition: entry.definition)
+            return Resource(index: position, type: entry.type, name: entry.name, apiVersion: entry.apiVersion, id: entry.id,
+                            dependsOn: edges[position], definition: entry.definition, copy: entry.copy)
         }
         return TemplatePlan(resources: resources, parameters: parameters, secureParameters: secure, variables: variables,
                             outputs: document["outputs"] ?? .null)
+    }
+
+    /// An output's value: `value`, or for `copy: {count, input}` the array of `input` per `copyIndex()`.
+    public static func evaluateOutput(_ definition: JSONValue, context: any TemplateContext) throws(TemplateError) -> JSONValue {
+        guard case .object = definition["copy"] else { return try TemplateEvaluator.evaluate(definition["value"], context: context) }
+        let count = try TemplateEvaluator.copyCount(definition["copy"]["count"], context: context, loop: "output")
+        var values: [JSONValue] = []
+        for index in 0..<count {
+            values.append(try TemplateEvaluator.evaluate(definition["copy"]["input"], context: ScopedContext.iteration(context, loop: "", index: index)))
+        }
+        return .array(values)
     }
 
     /// The resource group scoped id of `type` named `name` (`vault/add` for `vaults/accessPolicies`).
@@ -221,6 +277,8 @@ public struct PlanningContext: TemplateContext {
     /// Ids of this template's deployed resources by lowercased name: `reference('name')` means the template's
     /// resource of that name, as in ARM.
     private var idsByName: [String: String] = [:]
+    /// Results of `list*()` calls, fetched before the expressions that make them are evaluated.
+    private var listResults: [String: JSONValue] = [:]
 
     public init(scope: TemplateScope, parameters: JSONObject, variableDefinitions: JSONObject) {
         self.scope = scope
@@ -240,10 +298,15 @@ public struct PlanningContext: TemplateContext {
     }
 
     public func variable(_ name: String) throws(TemplateError) -> JSONValue {
-        guard let key = variableDefinitions.keys.first(where: { $0.lowercased() == name.lowercased() }) else {
-            throw TemplateError("the template variable '\(name)' is not found")
+        if let key = variableDefinitions.keys.first(where: { $0.lowercased() == name.lowercased() && $0.lowercased() != "copy" }) {
+            return try TemplateEvaluator.evaluate(variableDefinitions[key]!, context: self)
         }
-        return try TemplateEvaluator.evaluate(variableDefinitions[key]!, context: self)
+        // Variables made by a copy loop: `"copy": [{"name", "count", "input"}]` among the variables.
+        if let key = variableDefinitions.keys.first(where: { $0.lowercased() == "copy" }), case .array(let loops) = variableDefinitions[key]!,
+           let loop = loops.first(where: { if case .string(let loopName) = $0["name"] { loopName.lowercased() == name.lowercased() } else { false } }) {
+            return .array(try TemplateEvaluator.expandCopy(loop, context: self).1)
+        }
+        throw TemplateError("the template variable '\(name)' is not found")
     }
 
     public var resourceGroup: JSONValue { scope.resourceGroup }
@@ -262,14 +325,26 @@ public struct PlanningContext: TemplateContext {
     }
 
     public func reference(_ resourceID: String, apiVersion: String?, full: Bool) throws(TemplateError) -> JSONValue {
-        let key = resourceID.hasPrefix("/") ? resourceID.lowercased() : idsByName[resourceID.lowercased()] ?? resourceID.lowercased()
-        guard let resource = deployedResources[key] else {
+        guard let resource = deployedResources[resolve(resourceID)] else {
             throw TemplateError("the resource '\(resourceID)' is not deployed (yet)")
         }
         return full ? resource : resource["properties"]
     }
 
+    /// The id a `list*()` or `reference()` target means: an id as is, or the template's resource of that name.
+    public func resolve(_ resourceID: String) -> String {
+        resourceID.hasPrefix("/") ? resourceID.lowercased() : idsByName[resourceID.lowercased()] ?? resourceID.lowercased()
+    }
+
+    /// Records what `function(resourceID, …)` gives, for the expressions about to be evaluated.
+    public mutating func recordList(_ function: String, resourceID: String, result: JSONValue) {
+        listResults[function.lowercased() + "\u{0}" + resolve(resourceID)] = result
+    }
+
     public func list(_ function: String, resourceID: String, apiVersion: String) throws(TemplateError) -> JSONValue {
-        throw TemplateError("\(function)() is not supported for '\(resourceID)'")
+        guard let result = listResults[function.lowercased() + "\u{0}" + resolve(resourceID)] else {
+            throw TemplateError("\(function)() is not available for '\(resourceID)'")
+        }
+        return result
     }
 }

@@ -124,3 +124,56 @@ def test_a_deployment_cut_short_by_a_restart_ends_failed(coffer, resources):
     again = resources.deployments.begin_create_or_update("deployrg", "cut", {"properties": {
         "mode": "Incremental", "template": IDENTITY_TEMPLATE, "parameters": {"identityName": {"value": "cutid"}}}}).result()
     assert again.properties.provisioning_state == "Succeeded"
+
+
+def test_loops_nested_templates_list_functions_and_complete_mode(resources, coffer):
+    template = {
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "parameters": {"count": {"type": "int", "defaultValue": 3}},
+        "resources": [
+            {"type": "Microsoft.ManagedIdentity/userAssignedIdentities", "apiVersion": "2018-11-30",
+             "name": "[format('loopid{0}', copyIndex())]", "location": "westeurope",
+             "copy": {"name": "identities", "count": "[parameters('count')]"}},
+            {"type": "Microsoft.ContainerRegistry/registries", "apiVersion": "2019-12-01-preview", "name": "adminloopreg",
+             "location": "westeurope", "sku": {"name": "Basic"}, "properties": {"adminUserEnabled": True}},
+            {"type": "Microsoft.Resources/deployments", "apiVersion": "2022-09-01", "name": "inner",
+             "dependsOn": ["identities"],
+             "properties": {
+                 "mode": "Incremental", "expressionEvaluationOptions": {"scope": "inner"},
+                 "parameters": {"suffix": {"value": "[string(parameters('count'))]"}},
+                 "template": {
+                     "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+                     "contentVersion": "1.0.0.0",
+                     "parameters": {"suffix": {"type": "string"}},
+                     "resources": [{"type": "Microsoft.ManagedIdentity/userAssignedIdentities", "apiVersion": "2018-11-30",
+                                    "name": "[concat('nestedid', parameters('suffix'))]", "location": "westeurope"}],
+                     "outputs": {"nestedName": {"type": "string", "value": "[concat('nestedid', parameters('suffix'))]"}}}}},
+        ],
+        "outputs": {
+            "names": {"type": "array", "copy": {"count": "[parameters('count')]", "input": "[format('loopid{0}', copyIndex())]"}},
+            "fromNested": {"type": "string", "value": "[reference('inner').outputs.nestedName.value]"},
+            "adminUser": {"type": "string", "value": "[listCredentials(resourceId('Microsoft.ContainerRegistry/registries', 'adminloopreg'), '2019-12-01-preview').username]"},
+        },
+    }
+    deployment = resources.deployments.begin_create_or_update("deployrg", "loops", {"properties": {
+        "mode": "Incremental", "template": template}}).result()
+    outputs = deployment.properties.outputs
+    assert outputs["names"]["value"] == ["loopid0", "loopid1", "loopid2"]
+    assert outputs["fromNested"]["value"] == "nestedid3"
+    assert outputs["adminUser"]["value"] == "adminloopreg"
+    listed = json.loads(coffer_cli(coffer, "resource", "list", "-g", "deployrg", "--query", "[].name").stdout)
+    assert sorted(listed) == ["adminloopreg", "loopid0", "loopid1", "loopid2", "nestedid3"]
+    assert resources.deployments.get("deployrg", "inner").properties.provisioning_state == "Succeeded"
+
+    # Complete mode with fewer instances and no nested template: what the template no longer declares goes.
+    template["resources"] = template["resources"][:2]
+    template["outputs"] = {}
+    smaller = resources.deployments.begin_create_or_update("deployrg", "loops", {"properties": {
+        "mode": "Complete", "template": template, "parameters": {"count": {"value": 1}}}}).result()
+    assert smaller.properties.provisioning_state == "Succeeded"
+    listed = json.loads(coffer_cli(coffer, "resource", "list", "-g", "deployrg", "--query", "[].name").stdout)
+    assert sorted(listed) == ["adminloopreg", "loopid0"]
+    deletes = [o.properties.target_resource.resource_name for o in resources.deployment_operations.list("deployrg", "loops")
+               if o.properties.provisioning_operation == "Delete"]
+    assert sorted(deletes) == ["loopid1", "loopid2", "nestedid3"]
