@@ -113,7 +113,7 @@ let package = Package(
         .target(
             name: "ResourceManagerAPI",
             dependencies: [
-                "AzureHTTP", "Identity", "KeyVault", "CofferStorage", "RegistryService", "JMESPath", "TemplateLanguage",
+                "AzureHTTP", "Identity", "KeyVault", "CofferStorage", "Envelope", "RegistryService", "JMESPath", "TemplateLanguage",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

@@ -9,7 +9,7 @@ import ResourceManagerAPI
 
 /// Routes every request by `Host` (DESIGN §3): registry login servers, key vaults, and the base address.
 struct CofferResponder: HTTPResponder {
-    typealias Context = BasicRequestContext
+    typealias Context = CofferRequestContext
 
     let registryAPI: RegistryAPI
     let identityAPI: IdentityAPI
@@ -65,7 +65,8 @@ struct CofferResponder: HTTPResponder {
             return try await registryAPI.respondToExchange(request, context: context)
         }
         if path == "/v2" || path.hasPrefix("/v2/") {
-            return try await registryAPI.respond(to: request, context: context, hostRegistry: hostRegistry)
+            return try await registryAPI.respond(to: request, context: context, hostRegistry: hostRegistry,
+                                                 clientAddress: context.remoteAddress?.ipAddress)
         }
         return Self.azureError(.notFound, code: "NotFound", message: "no resource at this path")
     }

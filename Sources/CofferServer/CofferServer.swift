@@ -72,7 +72,8 @@ public struct CofferServer: Sendable {
         )
         try await resourceManagerAPI.failInterruptedDeployments()
         let responder = CofferResponder(
-            registryAPI: RegistryAPI(service: registry, authority: authority, accessProvider: resourceManagerAPI.registryAccess),
+            registryAPI: RegistryAPI(service: registry, authority: authority, accessProvider: resourceManagerAPI.registryAccess,
+                                     networkPolicy: resourceManagerAPI.registryNetworkRules),
             identityAPI: IdentityAPI(directory: directory, tenantID: bootstrap.tenantID, identityHeader: secrets.identityHeader,
                                      imdsEnabled: configuration.imdsEnabled),
             keyVaultAPI: KeyVaultAPI(vaults: vaults, directory: directory, tenantID: bootstrap.tenantID, vaultHostSuffix: vaultSuffix),

@@ -21,13 +21,15 @@ struct Exchange<Context: RequestContext> {
     let context: Context
     let service: String
     let hostRegistry: String?
+    let clientAddress: String?
 
-    init(api: RegistryAPI, request: Request, context: Context, service: String, hostRegistry: String?) {
+    init(api: RegistryAPI, request: Request, context: Context, service: String, hostRegistry: String?, clientAddress: String?) {
         self.api = api
         self.request = request
         self.context = context
         self.service = service
         self.hostRegistry = hostRegistry
+        self.clientAddress = clientAddress
     }
 
     private var registry: RegistryService { api.service }
@@ -120,10 +122,17 @@ struct Exchange<Context: RequestContext> {
     private func target(_ urlName: String, actions: [String]) async throws -> RepositoryTarget {
         try authorize(scope: (urlName, actions))
         let target = try resolve(urlName)
+        try await checkNetwork(target.registry)
         guard try await registry.registryExists(target.registry) else {
             throw RegistryError(.nameUnknown, "registry \(target.registry) is not known")
         }
         return target
+    }
+
+    /// The registry's firewall: a client its network rules do not allow gets 403 DENIED, as ACR answers.
+    private func checkNetwork(_ registryName: String) async throws {
+        guard let policy = api.networkPolicy, let refusal = await policy.refusal(registry: registryName, address: clientAddress) else { return }
+        throw DistributionErrorResponse(status: .forbidden, code: "DENIED", message: refusal)
     }
 
     private func resolve(_ urlName: String) throws -> RepositoryTarget {
@@ -184,6 +193,7 @@ struct Exchange<Context: RequestContext> {
         let (last, limit) = try pagination()
         var names: [String]
         if let hostRegistry {
+            try await checkNetwork(hostRegistry)
             names = try await registry.repositories(registry: hostRegistry, after: last, limit: limit.map { $0 + 1 })
         } else {
             names = []

@@ -14,11 +14,14 @@ public struct RegistryAPI: Sendable {
     let service: RegistryService
     let authority: RegistryTokenAuthority
     let accessProvider: (any RegistryAccessProvider)?
+    let networkPolicy: (any RegistryNetworkPolicy)?
 
-    public init(service: RegistryService, authority: RegistryTokenAuthority, accessProvider: (any RegistryAccessProvider)? = nil) {
+    public init(service: RegistryService, authority: RegistryTokenAuthority, accessProvider: (any RegistryAccessProvider)? = nil,
+                networkPolicy: (any RegistryNetworkPolicy)? = nil) {
         self.service = service
         self.authority = authority
         self.accessProvider = accessProvider
+        self.networkPolicy = networkPolicy
     }
 
     /// Answers the token endpoint (`/oauth2/token`).
@@ -33,13 +36,15 @@ public struct RegistryAPI: Sendable {
 
     /// Answers a `/v2…` request.
     /// - Parameter hostRegistry: the registry a host-style request addresses; nil for path-style.
-    public func respond(to request: Request, context: some RequestContext, hostRegistry: String?) async throws -> Response {
+    /// - Parameter clientAddress: the client's IP address, for registries with network rules.
+    public func respond(to request: Request, context: some RequestContext, hostRegistry: String?, clientAddress: String? = nil) async throws -> Response {
         let service = Self.serviceName(of: request)
         do {
             guard let route = OCIRoute(path: request.uri.path) else {
                 throw DistributionErrorResponse(status: .notFound, code: "NOT_FOUND", message: "no such endpoint")
             }
-            var exchange = Exchange(api: self, request: request, context: context, service: service, hostRegistry: hostRegistry)
+            var exchange = Exchange(api: self, request: request, context: context, service: service, hostRegistry: hostRegistry,
+                                    clientAddress: clientAddress)
             return try await exchange.dispatch(route)
         } catch let error as RegistryError {
             return try respondWithError(DistributionErrorResponse(error, headers: Self.errorHeaders(error)), request, context)

@@ -18,6 +18,7 @@ struct Registries: Sendable {
     let vaults: VaultService
     let features: FeatureRegistrations
     let adminCredentials: RegistryAdminCredentials
+    let networkRules: RegistryNetworkRules
     let tenantID: String
     /// `<name>.cr.localhost:8443` for a registry name.
     let loginServer: @Sendable (String) -> String
@@ -128,6 +129,11 @@ struct Registries: Sendable {
         if !identity.isNull { resource["identity"] = identity }
         let keyEncryptionKey = try await customerManagedKey(properties: &properties, existing: existing, identity: identity, sku: skuName, now: now)
         resource["properties"] = .object(properties)
+        let rules = try RegistryNetworkRules.rules(of: .object(resource))
+        if (rules.denyByDefault || !rules.allowed.isEmpty), skuName != "Premium" {
+            throw AzureErrorResponse(.badRequest, code: "NetworkRulesRequirePremium",
+                                     message: "Network rules (networkRuleSet) are only available on the Premium SKU (asked: \(skuName)).")
+        }
         do {
             if existing == nil {
                 try await registry.createRegistry(name: name.lowercased(), keyWrapperID: keyEncryptionKey ?? keyWrapperID)
@@ -138,6 +144,7 @@ struct Registries: Sendable {
             throw AzureErrorResponse(.badRequest, code: "CustomerManagedKeyInaccessible", message: error.message)
         }
         try await documents.putDocument(StoredDocument(id: id, type: Self.type, name: name, body: JSONText.serialize(.object(resource))))
+        networkRules.invalidate(registry: name)
         if properties["adminUserEnabled"] == .bool(true) {
             _ = try await adminCredentials.ensure(registryID: id, registryName: name)
         } else {
@@ -151,6 +158,7 @@ struct Registries: Sendable {
         try await registry.deleteRegistry(name: name.lowercased())
         try await directory.deleteManagedIdentity(resourceID: id)
         try await adminCredentials.delete(registryID: id)
+        networkRules.invalidate(registry: name)
         for replication in try await documents.documents(under: id.lowercased() + "/replications/", type: RegistryReplications.type) {
             _ = try await documents.deleteDocument(id: replication.id)
         }

@@ -2,11 +2,10 @@ import CofferStorage
 import Foundation
 import Identity
 import JMESPath
-import RegistryAPI
 
 /// Answers the registry token endpoint for admin users and for principals, from the registry resources,
-/// their admin credentials and role assignments.
-public struct RegistryAccess: RegistryAccessProvider {
+/// their admin credentials and role assignments (the server plugs it in as the registry API's access provider).
+public struct RegistryAccess: Sendable {
     let documents: any DocumentStore
     let directory: Directory
     let tenantID: String

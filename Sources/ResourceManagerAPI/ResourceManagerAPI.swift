@@ -29,6 +29,8 @@ public struct ResourceManagerAPI: Sendable {
     /// - Parameter featureApprovalSeconds: how long a preview-feature registration stays `Registering`.
     /// Answers the registry token endpoint for admin users and principals.
     public let registryAccess: RegistryAccess
+    /// Registries' firewalls, for the data plane.
+    public let registryNetworkRules: RegistryNetworkRules
 
     /// - Parameter secrets: seals what must be given back later (registry admin passwords).
     /// - Parameter registryOfService: the registry a login server (token `service`) belongs to.
@@ -45,8 +47,10 @@ public struct ResourceManagerAPI: Sendable {
         self.vaultURI = vaultURI
         self.features = FeatureRegistrations(documents: documents, subscriptionID: subscriptionID, approvalDelay: featureApprovalSeconds)
         let adminCredentials = RegistryAdminCredentials(documents: documents, secrets: secrets)
+        let networkRules = RegistryNetworkRules(documents: documents)
+        self.registryNetworkRules = networkRules
         self.registries = Registries(documents: documents, directory: directory, registry: registry, vaults: vaults, features: features,
-                                     adminCredentials: adminCredentials, tenantID: tenantID, loginServer: loginServer,
+                                     adminCredentials: adminCredentials, networkRules: networkRules, tenantID: tenantID, loginServer: loginServer,
                                      keyWrapperID: registryKeyWrapperID, requirePreviewRegistration: requirePreviewRegistration)
         self.registryAccess = RegistryAccess(documents: documents, directory: directory, tenantID: tenantID, credentials: adminCredentials,
                                              registryOfService: registryOfService, resourceManagerAudiences: resourceManagerAudiences)

@@ -123,3 +123,49 @@ def test_roles_decide_what_an_identity_may_do(coffer, tmp_path):
     forged = requests.post(f"https://{server}/oauth2/exchange", verify=coffer.ca, timeout=30, data={
         "grant_type": "access_token", "service": server, "access_token": identity_token()[:-4] + "AAAA"})
     assert forged.status_code == 401
+
+
+def test_network_rules_decide_which_addresses_reach_the_data(coffer, tmp_path):
+    coffer_cli(coffer, "group", "create", "--name", "acr-rg", "--location", "westeurope")
+    operator = coffer.operator()
+    arm = requests.post(f"https://{coffer.host}/{operator['tenantId']}/oauth2/v2.0/token", verify=coffer.ca, timeout=30, data={
+        "grant_type": "client_credentials", "client_id": operator["clientId"], "client_secret": operator["clientSecret"],
+        "scope": f"https://{coffer.host}/.default"}).json()["access_token"]
+    url = (f"https://{coffer.host}/subscriptions/{operator['subscriptionId']}/resourceGroups/acr-rg"
+           "/providers/Microsoft.ContainerRegistry/registries/firewalled")
+
+    def put(body):
+        return requests.put(url, params={"api-version": "2023-07-01"}, json=body, headers={"Authorization": f"Bearer {arm}"},
+                            verify=coffer.ca, timeout=30)
+
+    def rules(default_action, *values, sku="Premium"):
+        return {"location": "westeurope", "sku": {"name": sku}, "properties": {"networkRuleSet": {
+            "defaultAction": default_action, "ipRules": [{"action": "Allow", "value": value} for value in values]}}}
+
+    assert put(rules("Allow")).status_code == 201
+    server = f"firewalled.cr.localhost:{coffer.port}"
+    creds = ("--dest-creds", f"{coffer.username}:{coffer.password}")
+    assert skopeo_push(coffer, tmp_path, server, "app", "v1", *creds).returncode == 0
+    # Deny by default, with rules that do not cover loopback: refused, with ACR's message.
+    assert put(rules("Deny", "203.0.113.0/24", "2001:db8::/32")).status_code == 200
+    refused = skopeo_push(coffer, tmp_path, server, "app", "v2", *creds)
+    assert refused.returncode != 0 and "403" in refused.stderr
+    token = coffer.token("repository:app:pull", service=server)
+    denied = requests.get(f"https://{server}/v2/app/tags/list", headers={"Authorization": f"Bearer {token}"}, verify=coffer.ca, timeout=30)
+    assert denied.status_code == 403 and denied.json()["errors"][0]["code"] == "DENIED"
+    assert "not allowed access" in denied.json()["errors"][0]["message"]
+    # Allowing loopback (both families, since the client may come over either) lets it in again.
+    assert put(rules("Deny", "127.0.0.0/8", "::1")).status_code == 200
+    assert skopeo_push(coffer, tmp_path, server, "app", "v2", *creds).returncode == 0
+    # Public network access off: nobody.
+    body = rules("Allow")
+    body["properties"]["publicNetworkAccess"] = "Disabled"
+    assert put(body).status_code == 200
+    assert requests.get(f"https://{server}/v2/app/tags/list", headers={"Authorization": f"Bearer {token}"},
+                        verify=coffer.ca, timeout=30).status_code == 403
+    # Malformed rules and non-Premium registries are refused.
+    bad = put(rules("Deny", "not-an-address"))
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "InvalidIpRule"
+    basic = requests.put(url.replace("firewalled", "basicfw"), params={"api-version": "2023-07-01"}, json=rules("Deny", "10.0.0.0/8", sku="Basic"),
+                         headers={"Authorization": f"Bearer {arm}"}, verify=coffer.ca, timeout=30)
+    assert basic.status_code == 400 and basic.json()["error"]["code"] == "NetworkRulesRequirePremium"
