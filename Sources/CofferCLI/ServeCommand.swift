@@ -18,6 +18,7 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Answer the IMDS managed-identity path, which takes no secret (off by default).") var enableImds = false
     @Option(help: "Seconds an unwrapped registry master key is trusted before its key is asked again (default 300).") var keyAccessCheckSeconds: Int?
     @Option(help: "Seconds between checks for a newer version of versionless customer-managed keys (default 3600).") var keyVersionCheckSeconds: Int?
+    @Option(help: "Seconds between retention-policy passes over untagged manifests (default 3600).") var retentionCheckSeconds: Int?
 
     func run() async throws {
         var settings = try config.map(ServerConfiguration.load(file:)) ?? ServerConfiguration()
@@ -32,6 +33,7 @@ struct Serve: AsyncParsableCommand {
         if enableImds { settings.imdsEnabled = true }
         if let keyAccessCheckSeconds { settings.keyAccessCheckSeconds = keyAccessCheckSeconds }
         if let keyVersionCheckSeconds { settings.customerManagedKeyVersionCheckSeconds = keyVersionCheckSeconds }
+        if let retentionCheckSeconds { settings.retentionCheckSeconds = retentionCheckSeconds }
         guard (settings.certificateFile == nil) == (settings.privateKeyFile == nil) else {
             throw ValidationError("--certificate and --private-key go together")
         }

@@ -111,10 +111,12 @@ public struct CofferServer: Sendable {
         }
         let port = configuration.port
         let vaultSuffix = configuration.vaultHostSuffix
-        let maintenanceInterval = min(configuration.keyRotationCheckSeconds, configuration.customerManagedKeyVersionCheckSeconds)
-        services.append(VaultMaintenanceService(
+        let maintenanceInterval = min(configuration.keyRotationCheckSeconds, configuration.customerManagedKeyVersionCheckSeconds,
+                                      configuration.retentionCheckSeconds)
+        services.append(MaintenanceService(
             vaults: vaults, resourceManager: responder.resourceManagerAPI, interval: .seconds(max(1, maintenanceInterval)),
             keyVersionInterval: .seconds(configuration.customerManagedKeyVersionCheckSeconds),
+            retentionInterval: .seconds(max(1, configuration.retentionCheckSeconds)),
             vaultURL: { name in "https://\(name).\(vaultSuffix):\(port)" }, logger: logger
         ))
         printWelcome()

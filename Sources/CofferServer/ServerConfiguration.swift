@@ -34,6 +34,8 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var keyAccessCheckSeconds: Int = 300
     /// How often registries with versionless customer-managed key identifiers follow the key's newest version (Azure: 1 hour).
     public var customerManagedKeyVersionCheckSeconds: Int = 3600
+    /// How often registries' retention policies purge untagged manifests, seconds.
+    public var retentionCheckSeconds: Int = 3600
 
     public init() {}
 
@@ -68,6 +70,7 @@ private struct PartialConfiguration: Decodable {
     var requirePreviewRegistration: Bool?
     var keyAccessCheckSeconds: Int?
     var customerManagedKeyVersionCheckSeconds: Int?
+    var retentionCheckSeconds: Int?
 
     func apply(to configuration: inout ServerConfiguration) {
         if let dataDirectory { configuration.dataDirectory = dataDirectory }
@@ -86,5 +89,6 @@ private struct PartialConfiguration: Decodable {
         if let requirePreviewRegistration { configuration.requirePreviewRegistration = requirePreviewRegistration }
         if let keyAccessCheckSeconds { configuration.keyAccessCheckSeconds = keyAccessCheckSeconds }
         if let customerManagedKeyVersionCheckSeconds { configuration.customerManagedKeyVersionCheckSeconds = customerManagedKeyVersionCheckSeconds }
+        if let retentionCheckSeconds { configuration.retentionCheckSeconds = retentionCheckSeconds }
     }
 }

@@ -42,6 +42,10 @@ public protocol MetadataStore: Sendable {
     func repositories(registry: String, after last: String?, limit: Int?) async throws -> [String]
     /// Manifests of the repository whose subject is `subject`.
     func referrers(registry: String, repository: String, subject: Digest) async throws -> [ManifestRecord]
+    /// Every manifest of a repository, ordered by digest (retention policies look them over).
+    func manifests(registry: String, repository: String) async throws -> [ManifestRecord]
+    /// The digests that have at least one tag in a repository.
+    func taggedDigests(registry: String, repository: String) async throws -> Set<Digest>
 
     // Uploads
     func createUpload(_ upload: UploadRecord) async throws

@@ -7,5 +7,5 @@ public enum MediaTypes {
     public static let ociEmpty = "application/vnd.oci.empty.v1+json"
 
     public static let manifestTypes: Set<String> = [ociManifest, ociIndex, dockerManifest, dockerManifestList]
-    static let indexTypes: Set<String> = [ociIndex, dockerManifestList]
+    public static let indexTypes: Set<String> = [ociIndex, dockerManifestList]
 }

@@ -5,6 +5,7 @@ import Hummingbird
 import Identity
 import JMESPath
 import KeyVault
+import Logging
 import RegistryService
 
 /// `Microsoft.ContainerRegistry/registries`: each resource is a real registry on the data plane at its login server.
@@ -129,6 +130,7 @@ struct Registries: Sendable {
         if !identity.isNull { resource["identity"] = identity }
         let keyEncryptionKey = try await customerManagedKey(properties: &properties, existing: existing, identity: identity, sku: skuName, now: now)
         resource["properties"] = .object(properties)
+        try Self.validateRetention(properties["policies"]?["retentionPolicy"] ?? .null, sku: skuName)
         let rules = try RegistryNetworkRules.rules(of: .object(resource))
         if (rules.denyByDefault || !rules.allowed.isEmpty), skuName != "Premium" {
             throw AzureErrorResponse(.badRequest, code: "NetworkRulesRequirePremium",
@@ -164,6 +166,40 @@ struct Registries: Sendable {
         }
         return try await documents.deleteDocument(id: id)
     }
+
+    /// ACR's retention policy: `days` 0–365, `status` enabled or disabled, Premium only.
+    static func validateRetention(_ policy: JSONValue, sku: String) throws {
+        guard case .object = policy else { return }
+        if case .number(let days) = policy["days"], days != days.rounded() || !(0...365).contains(days) {
+            throw AzureErrorResponse(.badRequest, code: "InvalidRetentionDays", message: "retentionPolicy.days must be a whole number from 0 to 365.")
+        }
+        if case .string(let status) = policy["status"] {
+            guard ["enabled", "disabled"].contains(status.lowercased()) else {
+                throw AzureErrorResponse(.badRequest, code: "InvalidRetentionStatus", message: "retentionPolicy.status must be enabled or disabled.")
+            }
+            if status.lowercased() == "enabled", sku != "Premium" {
+                throw AzureErrorResponse(.badRequest, code: "RetentionPolicyRequiresPremium",
+                                         message: "The retention policy is only available on the Premium SKU (asked: \(sku)).")
+            }
+        }
+    }
+
+    /// One retention pass over every registry whose policy is enabled (days default to 7, as ACR's).
+    func applyRetentionPolicies(now: Int64) async {
+        guard let documents = try? await documents.documents(type: Self.type, name: nil) else { return }
+        for document in documents {
+            guard let resource = try? JSONText.parse(document.body), case .string(let name) = resource["name"],
+                  case .string(let status) = resource["properties"]["policies"]["retentionPolicy"]["status"], status.lowercased() == "enabled" else { continue }
+            let days: Int64 = { if case .number(let days) = resource["properties"]["policies"]["retentionPolicy"]["days"] { Int64(days) } else { 7 } }()
+            do {
+                _ = try await registry.purgeUntaggedManifests(registry: name.lowercased(), createdBefore: now - days * 86400)
+            } catch {
+                Self.logger.warning("retention pass failed", metadata: ["coffer.registry": .string(name), "coffer.error": .string(String(describing: error))])
+            }
+        }
+    }
+
+    static let logger = Logger(label: "coffer.resourcemanager")
 
     /// `listCredentials`: the admin user and its two passwords; refused while the admin user is disabled.
     func listCredentials(id: String) async throws -> JSONValue {

@@ -63,6 +63,12 @@ public struct ResourceManagerAPI: Sendable {
         try await registries.followLatestKeyVersions()
     }
 
+    /// Registries with an enabled retention policy lose their untagged manifests older than its days (run
+    /// periodically). A registry that fails (its key unavailable, say) is logged and skipped; the others go on.
+    public func applyRetentionPolicies(now: Int64 = Int64(Date().timeIntervalSince1970)) async {
+        await registries.applyRetentionPolicies(now: now)
+    }
+
     public func handles(path: String) -> Bool {
         path.lowercased().drop { $0 == "/" }.hasPrefix("subscriptions")
     }

@@ -144,6 +144,22 @@ public final class SQLMetadataStore: MetadataStore {
         }
     }
 
+    public func manifests(registry: String, repository: String) async throws -> [ManifestRecord] {
+        try await sessions.read { db in
+            try await db.raw("""
+                SELECT * FROM manifests WHERE registry = \(bind: registry) AND repository = \(bind: repository) ORDER BY digest
+                """).all().map(Self.manifestRecord)
+        }
+    }
+
+    public func taggedDigests(registry: String, repository: String) async throws -> Set<Digest> {
+        try await sessions.read { db in
+            Set(try await db.raw("""
+                SELECT DISTINCT digest FROM tags WHERE registry = \(bind: registry) AND repository = \(bind: repository)
+                """).all().map { try Self.digest($0, "digest") })
+        }
+    }
+
     public func manifest(registry: String, repository: String, digest: Digest) async throws -> ManifestRecord? {
         try await sessions.read { db in
             try await db.raw("""

@@ -111,6 +111,20 @@ private func content(_ digest: Digest) -> BlobRecord {
     }
 
     @Test(arguments: MetadataStoreFactory.backends)
+    func manifestsAndTaggedDigestsOfARepository(_ factory: MetadataStoreFactory) async throws {
+        let store = try await factory.make()
+        defer { Task { try await store.close() } }
+        try await store.putManifest(manifest("app", digest("b")), content: content(digest("b")), tag: "v1")
+        try await store.putManifest(manifest("app", digest("a")), content: content(digest("a")), tag: nil)
+        try await store.putManifest(manifest("other", digest("c")), content: content(digest("c")), tag: "v1")
+        #expect(try await store.manifests(registry: "r", repository: "app").map(\.digest) == [digest("a"), digest("b")])
+        #expect(try await store.taggedDigests(registry: "r", repository: "app") == [digest("b")])
+        _ = try await store.deleteTag(registry: "r", repository: "app", tag: "v1")
+        #expect(try await store.taggedDigests(registry: "r", repository: "app").isEmpty)
+        #expect(try await store.manifests(registry: "r", repository: "nothing").isEmpty)
+    }
+
+    @Test(arguments: MetadataStoreFactory.backends)
     func uploadsAreRecordedAndRemoved(_ factory: MetadataStoreFactory) async throws {
         let store = try await factory.make()
         defer { Task { try await store.close() } }

@@ -4,7 +4,9 @@ Entra principals through `/oauth2/exchange` and their roles (AcrPull, AcrPush, .
 import base64
 import json
 import os
+import shutil
 import subprocess
+import time
 import uuid
 
 import requests
@@ -169,3 +171,78 @@ def test_network_rules_decide_which_addresses_reach_the_data(coffer, tmp_path):
     basic = requests.put(url.replace("firewalled", "basicfw"), params={"api-version": "2023-07-01"}, json=rules("Deny", "10.0.0.0/8", sku="Basic"),
                          headers={"Authorization": f"Bearer {arm}"}, verify=coffer.ca, timeout=30)
     assert basic.status_code == 400 and basic.json()["error"]["code"] == "NetworkRulesRequirePremium"
+
+
+def test_retention_policy_purges_untagged_manifests(tmp_path):
+    import hashlib
+    import tempfile
+    from conftest import Coffer
+    workdir = tempfile.mkdtemp(prefix="coffer-interop-")
+    coffer = Coffer(workdir, ["--retention-check-seconds", "1"])
+    try:
+        coffer_cli(coffer, "group", "create", "--name", "acr-rg", "--location", "westeurope")
+        operator = coffer.operator()
+        arm = requests.post(f"https://{coffer.host}/{operator['tenantId']}/oauth2/v2.0/token", verify=coffer.ca, timeout=30, data={
+            "grant_type": "client_credentials", "client_id": operator["clientId"], "client_secret": operator["clientSecret"],
+            "scope": f"https://{coffer.host}/.default"}).json()["access_token"]
+        url = (f"https://{coffer.host}/subscriptions/{operator['subscriptionId']}/resourceGroups/acr-rg"
+               "/providers/Microsoft.ContainerRegistry/registries/retained")
+
+        def put(sku, days, status="enabled"):
+            return requests.put(url, params={"api-version": "2023-07-01"}, headers={"Authorization": f"Bearer {arm}"}, verify=coffer.ca, timeout=30,
+                                json={"location": "westeurope", "sku": {"name": sku},
+                                      "properties": {"policies": {"retentionPolicy": {"days": days, "status": status}}}})
+
+        refused = put("Standard", 0)
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == "RetentionPolicyRequiresPremium"
+        assert put("Premium", 400).json()["error"]["code"] == "InvalidRetentionDays"
+        assert put("Premium", 0, status="disabled").status_code == 201
+        server = f"retained.cr.localhost:{coffer.port}"
+        token = coffer.token("repository:app:pull,push", service=server)
+        headers = {"Authorization": f"Bearer {token}"}
+
+        def blob(data):
+            digest = "sha256:" + hashlib.sha256(data).hexdigest()
+            assert requests.post(f"https://{server}/v2/app/blobs/uploads/?digest={digest}", data=data, headers=headers,
+                                 verify=coffer.ca, timeout=30).status_code == 201
+            return {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest, "size": len(data)}
+
+        def manifest(reference, body, media_type):
+            data = json.dumps(body).encode()
+            response = requests.put(f"https://{server}/v2/app/manifests/{reference}", data=data, verify=coffer.ca, timeout=30,
+                                    headers={**headers, "Content-Type": media_type})
+            assert response.status_code == 201, response.text
+            return "sha256:" + hashlib.sha256(data).hexdigest(), len(data)
+
+        config = dict(blob(b"{}"), mediaType="application/vnd.oci.image.config.v1+json")
+        oci_manifest = "application/vnd.oci.image.manifest.v1+json"
+
+        def image_body(payload):
+            return {"schemaVersion": 2, "mediaType": oci_manifest, "config": config, "layers": [blob(payload)]}
+
+        def by_digest(body, media_type):
+            return manifest("sha256:" + hashlib.sha256(json.dumps(body).encode()).hexdigest(), body, media_type)
+
+        tagged, _ = manifest("v1", image_body(os.urandom(1000)), oci_manifest)
+        loose, _ = by_digest(image_body(b"loose"), oci_manifest)
+        child, child_size = by_digest(image_body(b"child"), oci_manifest)
+        manifest("multi", {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+            {"mediaType": oci_manifest, "digest": child, "size": child_size, "platform": {"architecture": "arm64", "os": "linux"}}]},
+            "application/vnd.oci.image.index.v1+json")
+
+        def exists(digest):
+            return requests.head(f"https://{server}/v2/app/manifests/{digest}", verify=coffer.ca, timeout=30,
+                                 headers={**headers, "Accept": "application/vnd.oci.image.manifest.v1+json"}).status_code == 200
+
+        time.sleep(2.5)
+        assert exists(loose), "a disabled policy must not purge"
+        assert put("Premium", 0).status_code == 200
+        deadline = time.time() + 20
+        while exists(loose):
+            assert time.time() < deadline, "the untagged manifest was never purged"
+            time.sleep(0.5)
+        assert exists(tagged) and exists(child), "tagged manifests and an index's children stay"
+    finally:
+        coffer.stop()
+        coffer.log.close()
+        shutil.rmtree(workdir, ignore_errors=True)

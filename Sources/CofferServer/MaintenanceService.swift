@@ -3,15 +3,18 @@ import Logging
 import ResourceManagerAPI
 import ServiceLifecycle
 
-/// Vault housekeeping every `interval`: rotates keys whose rotation policy says they are due, and purges
-/// soft-deleted keys and vaults past their scheduled purge date. Stops at once on graceful shutdown
-/// (its sleep is cancelled), so the server exits promptly.
-struct VaultMaintenanceService: Service {
+/// Housekeeping every `interval`: rotates vault keys whose rotation policy says they are due, purges
+/// soft-deleted keys and vaults past their scheduled purge date, moves registries with versionless
+/// customer-managed keys to the key's newest version, and applies registries' retention policies. Stops at
+/// once on graceful shutdown (its sleep is cancelled), so the server exits promptly.
+struct MaintenanceService: Service {
     let vaults: VaultService
     let resourceManager: ResourceManagerAPI
     let interval: Duration
     /// How often registries with versionless customer-managed keys look for a newer key version.
     let keyVersionInterval: Duration
+    /// How often retention policies purge untagged manifests.
+    let retentionInterval: Duration
     let vaultURL: @Sendable (String) -> String
     let logger: Logger
 
@@ -19,6 +22,7 @@ struct VaultMaintenanceService: Service {
         do {
             try await cancelWhenGracefulShutdown {
                 var lastVersionCheck = ContinuousClock.now - keyVersionInterval
+                var lastRetention = ContinuousClock.now - retentionInterval
                 while !Task.isCancelled {
                     do {
                         try await vaults.rotateDueKeys(baseURL: vaultURL)
@@ -27,10 +31,14 @@ struct VaultMaintenanceService: Service {
                             lastVersionCheck = ContinuousClock.now
                             try await resourceManager.followLatestKeyVersions()
                         }
+                        if ContinuousClock.now - lastRetention >= retentionInterval {
+                            lastRetention = ContinuousClock.now
+                            await resourceManager.applyRetentionPolicies()
+                        }
                     } catch is CancellationError {
                         return
                     } catch {
-                        logger.error("key rotation check failed", metadata: ["coffer.error.type": .string(String(describing: type(of: error)))])
+                        logger.error("maintenance pass failed", metadata: ["coffer.error.type": .string(String(describing: type(of: error)))])
                     }
                     try await Task.sleep(for: interval)
                 }
