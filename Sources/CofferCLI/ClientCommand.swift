@@ -3,9 +3,17 @@ import Foundation
 import JMESPath
 
 /// Runs a client command: reports failures as `az` does (`ERROR: …` on standard error, exit status 1).
-func runClient(_ options: CommonOptions, _ body: (CofferClient) async throws -> JSONValue?) async throws {
+func runClient(_ options: CommonOptions, credentials: ClientCredentials? = nil, _ body: (CofferClient) async throws -> JSONValue?) async throws {
+    let started = ContinuousClock.now
+    defer {
+        if options.verbose {
+            let elapsed = (ContinuousClock.now - started).components
+            let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
+            FileHandle.standardError.write(Data("INFO: Command ran in \(String(format: "%.3f", seconds)) seconds\n".utf8))
+        }
+    }
     do {
-        let client = try options.client()
+        let client = try options.client(credentials: credentials)
         if let result = try await body(client) { try options.print(result) }
     } catch let error as CLIError {
         FileHandle.standardError.write(Data("ERROR: \(error.description)\n".utf8))

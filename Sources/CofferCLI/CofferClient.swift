@@ -14,29 +14,24 @@ final class CofferClient: Sendable {
     let tenantID: String
     let subscriptionID: String
     private let clientID: String
+    /// The application (client) id the CLI is signed in as.
+    var signedInClientID: String { clientID }
     private let clientSecret: String
     private let http: HTTPClient
     private let tokens = Mutex<[String: String]>([:])
 
-    init(dataDirectory: String, subscription: String?) throws {
-        let credentialsPath = dataDirectory + "/operator-credentials.json"
-        guard let data = FileManager.default.contents(atPath: credentialsPath),
-              case .object(let credentials) = try JSONText.parse(String(decoding: data, as: UTF8.self)),
-              case .string(let authority)? = credentials["authority"], case .string(let tenant)? = credentials["tenantId"],
-              case .string(let subscriptionID)? = credentials["subscriptionId"], case .string(let clientID)? = credentials["clientId"],
-              case .string(let secret)? = credentials["clientSecret"] else {
-            throw CLIError("cannot read the operator credentials at \(credentialsPath); is this the data directory of a running `coffer serve`? (--data-dir)")
-        }
+    /// Logs each HTTP exchange (method, address without query secrets, status, time) to standard error: `--debug`.
+    let debug: Bool
+
+    init(credentials: ClientCredentials, subscription: String?, debug: Bool = false) throws {
         var tls = TLSConfiguration.makeClientConfiguration()
-        let caPath = dataDirectory + "/ca.pem"
-        if FileManager.default.fileExists(atPath: caPath) {
-            tls.trustRoots = .file(caPath)
-        }
-        self.authority = ProcessInfo.processInfo.environment["COFFER_URL"] ?? authority
-        self.tenantID = tenant
-        self.subscriptionID = subscription ?? subscriptionID
-        self.clientID = clientID
-        self.clientSecret = secret
+        if let caFile = credentials.caFile { tls.trustRoots = .file(caFile) }
+        self.authority = ProcessInfo.processInfo.environment["COFFER_URL"] ?? credentials.authority
+        self.tenantID = credentials.tenantID
+        self.subscriptionID = subscription ?? credentials.subscriptionID
+        self.clientID = credentials.clientID
+        self.clientSecret = credentials.clientSecret
+        self.debug = debug
         self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
     }
 
@@ -142,8 +137,14 @@ final class CofferClient: Sendable {
 
     func sendWithHeaders(_ request: HTTPClientRequest) async throws -> (Int, HTTPHeaders, JSONValue) {
         let response: HTTPClientResponse
+        let started = ContinuousClock.now
         do {
             response = try await http.execute(request, timeout: .seconds(60))
+            if debug {
+                // Never the headers or bodies: they carry tokens and secrets.
+                let elapsed = ContinuousClock.now - started
+                FileHandle.standardError.write(Data("DEBUG: \(request.method.rawValue) \(request.url.split(separator: "?").first ?? "") -> \(response.status.code) (\(elapsed.formatted(.units(allowed: [.milliseconds]))))\n".utf8))
+            }
         } catch {
             throw CLIError("cannot reach \(request.url.split(separator: "?").first ?? ""): \(error). Is `coffer serve` running, and does *.localhost resolve?")
         }

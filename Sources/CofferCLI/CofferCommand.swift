@@ -5,7 +5,8 @@ public struct CofferCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "coffer",
         abstract: "A container registry whose data at rest is encrypted under a key its owner holds.",
-        subcommands: [Serve.self, FeatureCommand.self, GroupCommand.self, KeyVaultCommand.self, IdentityCommand.self, AcrCommand.self, ResourceCommand.self, DeploymentCommand.self]
+        subcommands: [Serve.self, LoginCommand.self, LogoutCommand.self, AccountCommand.self, FeatureCommand.self, GroupCommand.self,
+                      KeyVaultCommand.self, IdentityCommand.self, AcrCommand.self, ResourceCommand.self, DeploymentCommand.self]
     )
 
     public init() {}

@@ -8,7 +8,10 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "JMESPath query applied to the result.") var query: String?
     @Option(name: [.customShort("o"), .long], help: "Output format: json, jsonc, tsv, table, yaml, none.") var output: String = "json"
     @Option(help: "Subscription id (default: the server's).") var subscription: String?
-    @Option(help: "Data directory of the server whose operator credentials and CA to use (default ./.coffer).") var dataDir: String?
+    @Option(help: "Data directory of the server whose operator credentials and CA to use (default: the `coffer login` profile, else ./.coffer).")
+    var dataDir: String?
+    @Flag(help: "Say how long the command took.") var verbose = false
+    @Flag(help: "Log every HTTP call (method, address, status, time; never tokens) to standard error.") var debug = false
 
     /// Renders a result to standard output.
     func print(_ value: JSONValue) throws {
@@ -24,8 +27,21 @@ struct CommonOptions: ParsableArguments {
         if !text.isEmpty { Swift.print(text) }
     }
 
-    func client() throws -> CofferClient {
-        try CofferClient(dataDirectory: dataDir ?? ProcessInfo.processInfo.environment["COFFER_DATA_DIR"] ?? ".coffer", subscription: subscription)
+    /// Credentials given outright win (`coffer login` checking them before it keeps them); then a data directory
+    /// named on the command line or in `COFFER_DATA_DIR`; then the `coffer login` profile;
+    /// then the operator of `./.coffer`.
+    func client(credentials explicitCredentials: ClientCredentials? = nil) throws -> CofferClient {
+        let credentials: ClientCredentials
+        if let explicitCredentials {
+            credentials = explicitCredentials
+        } else if let directory = dataDir ?? ProcessInfo.processInfo.environment["COFFER_DATA_DIR"] {
+            credentials = try .operatorCredentials(dataDirectory: directory)
+        } else if let profile = try ClientCredentials.profile() {
+            credentials = profile
+        } else {
+            credentials = try .operatorCredentials(dataDirectory: ".coffer")
+        }
+        return try CofferClient(credentials: credentials, subscription: subscription, debug: debug)
     }
 }
 

@@ -164,7 +164,7 @@ struct KeyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "key", abstract: "Manage keys in a vault.",
         subcommands: [Create.self, Show.self, List.self, ListVersions.self, Delete.self, ListDeleted.self, ShowDeleted.self, Recover.self, Purge.self,
-                      Rotate.self]
+                      Rotate.self, RotationPolicy.self]
     )
 
     struct Target: ParsableArguments {
@@ -229,6 +229,34 @@ struct KeyCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await runClient(common) { client in try await client.vault(.DELETE, vault: target.vaultName, "/keys/\(target.name)") }
+        }
+    }
+
+    struct RotationPolicy: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "rotation-policy", abstract: "A key's automatic rotation policy.",
+                                                        subcommands: [Show.self, Update.self])
+
+        struct Show: AsyncParsableCommand {
+            @OptionGroup var target: Target
+            @OptionGroup var common: CommonOptions
+
+            func run() async throws {
+                try await runClient(common) { client in try await client.vault(.GET, vault: target.vaultName, "/keys/\(target.name)/rotationpolicy") }
+            }
+        }
+
+        struct Update: AsyncParsableCommand {
+            @OptionGroup var target: Target
+            @Option(help: "The policy: JSON, or @file with JSON ({\"lifetimeActions\": [...], \"attributes\": {\"expiryTime\": \"P90D\"}}).") var value: String
+            @OptionGroup var common: CommonOptions
+
+            func run() async throws {
+                try await runClient(common) { client in
+                    let text = value.hasPrefix("@") ? (try? String(contentsOfFile: String(value.dropFirst()), encoding: .utf8)) : value
+                    guard let text, let policy = try? JSONText.parse(text) else { throw CLIError("--value must be JSON or @file with JSON") }
+                    return try await client.vault(.PUT, vault: target.vaultName, "/keys/\(target.name)/rotationpolicy", body: policy)
+                }
+            }
         }
     }
 

@@ -143,3 +143,48 @@ def test_resources_are_listed_and_filtered(coffer):
     bad = requests.get(url, params={"api-version": "2021-04-01", "$filter": "provisioningState eq 'x'"},
                        headers={"Authorization": f"Bearer {token}"}, verify=coffer.ca, timeout=30)
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "InvalidFilterInQueryString"
+
+
+def test_login_as_a_service_principal_debug_and_verbose(coffer, tmp_path):
+    operator = coffer.operator()
+    environment = {key: value for key, value in os.environ.items() if key not in ("COFFER_DATA_DIR", "COFFER_URL")}
+    environment["COFFER_CONFIG_DIR"] = str(tmp_path / "config")
+
+    def cli(*args):
+        # From a directory with no .coffer in it: only the profile can say who to be.
+        return subprocess.run([BINARY, *args], capture_output=True, text=True, timeout=120, env=environment, cwd=str(tmp_path))
+
+    assert cli("group", "list").returncode == 1
+    login = ["login", "--service-principal", "-u", operator["clientId"], "--tenant", operator["tenantId"],
+             "--authority", f"https://{coffer.host}", "--ca-file", coffer.ca]
+    wrong = cli(*login, "-p", "not-the-secret")
+    assert wrong.returncode == 1 and wrong.stderr.startswith("ERROR:")
+    signed_in = cli(*login, "-p", operator["clientSecret"])
+    assert signed_in.returncode == 0, signed_in.stderr
+    accounts = json.loads(signed_in.stdout)
+    assert accounts[0]["id"] == operator["subscriptionId"] and accounts[0]["isDefault"] is True
+    assert accounts[0]["user"] == {"name": operator["clientId"], "type": "servicePrincipal"}
+    profile = tmp_path / "config" / "profile.json"
+    assert oct(profile.stat().st_mode & 0o777) == "0o600"
+    assert cli("account", "show", "--query", "user.name", "-o", "tsv").stdout.strip() == operator["clientId"]
+    created = cli("group", "create", "--name", "from-profile", "--location", "westeurope", "--debug", "--verbose")
+    assert created.returncode == 0, created.stderr
+    debug_lines = [line for line in created.stderr.splitlines() if line.startswith("DEBUG: ")]
+    assert any("PUT https://" in line and "/resourcegroups/from-profile" in line.lower() and "-> 201" in line for line in debug_lines), created.stderr
+    assert "Bearer" not in created.stderr and operator["clientSecret"] not in created.stderr
+    assert "Command ran in" in created.stderr
+    assert cli("logout").returncode == 0 and not profile.exists()
+    assert cli("account", "show").returncode == 1
+
+
+def test_key_rotation_policy_commands(coffer, tmp_path):
+    coffer_cli(coffer, "group", "create", "--name", "rp-rg", "--location", "westeurope")
+    coffer_cli(coffer, "keyvault", "create", "--name", "rpvault", "--group", "rp-rg")
+    coffer_cli(coffer, "keyvault", "key", "create", "--name", "k", "--vault-name", "rpvault")
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"lifetimeActions": [{"trigger": {"timeAfterCreate": "P30D"}, "action": {"type": "Rotate"}}],
+                                  "attributes": {"expiryTime": "P90D"}}))
+    coffer_cli(coffer, "keyvault", "key", "rotation-policy", "update", "--vault-name", "rpvault", "--name", "k", "--value", f"@{policy}")
+    shown = json.loads(coffer_cli(coffer, "keyvault", "key", "rotation-policy", "show", "--vault-name", "rpvault", "--name", "k").stdout)
+    assert shown["attributes"]["expiryTime"] == "P90D"
+    assert shown["lifetimeActions"][0]["trigger"]["timeAfterCreate"] == "P30D"
