@@ -11,6 +11,7 @@ struct AcrCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "A registry's customer-managed key.", subcommands: [Show.self, RotateKey.self])
 
         struct Show: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Show a registry's encryption settings (properties.encryption).")
             @Option(name: [.short, .long]) var name: String
             @OptionGroup var common: CommonOptions
 
@@ -78,6 +79,7 @@ struct AcrCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a registry's resource (found by name across the subscription).")
         @Option(name: [.short, .long]) var name: String
         @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String?
         @OptionGroup var common: CommonOptions
@@ -88,6 +90,7 @@ struct AcrCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List registries (of a group, or of the subscription).")
         @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String?
         @OptionGroup var common: CommonOptions
 
@@ -101,6 +104,7 @@ struct AcrCommand: AsyncParsableCommand {
     }
 
     struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a registry: its resource, its data, its master key.")
         @Option(name: [.short, .long]) var name: String
         @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String?
         @Flag(name: [.short, .long]) var yes = false

@@ -35,6 +35,7 @@ extension AcrCommand {
         static let configuration = CommandConfiguration(abstract: "The admin user's credentials.", subcommands: [Show.self, Renew.self])
 
         struct Show: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Show the admin user's name and two passwords.")
             @Option(name: [.short, .long]) var name: String
             @OptionGroup var common: CommonOptions
 
@@ -110,6 +111,7 @@ extension AcrCommand {
         static let configuration = CommandConfiguration(abstract: "Repositories of a registry.", subcommands: [List.self, ShowTags.self, Delete.self])
 
         struct List: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "List the repositories of a registry.")
             @Option(name: [.short, .long]) var name: String
             @OptionGroup var common: CommonOptions
 
@@ -126,7 +128,7 @@ extension AcrCommand {
         }
 
         struct ShowTags: AsyncParsableCommand {
-            static let configuration = CommandConfiguration(commandName: "show-tags")
+            static let configuration = CommandConfiguration(commandName: "show-tags", abstract: "List the tags of a repository.")
             @Option(name: [.short, .long]) var name: String
             @Option var repository: String
             @OptionGroup var common: CommonOptions

@@ -79,6 +79,7 @@ struct DeploymentCommand: AsyncParsableCommand {
     }
 
     struct Validate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Check a template and its parameters without deploying.")
         @OptionGroup var input: Input
         @OptionGroup var common: CommonOptions
 
@@ -91,6 +92,7 @@ struct DeploymentCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a deployment (state, outputs, error).")
         @Option(name: [.customShort("g"), .customLong("resource-group")]) var resourceGroup: String
         @Option(name: [.short, .long]) var name: String
         @OptionGroup var common: CommonOptions
@@ -103,6 +105,7 @@ struct DeploymentCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the deployments of a resource group.")
         @Option(name: [.customShort("g"), .customLong("resource-group")]) var resourceGroup: String
         @OptionGroup var common: CommonOptions
 
@@ -114,6 +117,7 @@ struct DeploymentCommand: AsyncParsableCommand {
     }
 
     struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a deployment record (not the resources it made).")
         @Option(name: [.customShort("g"), .customLong("resource-group")]) var resourceGroup: String
         @Option(name: [.short, .long]) var name: String
         @OptionGroup var common: CommonOptions
@@ -139,6 +143,7 @@ extension DeploymentCommand {
         }
 
         struct List: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "List what each resource of a deployment did.")
             @Option(name: [.customShort("g"), .customLong("resource-group")]) var resourceGroup: String
             @Option(name: [.short, .long], help: "The deployment name.") var name: String
             @OptionGroup var common: CommonOptions
@@ -151,6 +156,7 @@ extension DeploymentCommand {
         }
 
         struct Show: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Show one operation of a deployment.")
             @Option(name: [.customShort("g"), .customLong("resource-group")]) var resourceGroup: String
             @Option(name: [.short, .long], help: "The deployment name.") var name: String
             @Option(name: .customLong("operation-ids"), help: "The operation id.") var operationID: String

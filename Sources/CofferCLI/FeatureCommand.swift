@@ -30,6 +30,7 @@ struct FeatureCommand: AsyncParsableCommand {
     }
 
     struct Unregister: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Unregister a preview feature.")
         @OptionGroup var target: Target
         @OptionGroup var common: CommonOptions
 
@@ -41,6 +42,7 @@ struct FeatureCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a preview feature's registration state.")
         @OptionGroup var target: Target
         @OptionGroup var common: CommonOptions
 
@@ -50,6 +52,7 @@ struct FeatureCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List preview features and their states.")
         @Option(help: "Only this provider's features.") var namespace: String?
         @OptionGroup var common: CommonOptions
 

@@ -27,6 +27,7 @@ struct IdentityCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a user-assigned managed identity.")
         @Option(name: [.short, .long]) var name: String
         @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String
         @OptionGroup var common: CommonOptions
@@ -37,6 +38,7 @@ struct IdentityCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List user-assigned managed identities.")
         @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String
         @OptionGroup var common: CommonOptions
 
@@ -46,6 +48,7 @@ struct IdentityCommand: AsyncParsableCommand {
     }
 
     struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a user-assigned managed identity.")
         @Option(name: [.short, .long]) var name: String
         @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String
         @OptionGroup var common: CommonOptions

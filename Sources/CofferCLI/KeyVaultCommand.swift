@@ -47,6 +47,7 @@ struct KeyVaultCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a vault.")
         @Option(name: [.short, .long]) var name: String
         @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String?
         @OptionGroup var common: CommonOptions
@@ -59,6 +60,7 @@ struct KeyVaultCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List vaults.")
         @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String?
         @OptionGroup var common: CommonOptions
 
@@ -193,6 +195,7 @@ struct KeyCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a key (its current version, or --version).")
         @OptionGroup var target: Target
         @Option(help: "A version (default: the current one).") var version: String?
         @OptionGroup var common: CommonOptions
@@ -205,6 +208,7 @@ struct KeyCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the keys of a vault.")
         @Option(help: "Vault name.") var vaultName: String
         @OptionGroup var common: CommonOptions
 
@@ -214,7 +218,7 @@ struct KeyCommand: AsyncParsableCommand {
     }
 
     struct ListVersions: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "list-versions")
+        static let configuration = CommandConfiguration(commandName: "list-versions", abstract: "List the versions of a key.")
         @OptionGroup var target: Target
         @OptionGroup var common: CommonOptions
 
@@ -224,6 +228,7 @@ struct KeyCommand: AsyncParsableCommand {
     }
 
     struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Soft-delete a key (recoverable until purged).")
         @OptionGroup var target: Target
         @OptionGroup var common: CommonOptions
 
@@ -237,6 +242,7 @@ struct KeyCommand: AsyncParsableCommand {
                                                         subcommands: [Show.self, Update.self])
 
         struct Show: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Show a rotation policy.")
             @OptionGroup var target: Target
             @OptionGroup var common: CommonOptions
 
@@ -246,6 +252,7 @@ struct KeyCommand: AsyncParsableCommand {
         }
 
         struct Update: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Update a rotation policy.")
             @OptionGroup var target: Target
             @Option(help: "The policy: JSON, or @file with JSON ({\"lifetimeActions\": [...], \"attributes\": {\"expiryTime\": \"P90D\"}}).") var value: String
             @OptionGroup var common: CommonOptions
@@ -281,6 +288,7 @@ struct KeyCommand: AsyncParsableCommand {
     }
 
     struct Recover: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Recover a soft-deleted key.")
         @OptionGroup var target: Target
         @OptionGroup var common: CommonOptions
 
@@ -290,6 +298,7 @@ struct KeyCommand: AsyncParsableCommand {
     }
 
     struct Purge: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Purge a soft-deleted key for good (refused under purge protection before its date).")
         @OptionGroup var target: Target
         @OptionGroup var common: CommonOptions
 
@@ -302,6 +311,7 @@ struct KeyCommand: AsyncParsableCommand {
     }
 
     struct Rotate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Rotate a key: a new version now.")
         @OptionGroup var target: Target
         @OptionGroup var common: CommonOptions
 

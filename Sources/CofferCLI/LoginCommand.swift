@@ -53,6 +53,7 @@ struct AccountCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "account", abstract: "The signed-in account.", subcommands: [Show.self])
 
     struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show the signed-in account and subscription.")
         @OptionGroup var common: CommonOptions
 
         func run() async throws {

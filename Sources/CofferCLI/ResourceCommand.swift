@@ -26,6 +26,7 @@ struct ResourceCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List resources, filtered by group, type, name, location or tag.")
         @Option(name: [.customShort("g"), .customLong("resource-group")]) var resourceGroup: String?
         @Option(help: "Only this type (Namespace/type).") var resourceType: String?
         @Option(name: [.short, .long], help: "Only resources of this name.") var name: String?
@@ -56,6 +57,7 @@ struct ResourceCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show any resource by id, or by group, type and name.")
         @OptionGroup var target: Target
         @OptionGroup var common: CommonOptions
 
@@ -65,6 +67,7 @@ struct ResourceCommand: AsyncParsableCommand {
     }
 
     struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete any resource by id, or by group, type and name.")
         @OptionGroup var target: Target
         @OptionGroup var common: CommonOptions
 
