@@ -187,6 +187,24 @@ extension ARMExchange {
                                                            name: operationID, body: JSONText.serialize(body)))
     }
 
+    /// Deploys one resource of a wave against the context as it was when the wave began.
+    private func deployOne(_ resource: TemplatePlan.Resource, context: PlanningContext, group: String) async throws -> (state: JSONValue, created: Bool) {
+        try await authorize(scope: resource.id, write: true)
+        let existed = try await api.documents.document(id: resource.id) != nil
+        if resource.type.lowercased() == Self.deploymentType {
+            return (try await deployNested(resource, context: resource.evaluationContext(context), group: group), !existed)
+        }
+        let body = try TemplateEvaluator.evaluate(resource.definition, context: resource.evaluationContext(context))
+        return (try await ResourceDeployer(api: api).put(type: resource.type, id: resource.id, name: resource.name, body: body), !existed)
+    }
+
+    /// The top-level resource an id belongs to (`…/providers/Ns/type/name`), which resources under it share.
+    static func parentID(of id: String) -> String {
+        let parts = id.lowercased().split(separator: "/")
+        guard let providers = parts.firstIndex(of: "providers"), parts.count >= providers + 4 else { return id.lowercased() }
+        return parts[...(providers + 3)].joined(separator: "/")
+    }
+
     /// A `Microsoft.Resources/deployments` resource in a template: its inline template deployed as a deployment of
     /// its own (recorded under its name). With `expressionEvaluationOptions.scope` `inner` the nested template has
     /// its own parameters and variables, given `properties.parameters`; with `outer` (ARM's default) it is
@@ -301,52 +319,84 @@ extension ARMExchange {
         let started = Date()
         var context = PlanningContext(scope: try await scope(group: group, deployment: name), parameters: plan.parameters,
                                       variableDefinitions: plan.variables)
-        let deployer = ResourceDeployer(api: api)
         var outputResources: [JSONValue] = []
         var failure: JSONValue?
-        // In dependency order. A resource that fails only because access it needs is not granted yet (a
-        // customer-managed key whose access policy comes later in the same template) is retried once,
-        // after the others, as Azure's resource providers retry.
+        // In dependency order, in waves: every resource whose dependencies are done deploys at once, except that
+        // resources under the same parent (a vault's access policies, a registry's replications) go one after
+        // another, since each rewrites its parent. A resource that fails only because access it needs is not
+        // granted yet (a customer-managed key whose access policy a sibling grants) is retried once, when
+        // nothing else is left to start, as Azure's resource providers retry.
         var pending = plan.resources
+        var deferred: [TemplatePlan.Resource] = []
         var deployed: Set<Int> = []
         var retried: Set<Int> = []
-        while let position = pending.firstIndex(where: { $0.dependsOn.allSatisfy(deployed.contains) }) {
-            let resource = pending.remove(at: position)
-            let resourceStarted = Date()
-            do {
-                try await authorize(scope: resource.id, write: true)
-                let scoped = resource.evaluationContext(context)
-                try await fetchLists(in: resource.definition, context: &context, evaluatingIn: scoped)
-                let existed = try await api.documents.document(id: resource.id) != nil
-                let state: JSONValue
-                if resource.type.lowercased() == Self.deploymentType {
-                    state = try await deployNested(resource, context: resource.evaluationContext(context), group: group)
-                    if case .array(let inner) = state["properties"]["outputResources"] { outputResources += inner }
-                } else {
-                    let body = try TemplateEvaluator.evaluate(resource.definition, context: resource.evaluationContext(context))
-                    state = try await deployer.put(type: resource.type, id: resource.id, name: resource.name, body: body)
+        while failure == nil {
+            var ready = pending.filter { $0.dependsOn.allSatisfy(deployed.contains) }
+            if ready.isEmpty {
+                ready = deferred
+                deferred = []
+            }
+            guard !ready.isEmpty else { break }
+            pending.removeAll { candidate in ready.contains { $0.index == candidate.index } }
+            var outcomes: [(resource: TemplatePlan.Resource, started: Date, result: Result<(state: JSONValue, created: Bool), any Error>)] = []
+            var runnable: [TemplatePlan.Resource] = []
+            for resource in ready {
+                do {
+                    let scoped = resource.evaluationContext(context)
+                    try await fetchLists(in: resource.definition, context: &context, evaluatingIn: scoped)
+                    runnable.append(resource)
+                } catch {
+                    outcomes.append((resource, Date(), .failure(error)))
                 }
-                context.recordDeployed(id: resource.id, name: resource.name, state: state)
-                deployed.insert(resource.index)
-                outputResources.append(.object(JSONObject([("id", .string(resource.id))])))
-                try await recordOperation(deploymentID: id, resource: resource, started: resourceStarted, created: !existed, error: nil)
-            } catch let error as AzureErrorResponse where error.code == "CustomerManagedKeyInaccessible" && !retried.contains(resource.index)
-                && pending.contains(where: { !$0.dependsOn.contains(resource.index) }) {
-                retried.insert(resource.index)
-                pending.append(resource)
-            } catch {
-                let (code, message): (String, String) = switch error {
-                case let error as AzureErrorResponse: (error.code, error.message)
-                case let error as TemplateError: ("InvalidTemplate", error.message)
-                default: ("InternalServerError", "the resource could not be deployed")
+            }
+            let snapshot = context
+            let lanes = Dictionary(grouping: runnable, by: { Self.parentID(of: $0.id) }).values
+            await withTaskGroup(of: [(TemplatePlan.Resource, Date, Result<(state: JSONValue, created: Bool), any Error>)].self) { tasks in
+                for lane in lanes {
+                    tasks.addTask {
+                        var results: [(TemplatePlan.Resource, Date, Result<(state: JSONValue, created: Bool), any Error>)] = []
+                        for resource in lane.sorted(by: { $0.index < $1.index }) {
+                            let started = Date()
+                            do {
+                                results.append((resource, started, .success(try await deployOne(resource, context: snapshot, group: group))))
+                            } catch {
+                                results.append((resource, started, .failure(error)))
+                            }
+                        }
+                        return results
+                    }
                 }
-                try await recordOperation(deploymentID: id, resource: resource, started: resourceStarted, created: false, error: (code, message))
-                failure = .object(JSONObject([
-                    ("code", .string("DeploymentFailed")),
-                    ("message", .string("At least one resource deployment operation failed: \(resource.type) '\(resource.name)': (\(code)) \(message)")),
-                    ("details", .array([.object(JSONObject([("code", .string(code)), ("message", .string(message)), ("target", .string(resource.id))]))])),
-                ]))
-                break
+                for await results in tasks { outcomes += results.map { ($0.0, $0.1, $0.2) } }
+            }
+            for outcome in outcomes.sorted(by: { $0.resource.index < $1.resource.index }) {
+                let resource = outcome.resource
+                switch outcome.result {
+                case .success(let result):
+                    context.recordDeployed(id: resource.id, name: resource.name, state: result.state)
+                    deployed.insert(resource.index)
+                    if resource.type.lowercased() == Self.deploymentType, case .array(let inner) = result.state["properties"]["outputResources"] {
+                        outputResources += inner
+                    }
+                    outputResources.append(.object(JSONObject([("id", .string(resource.id))])))
+                    try await recordOperation(deploymentID: id, resource: resource, started: outcome.started, created: result.created, error: nil)
+                case .failure(let error as AzureErrorResponse) where error.code == "CustomerManagedKeyInaccessible" && !retried.contains(resource.index):
+                    retried.insert(resource.index)
+                    deferred.append(resource)
+                case .failure(let error):
+                    let (code, message): (String, String) = switch error {
+                    case let error as AzureErrorResponse: (error.code, error.message)
+                    case let error as TemplateError: ("InvalidTemplate", error.message)
+                    default: ("InternalServerError", "the resource could not be deployed")
+                    }
+                    try await recordOperation(deploymentID: id, resource: resource, started: outcome.started, created: false, error: (code, message))
+                    if failure == nil {
+                        failure = .object(JSONObject([
+                            ("code", .string("DeploymentFailed")),
+                            ("message", .string("At least one resource deployment operation failed: \(resource.type) '\(resource.name)': (\(code)) \(message)")),
+                            ("details", .array([.object(JSONObject([("code", .string(code)), ("message", .string(message)), ("target", .string(resource.id))]))])),
+                        ]))
+                    }
+                }
             }
         }
         if failure == nil, mode.lowercased() == "complete" {

@@ -354,3 +354,33 @@ def test_unfit_keys_and_vaults_are_refused(coffer):
         refused = cloud.put(path, registry_body(identity, key))
         assert refused.status_code == 400 and refused.json()["error"]["code"] == code, refused.text
         assert cloud.get(path).status_code == 404
+
+
+def test_a_template_registry_waits_for_the_access_it_needs(coffer, tmp_path):
+    cloud, kek, identity = setup(coffer)
+    # The access policy waits for a second identity, so it is granted one wave after the registry first tries:
+    # the registry fails for want of access, is set aside, and succeeds when retried once nothing else is left.
+    template = {
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "parameters": {"kek": {"type": "string"}},
+        "resources": [
+            {"type": "Microsoft.ManagedIdentity/userAssignedIdentities", "apiVersion": "2018-11-30", "name": "waitid", "location": "westeurope"},
+            {"type": "Microsoft.ManagedIdentity/userAssignedIdentities", "apiVersion": "2018-11-30", "name": "laterid", "location": "westeurope",
+             "dependsOn": ["waitid"]},
+            {"type": "Microsoft.KeyVault/vaults/accessPolicies", "apiVersion": "2019-09-01", "name": "cmkvault/add", "dependsOn": ["laterid"],
+             "properties": {"accessPolicies": [{"tenantId": "[subscription().tenantId]",
+                                                "objectId": "[reference('waitid').principalId]",
+                                                "permissions": {"keys": ["get", "wrapKey", "unwrapKey"]}}]}},
+            {"type": "Microsoft.ContainerRegistry/registries", "apiVersion": "2019-12-01-preview", "name": "waitingreg", "location": "westeurope",
+             "sku": {"name": "Premium"},
+             "identity": {"type": "UserAssigned", "userAssignedIdentities": {"[resourceId('Microsoft.ManagedIdentity/userAssignedIdentities', 'waitid')]": {}}},
+             "properties": {"encryption": {"status": "enabled", "keyVaultProperties": {
+                 "identity": "[reference('waitid').clientId]", "keyIdentifier": "[parameters('kek')]"}}}},
+        ],
+    }
+    path = tmp_path / "wait.json"
+    path.write_text(json.dumps(template))
+    deployment = json.loads(coffer_cli(coffer, "deployment", "group", "create", "-g", "rg", "-f", str(path), "-p", f"kek={kek}").stdout)
+    assert deployment["properties"]["provisioningState"] == "Succeeded"
+    assert [r["id"].split("/")[-1] for r in deployment["properties"]["outputResources"]] == ["waitid", "laterid", "add", "waitingreg"]
