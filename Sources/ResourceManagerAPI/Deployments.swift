@@ -372,7 +372,7 @@ extension ARMExchange {
                 let resource = outcome.resource
                 switch outcome.result {
                 case .success(let result):
-                    context.recordDeployed(id: resource.id, name: resource.name, state: result.state)
+                    context.recordDeployed(id: resource.id, name: resource.name, state: result.state, copy: resource.copy)
                     deployed.insert(resource.index)
                     if resource.type.lowercased() == Self.deploymentType, case .array(let inner) = result.state["properties"]["outputResources"] {
                         outputResources += inner

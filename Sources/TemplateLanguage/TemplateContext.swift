@@ -18,6 +18,8 @@ public protocol TemplateContext: Sendable {
     func copyIndex(loop: String?) throws(TemplateError) -> Int
     /// A lambda's parameter (`lambdaVariables('x')`).
     func lambdaVariable(_ name: String) throws(TemplateError) -> JSONValue
+    /// The runtime states of a copy loop's resources, in index order (`references('loop')`).
+    func references(_ loop: String, full: Bool) throws(TemplateError) -> JSONValue
 }
 
 extension TemplateContext {
@@ -27,6 +29,10 @@ extension TemplateContext {
 
     public func lambdaVariable(_ name: String) throws(TemplateError) -> JSONValue {
         throw TemplateError("lambdaVariables('\(name)') is used outside a lambda that declares '\(name)'")
+    }
+
+    public func references(_ loop: String, full: Bool) throws(TemplateError) -> JSONValue {
+        throw TemplateError("references('\(loop)') needs a copy loop of that name whose resources are deployed")
     }
 }
 
@@ -61,6 +67,8 @@ struct ScopedContext: TemplateContext {
         if let value = lambdaVariables[name.lowercased()] { return value }
         return try base.lambdaVariable(name)
     }
+
+    func references(_ loop: String, full: Bool) throws(TemplateError) -> JSONValue { try base.references(loop, full: full) }
 
     /// `context` with one more copy-loop iteration in force.
     static func iteration(_ context: any TemplateContext, loop: String, index: Int) -> ScopedContext {

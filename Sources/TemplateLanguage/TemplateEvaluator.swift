@@ -87,7 +87,7 @@ public enum TemplateEvaluator {
             switch node {
             case .call(let name, let arguments):
                 let lower = name.lowercased()
-                if (lower == "reference" || lower.hasPrefix("list")), let first = arguments.first,
+                if (lower == "reference" || lower == "references" || lower.hasPrefix("list")), let first = arguments.first,
                    let target = try? evaluate(first, context: context) {
                     found.append(target)
                 }

@@ -70,6 +70,22 @@ enum TemplateFunctions {
             }
             return .number(Double(try context.copyIndex(loop: loop) + offset))
         case "lambdavariables": try count(1...1); return try context.lambdaVariable(try string(0))
+        case "references":
+            try count(1...2)
+            return try context.references(try string(0), full: args.count == 2 ? (try string(1)).lowercased() == "full" : false)
+        case "managementgroup":
+            throw TemplateError("managementGroup() is only available in management-group deployments; Coffer deploys to resource groups")
+        case "managementgroupresourceid":
+            // The management group must be named: a resource-group deployment has none of its own.
+            guard args.count >= 3, !(try string(0)).contains("/") else {
+                throw TemplateError("managementGroupResourceId() needs the management group's name first in a resource-group deployment")
+            }
+            return .string("/providers/Microsoft.Management/managementGroups/\(try string(0))"
+                           + (try resourceID(Array(args.dropFirst()), scope: .tenant, context: context, name: name)))
+        case "tologicalzone", "tophysicalzone":
+            // One Coffer has no availability zones: ARM answers a location without zones with an empty string.
+            try count(3...3)
+            return .string("")
         case "reference":
             try count(1...3)
             let target = try string(0)

@@ -277,6 +277,8 @@ public struct PlanningContext: TemplateContext {
     /// Ids of this template's deployed resources by lowercased name: `reference('name')` means the template's
     /// resource of that name, as in ARM.
     private var idsByName: [String: String] = [:]
+    /// Ids of the deployed instances of each copy loop, by lowercased loop name and copy index.
+    private var loopMembers: [String: [Int: String]] = [:]
     /// Results of `list*()` calls, fetched before the expressions that make them are evaluated.
     private var listResults: [String: JSONValue] = [:]
 
@@ -319,9 +321,22 @@ public struct PlanningContext: TemplateContext {
     public var environment: JSONValue { .object(JSONObject([("name", .string("Coffer"))])) }
 
     /// Records a deployed resource's state for later `reference()` calls.
-    public mutating func recordDeployed(id: String, name: String, state: JSONValue) {
+    public mutating func recordDeployed(id: String, name: String, state: JSONValue, copy: (loop: String, index: Int)? = nil) {
         deployedResources[id.lowercased()] = state
         idsByName[name.lowercased()] = id.lowercased()
+        if let copy { loopMembers[copy.loop.lowercased(), default: [:]][copy.index] = id.lowercased() }
+    }
+
+    public func references(_ loop: String, full: Bool) throws(TemplateError) -> JSONValue {
+        guard let members = loopMembers[loop.lowercased()] else {
+            throw TemplateError("references('\(loop)'): no copy loop of that name has deployed resources")
+        }
+        var states: [JSONValue] = []
+        for index in members.keys.sorted() {
+            let state = deployedResources[members[index]!] ?? .null
+            states.append(full ? state : state["properties"])
+        }
+        return .array(states)
     }
 
     public func reference(_ resourceID: String, apiVersion: String?, full: Bool) throws(TemplateError) -> JSONValue {

@@ -41,6 +41,26 @@ import Testing
         #expect(try TemplatePlan.evaluateOutput(plan.outputs["squares"], context: context) == .array([.number(0), .number(1), .number(4)]))
     }
 
+    @Test func referencesGivesEveryInstanceOfALoopInOrder() throws {
+        var context = PlanningContext(scope: scope, parameters: JSONObject(), variableDefinitions: JSONObject())
+        for index in [1, 0] {
+            context.recordDeployed(id: "/subscriptions/sub1/resourceGroups/rg1/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id\(index)",
+                                   name: "id\(index)", state: try JSONText.parse("{\"properties\":{\"principalId\":\"p\(index)\"}}"),
+                                   copy: ("ids", index))
+        }
+        #expect(try evaluateIn(context, "[map(references('ids'), lambda('r', lambdaVariables('r').principalId))]") == .array([.string("p0"), .string("p1")]))
+        #expect(try evaluateIn(context, "[length(references('ids', 'Full'))]") == .number(2))
+        #expect(throws: TemplateError.self) { try evaluateIn(context, "[references('nothing')]") }
+        #expect(try evaluateIn(context, "[managementGroupResourceId('mg1', 'Microsoft.Authorization/policyDefinitions', 'p')]")
+                == .string("/providers/Microsoft.Management/managementGroups/mg1/providers/Microsoft.Authorization/policyDefinitions/p"))
+        #expect(throws: TemplateError.self) { try evaluateIn(context, "[managementGroup()]") }
+        #expect(try evaluateIn(context, "[toLogicalZone('sub1', 'westeurope', '1')]") == .string(""))
+    }
+
+    func evaluateIn(_ context: PlanningContext, _ expression: String) throws -> JSONValue {
+        try TemplateEvaluator.evaluate(.string(expression), context: context)
+    }
+
     @Test func loopMistakesAreRefused() throws {
         #expect(throws: TemplateError.self) { try evaluate("[copyIndex()]") }
         #expect(throws: TemplateError.self) {
