@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/sql-kit.git", from: "3.36.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/vapor/sqlite-kit.git", from: "4.5.2"),
+        .package(url: "https://github.com/vapor/postgres-kit.git", from: "2.17.0"),
     ],
     targets: [
         .target(name: "JMESPath", swiftSettings: swiftSettings),
@@ -56,6 +57,16 @@ let package = Package(
                 "CofferStorage",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "SQLiteKit", package: "sqlite-kit"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "PostgresMetadataStore",
+            dependencies: [
+                "SQLMetadataStore",
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "PostgresKit", package: "postgres-kit"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -129,7 +140,7 @@ let package = Package(
         .target(
             name: "CofferServer",
             dependencies: [
-                "RegistryAPI", "RegistryService", "SQLMetadataStore", "Envelope", "Identity",
+                "RegistryAPI", "RegistryService", "SQLMetadataStore", "PostgresMetadataStore", "Envelope", "Identity",
                 "IdentityAPI", "KeyVaultAPI", "ResourceManagerAPI", "KeyVault", "AzureHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -173,7 +184,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StorageTests",
-            dependencies: ["CofferStorage", "SQLMetadataStore"],
+            dependencies: ["CofferStorage", "SQLMetadataStore", "PostgresMetadataStore", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "EnvelopeTests", dependencies: ["Envelope", "CofferStorage"], swiftSettings: swiftSettings),

@@ -12,6 +12,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "PEM certificate chain to serve instead of the generated one.") var certificate: String?
     @Option(help: "PEM private key of --certificate.") var privateKey: String?
     @Option(help: "Server master key file (32 bytes, base64).") var masterKeyFile: String?
+    @Option(help: "Metadata store: postgres://user[:password]@host[:port]/database (C collation); default the embedded SQLite.")
+    var metadata: String?
     @Option(help: "Host suffix of registry login servers (default cr.localhost).") var registryHostSuffix: String?
     @Option(help: "Host suffix of key vaults (default vault.localhost).") var vaultHostSuffix: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
@@ -28,6 +30,7 @@ struct Serve: AsyncParsableCommand {
         if let certificate { settings.certificateFile = certificate }
         if let privateKey { settings.privateKeyFile = privateKey }
         if let masterKeyFile { settings.masterKeyFile = masterKeyFile }
+        if let metadata { settings.metadataURL = metadata }
         if let registryHostSuffix { settings.registryHostSuffix = registryHostSuffix }
         if let vaultHostSuffix { settings.vaultHostSuffix = vaultHostSuffix }
         if enableImds { settings.imdsEnabled = true }

@@ -10,6 +10,7 @@ import KeyVaultAPI
 import Logging
 import ResourceManagerAPI
 import NIOSSL
+import PostgresMetadataStore
 import RegistryAPI
 import RegistryService
 import SQLMetadataStore
@@ -31,7 +32,11 @@ public struct CofferServer: Sendable {
 
     public static func prepare(_ configuration: ServerConfiguration, logger: Logger = Logger(label: "coffer")) async throws -> CofferServer {
         let secrets = try DataDirectory.prepare(configuration)
-        let sessions = try await SQLiteSessions.open(path: configuration.path("metadata.sqlite"))
+        let sessions: any SQLSessions = if let url = configuration.metadataURL {
+            try await PostgresSessions.connect(url: url, logger: logger)
+        } else {
+            try await SQLiteSessions.open(path: configuration.path("metadata.sqlite"))
+        }
         let metadata = try await SQLMetadataStore(sessions: sessions)
         let blobs = try FileSystemBlobStore(root: configuration.path("blobs"))
         let directory = Directory(store: metadata, signer: TokenSigner(privateKey: secrets.tokenSigningKey))
@@ -130,11 +135,18 @@ public struct CofferServer: Sendable {
         try await metadata.close()
     }
 
+    /// Where the metadata is, without the password a PostgreSQL URL may carry.
+    private var metadataDescription: String {
+        guard let url = configuration.metadataURL, let components = URLComponents(string: url) else { return configuration.path("metadata.sqlite") }
+        return "PostgreSQL at \(components.host ?? "?"):\(components.port ?? 5432)\(components.path)"
+    }
+
     private func printWelcome() {
         let host = configuration.listenAddresses.first.map { $0.contains(":") ? "[\($0)]" : $0 } ?? "localhost"
         var lines = [
             "Coffer is starting on https://localhost:\(configuration.port) (\(configuration.listenAddresses.joined(separator: ", ")))",
             "  data directory:      \(configuration.dataDirectory)",
+            "  metadata:            \(metadataDescription)",
             "  CA certificate:      \(configuration.certificateFile ?? configuration.path("ca.pem"))  (trust it in your clients)",
             "  admin credentials:   \(configuration.path("admin-credentials.json"))  (registry)",
             "  operator:            \(configuration.path("operator-credentials.json"))  (tenant \(bootstrap.tenantID), subscription \(bootstrap.subscriptionID))",

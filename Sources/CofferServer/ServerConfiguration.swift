@@ -12,6 +12,9 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var privateKeyFile: String?
     /// The server master key file (32 bytes, base64); default `<dataDirectory>/master.key`.
     public var masterKeyFile: String?
+    /// Where the metadata lives: nil for the embedded SQLite database in the data directory, or
+    /// `postgres://user[:password]@host[:port]/database` (a database with the C collation).
+    public var metadataURL: String?
     /// `<registry>.<registryHostSuffix>` is a registry's login server.
     public var registryHostSuffix: String = "cr.localhost"
     /// `<vault>.<vaultHostSuffix>` is a key vault's address.
@@ -60,6 +63,7 @@ private struct PartialConfiguration: Decodable {
     var certificateFile: String?
     var privateKeyFile: String?
     var masterKeyFile: String?
+    var metadataURL: String?
     var registryHostSuffix: String?
     var vaultHostSuffix: String?
     var defaultRegistry: String?
@@ -79,6 +83,7 @@ private struct PartialConfiguration: Decodable {
         if let certificateFile { configuration.certificateFile = certificateFile }
         if let privateKeyFile { configuration.privateKeyFile = privateKeyFile }
         if let masterKeyFile { configuration.masterKeyFile = masterKeyFile }
+        if let metadataURL { configuration.metadataURL = metadataURL }
         if let registryHostSuffix { configuration.registryHostSuffix = registryHostSuffix }
         if let vaultHostSuffix { configuration.vaultHostSuffix = vaultHostSuffix }
         if let defaultRegistry { configuration.defaultRegistry = defaultRegistry }

@@ -5,12 +5,9 @@ import Testing
 
 /// Control-plane documents and vault keys: part of the metadata store's conformance suite.
 @Suite struct DocumentStoreConformance {
-    static func make() async throws -> SQLMetadataStore {
-        try await SQLMetadataStore(sessions: try await SQLiteSessions.open(path: temporaryDirectory() + "/metadata.sqlite"))
-    }
-
-    @Test func documentsAreCaseInsensitiveByIdAndQueryable() async throws {
-        let store = try await Self.make()
+    @Test(arguments: SQLStoreBackend.all)
+    func documentsAreCaseInsensitiveByIdAndQueryable(_ backend: SQLStoreBackend) async throws {
+        let store = try await backend.make()
         defer { Task { try await store.close() } }
         try await store.putDocument(StoredDocument(id: "/Subscriptions/S/resourceGroups/RG1", type: "Microsoft.Resources/resourceGroups", name: "RG1", body: "{}"))
         try await store.putDocument(StoredDocument(id: "/subscriptions/s/resourcegroups/rg1/providers/x/vaults/v_1", type: "x/vaults", name: "v_1", body: "{\"a\":1}"))
@@ -27,8 +24,9 @@ import Testing
         #expect(try await !store.deleteDocument(id: "/subscriptions/s/resourceGroups/rg1"))
     }
 
-    @Test func keyVersionsSoftDeleteAndPurge() async throws {
-        let store = try await Self.make()
+    @Test(arguments: SQLStoreBackend.all)
+    func keyVersionsSoftDeleteAndPurge(_ backend: SQLStoreBackend) async throws {
+        let store = try await backend.make()
         defer { Task { try await store.close() } }
         try await store.insertKeyVersion(KeyVersionRecord(vault: "V", name: "Key", version: "a1", createdAt: 2, bundle: "{1}", sealedMaterial: "s1"), displayName: "Key")
         try await store.insertKeyVersion(KeyVersionRecord(vault: "v", name: "key", version: "0b", createdAt: 3, bundle: "{2}", sealedMaterial: "s2"), displayName: "ignored")

@@ -10,11 +10,9 @@ struct MetadataStoreFactory: CustomTestStringConvertible, Sendable {
     let make: @Sendable () async throws -> any MetadataStore
     var testDescription: String { name }
 
-    static let backends: [MetadataStoreFactory] = [
-        MetadataStoreFactory(name: "sqlite") {
-            try await SQLMetadataStore(sessions: try await SQLiteSessions.open(path: temporaryDirectory() + "/metadata.sqlite"))
-        },
-    ]
+    static let backends: [MetadataStoreFactory] = SQLStoreBackend.all.map { backend in
+        MetadataStoreFactory(name: backend.name) { try await backend.make() }
+    }
 }
 
 private func digest(_ character: Character) -> Digest {

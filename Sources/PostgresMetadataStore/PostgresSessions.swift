@@ -1,0 +1,98 @@
+import Foundation
+import Logging
+import PostgresKit
+import SQLKit
+import SQLMetadataStore
+
+/// PostgreSQL for the SQL metadata store, so that several Coffer nodes share one metadata store: a pool of
+/// connections (PostgresNIO's client); reads on any connection; write transactions serialised across every
+/// node by a transaction-scoped advisory lock, which gives the store the single-writer guarantee its queries
+/// were written for (as SQLite's one writer does).
+///
+/// The database must compare text bytewise (`C` collation): ids are range-scanned and tags listed in byte
+/// order, as on SQLite. `connect` refuses a database that does not.
+public final class PostgresSessions: SQLSessions {
+    private let client: PostgresClient
+    private let runner: Task<Void, Never>
+    private let logger: Logger
+    /// The advisory lock key of the metadata store's write transactions.
+    private static let writeLock: Int64 = 0x436F_6666_6572_5752  // "CofferWR"
+
+    /// Connects to `postgres://user[:password]@host[:port]/database`; TLS is used when the server offers it
+    /// (`?sslmode=disable` turns it off, `?sslmode=require` insists).
+    public static func connect(url: String, maximumConnections: Int = 20, logger: Logger = Logger(label: "coffer.postgres")) async throws -> PostgresSessions {
+        guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
+              let host = components.host, let user = components.user, components.path.count > 1 else {
+            throw PostgresSessionsError("the metadata URL must look like postgres://user[:password]@host[:port]/database")
+        }
+        let mode = components.queryItems?.first { $0.name == "sslmode" }?.value ?? "prefer"
+        let tls: PostgresClient.Configuration.TLS = switch mode {
+        case "disable": .disable
+        case "require", "verify-full", "verify-ca": .require(.makeClientConfiguration())
+        default: .prefer(.makeClientConfiguration())
+        }
+        var configuration = PostgresClient.Configuration(host: host, port: components.port ?? 5432, username: user,
+                                                         password: components.password, database: String(components.path.dropFirst()), tls: tls)
+        configuration.options.maximumConnections = maximumConnections
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        let sessions = PostgresSessions(client: client, runner: Task { await client.run() }, logger: logger)
+        do {
+            let collation = try await sessions.read { db in
+                try await db.raw("SELECT datcollate FROM pg_database WHERE datname = current_database()").first()?
+                    .decode(column: "datcollate", as: String.self)
+            }
+            guard collation == "C" || collation == "POSIX" else {
+                throw PostgresSessionsError("the database must use the C collation (it uses \(collation ?? "an unknown one")): "
+                                            + "CREATE DATABASE … TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'")
+            }
+        } catch {
+            try? await sessions.close()
+            throw error
+        }
+        return sessions
+    }
+
+    private init(client: PostgresClient, runner: Task<Void, Never>, logger: Logger) {
+        self.client = client
+        self.runner = runner
+        self.logger = logger
+    }
+
+    public func read<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await client.withConnection { connection in try await body(connection.sql()) }
+    }
+
+    public func transaction<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await client.withConnection { connection in
+            let database = connection.sql()
+            try await database.raw("BEGIN").run()
+            do {
+                try await database.raw("SELECT pg_advisory_xact_lock(\(bind: Self.writeLock))").run()
+                let result = try await body(database)
+                try await database.raw("COMMIT").run()
+                return result
+            } catch {
+                try? await database.raw("ROLLBACK").run()
+                throw error
+            }
+        }
+    }
+
+    /// Rewrites the vault key table so that purged rows leave its files (`VACUUM FULL`); their old pages may
+    /// still sit in WAL segments until PostgreSQL recycles them, which an operator bounds with its WAL settings.
+    public func eraseDeletedRemnants() async throws {
+        try await client.withConnection { connection in
+            try await connection.sql().raw("VACUUM FULL vault_key_versions").run()
+        }
+    }
+
+    public func close() async throws {
+        runner.cancel()
+        _ = await runner.value
+    }
+}
+
+public struct PostgresSessionsError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}

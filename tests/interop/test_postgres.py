@@ -1,0 +1,83 @@
+"""Coffer on PostgreSQL metadata (Debian's server, started by the test command): a registry and a vault work as
+on the embedded store, and what they hold survives a restart."""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+
+import pytest
+
+from conftest import Coffer
+from oci_layout import build_image
+from test_cli import coffer_cli
+
+
+@pytest.fixture
+def postgres_database():
+    admin = os.environ.get("COFFER_TEST_POSTGRES_URL")
+    if not admin:
+        if os.environ.get("COFFER_REQUIRE_POSTGRES") == "1":
+            pytest.fail("COFFER_REQUIRE_POSTGRES=1 but COFFER_TEST_POSTGRES_URL is not set (scripts/test-postgres starts one)")
+        pytest.skip("no PostgreSQL: run through scripts/test, which starts one")
+    name = "coffer_interop_" + uuid.uuid4().hex
+    subprocess.run(["psql", admin, "-qc", f"CREATE DATABASE {name} TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'"], check=True)
+    return admin.replace("/postgres?", f"/{name}?")
+
+
+def test_registry_and_vault_on_postgresql(postgres_database, tmp_path):
+    workdir = tempfile.mkdtemp(prefix="coffer-interop-")
+    coffer = Coffer(workdir, ["--metadata", postgres_database])
+    try:
+        assert "PostgreSQL at 127.0.0.1" in open(coffer.log.name).read()
+        coffer_cli(coffer, "group", "create", "--name", "pg-rg", "--location", "westeurope")
+        coffer_cli(coffer, "keyvault", "create", "--name", "pgvault", "--group", "pg-rg", "--enable-purge-protection")
+        kid = coffer_cli(coffer, "keyvault", "key", "create", "--name", "k", "--vault-name", "pgvault", "--query", "key.kid", "-o", "tsv").stdout.strip()
+        server = coffer_cli(coffer, "acr", "create", "-n", "pgregistry", "-g", "pg-rg", "--sku", "Premium",
+                            "--query", "properties.loginServer", "-o", "tsv").stdout.strip()
+        source = str(tmp_path / "source")
+        layers = build_image(source, "v1", [os.urandom(200_000)])
+        creds = f"{coffer.username}:{coffer.password}"
+        pushed = subprocess.run(["skopeo", "copy", "--dest-cert-dir", coffer.cert_dir, "--dest-creds", creds, f"oci:{source}:v1",
+                                 f"docker://{server}/app:v1"], capture_output=True, text=True, timeout=120)
+        assert pushed.returncode == 0, pushed.stderr
+        coffer.stop()
+        coffer.start()
+        # Nothing was in the data directory's database: it all came back from PostgreSQL.
+        assert not os.path.exists(os.path.join(coffer.data_dir, "metadata.sqlite"))
+        assert coffer_cli(coffer, "keyvault", "key", "show", "--name", "k", "--vault-name", "pgvault", "--query", "key.kid", "-o", "tsv").stdout.strip() == kid
+        back = str(tmp_path / "back")
+        pulled = subprocess.run(["skopeo", "copy", "--src-cert-dir", coffer.cert_dir, "--src-creds", creds, f"docker://{server}/app:v1",
+                                 f"oci:{back}:v1"], capture_output=True, text=True, timeout=120)
+        assert pulled.returncode == 0, pulled.stderr
+        for digest in layers:
+            name = digest.split(":")[1]
+            with open(os.path.join(source, "blobs", "sha256", name), "rb") as a, open(os.path.join(back, "blobs", "sha256", name), "rb") as b:
+                assert a.read() == b.read()
+        tags = json.loads(subprocess.run(["skopeo", "list-tags", "--cert-dir", coffer.cert_dir, "--creds", creds, f"docker://{server}/app"],
+                                         capture_output=True, text=True, timeout=60).stdout)["Tags"]
+        assert tags == ["v1"]
+    finally:
+        coffer.stop()
+        coffer.log.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_a_database_without_the_c_collation_is_refused(postgres_database):
+    wrong = postgres_database.replace("coffer_interop_", "coffer_wrong_")
+    name = wrong.split("/")[-1].split("?")[0]
+    admin = os.environ["COFFER_TEST_POSTGRES_URL"]
+    subprocess.run(["psql", admin, "-qc", f"CREATE DATABASE {name} TEMPLATE template0 LC_COLLATE 'en_US.UTF-8' LC_CTYPE 'en_US.UTF-8'"],
+                   capture_output=True)
+    exists = subprocess.run(["psql", admin, "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{name}'"], capture_output=True, text=True).stdout.strip()
+    if exists != "1":
+        subprocess.run(["psql", admin, "-qc", f"CREATE DATABASE {name} TEMPLATE template0 LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'"], check=True)
+    workdir = tempfile.mkdtemp(prefix="coffer-interop-")
+    try:
+        with pytest.raises(RuntimeError):
+            Coffer(workdir, ["--metadata", wrong])
+        with open(os.path.join(workdir, "coffer.log")) as handle:
+            assert "C collation" in handle.read()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
