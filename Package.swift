@@ -61,6 +61,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "S3BlobStore",
+            dependencies: [
+                "CofferStorage",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "PostgresMetadataStore",
             dependencies: [
                 "SQLMetadataStore",
@@ -140,7 +150,7 @@ let package = Package(
         .target(
             name: "CofferServer",
             dependencies: [
-                "RegistryAPI", "RegistryService", "SQLMetadataStore", "PostgresMetadataStore", "Envelope", "Identity",
+                "RegistryAPI", "RegistryService", "SQLMetadataStore", "PostgresMetadataStore", "S3BlobStore", "Envelope", "Identity",
                 "IdentityAPI", "KeyVaultAPI", "ResourceManagerAPI", "KeyVault", "AzureHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -184,7 +194,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StorageTests",
-            dependencies: ["CofferStorage", "SQLMetadataStore", "PostgresMetadataStore", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CofferStorage", "SQLMetadataStore", "PostgresMetadataStore", "S3BlobStore", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "EnvelopeTests", dependencies: ["Envelope", "CofferStorage"], swiftSettings: swiftSettings),

@@ -14,6 +14,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Server master key file (32 bytes, base64).") var masterKeyFile: String?
     @Option(help: "Metadata store: postgres://user[:password]@host[:port]/database (C collation); default the embedded SQLite.")
     var metadata: String?
+    @Option(help: "Blob store: s3://bucket[/prefix] (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL_S3); default the data directory.")
+    var blobs: String?
     @Option(help: "Host suffix of registry login servers (default cr.localhost).") var registryHostSuffix: String?
     @Option(help: "Host suffix of key vaults (default vault.localhost).") var vaultHostSuffix: String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
@@ -31,6 +33,7 @@ struct Serve: AsyncParsableCommand {
         if let privateKey { settings.privateKeyFile = privateKey }
         if let masterKeyFile { settings.masterKeyFile = masterKeyFile }
         if let metadata { settings.metadataURL = metadata }
+        if let blobs { settings.blobsURL = blobs }
         if let registryHostSuffix { settings.registryHostSuffix = registryHostSuffix }
         if let vaultHostSuffix { settings.vaultHostSuffix = vaultHostSuffix }
         if enableImds { settings.imdsEnabled = true }

@@ -11,6 +11,7 @@ import Logging
 import ResourceManagerAPI
 import NIOSSL
 import PostgresMetadataStore
+import S3BlobStore
 import RegistryAPI
 import RegistryService
 import SQLMetadataStore
@@ -38,7 +39,11 @@ public struct CofferServer: Sendable {
             try await SQLiteSessions.open(path: configuration.path("metadata.sqlite"))
         }
         let metadata = try await SQLMetadataStore(sessions: sessions)
-        let blobs = try FileSystemBlobStore(root: configuration.path("blobs"))
+        let blobs: any BlobStore = if let url = configuration.blobsURL {
+            S3BlobStore(configuration: try S3Configuration.from(url: url))
+        } else {
+            try FileSystemBlobStore(root: configuration.path("blobs"))
+        }
         let directory = Directory(store: metadata, signer: TokenSigner(privateKey: secrets.tokenSigningKey))
         let bootstrap = try await directory.bootstrap()
         var created = secrets.created
@@ -135,6 +140,10 @@ public struct CofferServer: Sendable {
         try await metadata.close()
     }
 
+    private var blobsDescription: String {
+        configuration.blobsURL ?? configuration.path("blobs")
+    }
+
     /// Where the metadata is, without the password a PostgreSQL URL may carry.
     private var metadataDescription: String {
         guard let url = configuration.metadataURL, let components = URLComponents(string: url) else { return configuration.path("metadata.sqlite") }
@@ -147,6 +156,7 @@ public struct CofferServer: Sendable {
             "Coffer is starting on https://localhost:\(configuration.port) (\(configuration.listenAddresses.joined(separator: ", ")))",
             "  data directory:      \(configuration.dataDirectory)",
             "  metadata:            \(metadataDescription)",
+            "  blobs:               \(blobsDescription)",
             "  CA certificate:      \(configuration.certificateFile ?? configuration.path("ca.pem"))  (trust it in your clients)",
             "  admin credentials:   \(configuration.path("admin-credentials.json"))  (registry)",
             "  operator:            \(configuration.path("operator-credentials.json"))  (tenant \(bootstrap.tenantID), subscription \(bootstrap.subscriptionID))",

@@ -15,6 +15,9 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     /// Where the metadata lives: nil for the embedded SQLite database in the data directory, or
     /// `postgres://user[:password]@host[:port]/database` (a database with the C collation).
     public var metadataURL: String?
+    /// Where blobs live: nil for the data directory, or `s3://bucket[/prefix]` (endpoint, region and credentials
+    /// from the usual AWS environment variables).
+    public var blobsURL: String?
     /// `<registry>.<registryHostSuffix>` is a registry's login server.
     public var registryHostSuffix: String = "cr.localhost"
     /// `<vault>.<vaultHostSuffix>` is a key vault's address.
@@ -64,6 +67,7 @@ private struct PartialConfiguration: Decodable {
     var privateKeyFile: String?
     var masterKeyFile: String?
     var metadataURL: String?
+    var blobsURL: String?
     var registryHostSuffix: String?
     var vaultHostSuffix: String?
     var defaultRegistry: String?
@@ -84,6 +88,7 @@ private struct PartialConfiguration: Decodable {
         if let privateKeyFile { configuration.privateKeyFile = privateKeyFile }
         if let masterKeyFile { configuration.masterKeyFile = masterKeyFile }
         if let metadataURL { configuration.metadataURL = metadataURL }
+        if let blobsURL { configuration.blobsURL = blobsURL }
         if let registryHostSuffix { configuration.registryHostSuffix = registryHostSuffix }
         if let vaultHostSuffix { configuration.vaultHostSuffix = vaultHostSuffix }
         if let defaultRegistry { configuration.defaultRegistry = defaultRegistry }

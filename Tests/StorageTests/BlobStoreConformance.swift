@@ -1,6 +1,7 @@
 import CofferStorage
 import Foundation
 import NIOCore
+import S3BlobStore
 import Testing
 
 /// The one suite every blob driver must pass. Add a driver by adding a factory to `drivers`.
@@ -9,9 +10,24 @@ struct BlobStoreFactory: CustomTestStringConvertible, Sendable {
     let make: @Sendable () async throws -> any BlobStore
     var testDescription: String { name }
 
-    static let drivers: [BlobStoreFactory] = [
-        BlobStoreFactory(name: "filesystem") { try FileSystemBlobStore(root: temporaryDirectory()) },
-    ]
+    /// The filesystem always; S3 when the test command started an S3 endpoint (`COFFER_TEST_S3_ENDPOINT`, moto's
+    /// server), each store in a bucket of its own. `COFFER_REQUIRE_S3=1` makes a missing endpoint an error.
+    static let drivers: [BlobStoreFactory] = {
+        var drivers = [BlobStoreFactory(name: "filesystem") { try FileSystemBlobStore(root: temporaryDirectory()) }]
+        let environment = ProcessInfo.processInfo.environment
+        if let endpoint = environment["COFFER_TEST_S3_ENDPOINT"].flatMap(URL.init(string:)) {
+            drivers.append(BlobStoreFactory(name: "s3") {
+                let store = S3BlobStore(configuration: S3Configuration(
+                    endpoint: endpoint, bucket: "coffer-test-\(UUID().uuidString.lowercased())", prefix: "node/", region: "us-east-1",
+                    accessKeyID: "test", secretAccessKey: "test"))
+                try await store.createBucket()
+                return store
+            })
+        } else if environment["COFFER_REQUIRE_S3"] == "1" {
+            drivers.append(BlobStoreFactory(name: "s3") { throw StorageError(.ioFailure, "COFFER_REQUIRE_S3=1 but COFFER_TEST_S3_ENDPOINT is not set") })
+        }
+        return drivers
+    }()
 }
 
 func temporaryDirectory() -> String {
@@ -94,6 +110,33 @@ func temporaryDirectory() -> String {
         await #expect(throws: StorageError.self) { try await store.createStaging("a/b") }
     }
 
+    /// Big enough that object stores publish it in several parts (S3: 8 MiB parts), with appends that do not
+    /// line up with the parts.
+    @Test(arguments: BlobStoreFactory.drivers)
+    func objectsLargerThanAPartKeepEveryByte(_ factory: BlobStoreFactory) async throws {
+        let store = try await factory.make()
+        try await store.createStaging("huge")
+        var hasher = RunningChecksum()
+        var total = 0
+        for round in 0..<7 {
+            let chunk = ByteBuffer(bytes: (0..<3_000_017).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ round) })
+            hasher.update(chunk)
+            total += chunk.readableBytes
+            try await store.appendStaging("huge", chunk)
+        }
+        try await store.commitStaging("huge", as: "objects/huge")
+        #expect(try await store.size("objects/huge") == Int64(total))
+        var check = RunningChecksum()
+        var offset: Int64 = 0
+        while offset < Int64(total) {
+            let piece = try await store.read("objects/huge", offset: offset, length: 4_000_000)
+            check.update(piece)
+            offset += Int64(piece.readableBytes)
+        }
+        #expect(check.value == hasher.value)
+        #expect(try await store.listStaging().isEmpty)
+    }
+
     @Test(arguments: BlobStoreFactory.drivers)
     func largeAppendsKeepEveryByte(_ factory: BlobStoreFactory) async throws {
         let store = try await factory.make()
@@ -107,5 +150,14 @@ func temporaryDirectory() -> String {
         try await store.commitStaging("big", as: "big")
         let read = try await store.read("big", offset: 0, length: expected.count)
         #expect(Array(read.readableBytesView) == expected)
+    }
+}
+
+
+/// A running checksum of byte buffers (FNV-1a 64: enough to tell a lost or reordered byte in a test).
+struct RunningChecksum {
+    private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
+    mutating func update(_ buffer: ByteBuffer) {
+        for byte in buffer.readableBytesView { value = (value ^ UInt64(byte)) &* 0x100_0000_01b3 }
     }
 }

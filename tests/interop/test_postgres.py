@@ -1,5 +1,5 @@
-"""Coffer on PostgreSQL metadata (Debian's server, started by the test command): a registry and a vault work as
-on the embedded store, and what they hold survives a restart."""
+"""Coffer on the distributed stack: PostgreSQL metadata (Debian's server) and S3 blobs (moto's server), both started
+by the test command. A registry and a vault work as on the embedded stack, and what they hold survives a restart."""
 import json
 import os
 import shutil
@@ -26,9 +26,27 @@ def postgres_database():
     return admin.replace("/postgres?", f"/{name}?")
 
 
-def test_registry_and_vault_on_postgresql(postgres_database, tmp_path):
+@pytest.fixture
+def s3_bucket(monkeypatch):
+    endpoint = os.environ.get("COFFER_TEST_S3_ENDPOINT")
+    if not endpoint:
+        if os.environ.get("COFFER_REQUIRE_S3") == "1":
+            pytest.fail("COFFER_REQUIRE_S3=1 but COFFER_TEST_S3_ENDPOINT is not set")
+        pytest.skip("no S3 endpoint: run through scripts/test, which starts moto")
+    import requests
+    bucket = "coffer-interop-" + uuid.uuid4().hex[:12]
+    assert requests.put(f"{endpoint}/{bucket}", timeout=30).status_code == 200
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
+    return endpoint, bucket
+
+
+def test_registry_and_vault_on_postgresql_and_s3(postgres_database, s3_bucket, tmp_path):
+    endpoint, bucket = s3_bucket
     workdir = tempfile.mkdtemp(prefix="coffer-interop-")
-    coffer = Coffer(workdir, ["--metadata", postgres_database])
+    coffer = Coffer(workdir, ["--metadata", postgres_database, "--blobs", f"s3://{bucket}/coffer"])
     try:
         assert "PostgreSQL at 127.0.0.1" in open(coffer.log.name).read()
         coffer_cli(coffer, "group", "create", "--name", "pg-rg", "--location", "westeurope")
@@ -44,8 +62,18 @@ def test_registry_and_vault_on_postgresql(postgres_database, tmp_path):
         assert pushed.returncode == 0, pushed.stderr
         coffer.stop()
         coffer.start()
-        # Nothing was in the data directory's database: it all came back from PostgreSQL.
+        # Nothing was in the data directory: metadata came back from PostgreSQL, blobs from S3 (ciphertext only).
         assert not os.path.exists(os.path.join(coffer.data_dir, "metadata.sqlite"))
+        assert not os.path.exists(os.path.join(coffer.data_dir, "blobs", "objects"))
+        import requests
+        listing = requests.get(f"{endpoint}/{bucket}", params={"list-type": "2", "prefix": "coffer/objects/registries/pgregistry/"}, timeout=30).text
+        stored = [key.split("</Key>")[0] for key in listing.split("<Key>")[1:]]
+        assert len(stored) >= len(layers)
+        for key in stored:
+            body = requests.get(f"{endpoint}/{bucket}/{key}", timeout=30).content
+            for digest in layers:
+                with open(os.path.join(source, "blobs", "sha256", digest.split(":")[1]), "rb") as layer:
+                    assert layer.read()[:4096] not in body, "plaintext in the object store"
         assert coffer_cli(coffer, "keyvault", "key", "show", "--name", "k", "--vault-name", "pgvault", "--query", "key.kid", "-o", "tsv").stdout.strip() == kid
         back = str(tmp_path / "back")
         pulled = subprocess.run(["skopeo", "copy", "--src-cert-dir", coffer.cert_dir, "--src-creds", creds, f"docker://{server}/app:v1",
