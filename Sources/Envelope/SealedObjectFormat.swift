@@ -20,6 +20,8 @@ public enum SealedObjectFormat {
     public static let defaultSegmentSize = 64 * 1024
     public static let tagSize = 16
     public static let commitRecordSize = 8 + tagSize
+    /// A sealed upload tail is its nonce, the ciphertext (as long as the tail) and the tag.
+    public static let sealedTailOverhead = 12 + tagSize
     static let magic: [UInt8] = Array("CFRB".utf8)
     static let version: UInt8 = 1
 

@@ -107,8 +107,8 @@ extension RegistryService {
         do {
             let state: UploadState
             switch checkout {
-            case .state(let held): state = held
-            case .absent: state = try await rebuildState(record)
+            case .state(let held) where try await isCurrent(held, id: id): state = held
+            case .state, .absent: state = try await rebuildState(record)
             }
             let (result, next) = try await body(state)
             uploads.checkIn(id, next)
@@ -117,6 +117,16 @@ extension RegistryService {
             uploads.checkIn(id, nil)
             throw Self.translate(error)
         }
+    }
+
+    /// Whether a state held in memory still describes what is staged: with several nodes on shared storage the
+    /// upload may have gone on elsewhere. Uploads only grow, so the staged sizes tell.
+    private func isCurrent(_ state: UploadState, id: String) async throws -> Bool {
+        let stride = Int64(state.sealer.segmentSize) + Int64(SealedObjectFormat.tagSize)
+        let expected = Int64(state.sealer.header.encodedSize) + Int64(state.segmentsWritten) * stride
+        guard try await blobs.stagingSize(id) == expected else { return false }
+        guard let tail = try await blobs.stagingSize(id + ".tail") else { return state.tail.isEmpty }
+        return tail == Int64(SealedObjectFormat.sealedTailOverhead + state.tail.count)
     }
 
     private func rebuildState(_ record: UploadRecord) async throws -> UploadState {
