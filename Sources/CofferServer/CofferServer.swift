@@ -127,7 +127,15 @@ public struct CofferServer: Sendable {
             vaults: vaults, resourceManager: responder.resourceManagerAPI, interval: .seconds(max(1, maintenanceInterval)),
             keyVersionInterval: .seconds(configuration.customerManagedKeyVersionCheckSeconds),
             retentionInterval: .seconds(max(1, configuration.retentionCheckSeconds)),
-            vaultURL: { name in "https://\(name).\(vaultSuffix):\(port)" }, logger: logger
+            vaultURL: { name in "https://\(name).\(vaultSuffix):\(port)" },
+            takeTurn: { [metadata, node = "\(ProcessInfo.processInfo.hostName):\(port):\(configuration.dataDirectory)"] in
+                // The lease outlives a few passes, so a node that stops is replaced soon after, not at once; the
+                // holder names the node (host, port, data directory), so a restarted node takes its turn back at once.
+                let now = Int64(Date().timeIntervalSince1970)
+                return (try? await metadata.acquireLease(name: "maintenance", holder: node, until: now + 3 * Int64(max(1, maintenanceInterval)) + 5,
+                                                          now: now)) ?? false
+            },
+            logger: logger
         ))
         printWelcome()
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

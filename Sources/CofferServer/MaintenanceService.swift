@@ -16,6 +16,8 @@ struct MaintenanceService: Service {
     /// How often retention policies purge untagged manifests.
     let retentionInterval: Duration
     let vaultURL: @Sendable (String) -> String
+    /// Takes or renews this node's turn (a lease in the metadata store): with several nodes, one runs the jobs.
+    let takeTurn: @Sendable () async -> Bool
     let logger: Logger
 
     func run() async throws {
@@ -25,6 +27,10 @@ struct MaintenanceService: Service {
                 var lastRetention = ContinuousClock.now - retentionInterval
                 while !Task.isCancelled {
                     do {
+                        guard await takeTurn() else {
+                            try await Task.sleep(for: interval)
+                            continue
+                        }
                         try await vaults.rotateDueKeys(baseURL: vaultURL)
                         try await vaults.purgeExpired()
                         if ContinuousClock.now - lastVersionCheck >= keyVersionInterval {

@@ -53,6 +53,10 @@ public protocol MetadataStore: Sendable {
     func deleteUpload(id: String) async throws
     func uploads() async throws -> [UploadRecord]
 
+    /// Takes or renews the lease `name` for `holder` until `until` (seconds since 1970), unless another holder's
+    /// lease is still running at `now`. Background jobs take one so that a cluster runs them once, not per node.
+    func acquireLease(name: String, holder: String, until: Int64, now: Int64) async throws -> Bool
+
     /// Releases connections; the store is unusable afterwards.
     func close() async throws
 }

@@ -90,5 +90,13 @@ enum MetadataSchema {
                 PRIMARY KEY (vault, name, version))
             """,
         ],
+        [
+            """
+            CREATE TABLE leases (
+                name TEXT PRIMARY KEY,
+                holder TEXT NOT NULL,
+                expires_at BIGINT NOT NULL)
+            """,
+        ],
     ]
 }

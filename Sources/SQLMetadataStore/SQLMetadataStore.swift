@@ -274,6 +274,18 @@ public final class SQLMetadataStore: MetadataStore {
         }
     }
 
+    public func acquireLease(name: String, holder: String, until: Int64, now: Int64) async throws -> Bool {
+        try await sessions.transaction { db in
+            try await db.raw("""
+                INSERT INTO leases (name, holder, expires_at) VALUES (\(bind: name), \(bind: holder), \(bind: until))
+                ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+                WHERE leases.expires_at <= \(bind: now) OR leases.holder = excluded.holder
+                """).run()
+            let current = try await db.raw("SELECT holder FROM leases WHERE name = \(bind: name)").first()
+            return try current?.decode(column: "holder", as: String.self) == holder
+        }
+    }
+
     public func close() async throws {
         try await sessions.close()
     }

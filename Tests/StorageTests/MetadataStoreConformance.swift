@@ -123,6 +123,19 @@ private func content(_ digest: Digest) -> BlobRecord {
     }
 
     @Test(arguments: MetadataStoreFactory.backends)
+    func leasesHaveOneHolderUntilTheyRunOut(_ factory: MetadataStoreFactory) async throws {
+        let store = try await factory.make()
+        defer { Task { try await store.close() } }
+        #expect(try await store.acquireLease(name: "jobs", holder: "node-a", until: 100, now: 0))
+        #expect(try await !store.acquireLease(name: "jobs", holder: "node-b", until: 150, now: 50))
+        #expect(try await store.acquireLease(name: "jobs", holder: "node-a", until: 200, now: 90))  // renewal
+        #expect(try await !store.acquireLease(name: "jobs", holder: "node-b", until: 250, now: 150))
+        #expect(try await store.acquireLease(name: "other", holder: "node-b", until: 250, now: 150))
+        #expect(try await store.acquireLease(name: "jobs", holder: "node-b", until: 300, now: 200))  // ran out
+        #expect(try await !store.acquireLease(name: "jobs", holder: "node-a", until: 300, now: 201))
+    }
+
+    @Test(arguments: MetadataStoreFactory.backends)
     func uploadsAreRecordedAndRemoved(_ factory: MetadataStoreFactory) async throws {
         let store = try await factory.make()
         defer { Task { try await store.close() } }
