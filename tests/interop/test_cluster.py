@@ -1,0 +1,172 @@
+"""Two Coffer nodes on one PostgreSQL and one S3 endpoint, behind nginx (Debian's, TCP load balancing on
+loopback): pushes land on both nodes, a chunked upload alternates between them, and when a node dies mid-push
+the client's retry succeeds through the other. Pulls are byte-identical."""
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+import requests
+
+from conftest import Coffer, free_port
+from oci_layout import build_image
+from test_postgres import postgres_database, s3_bucket  # noqa: F401 (fixtures)
+
+NGINX_CONF = """
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log;
+events {{}}
+stream {{
+    log_format upstreams '$upstream_addr';
+    access_log {dir}/access.log upstreams;
+    upstream coffer {{
+        server 127.0.0.1:{a} max_fails=1 fail_timeout=60s;
+        server 127.0.0.1:{b} max_fails=1 fail_timeout=60s;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        proxy_pass coffer;
+        proxy_connect_timeout 1s;
+    }}
+}}
+"""
+
+
+class Cluster:
+    def __init__(self, database, bucket):
+        self.workdir = tempfile.mkdtemp(prefix="coffer-cluster-")
+        args = ["--metadata", database, "--blobs", f"s3://{bucket}/cluster"]
+        os.makedirs(os.path.join(self.workdir, "a"))
+        os.makedirs(os.path.join(self.workdir, "b"))
+        self.a = Coffer(os.path.join(self.workdir, "a"), args)
+        # The second node shares the first one's secrets (CA, master key, token key, credentials): one service.
+        shared = os.path.join(self.workdir, "b", "data")
+        os.makedirs(shared)
+        for name in os.listdir(self.a.data_dir):
+            path = os.path.join(self.a.data_dir, name)
+            if os.path.isfile(path) and not name.startswith("metadata.sqlite"):
+                shutil.copy2(path, shared)
+        self.b = Coffer(os.path.join(self.workdir, "b"), args)
+        self.port = free_port()
+        self.nginx_dir = os.path.join(self.workdir, "nginx")
+        os.makedirs(self.nginx_dir)
+        with open(os.path.join(self.nginx_dir, "nginx.conf"), "w") as handle:
+            handle.write(NGINX_CONF.format(dir=self.nginx_dir, a=self.a.port, b=self.b.port, port=self.port))
+        self.nginx = subprocess.Popen(["nginx", "-p", self.nginx_dir, "-c", os.path.join(self.nginx_dir, "nginx.conf"), "-g", "daemon off;"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                assert time.time() < deadline, "nginx did not start"
+                time.sleep(0.1)
+        self.host = f"localhost:{self.port}"
+
+    def upstreams(self):
+        """The node ports nginx has sent connections to so far."""
+        time.sleep(0.3)  # stream sessions are logged when they end
+        with open(os.path.join(self.nginx_dir, "access.log")) as handle:
+            return [line.strip().split(":")[-1] for line in handle if line.strip() and line.strip() != "-"]
+
+    def close(self):
+        self.nginx.send_signal(signal.SIGQUIT)
+        self.nginx.wait(timeout=20)
+        for node in (self.a, self.b):
+            if node.process.poll() is None:
+                node.stop()
+            node.log.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def cluster(postgres_database, s3_bucket):  # noqa: F811
+    if not shutil.which("nginx"):
+        pytest.fail("nginx is not installed (scripts/test installs it)")
+    _, bucket = s3_bucket
+    running = Cluster(postgres_database, bucket)
+    yield running
+    running.close()
+
+
+def skopeo(cluster, *args):
+    return subprocess.run(["skopeo", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_pushes_land_on_both_nodes_and_pull_back_identical(cluster, tmp_path):
+    creds = f"{cluster.a.username}:{cluster.a.password}"
+    source = str(tmp_path / "source")
+    layers = build_image(source, "v1", [os.urandom(300_000) for _ in range(4)])
+    pushed = skopeo(cluster, "copy", "--dest-cert-dir", cluster.a.cert_dir, "--dest-creds", creds, f"oci:{source}:v1",
+                    f"docker://{cluster.host}/coffer/app:v1")
+    assert pushed.returncode == 0, pushed.stderr
+    assert {str(cluster.a.port), str(cluster.b.port)} <= set(cluster.upstreams()), "both nodes served the push"
+    back = str(tmp_path / "back")
+    pulled = skopeo(cluster, "copy", "--src-cert-dir", cluster.a.cert_dir, "--src-creds", creds, f"docker://{cluster.host}/coffer/app:v1",
+                    f"oci:{back}:v1")
+    assert pulled.returncode == 0, pulled.stderr
+    for digest in layers:
+        name = digest.split(":")[1]
+        with open(os.path.join(source, "blobs", "sha256", name), "rb") as a, open(os.path.join(back, "blobs", "sha256", name), "rb") as b:
+            assert a.read() == b.read()
+
+
+def test_a_chunked_upload_alternates_nodes(cluster):
+    data = os.urandom(400_000)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    base = f"https://{cluster.host}"
+    token = requests.get(f"{base}/oauth2/token", params={"service": cluster.host, "scope": "repository:coffer/chunked:pull,push"},
+                         auth=(cluster.a.username, cluster.a.password), verify=cluster.a.ca, timeout=30).json()["token"]
+    headers = {"Authorization": f"Bearer {token}", "Connection": "close"}
+    before = len(cluster.upstreams())
+    started = requests.post(f"{base}/v2/coffer/chunked/blobs/uploads/", headers=headers, verify=cluster.a.ca, timeout=30)
+    assert started.status_code == 202, started.text
+    location = started.headers["Location"]
+    location = location if location.startswith("http") else base + location
+    offset = 0
+    for chunk in (data[:150_000], data[150_000:151_000], data[151_000:300_000]):
+        patched = requests.patch(location, data=chunk, verify=cluster.a.ca, timeout=30, headers={
+            **headers, "Content-Type": "application/octet-stream", "Content-Range": f"{offset}-{offset + len(chunk) - 1}"})
+        assert patched.status_code == 202, patched.text
+        offset += len(chunk)
+        location = patched.headers["Location"]
+        location = location if location.startswith("http") else base + location
+    separator = "&" if "?" in location else "?"
+    done = requests.put(f"{location}{separator}digest={digest}", data=data[300_000:], verify=cluster.a.ca, timeout=30,
+                        headers={**headers, "Content-Type": "application/octet-stream"})
+    assert done.status_code == 201, done.text
+    used = cluster.upstreams()[before:]
+    assert {str(cluster.a.port), str(cluster.b.port)} <= set(used), f"the upload's requests all went to one node: {used}"
+    pulled = requests.get(f"{base}/v2/coffer/chunked/blobs/{digest}", headers=headers, verify=cluster.a.ca, timeout=30)
+    assert pulled.status_code == 200 and pulled.content == data
+
+
+def test_a_node_dies_mid_push_and_the_retry_succeeds_through_the_other(cluster, tmp_path):
+    creds = f"{cluster.a.username}:{cluster.a.password}"
+    source = str(tmp_path / "source")
+    layers = build_image(source, "v1", [os.urandom(4_000_000) for _ in range(6)])
+    push = ["copy", "--retry-times", "3", "--dest-cert-dir", cluster.a.cert_dir, "--dest-creds", creds, f"oci:{source}:v1",
+            f"docker://{cluster.host}/coffer/big:v1"]
+    first = subprocess.Popen(["skopeo", *push], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    cluster.a.crash()
+    first.wait(timeout=300)
+    if first.returncode != 0:
+        again = skopeo(cluster, *push)  # the client's retry, through the node that is left
+        assert again.returncode == 0, again.stderr
+    back = str(tmp_path / "back")
+    pulled = skopeo(cluster, "copy", "--src-cert-dir", cluster.a.cert_dir, "--src-creds", creds, f"docker://{cluster.host}/coffer/big:v1",
+                    f"oci:{back}:v1")
+    assert pulled.returncode == 0, pulled.stderr
+    for digest in layers:
+        name = digest.split(":")[1]
+        with open(os.path.join(source, "blobs", "sha256", name), "rb") as a, open(os.path.join(back, "blobs", "sha256", name), "rb") as b:
+            assert a.read() == b.read()
