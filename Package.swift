@@ -73,7 +73,7 @@ let package = Package(
         .target(
             name: "PostgresMetadataStore",
             dependencies: [
-                "SQLMetadataStore",
+                "SQLMetadataStore", "CofferStorage", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "PostgresKit", package: "postgres-kit"),
                 .product(name: "Logging", package: "swift-log"),
@@ -142,7 +142,7 @@ let package = Package(
         .target(
             name: "RegistryAPI",
             dependencies: [
-                "OCIModels", "RegistryService", "Identity",
+                "OCIModels", "RegistryService", "Identity", "CofferStorage",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

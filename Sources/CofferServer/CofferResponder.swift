@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import AzureHTTP
+import CofferStorage
 import IdentityAPI
 import KeyVaultAPI
 import RegistryAPI
@@ -26,6 +27,8 @@ struct CofferResponder: HTTPResponder {
             return try await route(request, context: context)
         } catch let error as any HTTPResponseError {
             return try error.response(from: request, context: context)
+        } catch let error as StorageError where error.code == .ioFailure {
+            return Self.azureError(.serviceUnavailable, code: "ServiceUnavailable", message: "Storage is unavailable; retry later. (\(error.message))")
         } catch {
             context.logger.error("request failed", metadata: ["coffer.error.type": .string(String(describing: type(of: error)))])
             return try AzureErrorResponse(.internalServerError, code: "InternalError", message: "internal error").response(from: request, context: context)

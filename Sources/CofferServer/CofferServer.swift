@@ -38,6 +38,17 @@ public struct CofferServer: Sendable {
         } else {
             try await SQLiteSessions.open(path: configuration.path("metadata.sqlite"))
         }
+        do {
+            return try await prepare(configuration, secrets: secrets, sessions: sessions, logger: logger)
+        } catch {
+            // Storage that cannot be used at start (an unreachable bucket, say) ends the start cleanly.
+            try? await sessions.close()
+            throw error
+        }
+    }
+
+    private static func prepare(_ configuration: ServerConfiguration, secrets: ServerSecrets, sessions: any SQLSessions,
+                                logger: Logger) async throws -> CofferServer {
         let metadata = try await SQLMetadataStore(sessions: sessions)
         let blobs: any BlobStore = if let url = configuration.blobsURL {
             S3BlobStore(configuration: try S3Configuration.from(url: url))

@@ -1,5 +1,7 @@
+import CofferStorage
 import Foundation
 import Logging
+import NIOCore
 import PostgresKit
 import SQLKit
 import SQLMetadataStore
@@ -59,10 +61,57 @@ public final class PostgresSessions: SQLSessions {
     }
 
     public func read<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        try await client.withConnection { connection in try await body(connection.sql()) }
+        // The task group ends before this returns, so `body` does not in fact outlive the call.
+        try await withoutActuallyEscaping(body) { body in
+            try await Self.unavailableOnFailure {
+                try await Self.within(Self.readTimeout) { [client] in
+                    try await client.withConnection { connection in try await body(connection.sql()) }
+                }
+            }
+        }
+    }
+
+    /// How long a read or a write transaction may take, waiting for a connection included. The pool waits for a
+    /// connection as long as it takes; while PostgreSQL is down that would hold every request, so the store gives
+    /// up and answers "unavailable" instead.
+    static let readTimeout: Duration = .seconds(10)
+    static let transactionTimeout: Duration = .seconds(30)
+
+    private static func within<T: Sendable>(_ limit: Duration, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask { try await operation() }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                throw StorageError(.ioFailure, "the metadata store did not answer within \(limit)")
+            }
+            defer { group.cancelAll() }
+            return try await group.next()!
+        }
+    }
+
+    /// PostgreSQL's own failures (connection lost, server restarting, pool closed) become the storage contract's
+    /// `ioFailure`, so callers answer "unavailable, retry" rather than an internal error; the store's own errors pass.
+    private static func unavailableOnFailure<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as StorageError {
+            throw error
+        } catch let error as PSQLError {
+            throw StorageError(.ioFailure, "the metadata store is unavailable (\(error.code))")
+        } catch is ChannelError, is IOError {
+            throw StorageError(.ioFailure, "the metadata store is unavailable (connection failed)")
+        }
     }
 
     public func transaction<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await withoutActuallyEscaping(body) { body in
+            try await Self.unavailableOnFailure {
+                try await Self.within(Self.transactionTimeout) { [self] in try await writeTransaction(body) }
+            }
+        }
+    }
+
+    private func writeTransaction<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         try await client.withConnection { connection in
             let database = connection.sql()
             try await database.raw("BEGIN").run()

@@ -131,7 +131,7 @@ struct Exchange<Context: RequestContext> {
 
     /// The registry's firewall: a client its network rules do not allow gets 403 DENIED, as ACR answers.
     private func checkNetwork(_ registryName: String) async throws {
-        guard let policy = api.networkPolicy, let refusal = await policy.refusal(registry: registryName, address: clientAddress) else { return }
+        guard let policy = api.networkPolicy, let refusal = try await policy.refusal(registry: registryName, address: clientAddress) else { return }
         throw DistributionErrorResponse(status: .forbidden, code: "DENIED", message: refusal)
     }
 

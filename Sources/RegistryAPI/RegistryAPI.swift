@@ -1,3 +1,4 @@
+import CofferStorage
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -50,6 +51,10 @@ public struct RegistryAPI: Sendable {
             return try respondWithError(DistributionErrorResponse(error, headers: Self.errorHeaders(error)), request, context)
         } catch let error as DistributionErrorResponse {
             return try respondWithError(error, request, context)
+        } catch let error as StorageError where error.code == .ioFailure {
+            // Storage that cannot be reached (anywhere in the request, not only where the service translates it).
+            return try respondWithError(DistributionErrorResponse(RegistryError(.storageUnavailable,
+                "storage is unavailable, nothing was changed; retry later (\(error.message))")), request, context)
         } catch {
             context.logger.error("registry request failed", metadata: ["coffer.error.type": .string(String(describing: type(of: error)))])
             return try respondWithError(

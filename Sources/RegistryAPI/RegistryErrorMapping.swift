@@ -23,6 +23,7 @@ enum RegistryErrorMapping {
         // Gone for good: retrying cannot help, so not a 503.
         case .keyPurged: (.gone, "KEY_PURGED")
         case .dataCorrupt: (.internalServerError, "UNKNOWN")
+        case .storageUnavailable: (.serviceUnavailable, "UNAVAILABLE")
         }
     }
 }

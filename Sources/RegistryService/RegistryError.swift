@@ -21,6 +21,8 @@ public struct RegistryError: Error, Sendable, Equatable, CustomStringConvertible
         case keyPurged
         /// Stored bytes failed authentication or are missing: never served as data.
         case dataCorrupt
+        /// The metadata or blob store cannot be reached now: nothing was changed; retry later.
+        case storageUnavailable
     }
 
     public let code: Code

@@ -213,6 +213,8 @@ public final class RegistryService: Sendable {
             }
         case let error as StorageError where error.code == .notFound || error.code == .corrupt:
             return RegistryError(.dataCorrupt, "stored data is missing or unreadable")
+        case let error as StorageError where error.code == .ioFailure:
+            return RegistryError(.storageUnavailable, "storage is unavailable, nothing was changed; retry later (\(error.message))")
         default: return error
         }
     }

@@ -28,19 +28,14 @@ public final class RegistryNetworkRules: Sendable {
         self.lifetime = lifetime
     }
 
-    public func refusal(registry: String, address: String?) async -> String? {
+    public func refusal(registry: String, address: String?) async throws -> String? {
         let now = ContinuousClock.now
         let rules: Rules?
         if let cached = cache.withLock({ $0[registry] }), cached.expires > now {
             rules = cached.rules
         } else {
-            // A registry made without the resource manager (the default one) has no rules; a read failure refuses.
-            let document: JSONValue?
-            do {
-                document = try await documents.documents(type: Registries.type, name: registry).first.map { try JSONText.parse($0.body) }
-            } catch {
-                return "the network rules of registry \(registry) could not be read"
-            }
+            // A registry made without the resource manager (the default one) has no rules; a read failure throws.
+            let document = try await documents.documents(type: Registries.type, name: registry).first.map { try JSONText.parse($0.body) }
             rules = document.flatMap { try? Self.rules(of: $0) }
             cache.withLock { $0[registry] = (rules, now + lifetime) }
         }

@@ -62,6 +62,16 @@ final class S3Client: Sendable {
         var text: Substring { Substring(String(buffer: body)) }
     }
 
+    /// One client for every store, living as long as the process (so no store has to shut it down). It does not
+    /// retry failed connections itself — the driver does, with its own backoff — so an object store that is gone
+    /// is noticed in about a second rather than at the request's deadline.
+    private static let sharedHTTP: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(5)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
     let configuration: S3Configuration
     private let signer: SignatureV4
     private let http: HTTPClient
@@ -71,8 +81,7 @@ final class S3Client: Sendable {
         self.configuration = configuration
         self.signer = SignatureV4(accessKeyID: configuration.accessKeyID, secretAccessKey: configuration.secretAccessKey,
                                   sessionToken: configuration.sessionToken, region: configuration.region)
-        // The process-wide client: it lives as long as the process, so no store has to shut it down.
-        self.http = HTTPClient.shared
+        self.http = Self.sharedHTTP
         self.attempts = attempts
     }
 

@@ -1,0 +1,174 @@
+"""Storage faults: the S3 endpoint answering 500s or going away, PostgreSQL restarting mid-operation. Coffer
+answers with clear errors (503 UNAVAILABLE, nothing changed), retries what S3 says to retry, and comes back
+by itself when storage does; what was stored before is intact."""
+import http.client
+import http.server
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+import requests
+
+from conftest import Coffer, free_port
+from oci_layout import build_image
+from test_postgres import postgres_database, s3_bucket  # noqa: F401 (fixtures)
+
+
+class FaultyProxy:
+    """An HTTP proxy in front of the S3 endpoint that can fail the next requests with 500, or be down."""
+
+    def __init__(self, target, port):
+        self.target = target.replace("http://", "")
+        self.port = port
+        self.fail_next = 0
+        self.failed = 0
+        self.down = False
+        self.server = None
+
+    def start(self):
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def forward(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
+                if proxy.down:
+                    # Gone: kept-alive connections are cut without an answer, new ones refused (the socket is closed).
+                    self.close_connection = True
+                    return
+                if proxy.fail_next > 0:
+                    proxy.fail_next -= 1
+                    proxy.failed += 1
+                    payload = b"<Error><Code>InternalError</Code></Error>"
+                    self.send_response(500)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                upstream = http.client.HTTPConnection(proxy.target, timeout=60)
+                upstream.request(self.command, self.path, body=body or None, headers=dict(self.headers))
+                reply = upstream.getresponse()
+                data = reply.read()
+                self.send_response(reply.status)
+                for name, value in reply.getheaders():
+                    if name.lower() not in ("content-length", "transfer-encoding", "connection"):
+                        self.send_header(name, value)
+                # A HEAD answer has no body but tells the object's length.
+                self.send_header("Content-Length", reply.getheader("Content-Length", "0") if self.command == "HEAD" else str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = forward
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.down = True
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def push(coffer, tmp_path, tag, payloads):
+    source = str(tmp_path / f"source-{tag}")
+    layers = build_image(source, tag, payloads)
+    result = subprocess.run(["skopeo", "copy", "--dest-cert-dir", coffer.cert_dir, "--dest-creds", f"{coffer.username}:{coffer.password}",
+                             f"oci:{source}:{tag}", f"docker://{coffer.host}/coffer/app:{tag}"], capture_output=True, text=True, timeout=300)
+    return result, source, layers
+
+
+def pulled_identical(coffer, tmp_path, tag, source, layers):
+    back = str(tmp_path / f"back-{tag}")
+    result = subprocess.run(["skopeo", "copy", "--src-cert-dir", coffer.cert_dir, "--src-creds", f"{coffer.username}:{coffer.password}",
+                             f"docker://{coffer.host}/coffer/app:{tag}", f"oci:{back}:{tag}"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    for digest in layers:
+        name = digest.split(":")[1]
+        with open(os.path.join(source, "blobs", "sha256", name), "rb") as a, open(os.path.join(back, "blobs", "sha256", name), "rb") as b:
+            if a.read() != b.read():
+                return False
+    return True
+
+
+def test_s3_errors_are_retried_and_an_outage_fails_clearly(s3_bucket, tmp_path, monkeypatch):  # noqa: F811
+    endpoint, bucket = s3_bucket
+    proxy = FaultyProxy(endpoint, free_port())
+    proxy.start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{proxy.port}")
+    workdir = tempfile.mkdtemp(prefix="coffer-interop-")
+    coffer = Coffer(workdir, ["--blobs", f"s3://{bucket}/faults"])
+    try:
+        # A few 500s: the driver backs off and retries; the push succeeds.
+        proxy.fail_next = 3
+        result, source, layers = push(coffer, tmp_path, "v1", [os.urandom(200_000)])
+        assert result.returncode == 0, result.stderr
+        assert proxy.failed == 3
+        # The store goes away: data calls fail with 503 UNAVAILABLE and change nothing.
+        proxy.stop()
+        digest = layers[0]
+        token = coffer.token("repository:coffer/app:pull,push")
+        headers = {"Authorization": f"Bearer {token}"}
+        gone = requests.get(f"https://{coffer.host}/v2/coffer/app/blobs/{digest}", headers=headers, verify=coffer.ca, timeout=60)
+        assert gone.status_code == 503 and gone.json()["errors"][0]["code"] == "UNAVAILABLE", gone.text
+        assert "retry" in gone.json()["errors"][0]["message"]
+        refused, _, new_layers = push(coffer, tmp_path, "v2", [os.urandom(50_000)])
+        assert refused.returncode != 0
+        tags = requests.get(f"https://{coffer.host}/v2/coffer/app/tags/list", headers=headers, verify=coffer.ca, timeout=60).json()["tags"]
+        assert tags == ["v1"], "a failed push must not leave a tag behind"
+        # It comes back: everything works again, without a restart, and the old image is intact.
+        proxy = FaultyProxy(endpoint, proxy.port)
+        proxy.start()
+        assert pulled_identical(coffer, tmp_path, "v1", source, layers)
+        again, again_source, again_layers = push(coffer, tmp_path, "v3", [os.urandom(50_000)])
+        assert again.returncode == 0, again.stderr
+        assert pulled_identical(coffer, tmp_path, "v3", again_source, again_layers)
+    finally:
+        coffer.stop()
+        coffer.log.close()
+        proxy.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_postgresql_restarting_mid_operation(postgres_database, tmp_path):  # noqa: F811
+    cluster_dir = os.environ.get("COFFER_TEST_POSTGRES_DIR")
+    if not cluster_dir:
+        pytest.skip("needs the PostgreSQL the test command starts (COFFER_TEST_POSTGRES_DIR)")
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "scripts", "test-postgres")
+    workdir = tempfile.mkdtemp(prefix="coffer-interop-")
+    coffer = Coffer(workdir, ["--metadata", postgres_database])
+    try:
+        result, source, layers = push(coffer, tmp_path, "v1", [os.urandom(100_000)])
+        assert result.returncode == 0, result.stderr
+        token = coffer.token("repository:coffer/app:pull")
+        headers = {"Authorization": f"Bearer {token}"}
+        subprocess.run([script, "stop", cluster_dir], check=True)
+        try:
+            down = requests.get(f"https://{coffer.host}/v2/coffer/app/tags/list", headers=headers, verify=coffer.ca, timeout=60)
+            assert down.status_code == 503 and down.json()["errors"][0]["code"] == "UNAVAILABLE", down.text
+            writer = {"Authorization": f"Bearer {coffer.token('repository:coffer/app:pull,push')}"}
+            refused = requests.post(f"https://{coffer.host}/v2/coffer/app/blobs/uploads/", headers=writer, verify=coffer.ca, timeout=90)
+            assert refused.status_code == 503, refused.text
+        finally:
+            subprocess.run([script, "resume", cluster_dir], check=True)
+        # Back without a restart of Coffer: the pool reconnects.
+        deadline = time.time() + 30
+        while requests.get(f"https://{coffer.host}/v2/coffer/app/tags/list", headers=headers, verify=coffer.ca, timeout=60).status_code != 200:
+            assert time.time() < deadline, "Coffer did not reconnect to PostgreSQL"
+            time.sleep(0.5)
+        assert pulled_identical(coffer, tmp_path, "v1", source, layers)
+        again, again_source, again_layers = push(coffer, tmp_path, "v3", [os.urandom(50_000)])
+        assert again.returncode == 0, again.stderr
+        assert pulled_identical(coffer, tmp_path, "v3", again_source, again_layers)
+    finally:
+        coffer.stop()
+        coffer.log.close()
+        shutil.rmtree(workdir, ignore_errors=True)
