@@ -11,7 +11,7 @@ struct LoginCommand: AsyncParsableCommand {
     )
     @Flag(help: "Sign in as a service principal (the only kind of sign-in Coffer has).") var servicePrincipal = false
     @Option(name: [.short, .long], help: "The service principal's application (client) id.") var username: String
-    @Option(name: [.short, .long], help: "Its client secret.") var password: String
+    @Option(name: [.short, .long], help: "Its client secret (one that starts with '-': --password=<secret>).") var password: String
     @Option(help: "The tenant id.") var tenant: String
     @Option(help: "The server's address (default: $COFFER_URL, else https://localhost:8443).") var authority: String?
     @Option(help: "A PEM file of the CA to trust for the server's certificate (a local Coffer: its data directory's ca.pem).") var caFile: String?

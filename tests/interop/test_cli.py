@@ -157,9 +157,10 @@ def test_login_as_a_service_principal_debug_and_verbose(coffer, tmp_path):
     assert cli("group", "list").returncode == 1
     login = ["login", "--service-principal", "-u", operator["clientId"], "--tenant", operator["tenantId"],
              "--authority", f"https://{coffer.host}", "--ca-file", coffer.ca]
-    wrong = cli(*login, "-p", "not-the-secret")
+    wrong = cli(*login, "--password=not-the-secret")
     assert wrong.returncode == 1 and wrong.stderr.startswith("ERROR:")
-    signed_in = cli(*login, "-p", operator["clientSecret"])
+    # `--password=…`: a generated secret may start with "-", which would otherwise read as an option (as with az).
+    signed_in = cli(*login, f"--password={operator['clientSecret']}")
     assert signed_in.returncode == 0, signed_in.stderr
     accounts = json.loads(signed_in.stdout)
     assert accounts[0]["id"] == operator["subscriptionId"] and accounts[0]["isDefault"] is True

@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""Scale-out: the embedded stack (SQLite + filesystem) on one node, the distributed stack (PostgreSQL + S3) on
+one node, and the distributed stack on two nodes behind nginx. Push and pull MB/s with several clients at once
+(curl, aggregate, median of N) and manifest GET req/s (wrk, 64 connections), so that growth from one node to two
+shows. PostgreSQL is Debian's and S3 is moto's server, both on this machine: the S3 endpoint (Python) is slow,
+which bounds the blob figures of the distributed stack; the manifest figures read metadata from PostgreSQL.
+
+Usage: bench/run-cluster [--size-mib 64] [--clients 4] [--runs 3] [--duration 10]
+"""
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from common import CofferServer, Target, curl, free_port, stop  # noqa: E402
+
+NGINX = """load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+worker_processes 2;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log;
+events {{ worker_connections 4096; }}
+stream {{
+    upstream coffer {{ {servers} }}
+    server {{ listen 127.0.0.1:{port}; proxy_pass coffer; }}
+}}
+"""
+
+
+def random_file(path, size):
+    hasher = hashlib.sha256()
+    with open(path, "wb") as handle:
+        remaining = size
+        while remaining:
+            chunk = os.urandom(min(remaining, 8 << 20))
+            hasher.update(chunk)
+            handle.write(chunk)
+            remaining -= len(chunk)
+    return "sha256:" + hasher.hexdigest()
+
+
+def measure(target, blobs, size, runs, duration):
+    """Aggregate push and pull MB/s with one client per blob, then manifest GETs under load."""
+    def timed(action):
+        start = time.perf_counter()
+        with ThreadPoolExecutor(len(blobs)) as pool:
+            list(pool.map(action, blobs))
+        return len(blobs) * size / (time.perf_counter() - start) / 1e6
+    pushes = [timed(lambda blob: target.push(*blob)) for _ in range(runs)]
+    pulls = [timed(lambda blob: target.pull(blob[1], size)) for _ in range(runs)]
+    config = target.put_small_blob(b'{"architecture":"amd64","os":"linux"}')
+    layer = target.put_small_blob(b"x" * 1000)
+    target.put_manifest((config, 37), (layer, 1000))
+    subprocess.run(["sync"], check=False)
+    rps, p99 = target.wrk(duration, 64)
+    return {"push_mb_s": statistics.median(pushes), "pull_mb_s": statistics.median(pulls), "manifest_get_rps": rps, "manifest_get_p99_ms": p99}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size-mib", type=int, default=64)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--coffer", default=os.path.join(ROOT, ".build", "release", "coffer"))
+    parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "cluster.json"))
+    args = parser.parse_args()
+    size = args.size_mib << 20
+    work = tempfile.mkdtemp(prefix="coffer-clusterbench-")
+    processes, postgres_dir = [], os.path.join(work, "postgres")
+    try:
+        blobs = []
+        for index in range(args.clients):
+            path = os.path.join(work, f"blob{index}")
+            blobs.append((path, random_file(path, size)))
+        admin_url = subprocess.run([os.path.join(ROOT, "scripts", "test-postgres"), "start", postgres_dir],
+                                   capture_output=True, text=True, check=True).stdout.strip()
+        database = admin_url.replace("/postgres?", "/coffer?")
+        subprocess.run(["psql", admin_url, "-qc", "CREATE DATABASE coffer TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'"], check=True)
+        s3_port = free_port()
+        processes.append(subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(s3_port)],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        for _ in range(100):
+            try:
+                requests.put(f"http://127.0.0.1:{s3_port}/coffer-bench", timeout=2)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_REGION="us-east-1",
+                          AWS_ENDPOINT_URL_S3=f"http://127.0.0.1:{s3_port}")
+        distributed = ["--metadata", database, "--blobs", "s3://coffer-bench/coffer"]
+        results = {}
+
+        def target(server, base=None):
+            base = base or server.base
+            host = base.replace("https://", "")
+            token = server.registry_token(host, "repository:coffer/bench:pull,push")
+            return Target("coffer", base, "coffer/bench", server.ca, token)
+
+        embedded = CofferServer(args.coffer, os.path.join(work, "embedded"))
+        processes.append(embedded.process)
+        results["embedded, one node"] = measure(target(embedded), blobs, size, args.runs, args.duration)
+        stop([embedded.process])
+        processes.remove(embedded.process)
+
+        first = CofferServer(args.coffer, os.path.join(work, "node1"), *distributed)
+        processes.append(first.process)
+        results["PostgreSQL + S3, one node"] = measure(target(first), blobs, size, args.runs, args.duration)
+
+        # A second node with the first one's secrets, and nginx in front of both.
+        second_dir = os.path.join(work, "node2", "coffer")
+        os.makedirs(second_dir)
+        for name in os.listdir(first.data):
+            if os.path.isfile(os.path.join(first.data, name)) and not name.startswith("metadata.sqlite"):
+                shutil.copy2(os.path.join(first.data, name), second_dir)
+        second = CofferServer(args.coffer, os.path.join(work, "node2"), *distributed)
+        processes.append(second.process)
+        port = free_port()
+        nginx_dir = os.path.join(work, "nginx")
+        os.makedirs(nginx_dir)
+        with open(os.path.join(nginx_dir, "nginx.conf"), "w") as handle:
+            handle.write(NGINX.format(dir=nginx_dir, port=port, servers=f"server 127.0.0.1:{first.port}; server 127.0.0.1:{second.port};"))
+        processes.append(subprocess.Popen(["nginx", "-p", nginx_dir, "-c", os.path.join(nginx_dir, "nginx.conf"), "-g", "daemon off;"]))
+        time.sleep(1)
+        results["PostgreSQL + S3, two nodes behind nginx"] = measure(target(first, f"https://localhost:{port}"), blobs, size, args.runs, args.duration)
+
+        one, two = results["PostgreSQL + S3, one node"], results["PostgreSQL + S3, two nodes behind nginx"]
+        results["two nodes / one node"] = {key: two[key] / one[key] for key in one}
+        os.makedirs(os.path.dirname(args.out), exist_ok=True)
+        with open(args.out, "w") as handle:
+            json.dump({"size_mib": args.size_mib, "clients": args.clients, "runs": args.runs, "results": results}, handle, indent=2)
+        print(json.dumps(results, indent=2))
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM if "nginx" not in str(process.args) else signal.SIGQUIT)
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+        subprocess.run([os.path.join(ROOT, "scripts", "test-postgres"), "stop", postgres_dir], check=False)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
