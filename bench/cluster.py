@@ -78,7 +78,8 @@ def main():
     args = parser.parse_args()
     size = args.size_mib << 20
     work = tempfile.mkdtemp(prefix="coffer-clusterbench-")
-    processes, postgres_dir = [], os.path.join(work, "postgres")
+    # Its own top-level directory: PostgreSQL runs as its own user, which cannot enter `work` (mode 0700).
+    processes, postgres_dir = [], tempfile.mkdtemp(prefix="coffer-clusterbench-postgres-")
     try:
         blobs = []
         for index in range(args.clients):
@@ -108,6 +109,8 @@ def main():
             token = server.registry_token(host, "repository:coffer/bench:pull,push")
             return Target("coffer", base, "coffer/bench", server.ca, token)
 
+        for name in ("embedded", "node1"):
+            os.makedirs(os.path.join(work, name))
         embedded = CofferServer(args.coffer, os.path.join(work, "embedded"))
         processes.append(embedded.process)
         results["embedded, one node"] = measure(target(embedded), blobs, size, args.runs, args.duration)
@@ -151,6 +154,7 @@ def main():
                     process.kill()
         subprocess.run([os.path.join(ROOT, "scripts", "test-postgres"), "stop", postgres_dir], check=False)
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(postgres_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -78,6 +78,11 @@ extension RegistryService {
 
     public func manifest(registry: String, repository: RepositoryName, reference: ManifestReference) async throws -> StoredManifest {
         let record = try await manifestInfo(registry: registry, repository: repository, reference: reference)
+        // Served from memory only while the registry's key is accessible, as from storage.
+        if let cached = manifests.get(registry: registry, digest: record.digest) {
+            _ = try await masterKey(registry: registry)
+            return StoredManifest(record: record, bytes: cached)
+        }
         guard let blob = try await metadata.blob(registry: registry, digest: record.digest) else {
             throw RegistryError(.dataCorrupt, "manifest \(record.digest) has no stored content")
         }
@@ -89,6 +94,7 @@ extension RegistryService {
                 for try await buffer in body { bytes += buffer.readableBytesView }
             } catch { throw Self.translate(error) }
         }
+        manifests.put(registry: registry, digest: record.digest, bytes: bytes)
         return StoredManifest(record: record, bytes: bytes)
     }
 

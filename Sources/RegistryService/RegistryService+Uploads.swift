@@ -149,9 +149,12 @@ extension RegistryService {
             // A tail sealed for an earlier segment index was already folded into a written segment.
             tail = (try? sealer.openTail(sealedTail.readableBytesView, index: segments)) ?? []
         }
+        // Nothing received yet (an upload started on another node, say): the running hash starts here, as at the
+        // start, so completing it needs no second read of the data.
+        let nothingYet = segments == 0 && tail.isEmpty
         return UploadState(
             registry: record.registry, repository: record.repository, sealer: sealer,
-            segmentsWritten: segments, tail: tail, hasher: nil
+            segmentsWritten: segments, tail: tail, hasher: nothingYet ? DigestHasher(.sha256) : nil
         )
     }
 

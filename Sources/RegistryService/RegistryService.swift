@@ -14,6 +14,7 @@ public final class RegistryService: Sendable {
     let wrapperProvider: (any KeyWrapperProvider)?
     let masterKeys: MasterKeyCache
     let uploads = UploadSessions()
+    let manifests = ManifestCache()
     let logger: Logger
     /// Every use of a key-encryption key, logged and counted.
     public let keyAudit: KeyAccessAudit

@@ -5,6 +5,7 @@ import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import NIOCore
+import OCIModels
 import RegistryService
 import SQLMetadataStore
 import Synchronization
@@ -90,6 +91,40 @@ final class RevocableKeyWrapper: KeyWrapper {
             let text = String(buffer: metrics.body)
             #expect(text.contains("# TYPE coffer_key_access_total counter"))
             #expect(text.contains("coffer_key_access_total{registry=\"coffer\",operation=\"wrap\",outcome=\"success\"} 1"))
+        }
+    }
+}
+
+@Suite struct ManifestCacheTests {
+    /// Manifests read once are served from memory, but never past a revoked key.
+    @Test func aCachedManifestFailsClosedWithItsKey() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("coffer-manifests-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let metadata = try await SQLMetadataStore(sessions: try await SQLiteSessions.open(path: directory + "/metadata.sqlite"))
+        defer { Task { try await metadata.close() } }
+        let key = RevocableKeyWrapper(keyID: "kek")
+        var configuration = RegistryConfiguration()
+        configuration.masterKeyLifetime = .zero
+        let service = RegistryService(configuration: configuration, metadata: metadata, blobs: try FileSystemBlobStore(root: directory + "/blobs"),
+                                      keyWrappers: [key])
+        try await service.createRegistry(name: "cached", keyWrapperID: "kek")
+        let repository = try RepositoryName("app")
+        var descriptors: [String] = []
+        for blob in [Array("{}".utf8), Array("layer".utf8)] {
+            let digest = Digest.of(blob)
+            _ = try await service.uploadBlob(registry: "cached", repository: repository, digest: digest,
+                                             body: SharedStorageTests.Chunks(bytes: blob))
+            descriptors.append("{\"mediaType\":\"application/octet-stream\",\"digest\":\"\(digest)\",\"size\":\(blob.count)}")
+        }
+        let manifest = Array("{\"schemaVersion\":2,\"mediaType\":\"\(MediaTypes.ociManifest)\",\"config\":\(descriptors[0]),\"layers\":[\(descriptors[1])]}".utf8)
+        _ = try await service.putManifest(registry: "cached", repository: repository, reference: .tag(try Tag("v1")), bytes: manifest,
+                                          contentType: MediaTypes.ociManifest)
+        for _ in 0..<2 {
+            #expect(try await service.manifest(registry: "cached", repository: repository, reference: .tag(try Tag("v1"))).bytes == manifest)
+        }
+        key.state.withLock { $0 = .revoked }
+        await #expect(throws: RegistryError.self) {
+            _ = try await service.manifest(registry: "cached", repository: repository, reference: .tag(try Tag("v1")))
         }
     }
 }
