@@ -63,8 +63,16 @@ public final class S3BlobStore: BlobStore {
         stagingPrefix(name) + String(format: "%08d-%010d", generation, index)
     }
 
+    /// The server-side-encryption headers for a request that creates an object.
+    private var encryptionHeaders: [String: String] {
+        var headers: [String: String] = [:]
+        if let sse = client.configuration.serverSideEncryption { headers["x-amz-server-side-encryption"] = sse }
+        if let keyID = client.configuration.serverSideEncryptionKeyID { headers["x-amz-server-side-encryption-aws-kms-key-id"] = keyID }
+        return headers
+    }
+
     private func put(_ key: String, _ bytes: ByteBuffer) async throws {
-        let reply = try await client.send(.PUT, key: key, body: bytes)
+        let reply = try await client.send(.PUT, key: key, headers: encryptionHeaders, body: bytes)
         guard reply.status == 200 else { throw StorageError(.ioFailure, "writing to the object store failed (\(reply.status))") }
     }
 
@@ -146,7 +154,7 @@ public final class S3BlobStore: BlobStore {
     private func publishSmall(_ segment: Segment?, as target: String) async throws {
         guard let segment else { return try await put(target, ByteBuffer()) }
         let source = "/\(client.configuration.bucket)/\(SignatureV4.encode(segment.key, keepSlash: true))"
-        let reply = try await client.send(.PUT, key: target, headers: ["x-amz-copy-source": source])
+        let reply = try await client.send(.PUT, key: target, headers: encryptionHeaders.merging(["x-amz-copy-source": source]) { $1 })
         // A copy can fail after its 200 status: the error is then in the body.
         guard reply.status == 200, !reply.text.contains("<Error>") else {
             throw StorageError(.ioFailure, "publishing an object failed (\(reply.status))")
@@ -155,7 +163,7 @@ public final class S3BlobStore: BlobStore {
 
     /// Streams the segments into a multipart upload, one part at a time; aborts the upload on failure.
     private func publishMultipart(_ segments: [Segment], as target: String) async throws {
-        let started = try await client.send(.POST, key: target, query: [("uploads", "")])
+        let started = try await client.send(.POST, key: target, query: [("uploads", "")], headers: encryptionHeaders)
         guard started.status == 200, let uploadID = S3XML.value("UploadId", in: started.text) else {
             throw StorageError(.ioFailure, "starting a multipart upload failed (\(started.status))")
         }

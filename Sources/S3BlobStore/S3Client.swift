@@ -18,6 +18,10 @@ public struct S3Configuration: Sendable {
     public var sessionToken: String?
     /// `https://endpoint/bucket/key` (MinIO, Ceph, moto) rather than `https://bucket.endpoint/key`.
     public var pathStyle: Bool
+    /// Server-side encryption to ask the store for on every object written (`AES256` or `aws:kms`), on top of
+    /// Coffer's own; and the KMS key for `aws:kms`. Optional: the store only ever sees ciphertext anyway.
+    public var serverSideEncryption: String?
+    public var serverSideEncryptionKeyID: String?
 
     public init(endpoint: URL, bucket: String, prefix: String = "", region: String, accessKeyID: String, secretAccessKey: String,
                 sessionToken: String? = nil, pathStyle: Bool = true) {
@@ -33,7 +37,8 @@ public struct S3Configuration: Sendable {
 
     /// From `s3://bucket/prefix` and the usual AWS variables: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
     /// `AWS_SESSION_TOKEN`, `AWS_REGION` (or `AWS_DEFAULT_REGION`), and `AWS_ENDPOINT_URL_S3` (or
-    /// `AWS_ENDPOINT_URL`) for a store other than AWS's. `COFFER_S3_ADDRESSING=virtual` asks for virtual-host addressing.
+    /// `AWS_ENDPOINT_URL`) for a store other than AWS's. `COFFER_S3_ADDRESSING=virtual` asks for virtual-host addressing;
+    /// `COFFER_S3_SSE` (`AES256`, `aws:kms`) and `COFFER_S3_SSE_KMS_KEY_ID` ask the store to encrypt on its side too.
     public static func from(url: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> S3Configuration {
         guard let components = URLComponents(string: url), components.scheme == "s3", let bucket = components.host, !bucket.isEmpty else {
             throw StorageError(.invalidKey, "the blob store URL must look like s3://bucket[/prefix]")
@@ -47,9 +52,15 @@ public struct S3Configuration: Sendable {
             throw StorageError(.invalidKey, "the S3 endpoint \(endpointText) is not a URL")
         }
         let prefix = components.path.drop { $0 == "/" }
-        return S3Configuration(endpoint: endpoint, bucket: bucket, prefix: String(prefix), region: region, accessKeyID: key,
-                               secretAccessKey: secret, sessionToken: environment["AWS_SESSION_TOKEN"],
-                               pathStyle: environment["COFFER_S3_ADDRESSING"] != "virtual")
+        var configuration = S3Configuration(endpoint: endpoint, bucket: bucket, prefix: String(prefix), region: region, accessKeyID: key,
+                                            secretAccessKey: secret, sessionToken: environment["AWS_SESSION_TOKEN"],
+                                            pathStyle: environment["COFFER_S3_ADDRESSING"] != "virtual")
+        configuration.serverSideEncryption = environment["COFFER_S3_SSE"]
+        configuration.serverSideEncryptionKeyID = environment["COFFER_S3_SSE_KMS_KEY_ID"]
+        if let sse = configuration.serverSideEncryption, !["AES256", "aws:kms", "aws:kms:dsse"].contains(sse) {
+            throw StorageError(.invalidKey, "COFFER_S3_SSE must be AES256, aws:kms or aws:kms:dsse")
+        }
+        return configuration
     }
 }
 

@@ -109,3 +109,37 @@ def test_a_database_without_the_c_collation_is_refused(postgres_database):
             assert "C collation" in handle.read()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_server_side_encryption_is_asked_for(s3_bucket, tmp_path, monkeypatch):
+    import requests
+    endpoint, bucket = s3_bucket
+    monkeypatch.setenv("COFFER_S3_SSE", "AES256")
+    workdir = tempfile.mkdtemp(prefix="coffer-interop-")
+    coffer = Coffer(workdir, ["--blobs", f"s3://{bucket}/sse"])
+    try:
+        source = str(tmp_path / "source")
+        build_image(source, "v1", [os.urandom(50_000)])
+        pushed = subprocess.run(["skopeo", "copy", "--dest-cert-dir", coffer.cert_dir, "--dest-creds", f"{coffer.username}:{coffer.password}",
+                                 f"oci:{source}:v1", f"docker://{coffer.host}/coffer/app:v1"], capture_output=True, text=True, timeout=120)
+        assert pushed.returncode == 0, pushed.stderr
+        listing = requests.get(f"{endpoint}/{bucket}", params={"list-type": "2", "prefix": "sse/objects/"}, timeout=30).text
+        keys = [key.split("</Key>")[0] for key in listing.split("<Key>")[1:]]
+        assert keys
+        import boto3  # moto's own dependency: an independent S3 client to look at the objects
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+        for key in keys:
+            assert s3.head_object(Bucket=bucket, Key=key).get("ServerSideEncryption") == "AES256", key
+    finally:
+        coffer.stop()
+        coffer.log.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    monkeypatch.setenv("COFFER_S3_SSE", "rot13")
+    refused = tempfile.mkdtemp(prefix="coffer-interop-")
+    try:
+        with pytest.raises(RuntimeError):
+            Coffer(refused, ["--blobs", f"s3://{bucket}/sse"])
+        with open(os.path.join(refused, "coffer.log")) as handle:
+            assert "COFFER_S3_SSE must be" in handle.read()
+    finally:
+        shutil.rmtree(refused, ignore_errors=True)
