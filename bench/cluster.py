@@ -8,7 +8,6 @@ which bounds the blob figures of the distributed stack; the manifest figures rea
 Usage: bench/run-cluster [--size-mib 64] [--clients 4] [--runs 3] [--duration 10]
 """
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -24,7 +23,7 @@ import requests
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-from common import CofferServer, Target, curl, free_port, stop  # noqa: E402
+from common import CofferServer, Target, free_port, random_file, stop  # noqa: E402
 
 NGINX = """load_module /usr/lib/nginx/modules/ngx_stream_module.so;
 worker_processes 2;
@@ -36,18 +35,6 @@ stream {{
     server {{ listen 127.0.0.1:{port}; proxy_pass coffer; }}
 }}
 """
-
-
-def random_file(path, size):
-    hasher = hashlib.sha256()
-    with open(path, "wb") as handle:
-        remaining = size
-        while remaining:
-            chunk = os.urandom(min(remaining, 8 << 20))
-            hasher.update(chunk)
-            handle.write(chunk)
-            remaining -= len(chunk)
-    return "sha256:" + hasher.hexdigest()
 
 
 def measure(target, blobs, size, runs, duration):

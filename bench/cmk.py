@@ -6,7 +6,6 @@ registry holding 1 GiB and one holding 10 GiB (it must not grow with the data).
 Usage: bench/run-cmk [--size-mib 1024] [--runs 3] [--duration 10] [--rotation-gib 1 10]
 """
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -20,19 +19,7 @@ import requests
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-from common import CofferServer, Target, start_docker_registry, stop  # noqa: E402
-
-
-def random_file(path, size):
-    hasher = hashlib.sha256()
-    with open(path, "wb") as handle:
-        remaining = size
-        while remaining:
-            chunk = os.urandom(min(remaining, 8 << 20))
-            hasher.update(chunk)
-            handle.write(chunk)
-            remaining -= len(chunk)
-    return "sha256:" + hasher.hexdigest()
+from common import CofferServer, Target, random_file, start_docker_registry, stop  # noqa: E402
 
 
 def measure(target, blob, digest, size, runs, duration):

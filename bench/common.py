@@ -20,6 +20,19 @@ def free_port():
         return sock.getsockname()[1]
 
 
+def random_file(path, size):
+    """Writes `size` random bytes to `path`; returns their sha256 digest."""
+    hasher = hashlib.sha256()
+    with open(path, "wb") as handle:
+        remaining = size
+        while remaining:
+            chunk = os.urandom(min(remaining, 8 << 20))
+            hasher.update(chunk)
+            handle.write(chunk)
+            remaining -= len(chunk)
+    return "sha256:" + hasher.hexdigest()
+
+
 def wait_healthy(url, ca, process, headers=None):
     deadline = time.time() + 60
     while time.time() < deadline:

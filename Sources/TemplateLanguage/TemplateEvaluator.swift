@@ -83,14 +83,36 @@ public enum TemplateEvaluator {
     /// as the expressions giving their ids or names.
     public static func referencedResources(in value: JSONValue, context: any TemplateContext) -> [JSONValue] {
         var found: [JSONValue] = []
+        forEachCall(in: value) { name, arguments in
+            let lower = name.lowercased()
+            if lower == "reference" || lower == "references" || lower.hasPrefix("list"), let first = arguments.first,
+               let target = try? evaluate(first, context: context) {
+                found.append(target)
+            }
+        }
+        return found
+    }
+
+    /// The `list*()` calls in a value whose resource and api-version evaluate now: `(function, resource id, api-version)`,
+    /// for fetching their results before the value is evaluated (list results come from services, asynchronously).
+    public static func listCalls(in value: JSONValue, context: any TemplateContext) -> [(function: String, resourceID: String, apiVersion: String)] {
+        var found: [(String, String, String)] = []
+        forEachCall(in: value) { name, arguments in
+            if name.lowercased().hasPrefix("list"), arguments.count >= 2,
+               case .string(let target)? = try? evaluate(arguments[0], context: context),
+               case .string(let apiVersion)? = try? evaluate(arguments[1], context: context) {
+                found.append((name, target, apiVersion))
+            }
+        }
+        return found
+    }
+
+    /// Every function call in every expression of a value (strings, array items, object keys and values), nested calls included.
+    private static func forEachCall(in value: JSONValue, _ body: (String, [TemplateNode]) -> Void) {
         func visit(_ node: TemplateNode) {
             switch node {
             case .call(let name, let arguments):
-                let lower = name.lowercased()
-                if (lower == "reference" || lower == "references" || lower.hasPrefix("list")), let first = arguments.first,
-                   let target = try? evaluate(first, context: context) {
-                    found.append(target)
-                }
+                body(name, arguments)
                 arguments.forEach(visit)
             case .property(let inner, _): visit(inner)
             case .index(let inner, let index): visit(inner); visit(index)
@@ -108,38 +130,6 @@ public enum TemplateEvaluator {
             }
         }
         walk(value)
-        return found
-    }
-
-    /// The `list*()` calls in a value whose resource and api-version evaluate now: `(function, resource id, api-version)`,
-    /// for fetching their results before the value is evaluated (list results come from services, asynchronously).
-    public static func listCalls(in value: JSONValue, context: any TemplateContext) -> [(function: String, resourceID: String, apiVersion: String)] {
-        var found: [(String, String, String)] = []
-        func visit(_ node: TemplateNode) {
-            if case .call(let name, let arguments) = node, name.lowercased().hasPrefix("list"), arguments.count >= 2,
-               case .string(let target)? = try? evaluate(arguments[0], context: context),
-               case .string(let apiVersion)? = try? evaluate(arguments[1], context: context) {
-                found.append((name, target, apiVersion))
-            }
-            switch node {
-            case .call(_, let arguments): arguments.forEach(visit)
-            case .property(let inner, _): visit(inner)
-            case .index(let inner, let index): visit(inner); visit(index)
-            case .literal: break
-            }
-        }
-        func walk(_ value: JSONValue) {
-            switch value {
-            case .string(let text):
-                if let expression = expressionText(text), let node = try? ExpressionParser.parse(expression) { visit(node) }
-            case .array(let items): items.forEach(walk)
-            case .object(let object):
-                for key in object.keys { walk(.string(key)); walk(object[key]!) }
-            default: break
-            }
-        }
-        walk(value)
-        return found
     }
 
     static func evaluate(_ node: TemplateNode, context: any TemplateContext) throws(TemplateError) -> JSONValue {

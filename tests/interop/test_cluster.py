@@ -101,6 +101,18 @@ def skopeo(cluster, *args):
     return subprocess.run(["skopeo", *args], capture_output=True, text=True, timeout=300)
 
 
+def assert_pulls_back(cluster, tmp_path, repository, source, layers):
+    """Pulls `repository:v1` through the load balancer; every layer comes back byte-identical."""
+    back = str(tmp_path / f"back-{repository}")
+    pulled = skopeo(cluster, "copy", "--src-cert-dir", cluster.a.cert_dir, "--src-creds", f"{cluster.a.username}:{cluster.a.password}",
+                    f"docker://{cluster.host}/coffer/{repository}:v1", f"oci:{back}:v1")
+    assert pulled.returncode == 0, pulled.stderr
+    for digest in layers:
+        name = digest.split(":")[1]
+        with open(os.path.join(source, "blobs", "sha256", name), "rb") as a, open(os.path.join(back, "blobs", "sha256", name), "rb") as b:
+            assert a.read() == b.read()
+
+
 def test_pushes_land_on_both_nodes_and_pull_back_identical(cluster, tmp_path):
     creds = f"{cluster.a.username}:{cluster.a.password}"
     source = str(tmp_path / "source")
@@ -109,14 +121,7 @@ def test_pushes_land_on_both_nodes_and_pull_back_identical(cluster, tmp_path):
                     f"docker://{cluster.host}/coffer/app:v1")
     assert pushed.returncode == 0, pushed.stderr
     assert {str(cluster.a.port), str(cluster.b.port)} <= set(cluster.upstreams()), "both nodes served the push"
-    back = str(tmp_path / "back")
-    pulled = skopeo(cluster, "copy", "--src-cert-dir", cluster.a.cert_dir, "--src-creds", creds, f"docker://{cluster.host}/coffer/app:v1",
-                    f"oci:{back}:v1")
-    assert pulled.returncode == 0, pulled.stderr
-    for digest in layers:
-        name = digest.split(":")[1]
-        with open(os.path.join(source, "blobs", "sha256", name), "rb") as a, open(os.path.join(back, "blobs", "sha256", name), "rb") as b:
-            assert a.read() == b.read()
+    assert_pulls_back(cluster, tmp_path, "app", source, layers)
 
 
 def test_a_chunked_upload_alternates_nodes(cluster):
@@ -162,11 +167,4 @@ def test_a_node_dies_mid_push_and_the_retry_succeeds_through_the_other(cluster, 
     if first.returncode != 0:
         again = skopeo(cluster, *push)  # the client's retry, through the node that is left
         assert again.returncode == 0, again.stderr
-    back = str(tmp_path / "back")
-    pulled = skopeo(cluster, "copy", "--src-cert-dir", cluster.a.cert_dir, "--src-creds", creds, f"docker://{cluster.host}/coffer/big:v1",
-                    f"oci:{back}:v1")
-    assert pulled.returncode == 0, pulled.stderr
-    for digest in layers:
-        name = digest.split(":")[1]
-        with open(os.path.join(source, "blobs", "sha256", name), "rb") as a, open(os.path.join(back, "blobs", "sha256", name), "rb") as b:
-            assert a.read() == b.read()
+    assert_pulls_back(cluster, tmp_path, "big", source, layers)

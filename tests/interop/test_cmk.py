@@ -57,6 +57,14 @@ def setup(coffer, register_feature=True, retention_days=90):
     return cloud, kek, identity
 
 
+def operator_vault_token(coffer):
+    """A key vault data-plane token for the operator (client credentials)."""
+    operator = coffer.operator()
+    return requests.post(f"https://{coffer.host}/{operator['tenantId']}/oauth2/v2.0/token", verify=coffer.ca, timeout=30, data={
+        "grant_type": "client_credentials", "client_id": operator["clientId"], "client_secret": operator["clientSecret"],
+        "scope": f"https://vault.localhost:{coffer.port}/.default"}).json()["access_token"]
+
+
 def registry_body(identity, kek, sku="Premium", **properties):
     body = {"location": "westeurope", "sku": {"name": sku},
             "identity": {"type": "UserAssigned", "userAssignedIdentities": {identity["id"]: {}}},
@@ -179,9 +187,7 @@ def test_revocation_fails_closed_and_recovers(coffer):
     assert pull_blob(coffer, "revocable", digest).content == data
     # Disabling the key does the same.
     coffer_cli(coffer, "keyvault", "key", "show", "--name", "kek", "--vault-name", "cmkvault")
-    vault_token = requests.post(f"https://{coffer.host}/{coffer.operator()['tenantId']}/oauth2/v2.0/token", verify=coffer.ca, timeout=30, data={
-        "grant_type": "client_credentials", "client_id": coffer.operator()["clientId"], "client_secret": coffer.operator()["clientSecret"],
-        "scope": f"https://vault.localhost:{coffer.port}/.default"}).json()["access_token"]
+    vault_token = operator_vault_token(coffer)
     key_url = f"https://cmkvault.vault.localhost:{coffer.port}/keys/kek?api-version=7.4"
     requests.patch(key_url, json={"attributes": {"enabled": False}}, headers={"Authorization": f"Bearer {vault_token}"}, verify=coffer.ca, timeout=30)
     time.sleep(3)
@@ -308,9 +314,7 @@ def test_neither_content_nor_master_key_rests_in_plaintext(coffer):
         wrapped = base64.b64decode(db.execute("SELECT wrapped_master_key FROM registries WHERE name = 'sealedreg'").fetchone()[0])
     version = wrapped[1:1 + wrapped[0]].decode()
     assert kek.endswith("/" + version)
-    vault_token = requests.post(f"https://{coffer.host}/{coffer.operator()['tenantId']}/oauth2/v2.0/token", verify=coffer.ca, timeout=30, data={
-        "grant_type": "client_credentials", "client_id": coffer.operator()["clientId"], "client_secret": coffer.operator()["clientSecret"],
-        "scope": f"https://vault.localhost:{coffer.port}/.default"}).json()["access_token"]
+    vault_token = operator_vault_token(coffer)
     ciphertext = base64.urlsafe_b64encode(wrapped[1 + wrapped[0]:]).decode().rstrip("=")
     unwrapped = requests.post(f"{kek}/unwrapkey?api-version=7.4", json={"alg": "RSA-OAEP-256", "value": ciphertext},
                               headers={"Authorization": f"Bearer {vault_token}"}, verify=coffer.ca, timeout=30)
@@ -340,9 +344,7 @@ def test_unfit_keys_and_vaults_are_refused(coffer):
                         "--query", "key.kid", "-o", "tsv").stdout.strip()
     disabled_key = coffer_cli(coffer, "keyvault", "key", "create", "--name", "offkey", "--vault-name", "cmkvault",
                               "--query", "key.kid", "-o", "tsv").stdout.strip()
-    vault_token = requests.post(f"https://{coffer.host}/{coffer.operator()['tenantId']}/oauth2/v2.0/token", verify=coffer.ca, timeout=30, data={
-        "grant_type": "client_credentials", "client_id": coffer.operator()["clientId"], "client_secret": coffer.operator()["clientSecret"],
-        "scope": f"https://vault.localhost:{coffer.port}/.default"}).json()["access_token"]
+    vault_token = operator_vault_token(coffer)
     assert requests.patch(f"https://cmkvault.vault.localhost:{coffer.port}/keys/offkey?api-version=7.4", json={"attributes": {"enabled": False}},
                           headers={"Authorization": f"Bearer {vault_token}"}, verify=coffer.ca, timeout=30).status_code == 200
     coffer_cli(coffer, "keyvault", "create", "--name", "plainvault", "--group", "rg")
