@@ -8,7 +8,6 @@ over the whole run. Prints the ratios Coffer / docker-registry and writes a JSON
 Usage: bench/run [--size-mib 1024] [--runs 3] [--duration 10] [--out bench/results/latest.json]
 """
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -18,7 +17,7 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-from common import CofferServer, Target, peak_rss_mib, start_docker_registry, stop  # noqa: E402
+from common import CofferServer, Target, peak_rss_mib, random_file, start_docker_registry, stop  # noqa: E402
 
 
 def main():
@@ -47,15 +46,7 @@ def main():
 
         blob = os.path.join(work, "blob.bin")
         size = args.size_mib * 1024 * 1024
-        hasher = hashlib.sha256()
-        with open(blob, "wb") as handle:
-            remaining = size
-            while remaining:
-                chunk = os.urandom(min(remaining, 8 << 20))
-                hasher.update(chunk)
-                handle.write(chunk)
-                remaining -= len(chunk)
-        digest = "sha256:" + hasher.hexdigest()
+        digest = random_file(blob, size)
 
         results = {}
         for target in targets:
