@@ -113,16 +113,9 @@ public final class PostgresSessions: SQLSessions {
 
     private func writeTransaction<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         try await client.withConnection { connection in
-            let database = connection.sql()
-            try await database.raw("BEGIN").run()
-            do {
+            try await connection.sql().inTransaction { database in
                 try await database.raw("SELECT pg_advisory_xact_lock(\(bind: Self.writeLock))").run()
-                let result = try await body(database)
-                try await database.raw("COMMIT").run()
-                return result
-            } catch {
-                try? await database.raw("ROLLBACK").run()
-                throw error
+                return try await body(database)
             }
         }
     }

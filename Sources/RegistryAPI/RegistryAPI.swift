@@ -53,8 +53,7 @@ public struct RegistryAPI: Sendable {
             return try respondWithError(error, request, context)
         } catch let error as StorageError where error.code == .ioFailure {
             // Storage that cannot be reached (anywhere in the request, not only where the service translates it).
-            return try respondWithError(DistributionErrorResponse(RegistryError(.storageUnavailable,
-                "storage is unavailable, nothing was changed; retry later (\(error.message))")), request, context)
+            return try respondWithError(DistributionErrorResponse(RegistryError.unavailable(error)), request, context)
         } catch {
             context.logger.error("registry request failed", metadata: ["coffer.error.type": .string(String(describing: type(of: error)))])
             return try respondWithError(

@@ -1,3 +1,5 @@
+import CofferStorage
+
 /// Why a registry operation was refused or failed. The HTTP layer maps each code to the
 /// distribution spec's wire code and status in one table.
 public struct RegistryError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -37,4 +39,9 @@ public struct RegistryError: Error, Sendable, Equatable, CustomStringConvertible
     }
 
     public var description: String { message }
+
+    /// Storage that cannot be reached: the request changed nothing and may be retried.
+    public static func unavailable(_ error: StorageError) -> RegistryError {
+        RegistryError(.storageUnavailable, "storage is unavailable, nothing was changed; retry later (\(error.message))")
+    }
 }

@@ -215,7 +215,7 @@ public final class RegistryService: Sendable {
         case let error as StorageError where error.code == .notFound || error.code == .corrupt:
             return RegistryError(.dataCorrupt, "stored data is missing or unreadable")
         case let error as StorageError where error.code == .ioFailure:
-            return RegistryError(.storageUnavailable, "storage is unavailable, nothing was changed; retry later (\(error.message))")
+            return RegistryError.unavailable(error)
         default: return error
         }
     }

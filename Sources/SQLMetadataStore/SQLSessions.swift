@@ -1,7 +1,7 @@
 import SQLKit
 
 /// How the SQL metadata store reaches its database: consistent reads, and serialised write transactions.
-/// SQLite provides it with one writer and WAL readers; PostgreSQL will provide it with a pool.
+/// SQLite provides it with one writer and WAL readers; PostgreSQL with a pool.
 public protocol SQLSessions: Sendable {
     /// Runs queries that see only committed data.
     func read<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T
@@ -11,4 +11,20 @@ public protocol SQLSessions: Sendable {
     /// database files, leaving no journal copy of the deleted rows.
     func eraseDeletedRemnants() async throws
     func close() async throws
+}
+
+extension SQLDatabase {
+    /// Runs `body` between `begin` and `COMMIT` on this connection, rolling back when it throws.
+    /// `begin` is each database's own opening (`BEGIN IMMEDIATE` on SQLite takes the write lock at once).
+    public func inTransaction<T: Sendable>(begin: String = "BEGIN", _ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await raw(SQLQueryString(begin)).run()
+        do {
+            let result = try await body(self)
+            try await raw("COMMIT").run()
+            return result
+        } catch {
+            try? await raw("ROLLBACK").run()
+            throw error
+        }
+    }
 }

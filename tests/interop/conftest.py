@@ -10,6 +10,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+import uuid
 
 import pytest
 
@@ -73,6 +74,16 @@ class Coffer:
         with open(os.path.join(self.data_dir, "operator-credentials.json")) as handle:
             return json.load(handle)
 
+    def operator_token(self, resource=None):
+        """An access token for `resource` (default: this server's resource manager), as the operator."""
+        import requests
+        operator = self.operator()
+        response = requests.post(f"https://{self.host}/{operator['tenantId']}/oauth2/v2.0/token", verify=self.ca, timeout=30, data={
+            "grant_type": "client_credentials", "client_id": operator["clientId"], "client_secret": operator["clientSecret"],
+            "scope": f"{resource or f'https://{self.host}'}/.default"})
+        response.raise_for_status()
+        return response.json()["access_token"]
+
     def token(self, scope, service=None):
         import requests
         response = requests.get(f"https://{self.host}/oauth2/token", params={"service": service or self.host, "scope": scope},
@@ -113,3 +124,32 @@ def coffer(request):
     server.log.close()
     assert server.process.returncode == 0, "coffer did not shut down gracefully"
     shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_database():
+    admin = os.environ.get("COFFER_TEST_POSTGRES_URL")
+    if not admin:
+        if os.environ.get("COFFER_REQUIRE_POSTGRES") == "1":
+            pytest.fail("COFFER_REQUIRE_POSTGRES=1 but COFFER_TEST_POSTGRES_URL is not set (scripts/test-postgres starts one)")
+        pytest.skip("no PostgreSQL: run through scripts/test, which starts one")
+    name = "coffer_interop_" + uuid.uuid4().hex
+    subprocess.run(["psql", admin, "-qc", f"CREATE DATABASE {name} TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'"], check=True)
+    return admin.replace("/postgres?", f"/{name}?")
+
+
+@pytest.fixture
+def s3_bucket(monkeypatch):
+    endpoint = os.environ.get("COFFER_TEST_S3_ENDPOINT")
+    if not endpoint:
+        if os.environ.get("COFFER_REQUIRE_S3") == "1":
+            pytest.fail("COFFER_REQUIRE_S3=1 but COFFER_TEST_S3_ENDPOINT is not set")
+        pytest.skip("no S3 endpoint: run through scripts/test, which starts moto")
+    import requests
+    bucket = "coffer-interop-" + uuid.uuid4().hex[:12]
+    assert requests.put(f"{endpoint}/{bucket}", timeout=30).status_code == 200
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
+    return endpoint, bucket

@@ -112,9 +112,7 @@ def test_roles_decide_what_an_identity_may_do(coffer, tmp_path):
     assert registry_token("repository:app:pull,push") == []
     # AcrPull on the registry: pull only.
     operator = coffer.operator()
-    arm = requests.post(f"https://{coffer.host}/{operator['tenantId']}/oauth2/v2.0/token", verify=coffer.ca, timeout=30, data={
-        "grant_type": "client_credentials", "client_id": operator["clientId"], "client_secret": operator["clientSecret"],
-        "scope": f"https://{coffer.host}/.default"}).json()["access_token"]
+    arm = coffer.operator_token()
     assigned = requests.put(f"https://{coffer.host}{registry_id}/providers/Microsoft.Authorization/roleAssignments/{uuid.uuid4()}",
                             params={"api-version": "2022-04-01"}, headers={"Authorization": f"Bearer {arm}"}, verify=coffer.ca, timeout=30,
                             json={"properties": {"principalId": identity["properties"]["principalId"], "roleDefinitionId":
@@ -130,9 +128,7 @@ def test_roles_decide_what_an_identity_may_do(coffer, tmp_path):
 def test_network_rules_decide_which_addresses_reach_the_data(coffer, tmp_path):
     coffer_cli(coffer, "group", "create", "--name", "acr-rg", "--location", "westeurope")
     operator = coffer.operator()
-    arm = requests.post(f"https://{coffer.host}/{operator['tenantId']}/oauth2/v2.0/token", verify=coffer.ca, timeout=30, data={
-        "grant_type": "client_credentials", "client_id": operator["clientId"], "client_secret": operator["clientSecret"],
-        "scope": f"https://{coffer.host}/.default"}).json()["access_token"]
+    arm = coffer.operator_token()
     url = (f"https://{coffer.host}/subscriptions/{operator['subscriptionId']}/resourceGroups/acr-rg"
            "/providers/Microsoft.ContainerRegistry/registries/firewalled")
 
@@ -182,9 +178,7 @@ def test_retention_policy_purges_untagged_manifests(tmp_path):
     try:
         coffer_cli(coffer, "group", "create", "--name", "acr-rg", "--location", "westeurope")
         operator = coffer.operator()
-        arm = requests.post(f"https://{coffer.host}/{operator['tenantId']}/oauth2/v2.0/token", verify=coffer.ca, timeout=30, data={
-            "grant_type": "client_credentials", "client_id": operator["clientId"], "client_secret": operator["clientSecret"],
-            "scope": f"https://{coffer.host}/.default"}).json()["access_token"]
+        arm = coffer.operator_token()
         url = (f"https://{coffer.host}/subscriptions/{operator['subscriptionId']}/resourceGroups/acr-rg"
                "/providers/Microsoft.ContainerRegistry/registries/retained")
 

@@ -132,9 +132,7 @@ def test_resources_are_listed_and_filtered(coffer):
     assert shown["properties"]["vaultUri"].startswith("https://listvault.vault.localhost")
     # ARM's filter grammar, and a clear error for what it does not know.
     operator = coffer.operator()
-    token = requests.post(f"https://{coffer.host}/{operator['tenantId']}/oauth2/v2.0/token", verify=coffer.ca, timeout=30, data={
-        "grant_type": "client_credentials", "client_id": operator["clientId"], "client_secret": operator["clientSecret"],
-        "scope": f"https://{coffer.host}/.default"}).json()["access_token"]
+    token = coffer.operator_token()
     url = f"https://{coffer.host}/subscriptions/{operator['subscriptionId']}/resources"
     found = requests.get(url, params={"api-version": "2021-04-01", "$filter": "substringof('list', name) and resourceGroup eq 'list-rg'"},
                          headers={"Authorization": f"Bearer {token}"}, verify=coffer.ca, timeout=30)

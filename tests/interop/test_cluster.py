@@ -15,7 +15,6 @@ import requests
 
 from conftest import Coffer, free_port
 from oci_layout import build_image
-from test_postgres import postgres_database, s3_bucket  # noqa: F401 (fixtures)
 
 NGINX_CONF = """
 load_module /usr/lib/nginx/modules/ngx_stream_module.so;
@@ -88,7 +87,7 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(postgres_database, s3_bucket):  # noqa: F811
+def cluster(postgres_database, s3_bucket):
     if not shutil.which("nginx"):
         pytest.fail("nginx is not installed (scripts/test installs it)")
     _, bucket = s3_bucket

@@ -6,7 +6,6 @@ import json
 import os
 import sqlite3
 import time
-import uuid
 
 import pytest
 import requests
@@ -24,9 +23,7 @@ class Cloud:
         operator = coffer.operator()
         self.subscription = operator["subscriptionId"]
         self.base = f"https://{coffer.host}"
-        token = requests.post(f"{self.base}/{operator['tenantId']}/oauth2/v2.0/token", verify=coffer.ca, timeout=30, data={
-            "grant_type": "client_credentials", "client_id": operator["clientId"], "client_secret": operator["clientSecret"],
-            "scope": f"{self.base}/.default"}).json()["access_token"]
+        token = coffer.operator_token()
         self.headers = {"Authorization": f"Bearer {token}"}
 
     def group(self, name):
@@ -59,10 +56,7 @@ def setup(coffer, register_feature=True, retention_days=90):
 
 def operator_vault_token(coffer):
     """A key vault data-plane token for the operator (client credentials)."""
-    operator = coffer.operator()
-    return requests.post(f"https://{coffer.host}/{operator['tenantId']}/oauth2/v2.0/token", verify=coffer.ca, timeout=30, data={
-        "grant_type": "client_credentials", "client_id": operator["clientId"], "client_secret": operator["clientSecret"],
-        "scope": f"https://vault.localhost:{coffer.port}/.default"}).json()["access_token"]
+    return coffer.operator_token(f"https://vault.localhost:{coffer.port}")
 
 
 def registry_body(identity, kek, sku="Premium", **properties):

@@ -63,9 +63,7 @@ def test_the_sdk_deploys_and_polls(resources, coffer):
 
 def test_the_put_is_long_running(coffer, resources):
     operator = coffer.operator()
-    token = requests.post(f"https://{coffer.host}/{operator['tenantId']}/oauth2/v2.0/token", verify=coffer.ca, timeout=30, data={
-        "grant_type": "client_credentials", "client_id": operator["clientId"], "client_secret": operator["clientSecret"],
-        "scope": f"https://{coffer.host}/.default"}).json()["access_token"]
+    token = coffer.operator_token()
     headers = {"Authorization": f"Bearer {token}"}
     url = f"https://{coffer.host}/subscriptions/{operator['subscriptionId']}/resourceGroups/deployrg/providers/Microsoft.Resources/deployments/raw?{API}"
     body = {"properties": {"mode": "Incremental", "template": IDENTITY_TEMPLATE, "parameters": {"identityName": {"value": "rawid"}}}}

@@ -5,42 +5,12 @@ import os
 import shutil
 import subprocess
 import tempfile
-import uuid
 
 import pytest
 
 from conftest import Coffer
 from oci_layout import build_image
 from test_cli import coffer_cli
-
-
-@pytest.fixture
-def postgres_database():
-    admin = os.environ.get("COFFER_TEST_POSTGRES_URL")
-    if not admin:
-        if os.environ.get("COFFER_REQUIRE_POSTGRES") == "1":
-            pytest.fail("COFFER_REQUIRE_POSTGRES=1 but COFFER_TEST_POSTGRES_URL is not set (scripts/test-postgres starts one)")
-        pytest.skip("no PostgreSQL: run through scripts/test, which starts one")
-    name = "coffer_interop_" + uuid.uuid4().hex
-    subprocess.run(["psql", admin, "-qc", f"CREATE DATABASE {name} TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'"], check=True)
-    return admin.replace("/postgres?", f"/{name}?")
-
-
-@pytest.fixture
-def s3_bucket(monkeypatch):
-    endpoint = os.environ.get("COFFER_TEST_S3_ENDPOINT")
-    if not endpoint:
-        if os.environ.get("COFFER_REQUIRE_S3") == "1":
-            pytest.fail("COFFER_REQUIRE_S3=1 but COFFER_TEST_S3_ENDPOINT is not set")
-        pytest.skip("no S3 endpoint: run through scripts/test, which starts moto")
-    import requests
-    bucket = "coffer-interop-" + uuid.uuid4().hex[:12]
-    assert requests.put(f"{endpoint}/{bucket}", timeout=30).status_code == 200
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
-    return endpoint, bucket
 
 
 def test_registry_and_vault_on_postgresql_and_s3(postgres_database, s3_bucket, tmp_path):

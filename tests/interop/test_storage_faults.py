@@ -15,7 +15,6 @@ import requests
 
 from conftest import Coffer, free_port
 from oci_layout import build_image
-from test_postgres import postgres_database, s3_bucket  # noqa: F401 (fixtures)
 
 
 class FaultyProxy:
@@ -99,7 +98,7 @@ def pulled_identical(coffer, tmp_path, tag, source, layers):
     return True
 
 
-def test_s3_errors_are_retried_and_an_outage_fails_clearly(s3_bucket, tmp_path, monkeypatch):  # noqa: F811
+def test_s3_errors_are_retried_and_an_outage_fails_clearly(s3_bucket, tmp_path, monkeypatch):
     endpoint, bucket = s3_bucket
     proxy = FaultyProxy(endpoint, free_port())
     proxy.start()
@@ -138,7 +137,7 @@ def test_s3_errors_are_retried_and_an_outage_fails_clearly(s3_bucket, tmp_path, 
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def test_postgresql_restarting_mid_operation(postgres_database, tmp_path):  # noqa: F811
+def test_postgresql_restarting_mid_operation(postgres_database, tmp_path):
     cluster_dir = os.environ.get("COFFER_TEST_POSTGRES_DIR")
     if not cluster_dir:
         pytest.skip("needs the PostgreSQL the test command starts (COFFER_TEST_POSTGRES_DIR)")
