@@ -23,6 +23,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds an unwrapped registry master key is trusted before its key is asked again (default 300).") var keyAccessCheckSeconds: Int?
     @Option(help: "Seconds between checks for a newer version of versionless customer-managed keys (default 3600).") var keyVersionCheckSeconds: Int?
     @Option(help: "Seconds between retention-policy passes over untagged manifests (default 3600).") var retentionCheckSeconds: Int?
+    @Option(name: .customLong("gc-interval-seconds"), help: "Seconds between garbage-collection passes (default 3600).")
+    var garbageCollectionSeconds: Int?
+    @Option(name: .customLong("gc-grace-seconds"),
+            help: "Seconds an unreferenced blob is kept after its last use, so pushes in progress keep theirs (default 3600).")
+    var garbageCollectionGraceSeconds: Int?
 
     func run() async throws {
         var settings = try config.map(ServerConfiguration.load(file:)) ?? ServerConfiguration()
@@ -40,6 +45,8 @@ struct Serve: AsyncParsableCommand {
         if let keyAccessCheckSeconds { settings.keyAccessCheckSeconds = keyAccessCheckSeconds }
         if let keyVersionCheckSeconds { settings.customerManagedKeyVersionCheckSeconds = keyVersionCheckSeconds }
         if let retentionCheckSeconds { settings.retentionCheckSeconds = retentionCheckSeconds }
+        if let garbageCollectionSeconds { settings.garbageCollectionSeconds = garbageCollectionSeconds }
+        if let garbageCollectionGraceSeconds { settings.garbageCollectionGraceSeconds = garbageCollectionGraceSeconds }
         guard (settings.certificateFile == nil) == (settings.privateKeyFile == nil) else {
             throw ValidationError("--certificate and --private-key go together")
         }

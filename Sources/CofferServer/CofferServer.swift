@@ -133,11 +133,15 @@ public struct CofferServer: Sendable {
         let port = configuration.port
         let vaultSuffix = configuration.vaultHostSuffix
         let maintenanceInterval = min(configuration.keyRotationCheckSeconds, configuration.customerManagedKeyVersionCheckSeconds,
-                                      configuration.retentionCheckSeconds)
+                                      configuration.retentionCheckSeconds, configuration.garbageCollectionSeconds)
         services.append(MaintenanceService(
             vaults: vaults, resourceManager: responder.resourceManagerAPI, interval: .seconds(max(1, maintenanceInterval)),
             keyVersionInterval: .seconds(configuration.customerManagedKeyVersionCheckSeconds),
             retentionInterval: .seconds(max(1, configuration.retentionCheckSeconds)),
+            collectionInterval: .seconds(max(1, configuration.garbageCollectionSeconds)),
+            collectGarbage: { [registry, grace = Int64(max(0, configuration.garbageCollectionGraceSeconds))] in
+                try await registry.collectGarbage(unusedBefore: Int64(Date().timeIntervalSince1970) - grace)
+            },
             vaultURL: { name in "https://\(name).\(vaultSuffix):\(port)" },
             takeTurn: { [metadata, node = "\(ProcessInfo.processInfo.hostName):\(port):\(configuration.dataDirectory)"] in
                 // The lease outlives a few passes, so a node that stops is replaced soon after, not at once; the

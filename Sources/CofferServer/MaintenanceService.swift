@@ -5,7 +5,8 @@ import ServiceLifecycle
 
 /// Housekeeping every `interval`: rotates vault keys whose rotation policy says they are due, purges
 /// soft-deleted keys and vaults past their scheduled purge date, moves registries with versionless
-/// customer-managed keys to the key's newest version, and applies registries' retention policies. Stops at
+/// customer-managed keys to the key's newest version, applies registries' retention policies, and collects
+/// garbage (after retention, which leaves blobs behind). Stops at
 /// once on graceful shutdown (its sleep is cancelled), so the server exits promptly.
 struct MaintenanceService: Service {
     let vaults: VaultService
@@ -15,6 +16,9 @@ struct MaintenanceService: Service {
     let keyVersionInterval: Duration
     /// How often retention policies purge untagged manifests.
     let retentionInterval: Duration
+    /// How often garbage collection runs, and the pass itself.
+    let collectionInterval: Duration
+    let collectGarbage: @Sendable () async throws -> Void
     let vaultURL: @Sendable (String) -> String
     /// Takes or renews this node's turn (a lease in the metadata store): with several nodes, one runs the jobs.
     let takeTurn: @Sendable () async -> Bool
@@ -25,6 +29,7 @@ struct MaintenanceService: Service {
             try await cancelWhenGracefulShutdown {
                 var lastVersionCheck = ContinuousClock.now - keyVersionInterval
                 var lastRetention = ContinuousClock.now - retentionInterval
+                var lastCollection = ContinuousClock.now - collectionInterval
                 while !Task.isCancelled {
                     do {
                         guard await takeTurn() else {
@@ -40,6 +45,10 @@ struct MaintenanceService: Service {
                         if ContinuousClock.now - lastRetention >= retentionInterval {
                             lastRetention = ContinuousClock.now
                             await resourceManager.applyRetentionPolicies()
+                        }
+                        if ContinuousClock.now - lastCollection >= collectionInterval {
+                            lastCollection = ContinuousClock.now
+                            try await collectGarbage()
                         }
                     } catch is CancellationError {
                         return

@@ -42,6 +42,11 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var customerManagedKeyVersionCheckSeconds: Int = 3600
     /// How often registries' retention policies purge untagged manifests, seconds.
     public var retentionCheckSeconds: Int = 3600
+    /// How often garbage collection removes blobs no manifest references, seconds.
+    public var garbageCollectionSeconds: Int = 3600
+    /// How long an unreferenced blob is kept after it was last used (uploaded, mounted, found by a client's HEAD),
+    /// seconds: a push uploads its blobs before the manifest that references them.
+    public var garbageCollectionGraceSeconds: Int = 3600
 
     public init() {}
 
@@ -79,6 +84,8 @@ private struct PartialConfiguration: Decodable {
     var keyAccessCheckSeconds: Int?
     var customerManagedKeyVersionCheckSeconds: Int?
     var retentionCheckSeconds: Int?
+    var garbageCollectionSeconds: Int?
+    var garbageCollectionGraceSeconds: Int?
 
     func apply(to configuration: inout ServerConfiguration) {
         if let dataDirectory { configuration.dataDirectory = dataDirectory }
@@ -100,5 +107,7 @@ private struct PartialConfiguration: Decodable {
         if let keyAccessCheckSeconds { configuration.keyAccessCheckSeconds = keyAccessCheckSeconds }
         if let customerManagedKeyVersionCheckSeconds { configuration.customerManagedKeyVersionCheckSeconds = customerManagedKeyVersionCheckSeconds }
         if let retentionCheckSeconds { configuration.retentionCheckSeconds = retentionCheckSeconds }
+        if let garbageCollectionSeconds { configuration.garbageCollectionSeconds = garbageCollectionSeconds }
+        if let garbageCollectionGraceSeconds { configuration.garbageCollectionGraceSeconds = garbageCollectionGraceSeconds }
     }
 }

@@ -78,3 +78,36 @@ public struct UploadRecord: Sendable, Equatable {
         self.startedAt = startedAt
     }
 }
+
+/// What a manifest references, for the checks and records of ``MetadataStore/putManifest(_:content:references:tag:)``.
+public struct ManifestReferences: Sendable, Equatable {
+    /// Blobs (config, layers) that must be linked into the repository.
+    public var blobs: [Digest]
+    /// Manifests (an index's children) that must be present in the repository.
+    public var manifests: [Digest]
+
+    public init(blobs: [Digest] = [], manifests: [Digest] = []) {
+        self.blobs = blobs
+        self.manifests = manifests
+    }
+}
+
+/// A manifest's reference that is not (or no longer) in its repository; nothing of the manifest was written.
+public struct MissingReferenceError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable { case blob, manifest, content }
+    public let digest: Digest
+    public let kind: Kind
+
+    public init(digest: Digest, kind: Kind) {
+        self.digest = digest
+        self.kind = kind
+    }
+
+    public var description: String {
+        switch kind {
+        case .blob: "blob \(digest) is not in the repository"
+        case .manifest: "manifest \(digest) is not in the repository"
+        case .content: "the stored content of manifest \(digest) is gone"
+        }
+    }
+}

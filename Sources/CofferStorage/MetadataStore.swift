@@ -19,17 +19,28 @@ public protocol MetadataStore: Sendable {
 
     // Blobs
     func blob(registry: String, digest: Digest) async throws -> BlobRecord?
-    /// Records a committed blob (keeping an existing record of the same digest) and links it into the repository.
-    func commitBlob(_ blob: BlobRecord, repository: String) async throws
+    /// Records a committed blob (keeping an existing record of the same digest) and links it into the repository;
+    /// marks the blob used now. Returns the record in effect: when it is not `blob`, `blob`'s object is not needed.
+    @discardableResult
+    func commitBlob(_ blob: BlobRecord, repository: String) async throws -> BlobRecord
     func isBlobLinked(registry: String, repository: String, digest: Digest) async throws -> Bool
-    /// Links an existing blob into a repository (cross-repository mount); false when the registry has no such blob.
+    /// Links an existing blob into a repository (cross-repository mount) and marks it used now; false when the
+    /// registry has no such blob (any more: garbage collection may have just removed it).
     func linkBlob(registry: String, repository: String, digest: Digest) async throws -> Bool
     /// Removes a blob from a repository; false when it was not linked there.
     func unlinkBlob(registry: String, repository: String, digest: Digest) async throws -> Bool
 
+    /// Marks a blob used now (a client found it present and may reference it soon), so that garbage collection
+    /// leaves it alone for its grace period. Cheap when the blob was marked recently.
+    func markBlobUsed(registry: String, digest: Digest) async throws
+
     // Manifests and tags
-    /// Records a manifest's content (as a blob), the manifest in its repository, and optionally points a tag at it.
-    func putManifest(_ manifest: ManifestRecord, content: BlobRecord, tag: String?) async throws
+    /// Records a manifest with its references, its content (as a blob) and optionally a tag pointing at it, in one
+    /// transaction that also checks the references: every blob in `references` must be linked into the repository
+    /// and every manifest in `references` present in it, else ``MissingReferenceError`` and nothing is written.
+    /// `content` is the manifest's newly stored content, or nil when the registry already holds a blob of the
+    /// manifest's digest, which must still be there (else ``MissingReferenceError`` too).
+    func putManifest(_ manifest: ManifestRecord, content: BlobRecord?, references: ManifestReferences, tag: String?) async throws
     func manifest(registry: String, repository: String, digest: Digest) async throws -> ManifestRecord?
     func resolveTag(registry: String, repository: String, tag: String) async throws -> Digest?
     /// Removes a manifest and every tag that points at it; false when it was not there.
@@ -46,6 +57,19 @@ public protocol MetadataStore: Sendable {
     func manifests(registry: String, repository: String) async throws -> [ManifestRecord]
     /// The digests that have at least one tag in a repository.
     func taggedDigests(registry: String, repository: String) async throws -> Set<Digest>
+
+    // Garbage collection
+    /// Manifests stored before references were recorded (an older schema); collection waits until they have them.
+    func manifestsWithoutReferences(registry: String) async throws -> [ManifestRecord]
+    /// Records the blob references of a manifest stored without them; nothing when the manifest is gone.
+    func recordReferences(registry: String, repository: String, manifest: Digest, blobs: [Digest]) async throws
+    /// Removes, in one transaction, up to `limit` blobs of the registry that no manifest references, that are no
+    /// manifest's content, and that were last used before `unusedBefore` (seconds since 1970), with their
+    /// repository links. Returns them (their objects are for the caller to delete). Throws `.conflict` while the
+    /// registry has manifests without recorded references.
+    func removeUnreferencedBlobs(registry: String, unusedBefore: Int64, limit: Int) async throws -> [BlobRecord]
+    /// The object keys of every blob record of the registry (to find objects no record names).
+    func blobObjectKeys(registry: String) async throws -> Set<String>
 
     // Uploads
     func createUpload(_ upload: UploadRecord) async throws

@@ -291,7 +291,7 @@ struct Exchange<Context: RequestContext> {
             .dockerDistributionAPIVersion: "registry/2.0",
         ]
         if method == .head {
-            let record = try await registry.blobInfo(registry: target.registry, repository: target.repository, digest: digest)
+            let record = try await registry.checkBlob(registry: target.registry, repository: target.repository, digest: digest)
             headers[.contentLength] = String(record.size)
             return Response(status: .ok, headers: headers, body: .init())
         }

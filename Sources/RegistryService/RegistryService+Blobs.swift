@@ -51,6 +51,14 @@ extension RegistryService {
         return record
     }
 
+    /// The blob's record if it is present in the repository, for a client asking whether to upload it: a client that
+    /// finds it present may reference it in a manifest soon, so garbage collection spares it for its grace period.
+    public func checkBlob(registry: String, repository: RepositoryName, digest: Digest) async throws -> BlobRecord {
+        let record = try await blobInfo(registry: registry, repository: repository, digest: digest)
+        try await metadata.markBlobUsed(registry: registry, digest: digest)
+        return record
+    }
+
     /// Opens a blob for reading, after verifying its commit record. `range` is inclusive and is
     /// clamped to the blob; an unsatisfiable range throws ``RegistryError/Code/rangeNotSatisfiable``.
     public func openBlob(

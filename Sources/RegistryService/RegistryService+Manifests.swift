@@ -44,7 +44,6 @@ extension RegistryService {
                                     detail: ["digest": child.description])
             }
         }
-        let content = try await storeContent(registry: registry, digest: digest, bytes: bytes)
         var annotations: String?
         if let values = parsed.annotations {
             let masterKey = try await masterKey(registry: registry)
@@ -55,8 +54,27 @@ extension RegistryService {
             size: Int64(bytes.count), artifactType: parsed.artifactType, subject: parsed.subject,
             sealedAnnotations: annotations, createdAt: Self.now()
         )
-        try await metadata.putManifest(record, content: content, tag: tag?.value)
+        let references = ManifestReferences(blobs: parsed.blobReferences, manifests: parsed.manifestReferences)
+        do {
+            try await save(record, content: try await storeContent(registry: registry, digest: digest, bytes: bytes, reuse: true),
+                             references: references, tag: tag)
+        } catch let missing as MissingReferenceError where missing.kind == .content {
+            // Garbage collection removed the registry's copy between the look and the write: store it anew.
+            try await save(record, content: try await storeContent(registry: registry, digest: digest, bytes: bytes, reuse: false),
+                             references: references, tag: tag)
+        }
         return record
+    }
+
+    /// Writes the manifest's records; a reference gone by then (deleted, or collected) is the client's error.
+    private func save(_ record: ManifestRecord, content: BlobRecord?, references: ManifestReferences, tag: Tag?) async throws {
+        do {
+            try await metadata.putManifest(record, content: content, references: references, tag: tag?.value)
+        } catch let missing as MissingReferenceError where missing.kind != .content {
+            let kind = missing.kind == .blob ? "blob" : "manifest"
+            throw RegistryError(.manifestBlobUnknown, "manifest references \(kind) \(missing.digest), which is not in repository \(record.repository)",
+                                detail: ["digest": missing.digest.description])
+        }
     }
 
     /// Resolves a tag or digest to the manifest's record, without reading its bytes.
@@ -148,9 +166,10 @@ extension RegistryService {
         }
     }
 
-    /// Seals small content in one piece and publishes it, unless the registry already holds that digest.
-    private func storeContent(registry: String, digest: Digest, bytes: [UInt8]) async throws -> BlobRecord {
-        if let existing = try await metadata.blob(registry: registry, digest: digest) { return existing }
+    /// Seals small content in one piece and publishes it under a new key; with `reuse`, returns nil instead when the
+    /// registry already holds that digest.
+    private func storeContent(registry: String, digest: Digest, bytes: [UInt8], reuse: Bool) async throws -> BlobRecord? {
+        if reuse, try await metadata.blob(registry: registry, digest: digest) != nil { return nil }
         let masterKey = try await masterKey(registry: registry)
         let sealer = try masterKey.newObjectSealer(segmentSize: configuration.segmentSize)
         var sealed = ByteBuffer(bytes: sealer.header.encoded)
@@ -165,7 +184,7 @@ extension RegistryService {
         sealed.writeBytes(try sealer.sealCommitRecord(digest: digest.description, plaintextLength: Int64(bytes.count)))
         let staging = UUID().uuidString.lowercased()
         let record = BlobRecord(registry: registry, digest: digest, size: Int64(bytes.count),
-                                objectKey: Self.objectKey(registry: registry, digest: digest))
+                                objectKey: Self.newObjectKey(registry: registry, digest: digest))
         do {
             try await blobs.replaceStaging(staging, sealed)
             try await blobs.commitStaging(staging, as: record.objectKey)

@@ -17,9 +17,15 @@ extension RegistryService {
         let masterKey = try await masterKey(registry: registry)
         let id = UUID().uuidString.lowercased()
         let sealer = try masterKey.newObjectSealer(segmentSize: configuration.segmentSize)
-        try await blobs.createStaging(id)
-        try await blobs.appendStaging(id, ByteBuffer(bytes: sealer.header.encoded))
+        // The session is recorded before its staging exists, so a clean-up never takes live staging for a leftover.
         try await metadata.createUpload(UploadRecord(id: id, registry: registry, repository: repository.value, startedAt: Self.now()))
+        do {
+            try await blobs.createStaging(id)
+            try await blobs.appendStaging(id, ByteBuffer(bytes: sealer.header.encoded))
+        } catch {
+            try? await discardUpload(id: id)
+            throw Self.translate(error)
+        }
         uploads.checkIn(id, UploadState(
             registry: registry, repository: repository.value, sealer: sealer, segmentsWritten: 0, tail: [], hasher: DigestHasher(.sha256)
         ))
@@ -223,20 +229,25 @@ extension RegistryService {
             try await discardUpload(id: id)
             throw RegistryError(.digestInvalid, "uploaded content has digest \(actual), not \(digest)")
         }
-        let record = BlobRecord(registry: state.registry, digest: digest, size: length,
-                                objectKey: Self.objectKey(registry: state.registry, digest: digest))
-        if let existing = try await metadata.blob(registry: state.registry, digest: digest) {
+        // The registry holds it already: link it (which fails if garbage collection removed it meanwhile).
+        if let existing = try await metadata.blob(registry: state.registry, digest: digest),
+           try await metadata.linkBlob(registry: state.registry, repository: state.repository, digest: digest) {
             try await discardUpload(id: id)
-            try await metadata.commitBlob(existing, repository: state.repository)
             return existing
         }
+        let record = BlobRecord(registry: state.registry, digest: digest, size: length,
+                                objectKey: Self.newObjectKey(registry: state.registry, digest: digest))
         try await blobs.appendStaging(id, ByteBuffer(bytes: try state.sealer.sealCommitRecord(digest: digest.description, plaintextLength: length)))
         try await blobs.commitStaging(id, as: record.objectKey)
-        try await metadata.commitBlob(record, repository: state.repository)
+        let stored = try await metadata.commitBlob(record, repository: state.repository)
+        if stored.objectKey != record.objectKey {
+            // Another upload of the same content committed first; its object serves, ours is not needed.
+            try? await blobs.delete(record.objectKey)
+        }
         try await blobs.deleteStaging(id + ".tail")
         try await metadata.deleteUpload(id: id)
         logger.debug("blob committed", metadata: [LogKey.registry: .string(state.registry), LogKey.digest: .string(digest.description)])
-        return record
+        return stored
     }
 
     /// Recomputes the digest by decrypting what was staged (after a restart, or for a second algorithm).

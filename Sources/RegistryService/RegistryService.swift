@@ -18,6 +18,8 @@ public final class RegistryService: Sendable {
     let logger: Logger
     /// Every use of a key-encryption key, logged and counted.
     public let keyAudit: KeyAccessAudit
+    /// What garbage collection has removed since start.
+    public let collectionTotals = CollectionTotals()
 
     /// - Parameter keyWrappers: the key-encryption keys available, by ``KeyWrapper/keyID``.
     public init(
@@ -174,9 +176,11 @@ public final class RegistryService: Sendable {
 
     // MARK: housekeeping
 
-    /// Removes upload sessions that are stale and staging objects no session owns (after a crash).
+    /// Removes upload sessions that are stale and staging objects no session owns (after a crash). Safe while
+    /// other nodes upload: staging is listed before the sessions, and a session is recorded before its staging.
     public func cleanUpStaging() async throws {
         let cutoff = Self.now() - Int64(configuration.staleUploadAge.components.seconds)
+        let staged = try await blobs.listStaging()
         var live: Set<String> = []
         for upload in try await metadata.uploads() {
             if upload.startedAt < cutoff {
@@ -185,7 +189,7 @@ public final class RegistryService: Sendable {
                 live.insert(upload.id)
             }
         }
-        for name in try await blobs.listStaging() {
+        for name in staged {
             let owner = name.split(separator: ".").first.map(String.init) ?? name
             if !live.contains(owner) {
                 try await blobs.deleteStaging(name)
@@ -198,8 +202,22 @@ public final class RegistryService: Sendable {
 
     static func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
 
-    static func objectKey(registry: String, digest: Digest) -> String {
-        "registries/\(registry)/blobs/\(digest.algorithm.rawValue)/\(digest.encoded.prefix(2))/\(digest.encoded)"
+    /// Where a blob's objects live.
+    static func blobPrefix(registry: String) -> String { "registries/\(registry)/blobs/" }
+
+    /// A new object's key: the digest, the time of writing, and a random part. Every write gets its own key, so
+    /// garbage collection deleting an old object of a digest can never delete a newer one written concurrently,
+    /// and an object no record names can be judged by its age.
+    static func newObjectKey(registry: String, digest: Digest) -> String {
+        let random = UInt64.random(in: 0...UInt64.max)
+        return blobPrefix(registry: registry)
+            + "\(digest.algorithm.rawValue)/\(digest.encoded.prefix(2))/\(digest.encoded).\(now()).\(String(random, radix: 16))"
+    }
+
+    /// When an object was written, from its key; nil for keys of the earlier form (the digest alone).
+    static func objectKeyTime(_ key: String) -> Int64? {
+        let parts = key.split(separator: "/").last?.split(separator: ".") ?? []
+        return parts.count == 3 ? Int64(parts[1]) : nil
     }
 
     /// Maps storage and envelope failures to registry errors; registry errors pass through.

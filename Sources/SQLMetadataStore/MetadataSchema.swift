@@ -98,5 +98,22 @@ enum MetadataSchema {
                 expires_at BIGINT NOT NULL)
             """,
         ],
+        [
+            // Garbage collection: which blobs each manifest references, and when a blob was last used.
+            """
+            CREATE TABLE manifest_blobs (
+                registry TEXT NOT NULL,
+                repository TEXT NOT NULL,
+                manifest TEXT NOT NULL,
+                digest TEXT NOT NULL,
+                PRIMARY KEY (registry, repository, manifest, digest))
+            """,
+            "CREATE INDEX manifest_blobs_by_digest ON manifest_blobs (registry, digest)",
+            "CREATE INDEX manifests_by_digest ON manifests (registry, digest)",
+            "CREATE INDEX repository_blobs_by_digest ON repository_blobs (registry, digest)",
+            // Manifests stored before this migration have their references recorded by the first collection.
+            "ALTER TABLE manifests ADD COLUMN references_recorded BIGINT NOT NULL DEFAULT 0",
+            "ALTER TABLE blobs ADD COLUMN last_used_at BIGINT NOT NULL DEFAULT 0",
+        ],
     ]
 }

@@ -54,7 +54,7 @@ public final class SQLMetadataStore: MetadataStore {
 
     public func deleteRegistry(name: String) async throws {
         try await sessions.transaction { db in
-            for table in ["tags", "manifests", "repository_blobs", "repositories", "blobs", "uploads"] {
+            for table in ["tags", "manifests", "manifest_blobs", "repository_blobs", "repositories", "blobs", "uploads"] {
                 try await db.raw("DELETE FROM \(unsafeRaw: table) WHERE registry = \(bind: name)").run()
             }
             try await db.raw("DELETE FROM registries WHERE name = \(bind: name)").run()
@@ -81,26 +81,27 @@ public final class SQLMetadataStore: MetadataStore {
         }
     }
 
-    public func commitBlob(_ blob: BlobRecord, repository: String) async throws {
+    @discardableResult
+    public func commitBlob(_ blob: BlobRecord, repository: String) async throws -> BlobRecord {
         try await sessions.transaction { db in
             try await Self.insertBlob(db, blob)
+            try await Self.markUsed(db, registry: blob.registry, digest: blob.digest)
             try await Self.ensureRepository(db, registry: blob.registry, repository: repository)
             try await Self.link(db, registry: blob.registry, repository: repository, digest: blob.digest)
+            return try await Self.blob(db, registry: blob.registry, digest: blob.digest) ?? blob
         }
     }
 
     public func isBlobLinked(registry: String, repository: String, digest: Digest) async throws -> Bool {
         try await sessions.read { db in
-            try await db.raw("""
-                SELECT digest FROM repository_blobs
-                WHERE registry = \(bind: registry) AND repository = \(bind: repository) AND digest = \(bind: digest.description)
-                """).first() != nil
+            try await Self.isLinked(db, registry: registry, repository: repository, digest: digest)
         }
     }
 
     public func linkBlob(registry: String, repository: String, digest: Digest) async throws -> Bool {
         try await sessions.transaction { db in
             guard try await Self.blob(db, registry: registry, digest: digest) != nil else { return false }
+            try await Self.markUsed(db, registry: registry, digest: digest)
             try await Self.ensureRepository(db, registry: registry, repository: repository)
             try await Self.link(db, registry: registry, repository: repository, digest: digest)
             return true
@@ -123,17 +124,38 @@ public final class SQLMetadataStore: MetadataStore {
 
     // MARK: manifests and tags
 
-    public func putManifest(_ manifest: ManifestRecord, content: BlobRecord, tag: String?) async throws {
+    public func putManifest(_ manifest: ManifestRecord, content: BlobRecord?, references: ManifestReferences, tag: String?) async throws {
         try await sessions.transaction { db in
-            try await Self.insertBlob(db, content)
-            try await Self.ensureRepository(db, registry: manifest.registry, repository: manifest.repository)
+            let (registry, repository) = (manifest.registry, manifest.repository)
+            // Checked here, inside the write transaction, so garbage collection cannot remove a reference between
+            // the check and the write.
+            for blob in references.blobs {
+                guard try await Self.isLinked(db, registry: registry, repository: repository, digest: blob) else {
+                    throw MissingReferenceError(digest: blob, kind: .blob)
+                }
+            }
+            for child in references.manifests {
+                guard try await db.raw("""
+                    SELECT digest FROM manifests
+                    WHERE registry = \(bind: registry) AND repository = \(bind: repository) AND digest = \(bind: child.description)
+                    """).first() != nil else { throw MissingReferenceError(digest: child, kind: .manifest) }
+            }
+            if let content {
+                try await Self.insertBlob(db, content)
+            } else if try await Self.blob(db, registry: registry, digest: manifest.digest) == nil {
+                throw MissingReferenceError(digest: manifest.digest, kind: .content)
+            }
+            try await Self.markUsed(db, registry: registry, digest: manifest.digest)
+            try await Self.ensureRepository(db, registry: registry, repository: repository)
             try await db.raw("""
-                INSERT INTO manifests (registry, repository, digest, media_type, size, artifact_type, subject, annotations, created_at)
-                VALUES (\(bind: manifest.registry), \(bind: manifest.repository), \(bind: manifest.digest.description),
+                INSERT INTO manifests (registry, repository, digest, media_type, size, artifact_type, subject, annotations, created_at,
+                                       references_recorded)
+                VALUES (\(bind: registry), \(bind: repository), \(bind: manifest.digest.description),
                         \(bind: manifest.mediaType), \(bind: manifest.size), \(bind: manifest.artifactType),
-                        \(bind: manifest.subject?.description), \(bind: manifest.sealedAnnotations), \(bind: manifest.createdAt))
-                ON CONFLICT (registry, repository, digest) DO NOTHING
+                        \(bind: manifest.subject?.description), \(bind: manifest.sealedAnnotations), \(bind: manifest.createdAt), 1)
+                ON CONFLICT (registry, repository, digest) DO UPDATE SET references_recorded = 1
                 """).run()
+            try await Self.insertReferences(db, registry: registry, repository: repository, manifest: manifest.digest, blobs: references.blobs)
             if let tag {
                 try await db.raw("""
                     INSERT INTO tags (registry, repository, name, digest)
@@ -192,6 +214,10 @@ public final class SQLMetadataStore: MetadataStore {
             try await db.raw("""
                 DELETE FROM manifests
                 WHERE registry = \(bind: registry) AND repository = \(bind: repository) AND digest = \(bind: digest.description)
+                """).run()
+            try await db.raw("""
+                DELETE FROM manifest_blobs
+                WHERE registry = \(bind: registry) AND repository = \(bind: repository) AND manifest = \(bind: digest.description)
                 """).run()
             return true
         }
@@ -300,6 +326,31 @@ public final class SQLMetadataStore: MetadataStore {
             """).run()
     }
 
+    static func isLinked(_ db: any SQLDatabase, registry: String, repository: String, digest: Digest) async throws -> Bool {
+        try await db.raw("""
+            SELECT digest FROM repository_blobs
+            WHERE registry = \(bind: registry) AND repository = \(bind: repository) AND digest = \(bind: digest.description)
+            """).first() != nil
+    }
+
+    static func markUsed(_ db: any SQLDatabase, registry: String, digest: Digest) async throws {
+        try await db.raw("""
+            UPDATE blobs SET last_used_at = \(bind: Self.now()) WHERE registry = \(bind: registry) AND digest = \(bind: digest.description)
+            """).run()
+    }
+
+    static func insertReferences(_ db: any SQLDatabase, registry: String, repository: String, manifest: Digest, blobs: [Digest]) async throws {
+        for blob in Set(blobs) {
+            try await db.raw("""
+                INSERT INTO manifest_blobs (registry, repository, manifest, digest)
+                VALUES (\(bind: registry), \(bind: repository), \(bind: manifest.description), \(bind: blob.description))
+                ON CONFLICT (registry, repository, manifest, digest) DO NOTHING
+                """).run()
+        }
+    }
+
+    static func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
+
     private static func ensureRepository(_ db: any SQLDatabase, registry: String, repository: String) async throws {
         try await db.raw("""
             INSERT INTO repositories (registry, name) VALUES (\(bind: registry), \(bind: repository))
@@ -315,11 +366,15 @@ public final class SQLMetadataStore: MetadataStore {
             """).run()
     }
 
-    private static func blob(_ db: any SQLDatabase, registry: String, digest: Digest) async throws -> BlobRecord? {
+    static func blob(_ db: any SQLDatabase, registry: String, digest: Digest) async throws -> BlobRecord? {
         guard let row = try await db.raw("""
             SELECT * FROM blobs WHERE registry = \(bind: registry) AND digest = \(bind: digest.description)
             """).first() else { return nil }
-        return BlobRecord(
+        return try blobRecord(row)
+    }
+
+    static func blobRecord(_ row: any SQLRow) throws -> BlobRecord {
+        BlobRecord(
             registry: try row.decode(column: "registry", as: String.self),
             digest: try Self.digest(row, "digest"),
             size: try row.decode(column: "size", as: Int64.self),
@@ -333,7 +388,7 @@ public final class SQLMetadataStore: MetadataStore {
         try row.decodeNil(column: column) ? nil : row.decode(column: column, as: String.self)
     }
 
-    private static func digest(_ row: any SQLRow, _ column: String) throws -> Digest {
+    static func digest(_ row: any SQLRow, _ column: String) throws -> Digest {
         let text = try row.decode(column: column, as: String.self)
         do { return try Digest(parsing: text) } catch {
             throw StorageError(.corrupt, "stored digest is malformed")
@@ -352,7 +407,7 @@ public final class SQLMetadataStore: MetadataStore {
         )
     }
 
-    private static func manifestRecord(_ row: any SQLRow) throws -> ManifestRecord {
+    static func manifestRecord(_ row: any SQLRow) throws -> ManifestRecord {
         ManifestRecord(
             registry: try row.decode(column: "registry", as: String.self),
             repository: try row.decode(column: "repository", as: String.self),

@@ -53,7 +53,7 @@ func filesUnder(_ directory: String) -> [String] {
         try await fixture.test { client in
             let token = try await client.token(fixture, scopes: Self.scopes)
             #expect(try await client.send(.post, "/v2/coffer/app/blobs/uploads/?digest=\(digest)", token: token, body: blob).status == .created)
-            let path = fixture.dataDirectory + "/blobs/objects/registries/coffer/blobs/sha256/\(digest.encoded.prefix(2))/\(digest.encoded)"
+            let path = try fixture.objectPath(registry: "coffer", digest: digest)
             var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
             let original = bytes
             bytes[bytes.count / 2] ^= 0x40

@@ -35,6 +35,14 @@ struct Fixture {
         try await server.close()
     }
 
+    /// The file of a blob's object in the data directory (objects are named by digest, time of writing and a random part).
+    func objectPath(registry: String, digest: Digest) throws -> String {
+        let directory = dataDirectory + "/blobs/objects/registries/\(registry)/blobs/\(digest.algorithm.rawValue)/\(digest.encoded.prefix(2))"
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix(digest.encoded + ".") }
+        guard names.count == 1 else { throw FixtureError("expected one object of \(digest) in \(registry), found \(names.count)") }
+        return directory + "/" + names[0]
+    }
+
     var basicAuthorization: String {
         "Basic " + Data("coffer-admin:\(password)".utf8).base64EncodedString()
     }

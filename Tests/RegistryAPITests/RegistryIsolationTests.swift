@@ -23,12 +23,12 @@ import Testing
             let read = try await client.send(.get, "/v2/second/app/blobs/\(digest)", token: token)
             #expect(Array(read.body.readableBytesView) == blob)
         }
-        let objects = fixture.dataDirectory + "/blobs/objects/registries"
-        let first = try Data(contentsOf: URL(fileURLWithPath: "\(objects)/coffer/blobs/sha256/\(digest.encoded.prefix(2))/\(digest.encoded)"))
-        let second = try Data(contentsOf: URL(fileURLWithPath: "\(objects)/second/blobs/sha256/\(digest.encoded.prefix(2))/\(digest.encoded)"))
+        let secondPath = try fixture.objectPath(registry: "second", digest: digest)
+        let first = try Data(contentsOf: URL(fileURLWithPath: try fixture.objectPath(registry: "coffer", digest: digest)))
+        let second = try Data(contentsOf: URL(fileURLWithPath: secondPath))
         #expect(first != second)
         // An object moved from one registry into the other does not open there.
-        try first.write(to: URL(fileURLWithPath: "\(objects)/second/blobs/sha256/\(digest.encoded.prefix(2))/\(digest.encoded)"))
+        try first.write(to: URL(fileURLWithPath: secondPath))
         let reopened = try await Fixture.make(dataDirectory: fixture.dataDirectory)
         try await reopened.test { client in
             let token = try await client.token(reopened, scopes: ["repository:second/app:pull"])

@@ -74,10 +74,10 @@ private func content(_ digest: Digest) -> BlobRecord {
         let store = try await factory.make()
         defer { Task { try await store.close() } }
         let first = digest("1"), second = digest("2")
-        try await store.putManifest(manifest("app", first), content: content(first), tag: "v1")
-        try await store.putManifest(manifest("app", second), content: content(second), tag: "v2")
-        try await store.putManifest(manifest("app", second), content: content(second), tag: "latest")
-        try await store.putManifest(manifest("app", first), content: content(first), tag: "v2")
+        try await store.putManifest(manifest("app", first), content: content(first), references: .init(), tag: "v1")
+        try await store.putManifest(manifest("app", second), content: content(second), references: .init(), tag: "v2")
+        try await store.putManifest(manifest("app", second), content: content(second), references: .init(), tag: "latest")
+        try await store.putManifest(manifest("app", first), content: content(first), references: .init(), tag: "v2")
         #expect(try await store.resolveTag(registry: "r", repository: "app", tag: "v2") == first)
         #expect(try await store.tags(registry: "r", repository: "app", after: nil, limit: nil) == ["latest", "v1", "v2"])
         #expect(try await store.tags(registry: "r", repository: "app", after: "latest", limit: 1) == ["v1"])
@@ -100,9 +100,9 @@ private func content(_ digest: Digest) -> BlobRecord {
         let store = try await factory.make()
         defer { Task { try await store.close() } }
         let subject = digest("5")
-        try await store.putManifest(manifest("app", digest("6"), subject: subject, artifactType: "a/sig"), content: content(digest("6")), tag: nil)
-        try await store.putManifest(manifest("app", digest("7"), subject: subject, artifactType: "a/sbom"), content: content(digest("7")), tag: nil)
-        try await store.putManifest(manifest("other", digest("8"), subject: subject), content: content(digest("8")), tag: nil)
+        try await store.putManifest(manifest("app", digest("6"), subject: subject, artifactType: "a/sig"), content: content(digest("6")), references: .init(), tag: nil)
+        try await store.putManifest(manifest("app", digest("7"), subject: subject, artifactType: "a/sbom"), content: content(digest("7")), references: .init(), tag: nil)
+        try await store.putManifest(manifest("other", digest("8"), subject: subject), content: content(digest("8")), references: .init(), tag: nil)
         let referrers = try await store.referrers(registry: "r", repository: "app", subject: subject)
         #expect(Set(referrers.map(\.digest)) == [digest("6"), digest("7")])
         #expect(Set(referrers.compactMap(\.artifactType)) == ["a/sig", "a/sbom"])
@@ -112,9 +112,9 @@ private func content(_ digest: Digest) -> BlobRecord {
     func manifestsAndTaggedDigestsOfARepository(_ factory: MetadataStoreFactory) async throws {
         let store = try await factory.make()
         defer { Task { try await store.close() } }
-        try await store.putManifest(manifest("app", digest("b")), content: content(digest("b")), tag: "v1")
-        try await store.putManifest(manifest("app", digest("a")), content: content(digest("a")), tag: nil)
-        try await store.putManifest(manifest("other", digest("c")), content: content(digest("c")), tag: "v1")
+        try await store.putManifest(manifest("app", digest("b")), content: content(digest("b")), references: .init(), tag: "v1")
+        try await store.putManifest(manifest("app", digest("a")), content: content(digest("a")), references: .init(), tag: nil)
+        try await store.putManifest(manifest("other", digest("c")), content: content(digest("c")), references: .init(), tag: "v1")
         #expect(try await store.manifests(registry: "r", repository: "app").map(\.digest) == [digest("a"), digest("b")])
         #expect(try await store.taggedDigests(registry: "r", repository: "app") == [digest("b")])
         _ = try await store.deleteTag(registry: "r", repository: "app", tag: "v1")
@@ -156,11 +156,102 @@ private func content(_ digest: Digest) -> BlobRecord {
             for index in 0..<40 {
                 group.addTask {
                     let value = try Digest(parsing: "sha256:" + String(format: "%064x", index))
-                    try await store.putManifest(manifest("app", value), content: content(value), tag: "t\(index)")
+                    try await store.putManifest(manifest("app", value), content: content(value), references: .init(), tag: "t\(index)")
                 }
             }
             try await group.waitForAll()
         }
         #expect(try await store.tags(registry: "r", repository: "app", after: nil, limit: nil).count == 40)
+    }
+
+    @Test(arguments: MetadataStoreFactory.backends)
+    func manifestReferencesAreCheckedWhereTheyAreWritten(_ factory: MetadataStoreFactory) async throws {
+        let store = try await factory.make()
+        defer { Task { try await store.close() } }
+        try await store.commitBlob(content(digest("c")), repository: "app")
+        try await store.commitBlob(content(digest("d")), repository: "elsewhere")
+        let image = digest("1")
+        // A blob linked only into another repository is missing here: nothing of the manifest is written.
+        await #expect(throws: MissingReferenceError.self) {
+            try await store.putManifest(manifest("app", image), content: content(image),
+                                        references: ManifestReferences(blobs: [digest("c"), digest("d")]), tag: "v1")
+        }
+        #expect(try await store.manifest(registry: "r", repository: "app", digest: image) == nil)
+        #expect(try await store.blob(registry: "r", digest: image) == nil)
+        #expect(try await store.resolveTag(registry: "r", repository: "app", tag: "v1") == nil)
+        // An index's children must be in the repository.
+        await #expect(throws: MissingReferenceError.self) {
+            try await store.putManifest(manifest("app", digest("2")), content: content(digest("2")),
+                                        references: ManifestReferences(manifests: [image]), tag: nil)
+        }
+        // Content the caller expects the registry to hold must still be there.
+        await #expect(throws: MissingReferenceError.self) {
+            try await store.putManifest(manifest("app", image), content: nil, references: ManifestReferences(blobs: [digest("c")]), tag: nil)
+        }
+        try await store.putManifest(manifest("app", image), content: content(image), references: ManifestReferences(blobs: [digest("c")]), tag: "v1")
+        try await store.putManifest(manifest("app", image), content: nil, references: ManifestReferences(blobs: [digest("c")]), tag: "v2")
+        #expect(try await store.resolveTag(registry: "r", repository: "app", tag: "v2") == image)
+    }
+
+    @Test(arguments: MetadataStoreFactory.backends)
+    func collectionRemovesOnlyUnreferencedBlobsPastTheirGrace(_ factory: MetadataStoreFactory) async throws {
+        let store = try await factory.make()
+        defer { Task { try await store.close() } }
+        let config = digest("c"), layer = digest("d"), shared = digest("e"), orphan = digest("f")
+        for blob in [config, layer, shared, orphan] { try await store.commitBlob(content(blob), repository: "app") }
+        try await store.commitBlob(content(shared), repository: "other")
+        let image = digest("1"), other = digest("2")
+        try await store.putManifest(manifest("app", image), content: content(image),
+                                    references: ManifestReferences(blobs: [config, layer, shared]), tag: "v1")
+        try await store.putManifest(manifest("other", other), content: content(other), references: ManifestReferences(blobs: [shared]), tag: "v1")
+        let now = Int64(Date().timeIntervalSince1970)
+        // Everything was used just now: within the grace period nothing goes.
+        #expect(try await store.removeUnreferencedBlobs(registry: "r", unusedBefore: now - 60, limit: 100).isEmpty)
+        let removed = try await store.removeUnreferencedBlobs(registry: "r", unusedBefore: now + 60, limit: 100)
+        #expect(removed.map(\.digest) == [orphan])
+        #expect(try await store.blob(registry: "r", digest: orphan) == nil)
+        #expect(try await !store.isBlobLinked(registry: "r", repository: "app", digest: orphan))
+        #expect(try await store.blobObjectKeys(registry: "r") == Set([config, layer, shared, image, other].map { content($0).objectKey }))
+
+        // Deleting the manifest frees its blobs and its content, but not what another manifest still references.
+        #expect(try await store.deleteManifest(registry: "r", repository: "app", digest: image))
+        let freed = try await store.removeUnreferencedBlobs(registry: "r", unusedBefore: now + 60, limit: 2)
+        #expect(freed.map(\.digest) == [image, config])  // in digest order, at most `limit`
+        let rest = try await store.removeUnreferencedBlobs(registry: "r", unusedBefore: now + 60, limit: 100)
+        #expect(rest.map(\.digest) == [layer])
+        #expect(try await store.blob(registry: "r", digest: shared) != nil)
+        #expect(try await store.isBlobLinked(registry: "r", repository: "other", digest: shared))
+        // Another registry's blobs are not this registry's business.
+        #expect(try await store.removeUnreferencedBlobs(registry: "elsewhere", unusedBefore: now + 60, limit: 100).isEmpty)
+    }
+
+    @Test(arguments: MetadataStoreFactory.backends)
+    func aManifestPutRacingCollectionNeverReferencesARemovedBlob(_ factory: MetadataStoreFactory) async throws {
+        let store = try await factory.make()
+        defer { Task { try await store.close() } }
+        let future = Int64(Date().timeIntervalSince1970) + 60
+        var landed = 0
+        for index in 0..<30 {
+            let layer = try Digest(parsing: "sha256:" + String(format: "%064x", index))
+            let image = try Digest(parsing: "sha256:" + String(format: "%063xf", index))
+            try await store.commitBlob(content(layer), repository: "app")
+            async let put: Bool = {
+                do {
+                    try await store.putManifest(manifest("app", image), content: content(image),
+                                                references: ManifestReferences(blobs: [layer]), tag: "t\(index)")
+                    return true
+                } catch is MissingReferenceError { return false }
+            }()
+            _ = try await store.removeUnreferencedBlobs(registry: "r", unusedBefore: future, limit: 100)
+            if try await put {
+                landed += 1
+                // The manifest landed, so its layer must have survived: it is referenced from then on.
+                #expect(try await store.blob(registry: "r", digest: layer) != nil, "layer \(index) removed under a manifest")
+                #expect(try await store.removeUnreferencedBlobs(registry: "r", unusedBefore: future, limit: 100).isEmpty)
+            } else {
+                #expect(try await store.manifest(registry: "r", repository: "app", digest: image) == nil)
+            }
+        }
+        #expect(try await store.tags(registry: "r", repository: "app", after: nil, limit: nil).count == landed)
     }
 }
