@@ -1,7 +1,9 @@
 """Two Coffer nodes on one PostgreSQL and one S3 endpoint, behind nginx (Debian's, TCP load balancing on
 loopback): pushes land on both nodes, a chunked upload alternates between them, and when a node dies mid-push
-the client's retry succeeds through the other. Pulls are byte-identical."""
+the client's retry succeeds through the other. Pulls are byte-identical. Garbage collection, run by one node,
+never takes what the other is writing."""
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -10,6 +12,7 @@ import subprocess
 import tempfile
 import time
 
+import boto3
 import pytest
 import requests
 
@@ -39,9 +42,9 @@ stream {{
 
 
 class Cluster:
-    def __init__(self, database, bucket):
+    def __init__(self, database, bucket, extra_args=()):
         self.workdir = tempfile.mkdtemp(prefix="coffer-cluster-")
-        args = ["--metadata", database, "--blobs", f"s3://{bucket}/cluster"]
+        args = ["--metadata", database, "--blobs", f"s3://{bucket}/cluster", *extra_args]
         os.makedirs(os.path.join(self.workdir, "a"))
         os.makedirs(os.path.join(self.workdir, "b"))
         self.a = Coffer(os.path.join(self.workdir, "a"), args)
@@ -87,11 +90,13 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(postgres_database, s3_bucket):
+def cluster(request, postgres_database, s3_bucket):
     if not shutil.which("nginx"):
         pytest.fail("nginx is not installed (scripts/test installs it)")
     _, bucket = s3_bucket
-    running = Cluster(postgres_database, bucket)
+    marker = request.node.get_closest_marker("serve_args")
+    running = Cluster(postgres_database, bucket, marker.args if marker else ())
+    running.bucket = bucket
     yield running
     running.close()
 
@@ -167,3 +172,101 @@ def test_a_node_dies_mid_push_and_the_retry_succeeds_through_the_other(cluster, 
         again = skopeo(cluster, *push)  # the client's retry, through the node that is left
         assert again.returncode == 0, again.stderr
     assert_pulls_back(cluster, tmp_path, "big", source, layers)
+
+
+def gc_passes(node):
+    """Garbage-collection counters of one node, from its metrics endpoint."""
+    metrics = requests.get(f"https://{node.host}/metrics", headers={"Authorization": f"Bearer {node.operator_token()}"},
+                           verify=node.ca, timeout=30)
+    assert metrics.status_code == 200, metrics.text
+    values = dict(line.split(" ") for line in metrics.text.splitlines() if line.startswith("coffer_gc_"))
+    return {name: int(value) for name, value in values.items()}
+
+
+def stored_objects(bucket):
+    s3 = boto3.client("s3")
+    keys = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        keys += [item["Key"] for item in page.get("Contents", [])]
+    return keys
+
+
+@pytest.mark.serve_args("--gc-interval-seconds", "1", "--gc-grace-seconds", "20")
+def test_garbage_collection_on_one_node_spares_what_the_other_writes(cluster, tmp_path):
+    # Both nodes run maintenance every second; the cluster's lease lets one of them collect.
+    deadline = time.time() + 30
+    while True:
+        counts = {node: gc_passes(node)["coffer_gc_passes_total"] for node in (cluster.a, cluster.b)}
+        if any(counts.values()):
+            break
+        assert time.time() < deadline, "no node ran garbage collection"
+        time.sleep(1)
+    collector = max(counts, key=counts.get)
+    writer = cluster.b if collector is cluster.a else cluster.a
+    assert counts[writer] == 0, "both nodes collected: the lease did not hold"
+
+    # The writer pushes slowly, blob by blob and chunk by chunk, while the collector passes over the registry.
+    token = writer.token("repository:coffer/slow:pull,push")
+    headers = {"Authorization": f"Bearer {token}"}
+    base = f"https://{writer.host}/v2/coffer/slow"
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}).encode()
+    config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
+    posted = requests.post(f"{base}/blobs/uploads/?digest={config_digest}", data=config, headers=headers, verify=writer.ca, timeout=30)
+    assert posted.status_code == 201, posted.text
+    layer = os.urandom(600_000)
+    layer_digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+    started = requests.post(f"{base}/blobs/uploads/", headers=headers, verify=writer.ca, timeout=30)
+    assert started.status_code == 202, started.text
+    location = f"https://{writer.host}{started.headers['Location']}"
+    offset = 0
+    for chunk in (layer[:200_000], layer[200_000:400_000]):
+        patched = requests.patch(location, data=chunk, verify=writer.ca, timeout=30, headers={
+            **headers, "Content-Type": "application/octet-stream", "Content-Range": f"{offset}-{offset + len(chunk) - 1}"})
+        assert patched.status_code == 202, patched.text
+        offset += len(chunk)
+        location = f"https://{writer.host}{patched.headers['Location']}"
+        time.sleep(3)  # several collection passes go by
+    separator = "&" if "?" in location else "?"
+    done = requests.put(f"{location}{separator}digest={layer_digest}", data=layer[400_000:], verify=writer.ca, timeout=30,
+                        headers={**headers, "Content-Type": "application/octet-stream"})
+    assert done.status_code == 201, done.text
+    time.sleep(2)
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": len(layer)}]}).encode()
+    put = requests.put(f"{base}/manifests/v1", data=manifest, verify=writer.ca, timeout=30,
+                       headers={**headers, "Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+    assert put.status_code == 201, put.text
+    assert gc_passes(collector)["coffer_gc_passes_total"] > counts[collector] + 3, "the collector was not running meanwhile"
+    pulled = requests.get(f"https://{collector.host}/v2/coffer/slow/blobs/{layer_digest}", verify=collector.ca, timeout=30,
+                          headers={"Authorization": f"Bearer {collector.token('repository:coffer/slow:pull')}"})
+    assert pulled.status_code == 200 and pulled.content == layer
+
+    # What nothing references any more is collected; what is referenced stays and pulls back identical.
+    creds = f"{cluster.a.username}:{cluster.a.password}"
+    keep, gone = str(tmp_path / "keep"), str(tmp_path / "gone")
+    keep_layers = build_image(keep, "v1", [os.urandom(300_000) for _ in range(2)])
+    gone_layers = build_image(gone, "v1", [os.urandom(300_000) for _ in range(2)])
+    for source, repository in ((keep, "keep"), (gone, "gone")):
+        pushed = skopeo(cluster, "copy", "--dest-cert-dir", cluster.a.cert_dir, "--dest-creds", creds, f"oci:{source}:v1",
+                        f"docker://{cluster.host}/coffer/{repository}:v1")
+        assert pushed.returncode == 0, pushed.stderr
+    gone_token = writer.token("repository:coffer/gone:pull,push,delete")
+    gone_headers = {"Authorization": f"Bearer {gone_token}", "Accept": "application/vnd.oci.image.manifest.v1+json"}
+    head = requests.head(f"https://{writer.host}/v2/coffer/gone/manifests/v1", headers=gone_headers, verify=writer.ca, timeout=30)
+    assert head.status_code == 200
+    deleted = requests.delete(f"https://{writer.host}/v2/coffer/gone/manifests/{head.headers['Docker-Content-Digest']}",
+                              headers=gone_headers, verify=writer.ca, timeout=30)
+    assert deleted.status_code == 202, deleted.text
+    names = [digest.split(":")[1] for digest in gone_layers]
+    assert all(any(name in key for key in stored_objects(cluster.bucket)) for name in names)
+    deadline = time.time() + 60
+    while any(name in key for key in stored_objects(cluster.bucket) for name in names):
+        assert time.time() < deadline, "unreferenced layers were not collected within the grace period and a minute"
+        time.sleep(2)
+    for name in names:
+        missing = requests.head(f"https://{writer.host}/v2/coffer/gone/blobs/sha256:{name}", headers=gone_headers, verify=writer.ca, timeout=30)
+        assert missing.status_code == 404
+    assert gc_passes(collector)["coffer_gc_blobs_removed_total"] >= len(names) + 2  # the layers, the config, the manifest
+    assert_pulls_back(cluster, tmp_path, "keep", keep, keep_layers)
