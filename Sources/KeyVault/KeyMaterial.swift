@@ -6,7 +6,9 @@ import _CryptoExtras
 /// A key's private material and the operations it performs. Private material leaves this type only
 /// sealed (for storage), never in a response.
 enum KeyMaterial {
-    case rsa(_RSA.Encryption.PrivateKey, _RSA.Signing.PrivateKey)
+    /// The key for encryption and for signatures (swift-crypto), and the same key in the system's OpenSSL when it is
+    /// there (private-key decryption, the vault's hot path, runs there: see ``SystemRSAKey``).
+    case rsa(_RSA.Encryption.PrivateKey, _RSA.Signing.PrivateKey, SystemRSAKey?)
     case p256(P256.Signing.PrivateKey)
     case p384(P384.Signing.PrivateKey)
     case p521(P521.Signing.PrivateKey)
@@ -47,8 +49,9 @@ enum KeyMaterial {
         }
     }
 
-    private static func rsa(_ key: _RSA.Encryption.PrivateKey) throws -> KeyMaterial {
-        .rsa(key, try _RSA.Signing.PrivateKey(derRepresentation: key.derRepresentation))
+    static func rsa(_ key: _RSA.Encryption.PrivateKey) throws -> KeyMaterial {
+        let der = key.derRepresentation
+        return .rsa(key, try _RSA.Signing.PrivateKey(derRepresentation: der), SystemRSAKey(der: Array(der)))
     }
 
     /// The public JWK members (none for a symmetric key).
@@ -59,7 +62,7 @@ enum KeyMaterial {
             return JsonWebKey(kty: kty, crv: crv, x: Base64URL.encode(Array(coordinates[..<half])), y: Base64URL.encode(Array(coordinates[half...])))
         }
         switch self {
-        case .rsa(let key, _):
+        case .rsa(let key, _, _):
             let primitives = try key.publicKey.getKeyPrimitives()
             return JsonWebKey(kty: kty, n: Base64URL.encode(Array(primitives.modulus)), e: Base64URL.encode(Array(primitives.publicExponent)))
         case .p256(let key): return point(key.publicKey.x963Representation, crv: "P-256")
@@ -74,7 +77,7 @@ enum KeyMaterial {
     func sealed(under key: SymmetricKey, context: String) throws -> String {
         let plaintext: Data
         switch self {
-        case .rsa(let rsa, _): plaintext = Data("rsa:".utf8) + rsa.derRepresentation
+        case .rsa(let rsa, _, _): plaintext = Data("rsa:".utf8) + rsa.derRepresentation
         case .p256(let ec): plaintext = Data("p256:".utf8) + ec.rawRepresentation
         case .p384(let ec): plaintext = Data("p384:".utf8) + ec.rawRepresentation
         case .p521(let ec): plaintext = Data("p521:".utf8) + ec.rawRepresentation
@@ -132,7 +135,7 @@ enum KeyMaterial {
 
     func encrypt(_ plaintext: [UInt8], algorithm: String, iv: [UInt8]?, aad: [UInt8]?) throws -> (value: [UInt8], iv: [UInt8]?, tag: [UInt8]?) {
         switch self {
-        case .rsa(let key, _):
+        case .rsa(let key, _, _):
             let padding = try Self.padding(algorithm)
             guard plaintext.count <= key.publicKey.maximumEncryptSize(with: padding) else {
                 throw KeyVaultError(.badParameter, "value is too long for \(algorithm) with this key")
@@ -150,11 +153,14 @@ enum KeyMaterial {
 
     func decrypt(_ ciphertext: [UInt8], algorithm: String, iv: [UInt8]?, aad: [UInt8]?, tag: [UInt8]?) throws -> [UInt8] {
         switch self {
-        case .rsa(let key, _):
+        case .rsa(let key, _, let system):
             let padding = try Self.padding(algorithm)
-            do { return Array(try key.decrypt(ciphertext, padding: padding)) } catch {
-                throw KeyVaultError(.badParameter, "the value could not be decrypted with this key and algorithm")
+            let failure = KeyVaultError(.badParameter, "the value could not be decrypted with this key and algorithm")
+            if let system {
+                guard let plaintext = system.decryptOAEP(ciphertext, sha256: algorithm == "RSA-OAEP-256") else { throw failure }
+                return plaintext
             }
+            do { return Array(try key.decrypt(ciphertext, padding: padding)) } catch { throw failure }
         case .oct(let secret):
             _ = try checkOct(secret, algorithm: algorithm, families: ["GCM"])
             guard let iv, let tag else { throw KeyVaultError(.badParameter, "\(algorithm) decryption needs iv and tag") }
@@ -194,11 +200,11 @@ enum KeyMaterial {
 
     func sign(digest: [UInt8], algorithm: String) throws -> [UInt8] {
         switch (self, algorithm) {
-        case (.rsa(_, let key), "RS256"), (.rsa(_, let key), "PS256"):
+        case (.rsa(_, let key, _), "RS256"), (.rsa(_, let key, _), "PS256"):
             return Array(try key.signature(for: try PrecomputedDigest.sha256(digest), padding: Self.rsaPadding(algorithm)).rawRepresentation)
-        case (.rsa(_, let key), "RS384"), (.rsa(_, let key), "PS384"):
+        case (.rsa(_, let key, _), "RS384"), (.rsa(_, let key, _), "PS384"):
             return Array(try key.signature(for: try PrecomputedDigest.sha384(digest), padding: Self.rsaPadding(algorithm)).rawRepresentation)
-        case (.rsa(_, let key), "RS512"), (.rsa(_, let key), "PS512"):
+        case (.rsa(_, let key, _), "RS512"), (.rsa(_, let key, _), "PS512"):
             return Array(try key.signature(for: try PrecomputedDigest.sha512(digest), padding: Self.rsaPadding(algorithm)).rawRepresentation)
         case (.p256(let key), "ES256"): return Array(try key.signature(for: try PrecomputedDigest.sha256(digest)).rawRepresentation)
         case (.p384(let key), "ES384"): return Array(try key.signature(for: try PrecomputedDigest.sha384(digest)).rawRepresentation)
@@ -210,11 +216,11 @@ enum KeyMaterial {
 
     func verify(digest: [UInt8], signature: [UInt8], algorithm: String) throws -> Bool {
         switch (self, algorithm) {
-        case (.rsa(_, let key), "RS256"), (.rsa(_, let key), "PS256"):
+        case (.rsa(_, let key, _), "RS256"), (.rsa(_, let key, _), "PS256"):
             return key.publicKey.isValidSignature(.init(rawRepresentation: signature), for: try PrecomputedDigest.sha256(digest), padding: try Self.rsaPadding(algorithm))
-        case (.rsa(_, let key), "RS384"), (.rsa(_, let key), "PS384"):
+        case (.rsa(_, let key, _), "RS384"), (.rsa(_, let key, _), "PS384"):
             return key.publicKey.isValidSignature(.init(rawRepresentation: signature), for: try PrecomputedDigest.sha384(digest), padding: try Self.rsaPadding(algorithm))
-        case (.rsa(_, let key), "RS512"), (.rsa(_, let key), "PS512"):
+        case (.rsa(_, let key, _), "RS512"), (.rsa(_, let key, _), "PS512"):
             return key.publicKey.isValidSignature(.init(rawRepresentation: signature), for: try PrecomputedDigest.sha512(digest), padding: try Self.rsaPadding(algorithm))
         case (.p256(let key), "ES256"):
             guard let parsed = try? P256.Signing.ECDSASignature(rawRepresentation: signature) else { return false }

@@ -74,7 +74,7 @@ extension VaultService {
             case "RSA", "RSA-HSM":
                 let key = try _RSA.Encryption.PrivateKey(n: try bytes(jwk.n, "n"), e: try bytes(jwk.e, "e"), d: try bytes(jwk.d, "d"),
                                                          p: try bytes(jwk.p, "p"), q: try bytes(jwk.q, "q"))
-                material = .rsa(key, try _RSA.Signing.PrivateKey(derRepresentation: key.derRepresentation))
+                material = try .rsa(key)
             case "EC", "EC-HSM":
                 let d = try bytes(jwk.d, "d")
                 switch jwk.crv {
