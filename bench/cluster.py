@@ -5,7 +5,11 @@ one node, and the distributed stack on two nodes behind nginx. Push and pull MB/
 shows. PostgreSQL is Debian's and S3 is moto's server, both on this machine: the S3 endpoint (Python) is slow,
 which bounds the blob figures of the distributed stack; the manifest figures read metadata from PostgreSQL.
 
-Usage: bench/run-cluster [--size-mib 64] [--clients 4] [--runs 3] [--duration 10]
+With `--node-cores N` each Coffer node is pinned (taskset) to N cores of its own, standing for a machine of N
+cores; the clients, PostgreSQL, moto and nginx are not pinned. On a small machine that is the only way a second
+node can add capacity: unpinned, two nodes share the same cores as one.
+
+Usage: bench/run-cluster [--size-mib 64] [--clients 4] [--runs 3] [--duration 10] [--node-cores N]
 """
 import argparse
 import json
@@ -60,9 +64,18 @@ def main():
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--node-cores", type=int, default=0, help="pin each node to this many cores of its own (0: no pinning)")
     parser.add_argument("--coffer", default=os.path.join(ROOT, ".build", "release", "coffer"))
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "cluster.json"))
     args = parser.parse_args()
+    if args.node_cores and 2 * args.node_cores > os.cpu_count():
+        parser.error(f"two nodes of {args.node_cores} cores need {2 * args.node_cores} cores; this machine has {os.cpu_count()}")
+
+    def pin(server, node):
+        """Node 0 gets the first `node_cores` cores, node 1 the next ones (every thread, present and future)."""
+        if args.node_cores:
+            cores = ",".join(str(node * args.node_cores + index) for index in range(args.node_cores))
+            subprocess.run(["taskset", "-a", "-p", "-c", cores, str(server.process.pid)], check=True, stdout=subprocess.DEVNULL)
     size = args.size_mib << 20
     work = tempfile.mkdtemp(prefix="coffer-clusterbench-")
     # Its own top-level directory: PostgreSQL runs as its own user, which cannot enter `work` (mode 0700).
@@ -99,14 +112,34 @@ def main():
         for name in ("embedded", "node1"):
             os.makedirs(os.path.join(work, name))
         embedded = CofferServer(args.coffer, os.path.join(work, "embedded"))
+        pin(embedded, 0)
         processes.append(embedded.process)
         results["embedded, one node"] = measure(target(embedded), blobs, size, args.runs, args.duration)
         stop([embedded.process])
         processes.remove(embedded.process)
 
         first = CofferServer(args.coffer, os.path.join(work, "node1"), *distributed)
+        pin(first, 0)
         processes.append(first.process)
         results["PostgreSQL + S3, one node"] = measure(target(first), blobs, size, args.runs, args.duration)
+
+        def balancer(nodes):
+            """nginx in front of `nodes` (TLS passes through); returns its process and its address."""
+            port = free_port()
+            nginx_dir = os.path.join(work, f"nginx{len(nodes)}")
+            os.makedirs(nginx_dir)
+            with open(os.path.join(nginx_dir, "nginx.conf"), "w") as handle:
+                handle.write(NGINX.format(dir=nginx_dir, port=port, servers=" ".join(f"server 127.0.0.1:{node.port};" for node in nodes)))
+            process = subprocess.Popen(["nginx", "-p", nginx_dir, "-c", os.path.join(nginx_dir, "nginx.conf"), "-g", "daemon off;"])
+            processes.append(process)
+            time.sleep(1)
+            return process, f"https://localhost:{port}"
+
+        # The same path as two nodes take (through nginx), so that the ratio is about nodes, not about the proxy.
+        nginx, base = balancer([first])
+        results["PostgreSQL + S3, one node behind nginx"] = measure(target(first, base), blobs, size, args.runs, args.duration)
+        stop([nginx])
+        processes.remove(nginx)
 
         # A second node with the first one's secrets, and nginx in front of both.
         second_dir = os.path.join(work, "node2", "coffer")
@@ -115,21 +148,17 @@ def main():
             if os.path.isfile(os.path.join(first.data, name)) and not name.startswith("metadata.sqlite"):
                 shutil.copy2(os.path.join(first.data, name), second_dir)
         second = CofferServer(args.coffer, os.path.join(work, "node2"), *distributed)
+        pin(second, 1)
         processes.append(second.process)
-        port = free_port()
-        nginx_dir = os.path.join(work, "nginx")
-        os.makedirs(nginx_dir)
-        with open(os.path.join(nginx_dir, "nginx.conf"), "w") as handle:
-            handle.write(NGINX.format(dir=nginx_dir, port=port, servers=f"server 127.0.0.1:{first.port}; server 127.0.0.1:{second.port};"))
-        processes.append(subprocess.Popen(["nginx", "-p", nginx_dir, "-c", os.path.join(nginx_dir, "nginx.conf"), "-g", "daemon off;"]))
-        time.sleep(1)
-        results["PostgreSQL + S3, two nodes behind nginx"] = measure(target(first, f"https://localhost:{port}"), blobs, size, args.runs, args.duration)
+        _, base = balancer([first, second])
+        results["PostgreSQL + S3, two nodes behind nginx"] = measure(target(first, base), blobs, size, args.runs, args.duration)
 
-        one, two = results["PostgreSQL + S3, one node"], results["PostgreSQL + S3, two nodes behind nginx"]
+        one, two = results["PostgreSQL + S3, one node behind nginx"], results["PostgreSQL + S3, two nodes behind nginx"]
         results["two nodes / one node"] = {key: two[key] / one[key] for key in one}
         os.makedirs(os.path.dirname(args.out), exist_ok=True)
         with open(args.out, "w") as handle:
-            json.dump({"size_mib": args.size_mib, "clients": args.clients, "runs": args.runs, "results": results}, handle, indent=2)
+            json.dump({"size_mib": args.size_mib, "clients": args.clients, "runs": args.runs, "node_cores": args.node_cores,
+                       "results": results}, handle, indent=2)
         print(json.dumps(results, indent=2))
     finally:
         for process in processes:
