@@ -58,7 +58,15 @@ extension RegistryService {
     public func completeUpload<Body: AsyncSequence & Sendable>(
         registry: String, repository: RepositoryName, id: String, digest: Digest, expectedOffset: Int64?, body: Body
     ) async throws -> BlobRecord where Body.Element == ByteBuffer {
-        let result: BlobRecord? = try await withUpload(registry: registry, repository: repository, id: id) { state in
+        try await complete(registry: registry, repository: repository, id: id, digest: digest, expectedOffset: expectedOffset, body: body,
+                           heldStateIsCurrent: false)
+    }
+
+    private func complete<Body: AsyncSequence & Sendable>(
+        registry: String, repository: RepositoryName, id: String, digest: Digest, expectedOffset: Int64?, body: Body, heldStateIsCurrent: Bool
+    ) async throws -> BlobRecord where Body.Element == ByteBuffer {
+        let result: BlobRecord? = try await withUpload(registry: registry, repository: repository, id: id,
+                                                       heldStateIsCurrent: heldStateIsCurrent) { state in
             if let expectedOffset, expectedOffset != state.offset {
                 throw RegistryError(.rangeNotSatisfiable, "chunk starts at \(expectedOffset) but the upload has \(state.offset) bytes",
                                     detail: ["offset": String(state.offset)])
@@ -79,8 +87,10 @@ extension RegistryService {
             state.hasher = DigestHasher(digest.algorithm)
             uploads.checkIn(progress.id, state)
         }
-        return try await completeUpload(
-            registry: registry, repository: repository, id: progress.id, digest: digest, expectedOffset: nil, body: body
+        // The session was made by this request and its id never left it: no other node can have moved it on.
+        return try await complete(
+            registry: registry, repository: repository, id: progress.id, digest: digest, expectedOffset: nil, body: body,
+            heldStateIsCurrent: true
         )
     }
 
@@ -103,7 +113,7 @@ extension RegistryService {
     /// checks back in what it returns. On failure the in-memory state is dropped, so the next request
     /// rebuilds it from what actually reached storage.
     private func withUpload<T: Sendable>(
-        registry: String, repository: RepositoryName, id: String,
+        registry: String, repository: RepositoryName, id: String, heldStateIsCurrent: Bool = false,
         _ body: (UploadState) async throws -> (T, UploadState?)
     ) async throws -> T {
         guard let record = try await metadata.upload(id: id), record.registry == registry, record.repository == repository.value else {
@@ -113,6 +123,7 @@ extension RegistryService {
         do {
             let state: UploadState
             switch checkout {
+            case .state(let held) where heldStateIsCurrent: state = held
             case .state(let held) where try await isCurrent(held, id: id): state = held
             case .state, .absent: state = try await rebuildState(record)
             }
