@@ -6,6 +6,9 @@ public struct RegistryConfiguration: Sendable {
     public var stagingBatchSize: Int = 1024 * 1024
     /// How long an unwrapped registry master key is trusted before the key-encryption key is asked again.
     public var masterKeyLifetime: Duration = .seconds(300)
+    /// How long a registry's row is reused before it is read again: the bound on how late this node notices a
+    /// registry deleted or its master key rewrapped on another node.
+    public var registryRecordLifetime: Duration = .seconds(1)
     /// Upload sessions idle longer than this are removed at start-up.
     public var staleUploadAge: Duration = .seconds(24 * 3600)
 

@@ -15,6 +15,7 @@ public final class RegistryService: Sendable {
     let masterKeys: MasterKeyCache
     let uploads = UploadSessions()
     let manifests = ManifestCache()
+    let registryRecords: RegistryRecordCache
     let logger: Logger
     /// Every use of a key-encryption key, logged and counted.
     public let keyAudit: KeyAccessAudit
@@ -36,6 +37,7 @@ public final class RegistryService: Sendable {
         self.blobs = blobs
         self.wrappers = Dictionary(keyWrappers.map { ($0.keyID, $0) }, uniquingKeysWith: { first, _ in first })
         self.masterKeys = MasterKeyCache(lifetime: configuration.masterKeyLifetime)
+        self.registryRecords = RegistryRecordCache(lifetime: configuration.registryRecordLifetime)
         self.logger = logger
         self.keyAudit = KeyAccessAudit(logger: logger)
     }
@@ -71,6 +73,7 @@ public final class RegistryService: Sendable {
     /// then its objects, best effort (leftovers are unreadable and removed by a later sweep).
     public func deleteRegistry(name: String) async throws {
         try await metadata.deleteRegistry(name: name)
+        registryRecords.forget(name)
         masterKeys.forget(registry: name)
         for key in (try? await blobs.list(prefix: "registries/\(name)/")) ?? [] {
             try? await blobs.delete(key)
@@ -79,7 +82,12 @@ public final class RegistryService: Sendable {
     }
 
     public func registryExists(_ name: String) async throws -> Bool {
-        try await metadata.registry(named: name) != nil
+        try await registryRecord(name) != nil
+    }
+
+    /// The registry's row, from a cache of at most ``RegistryConfiguration/registryRecordLifetime``.
+    func registryRecord(_ name: String) async throws -> RegistryRecord? {
+        try await registryRecords.record(named: name) { try await metadata.registry(named: name) }
     }
 
     public func registryNames() async throws -> [String] {
@@ -88,7 +96,7 @@ public final class RegistryService: Sendable {
 
     /// The registry's unwrapped master key, from cache or by asking its key-encryption key.
     func masterKey(registry: String) async throws -> RegistryMasterKey {
-        guard let record = try await metadata.registry(named: registry) else {
+        guard let record = try await registryRecord(registry) else {
             throw RegistryError(.nameUnknown, "registry \(registry) is not known")
         }
         return try await masterKeys.masterKey(registry: registry, wrapped: record.wrappedMasterKey) {
@@ -133,6 +141,7 @@ public final class RegistryService: Sendable {
             throw audited(error, .rotate, registry: registry, key: next.auditIdentity)
         }
         try await metadata.updateRegistryKey(name: registry, wrappedMasterKey: wrapped, keyEncryptionKeyID: keyWrapperID)
+        registryRecords.forget(registry)
         keyAudit.record(.rotate, registry: registry, key: next.auditIdentity, outcome: .success)
         masterKeys.forget(registry: registry)
         logger.info("registry master key rewrapped", metadata: [LogKey.registry: .string(registry), LogKey.keyID: .string(keyWrapperID)])
