@@ -64,4 +64,30 @@ import Testing
             #expect(read == data)
         }
     }
+
+    @Test func registryRowsAreReusedBrieflyAndAbsenceNever() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("coffer-rows-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let metadata = try await SQLMetadataStore(sessions: try await SQLiteSessions.open(path: directory + "/metadata.sqlite"))
+        defer { Task { try await metadata.close() } }
+        let blobs = try FileSystemBlobStore(root: directory + "/blobs")
+        let serverKey = SymmetricKey(size: .bits256)
+        var configuration = RegistryConfiguration()
+        configuration.registryRecordLifetime = .seconds(1)
+        func node() -> RegistryService {
+            RegistryService(configuration: configuration, metadata: metadata, blobs: blobs,
+                            keyWrappers: [ServiceManagedKeyWrapper(serverMasterKey: serverKey)])
+        }
+        let (first, second) = (node(), node())
+        #expect(try await !second.registryExists("rows"))
+        // Created on one node: usable on the other at once (absence is not remembered).
+        try await first.createRegistry(name: "rows", keyWrapperID: ServiceManagedKeyWrapper.identifier)
+        #expect(try await second.registryExists("rows"))
+        // Deleted on one node: gone there at once, on the other within the lifetime.
+        try await first.deleteRegistry(name: "rows")
+        #expect(try await !first.registryExists("rows"))
+        #expect(try await second.registryExists("rows"))
+        try await Task.sleep(for: .milliseconds(1200))
+        #expect(try await !second.registryExists("rows"))
+    }
 }
