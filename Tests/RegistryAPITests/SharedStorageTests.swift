@@ -72,22 +72,27 @@ import Testing
         defer { Task { try await metadata.close() } }
         let blobs = try FileSystemBlobStore(root: directory + "/blobs")
         let serverKey = SymmetricKey(size: .bits256)
-        var configuration = RegistryConfiguration()
-        configuration.registryRecordLifetime = .seconds(1)
-        func node() -> RegistryService {
-            RegistryService(configuration: configuration, metadata: metadata, blobs: blobs,
-                            keyWrappers: [ServiceManagedKeyWrapper(serverMasterKey: serverKey)])
+        func node(rowLifetime: Duration) -> RegistryService {
+            var configuration = RegistryConfiguration()
+            configuration.registryRecordLifetime = rowLifetime
+            return RegistryService(configuration: configuration, metadata: metadata, blobs: blobs,
+                                   keyWrappers: [ServiceManagedKeyWrapper(serverMasterKey: serverKey)])
         }
-        let (first, second) = (node(), node())
+        let (first, second) = (node(rowLifetime: .seconds(600)), node(rowLifetime: .seconds(600)))
         #expect(try await !second.registryExists("rows"))
         // Created on one node: usable on the other at once (absence is not remembered).
         try await first.createRegistry(name: "rows", keyWrapperID: ServiceManagedKeyWrapper.identifier)
         #expect(try await second.registryExists("rows"))
-        // Deleted on one node: gone there at once, on the other within the lifetime.
+        // Deleted on one node: gone there at once; the other reuses the row it read, within the row's lifetime...
         try await first.deleteRegistry(name: "rows")
         #expect(try await !first.registryExists("rows"))
         #expect(try await second.registryExists("rows"))
-        try await Task.sleep(for: .milliseconds(1200))
-        #expect(try await !second.registryExists("rows"))
+        // ...and no longer once the lifetime has passed.
+        let brief = node(rowLifetime: .milliseconds(200))
+        try await first.createRegistry(name: "rows", keyWrapperID: ServiceManagedKeyWrapper.identifier)
+        #expect(try await brief.registryExists("rows"))
+        try await first.deleteRegistry(name: "rows")
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await !brief.registryExists("rows"))
     }
 }
