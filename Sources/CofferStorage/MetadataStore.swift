@@ -43,6 +43,8 @@ public protocol MetadataStore: Sendable {
     func putManifest(_ manifest: ManifestRecord, content: BlobRecord?, references: ManifestReferences, tag: String?) async throws
     func manifest(registry: String, repository: String, digest: Digest) async throws -> ManifestRecord?
     func resolveTag(registry: String, repository: String, tag: String) async throws -> Digest?
+    /// The manifest a tag points at, in one read (the hot path of pulls by tag).
+    func taggedManifest(registry: String, repository: String, tag: String) async throws -> ManifestRecord?
     /// Removes a manifest and every tag that points at it; false when it was not there.
     func deleteManifest(registry: String, repository: String, digest: Digest) async throws -> Bool
     func deleteTag(registry: String, repository: String, tag: String) async throws -> Bool

@@ -79,19 +79,18 @@ extension RegistryService {
 
     /// Resolves a tag or digest to the manifest's record, without reading its bytes.
     public func manifestInfo(registry: String, repository: RepositoryName, reference: ManifestReference) async throws -> ManifestRecord {
-        let digest: Digest
         switch reference {
-        case .digest(let value): digest = value
+        case .digest(let digest):
+            guard let record = try await metadata.manifest(registry: registry, repository: repository.value, digest: digest) else {
+                throw RegistryError(.manifestUnknown, "manifest \(digest) is not in repository \(repository)")
+            }
+            return record
         case .tag(let tag):
-            guard let value = try await metadata.resolveTag(registry: registry, repository: repository.value, tag: tag.value) else {
+            guard let record = try await metadata.taggedManifest(registry: registry, repository: repository.value, tag: tag.value) else {
                 throw RegistryError(.manifestUnknown, "manifest \(tag) is not in repository \(repository)")
             }
-            digest = value
+            return record
         }
-        guard let record = try await metadata.manifest(registry: registry, repository: repository.value, digest: digest) else {
-            throw RegistryError(.manifestUnknown, "manifest \(digest) is not in repository \(repository)")
-        }
-        return record
     }
 
     public func manifest(registry: String, repository: RepositoryName, reference: ManifestReference) async throws -> StoredManifest {

@@ -201,6 +201,16 @@ public final class SQLMetadataStore: MetadataStore {
         }
     }
 
+    public func taggedManifest(registry: String, repository: String, tag: String) async throws -> ManifestRecord? {
+        try await sessions.read { db in
+            try await db.raw("""
+                SELECT m.* FROM tags t
+                JOIN manifests m ON m.registry = t.registry AND m.repository = t.repository AND m.digest = t.digest
+                WHERE t.registry = \(bind: registry) AND t.repository = \(bind: repository) AND t.name = \(bind: tag)
+                """).first().map(Self.manifestRecord)
+        }
+    }
+
     public func deleteManifest(registry: String, repository: String, digest: Digest) async throws -> Bool {
         try await sessions.transaction { db in
             guard try await db.raw("""
