@@ -24,20 +24,15 @@ struct MetricsEndpoint: Sendable {
             lines.append("coffer_key_access_total{\(text)} \(count)")
         }
         let collection = registry.collectionTotals.snapshot()
-        lines += [
-            "# HELP coffer_gc_passes_total Garbage-collection passes over a registry on this node.",
-            "# TYPE coffer_gc_passes_total counter",
-            "coffer_gc_passes_total \(collection.passes)",
-            "# HELP coffer_gc_blobs_removed_total Unreferenced blobs removed by garbage collection on this node.",
-            "# TYPE coffer_gc_blobs_removed_total counter",
-            "coffer_gc_blobs_removed_total \(collection.report.blobs)",
-            "# HELP coffer_gc_bytes_removed_total Plaintext bytes of the blobs garbage collection removed on this node.",
-            "# TYPE coffer_gc_bytes_removed_total counter",
-            "coffer_gc_bytes_removed_total \(collection.report.bytes)",
-            "# HELP coffer_gc_stray_objects_removed_total Stored objects no record named, removed by garbage collection on this node.",
-            "# TYPE coffer_gc_stray_objects_removed_total counter",
-            "coffer_gc_stray_objects_removed_total \(collection.report.strayObjects)",
-        ]
+        for (name, help, value) in [
+            ("coffer_gc_passes_total", "Garbage-collection passes over a registry on this node.", Int64(collection.passes)),
+            ("coffer_gc_blobs_removed_total", "Unreferenced blobs removed by garbage collection on this node.", Int64(collection.report.blobs)),
+            ("coffer_gc_bytes_removed_total", "Plaintext bytes of the blobs garbage collection removed on this node.", collection.report.bytes),
+            ("coffer_gc_stray_objects_removed_total", "Stored objects no record named, removed by garbage collection on this node.",
+             Int64(collection.report.strayObjects)),
+        ] {
+            lines += ["# HELP \(name) \(help)", "# TYPE \(name) counter", "\(name) \(value)"]
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 

@@ -32,18 +32,6 @@ extension RegistryService {
                 throw RegistryError(.digestInvalid, "manifest content has digest \(digest), not \(expected)")
             }
         }
-        for blob in parsed.blobReferences {
-            guard try await metadata.isBlobLinked(registry: registry, repository: repository.value, digest: blob) else {
-                throw RegistryError(.manifestBlobUnknown, "manifest references blob \(blob), which is not in repository \(repository)",
-                                    detail: ["digest": blob.description])
-            }
-        }
-        for child in parsed.manifestReferences {
-            guard try await metadata.manifest(registry: registry, repository: repository.value, digest: child) != nil else {
-                throw RegistryError(.manifestBlobUnknown, "index references manifest \(child), which is not in repository \(repository)",
-                                    detail: ["digest": child.description])
-            }
-        }
         var annotations: String?
         if let values = parsed.annotations {
             let masterKey = try await masterKey(registry: registry)
@@ -66,13 +54,15 @@ extension RegistryService {
         return record
     }
 
-    /// Writes the manifest's records; a reference gone by then (deleted, or collected) is the client's error.
+    /// Writes the manifest's records, which checks its references in the same transaction: a reference that is
+    /// missing (never pushed, deleted, or collected) is the client's error, and content stored for it is removed.
     private func save(_ record: ManifestRecord, content: BlobRecord?, references: ManifestReferences, tag: Tag?) async throws {
         do {
             try await metadata.putManifest(record, content: content, references: references, tag: tag?.value)
         } catch let missing as MissingReferenceError where missing.kind != .content {
-            let kind = missing.kind == .blob ? "blob" : "manifest"
-            throw RegistryError(.manifestBlobUnknown, "manifest references \(kind) \(missing.digest), which is not in repository \(record.repository)",
+            if let content { try? await blobs.delete(content.objectKey) }
+            let what = missing.kind == .blob ? "manifest references blob" : "index references manifest"
+            throw RegistryError(.manifestBlobUnknown, "\(what) \(missing.digest), which is not in repository \(record.repository)",
                                 detail: ["digest": missing.digest.description])
         }
     }

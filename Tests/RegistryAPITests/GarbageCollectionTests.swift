@@ -1,5 +1,4 @@
 import CofferStorage
-import Crypto
 import Envelope
 import Foundation
 import NIOCore
@@ -21,15 +20,8 @@ import Testing
         let repository = try! RepositoryName("app")
 
         static func make() async throws -> Cluster {
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("coffer-gc-\(UUID().uuidString)").path
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            let metadata = try await SQLMetadataStore(sessions: try await SQLiteSessions.open(path: directory + "/metadata.sqlite"))
-            let blobs = try FileSystemBlobStore(root: directory + "/blobs")
-            let serverKey = SymmetricKey(size: .bits256)
-            func node() -> RegistryService {
-                RegistryService(metadata: metadata, blobs: blobs, keyWrappers: [ServiceManagedKeyWrapper(serverMasterKey: serverKey)])
-            }
-            let cluster = Cluster(first: node(), second: node(), blobs: blobs, metadata: metadata)
+            let stores = try await SharedStores.make()
+            let cluster = Cluster(first: stores.node(), second: stores.node(), blobs: stores.blobs, metadata: stores.metadata)
             try await cluster.first.createRegistry(name: "gc", keyWrapperID: ServiceManagedKeyWrapper.identifier)
             return cluster
         }
@@ -51,10 +43,7 @@ import Testing
         }
 
         func read(_ descriptor: Descriptor, on node: RegistryService) async throws -> [UInt8] {
-            let content = try await node.openBlob(registry: "gc", repository: repository, digest: try OCIModels.Digest(parsing: descriptor.digest))
-            var bytes: [UInt8] = []
-            if let body = content.body { for try await chunk in body { bytes += chunk.readableBytesView } }
-            return bytes
+            try await SharedStores.read(node, registry: "gc", repository: repository, digest: try OCIModels.Digest(parsing: descriptor.digest))
         }
 
         func objects() async throws -> [String] { try await blobs.list(prefix: "registries/gc/blobs/") }

@@ -1,5 +1,4 @@
 import CofferStorage
-import Crypto
 import Envelope
 import Foundation
 import NIOCore
@@ -27,16 +26,9 @@ import Testing
     }
 
     @Test func anUploadAlternatesBetweenNodes() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("coffer-shared-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let metadata = try await SQLMetadataStore(sessions: try await SQLiteSessions.open(path: directory + "/metadata.sqlite"))
-        defer { Task { try await metadata.close() } }
-        let blobs = try FileSystemBlobStore(root: directory + "/blobs")
-        let serverKey = SymmetricKey(size: .bits256)
-        func node() -> RegistryService {
-            RegistryService(metadata: metadata, blobs: blobs, keyWrappers: [ServiceManagedKeyWrapper(serverMasterKey: serverKey)])
-        }
-        let (first, second) = (node(), node())
+        let stores = try await SharedStores.make()
+        defer { Task { try await stores.metadata.close() } }
+        let (first, second) = (stores.node(), stores.node())
         try await first.createRegistry(name: "shared", keyWrapperID: ServiceManagedKeyWrapper.identifier)
         let repository = try RepositoryName("app")
         let data = (0..<250_000).map { _ in UInt8.random(in: 0...255) }
@@ -58,25 +50,17 @@ import Testing
         _ = try await second.completeUpload(registry: "shared", repository: repository, id: upload.id, digest: digest,
                                             expectedOffset: offset, body: Chunks(bytes: parts.last!))
         for service in [first, second] {
-            let content = try await service.openBlob(registry: "shared", repository: repository, digest: digest)
-            var read: [UInt8] = []
-            if let body = content.body { for try await chunk in body { read += chunk.readableBytesView } }
-            #expect(read == data)
+            #expect(try await SharedStores.read(service, registry: "shared", repository: repository, digest: digest) == data)
         }
     }
 
     @Test func registryRowsAreReusedBrieflyAndAbsenceNever() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("coffer-rows-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let metadata = try await SQLMetadataStore(sessions: try await SQLiteSessions.open(path: directory + "/metadata.sqlite"))
-        defer { Task { try await metadata.close() } }
-        let blobs = try FileSystemBlobStore(root: directory + "/blobs")
-        let serverKey = SymmetricKey(size: .bits256)
+        let stores = try await SharedStores.make()
+        defer { Task { try await stores.metadata.close() } }
         func node(rowLifetime: Duration) -> RegistryService {
             var configuration = RegistryConfiguration()
             configuration.registryRecordLifetime = rowLifetime
-            return RegistryService(configuration: configuration, metadata: metadata, blobs: blobs,
-                                   keyWrappers: [ServiceManagedKeyWrapper(serverMasterKey: serverKey)])
+            return stores.node(configuration)
         }
         let (first, second) = (node(rowLifetime: .seconds(600)), node(rowLifetime: .seconds(600)))
         #expect(try await !second.registryExists("rows"))

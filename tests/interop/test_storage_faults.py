@@ -98,6 +98,13 @@ def pulled_identical(coffer, tmp_path, tag, source, layers):
     return True
 
 
+def assert_pushes_and_pulls(coffer, tmp_path, tag):
+    """A new image pushes and pulls back identical: the server works again after a fault."""
+    pushed, source, layers = push(coffer, tmp_path, tag, [os.urandom(50_000)])
+    assert pushed.returncode == 0, pushed.stderr
+    assert pulled_identical(coffer, tmp_path, tag, source, layers)
+
+
 def test_s3_errors_are_retried_and_an_outage_fails_clearly(s3_bucket, tmp_path, monkeypatch):
     endpoint, bucket = s3_bucket
     proxy = FaultyProxy(endpoint, free_port())
@@ -127,9 +134,7 @@ def test_s3_errors_are_retried_and_an_outage_fails_clearly(s3_bucket, tmp_path, 
         proxy = FaultyProxy(endpoint, proxy.port)
         proxy.start()
         assert pulled_identical(coffer, tmp_path, "v1", source, layers)
-        again, again_source, again_layers = push(coffer, tmp_path, "v3", [os.urandom(50_000)])
-        assert again.returncode == 0, again.stderr
-        assert pulled_identical(coffer, tmp_path, "v3", again_source, again_layers)
+        assert_pushes_and_pulls(coffer, tmp_path, "v3")
     finally:
         coffer.stop()
         coffer.log.close()
@@ -164,9 +169,7 @@ def test_postgresql_restarting_mid_operation(postgres_database, tmp_path):
             assert time.time() < deadline, "Coffer did not reconnect to PostgreSQL"
             time.sleep(0.5)
         assert pulled_identical(coffer, tmp_path, "v1", source, layers)
-        again, again_source, again_layers = push(coffer, tmp_path, "v3", [os.urandom(50_000)])
-        assert again.returncode == 0, again.stderr
-        assert pulled_identical(coffer, tmp_path, "v3", again_source, again_layers)
+        assert_pushes_and_pulls(coffer, tmp_path, "v3")
     finally:
         coffer.stop()
         coffer.log.close()
