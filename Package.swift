@@ -212,6 +212,7 @@ let package = Package(
             dependencies: [
                 "RegistryAPI", "CofferServer", "OCIModels", "Envelope",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -28,6 +28,12 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("gc-grace-seconds"),
             help: "Seconds an unreferenced blob is kept after its last use, so pushes in progress keep theirs (default 3600).")
     var garbageCollectionGraceSeconds: Int?
+    @Option(help: "Seconds after which an upload session nobody writes to expires with its staged data (default 604800, 7 days).")
+    var uploadIdleSeconds: Int?
+    @Option(help: "Open upload sessions allowed per repository; more are refused with 429 (default 1000).")
+    var uploadSessionsPerRepository: Int?
+    @Option(help: "Open upload sessions allowed per principal (default 1000).")
+    var uploadSessionsPerPrincipal: Int?
 
     func run() async throws {
         var settings = try config.map(ServerConfiguration.load(file:)) ?? ServerConfiguration()
@@ -47,6 +53,9 @@ struct Serve: AsyncParsableCommand {
         if let retentionCheckSeconds { settings.retentionCheckSeconds = retentionCheckSeconds }
         if let garbageCollectionSeconds { settings.garbageCollectionSeconds = garbageCollectionSeconds }
         if let garbageCollectionGraceSeconds { settings.garbageCollectionGraceSeconds = garbageCollectionGraceSeconds }
+        if let uploadIdleSeconds { settings.uploadIdleSeconds = uploadIdleSeconds }
+        if let uploadSessionsPerRepository { settings.uploadSessionsPerRepository = uploadSessionsPerRepository }
+        if let uploadSessionsPerPrincipal { settings.uploadSessionsPerPrincipal = uploadSessionsPerPrincipal }
         guard (settings.certificateFile == nil) == (settings.privateKeyFile == nil) else {
             throw ValidationError("--certificate and --private-key go together")
         }

@@ -66,6 +66,9 @@ public struct CofferServer: Sendable {
         let vaultSuffix = configuration.vaultHostSuffix
         var registryConfiguration = RegistryConfiguration()
         registryConfiguration.masterKeyLifetime = .seconds(configuration.keyAccessCheckSeconds)
+        registryConfiguration.uploadIdleTimeout = .seconds(max(1, configuration.uploadIdleSeconds))
+        registryConfiguration.uploadLimits = UploadLimits(perRepository: max(1, configuration.uploadSessionsPerRepository),
+                                                          perPrincipal: max(1, configuration.uploadSessionsPerPrincipal))
         let registry = RegistryService(
             configuration: registryConfiguration, metadata: metadata, blobs: blobs,
             keyWrappers: [ServiceManagedKeyWrapper(serverMasterKey: secrets.masterKey)],
@@ -97,7 +100,7 @@ public struct CofferServer: Sendable {
                                      networkPolicy: resourceManagerAPI.registryNetworkRules),
             identityAPI: IdentityAPI(directory: directory, tenantID: bootstrap.tenantID, identityHeader: secrets.identityHeader,
                                      imdsEnabled: configuration.imdsEnabled),
-            keyVaultAPI: KeyVaultAPI(vaults: vaults, directory: directory, tenantID: bootstrap.tenantID, vaultHostSuffix: vaultSuffix),
+            keyVaultAPI: KeyVaultAPI(vaults: vaults, directory: directory, tenantID: bootstrap.tenantID, vaultHostSuffix: vaultSuffix, port: port),
             resourceManagerAPI: resourceManagerAPI,
             metrics: MetricsEndpoint(registry: registry, resourceManager: resourceManagerAPI),
             identityBase: "https://localhost:\(port)",
@@ -142,6 +145,7 @@ public struct CofferServer: Sendable {
             collectGarbage: { [registry, grace = Int64(max(0, configuration.garbageCollectionGraceSeconds))] in
                 try await registry.collectGarbage(unusedBefore: Int64(Date().timeIntervalSince1970) - grace)
             },
+            expireUploads: { [registry] in try await registry.expireIdleUploads() },
             vaultURL: { name in "https://\(name).\(vaultSuffix):\(port)" },
             takeTurn: { [metadata, node = "\(ProcessInfo.processInfo.hostName):\(port):\(configuration.dataDirectory)"] in
                 // The lease outlives a few passes, so a node that stops is replaced soon after, not at once; the

@@ -5,7 +5,7 @@ import ServiceLifecycle
 
 /// Housekeeping every `interval`: rotates vault keys whose rotation policy says they are due, purges
 /// soft-deleted keys and vaults past their scheduled purge date, moves registries with versionless
-/// customer-managed keys to the key's newest version, applies registries' retention policies, and collects
+/// customer-managed keys to the key's newest version, expires idle upload sessions, applies registries' retention policies, and collects
 /// garbage (after retention, which leaves blobs behind). Stops at
 /// once on graceful shutdown (its sleep is cancelled), so the server exits promptly.
 struct MaintenanceService: Service {
@@ -19,6 +19,8 @@ struct MaintenanceService: Service {
     /// How often garbage collection runs, and the pass itself.
     let collectionInterval: Duration
     let collectGarbage: @Sendable () async throws -> Void
+    /// Removes upload sessions idle past their limit (every pass: the query is indexed and usually finds nothing).
+    let expireUploads: @Sendable () async throws -> Void
     let vaultURL: @Sendable (String) -> String
     /// Takes or renews this node's turn (a lease in the metadata store): with several nodes, one runs the jobs.
     let takeTurn: @Sendable () async -> Bool
@@ -38,6 +40,7 @@ struct MaintenanceService: Service {
                         }
                         try await vaults.rotateDueKeys(baseURL: vaultURL)
                         try await vaults.purgeExpired()
+                        try await expireUploads()
                         if ContinuousClock.now - lastVersionCheck >= keyVersionInterval {
                             lastVersionCheck = ContinuousClock.now
                             try await resourceManager.followLatestKeyVersions()

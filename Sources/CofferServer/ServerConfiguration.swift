@@ -47,6 +47,12 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     /// How long an unreferenced blob is kept after it was last used (uploaded, mounted, found by a client's HEAD),
     /// seconds: a push uploads its blobs before the manifest that references them.
     public var garbageCollectionGraceSeconds: Int = 3600
+    /// Upload sessions nobody has written to for this long expire with their staging, seconds (distribution: 7 days).
+    public var uploadIdleSeconds: Int = 7 * 24 * 3600
+    /// Open upload sessions allowed per repository; one more is refused with 429 and `Retry-After`.
+    public var uploadSessionsPerRepository: Int = 1000
+    /// Open upload sessions allowed per principal (a token's subject), across repositories.
+    public var uploadSessionsPerPrincipal: Int = 1000
 
     public init() {}
 
@@ -86,6 +92,9 @@ private struct PartialConfiguration: Decodable {
     var retentionCheckSeconds: Int?
     var garbageCollectionSeconds: Int?
     var garbageCollectionGraceSeconds: Int?
+    var uploadIdleSeconds: Int?
+    var uploadSessionsPerRepository: Int?
+    var uploadSessionsPerPrincipal: Int?
 
     func apply(to configuration: inout ServerConfiguration) {
         if let dataDirectory { configuration.dataDirectory = dataDirectory }
@@ -109,5 +118,8 @@ private struct PartialConfiguration: Decodable {
         if let retentionCheckSeconds { configuration.retentionCheckSeconds = retentionCheckSeconds }
         if let garbageCollectionSeconds { configuration.garbageCollectionSeconds = garbageCollectionSeconds }
         if let garbageCollectionGraceSeconds { configuration.garbageCollectionGraceSeconds = garbageCollectionGraceSeconds }
+        if let uploadIdleSeconds { configuration.uploadIdleSeconds = uploadIdleSeconds }
+        if let uploadSessionsPerRepository { configuration.uploadSessionsPerRepository = uploadSessionsPerRepository }
+        if let uploadSessionsPerPrincipal { configuration.uploadSessionsPerPrincipal = uploadSessionsPerPrincipal }
     }
 }

@@ -70,13 +70,41 @@ public struct UploadRecord: Sendable, Equatable {
     public var registry: String
     public var repository: String
     public var startedAt: Int64
+    /// Who started it (the token's subject), for the per-principal limit; empty when unknown.
+    public var principal: String
+    /// When a request last wrote to it: sessions idle too long expire.
+    public var activeAt: Int64
 
-    public init(id: String, registry: String, repository: String, startedAt: Int64) {
+    public init(id: String, registry: String, repository: String, startedAt: Int64, principal: String = "", activeAt: Int64? = nil) {
         self.id = id
         self.registry = registry
         self.repository = repository
         self.startedAt = startedAt
+        self.principal = principal
+        self.activeAt = activeAt ?? startedAt
     }
+}
+
+/// How many upload sessions may be open at once.
+public struct UploadLimits: Sendable, Equatable {
+    public var perRepository: Int
+    public var perPrincipal: Int
+
+    public init(perRepository: Int, perPrincipal: Int) {
+        self.perRepository = perRepository
+        self.perPrincipal = perPrincipal
+    }
+
+    public static let unlimited = UploadLimits(perRepository: .max, perPrincipal: .max)
+}
+
+/// Whether a new upload session was recorded.
+public enum UploadAdmission: Sendable, Equatable {
+    case admitted
+    /// The repository has this many open sessions already.
+    case repositoryAtLimit(Int)
+    /// The principal has this many open sessions already.
+    case principalAtLimit(Int)
 }
 
 /// What a manifest references, for the checks and records of ``MetadataStore/putManifest(_:content:references:tag:)``.

@@ -74,10 +74,16 @@ public protocol MetadataStore: Sendable {
     func blobObjectKeys(registry: String) async throws -> Set<String>
 
     // Uploads
-    func createUpload(_ upload: UploadRecord) async throws
+    /// Records a new upload session unless its repository or its principal already has `limits` open ones
+    /// (counted and inserted in one transaction, so concurrent starts cannot pass the limit together).
+    func createUpload(_ upload: UploadRecord, limits: UploadLimits) async throws -> UploadAdmission
     func upload(id: String) async throws -> UploadRecord?
+    /// Notes activity on an upload (a chunk arrived), which keeps it from expiring.
+    func touchUpload(id: String, at time: Int64) async throws
     func deleteUpload(id: String) async throws
     func uploads() async throws -> [UploadRecord]
+    /// Uploads with no activity since `before` (seconds since 1970), oldest first.
+    func idleUploads(before: Int64, limit: Int) async throws -> [UploadRecord]
 
     /// Takes or renews the lease `name` for `holder` until `until` (seconds since 1970), unless another holder's
     /// lease is still running at `now`. Background jobs take one so that a cluster runs them once, not per node.

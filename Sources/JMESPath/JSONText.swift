@@ -6,6 +6,9 @@ public enum JSONText {
         public let description: String
     }
 
+    /// Containers nest at most this deep: request bodies are parsed with this, and the parser recurses per level.
+    public static let maximumDepth = 256
+
     public static func parse(_ text: String) throws(ParseError) -> JSONValue {
         var parser = Parser(bytes: Array(text.utf8))
         parser.skipWhitespace()
@@ -82,6 +85,7 @@ public enum JSONText {
     struct Parser {
         let bytes: [UInt8]
         var index = 0
+        var depth = 0
 
         mutating func skipWhitespace() {
             while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
@@ -90,8 +94,13 @@ public enum JSONText {
         mutating func value() throws(ParseError) -> JSONValue {
             guard index < bytes.count else { throw ParseError(description: "unexpected end of JSON") }
             switch bytes[index] {
-            case UInt8(ascii: "{"): return try object()
-            case UInt8(ascii: "["): return try array()
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                guard depth < JSONText.maximumDepth else {
+                    throw ParseError(description: "JSON nests deeper than \(JSONText.maximumDepth) levels")
+                }
+                depth += 1
+                defer { depth -= 1 }
+                return bytes[index] == UInt8(ascii: "{") ? try object() : try array()
             case UInt8(ascii: "\""): return .string(try string())
             case UInt8(ascii: "t"): try keyword("true"); return .bool(true)
             case UInt8(ascii: "f"): try keyword("false"); return .bool(false)
@@ -153,6 +162,8 @@ public enum JSONText {
                         if (0xD800...0xDBFF).contains(code), index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") {
                             index += 2
                             let low = try hex4()
+                            // A high surrogate must be followed by a low one (fuzzing found the subtraction trapping).
+                            guard (0xDC00...0xDFFF).contains(low) else { throw ParseError(description: "unpaired surrogate in a unicode escape") }
                             code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
                         }
                         guard let scalar = Unicode.Scalar(code) else { throw ParseError(description: "invalid unicode escape") }

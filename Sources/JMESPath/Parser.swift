@@ -2,9 +2,19 @@
 struct Parser {
     private let tokens: [Token]
     private var position = 0
+    private var nesting = 0
+
+    /// Bounds on an expression: its tokens bound the depth of the tree (and so of evaluation), the nesting bounds
+    /// the parser's own recursion.
+    static let maximumTokens = 4096
+    static let maximumNesting = 128
 
     static func parse(_ expression: String) throws(JMESPathError) -> Node {
-        var parser = Parser(tokens: try Lexer.tokenize(expression))
+        let tokens = try Lexer.tokenize(expression)
+        guard tokens.count <= maximumTokens else {
+            throw JMESPathError(.syntax, "expression is longer than \(maximumTokens) tokens")
+        }
+        var parser = Parser(tokens: tokens)
         let node = try parser.expression(0)
         guard parser.current == .eof else { throw JMESPathError(.syntax, "unexpected token \(parser.current) after the expression") }
         return node
@@ -24,6 +34,9 @@ struct Parser {
     }
 
     private mutating func expression(_ bindingPower: Int) throws(JMESPathError) -> Node {
+        guard nesting < Self.maximumNesting else { throw JMESPathError(.syntax, "expression nests deeper than \(Self.maximumNesting) levels") }
+        nesting += 1
+        defer { nesting -= 1 }
         let token = current
         advance()
         var left = try nud(token)

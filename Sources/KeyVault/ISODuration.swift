@@ -3,6 +3,8 @@
 public struct ISODuration: Sendable, Equatable, CustomStringConvertible {
     public let text: String
     public let seconds: Int64
+    /// The longest duration accepted (1000 years): any time plus it still fits, whatever later arithmetic does.
+    public static let maximumSeconds: Int64 = 1000 * 365 * 86400
 
     public init?(_ text: String) {
         var rest = Substring(text.uppercased())
@@ -19,8 +21,8 @@ public struct ISODuration: Sendable, Equatable, CustomStringConvertible {
                 inTime = true
                 continue
             }
-            if character.isNumber { number.append(character); continue }
-            guard let value = Int64(number) else { return nil }
+            if character.isASCII, character.isNumber { number.append(character); continue }
+            guard number.count <= 12, let value = Int64(number) else { return nil }
             let unit: Int64
             switch (character, inTime) {
             case ("Y", false): unit = 365 * 86400
@@ -32,7 +34,10 @@ public struct ISODuration: Sendable, Equatable, CustomStringConvertible {
             case ("S", true): unit = 1
             default: return nil
             }
-            total += value * unit
+            // Checked: a duration comes from a request, and times are computed from it later (a trap is a crash).
+            let (part, overflowed) = value.multipliedReportingOverflow(by: unit)
+            guard !overflowed, part <= Self.maximumSeconds - total else { return nil }
+            total += part
             number = ""
             sawUnit = true
             if inTime { sawTimeUnit = true }

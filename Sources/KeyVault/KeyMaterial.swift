@@ -143,7 +143,12 @@ enum KeyMaterial {
             return (Array(try key.publicKey.encrypt(plaintext, padding: padding)), nil, nil)
         case .oct(let secret):
             _ = try checkOct(secret, algorithm: algorithm, families: ["GCM"])
-            let nonce = try iv.map { try AES.GCM.Nonce(data: $0) } ?? AES.GCM.Nonce()
+            // The service chooses every GCM nonce, as Azure does: a caller who could choose one could repeat another
+            // caller's, and with the two ciphertexts recover plaintext and forge tags.
+            guard iv == nil else {
+                throw KeyVaultError(.badParameter, "\(algorithm) encryption generates its own iv; do not send one")
+            }
+            let nonce = AES.GCM.Nonce()
             let box = try AES.GCM.seal(plaintext, using: secret, nonce: nonce, authenticating: aad ?? [])
             return (Array(box.ciphertext), Array(nonce), Array(box.tag))
         case .p256, .p384, .p521:

@@ -13,8 +13,11 @@ public struct KeyVaultAPI: Sendable {
     let tenantID: String
     /// The host suffix of vaults (`vault.localhost`): tokens for `https://<suffix>[:port]` are accepted.
     let vaultHostSuffix: String
+    /// The port clients reach vaults on: with the suffix, the vault audience (`https://vault.localhost:8443`).
+    let port: Int
 
-    public init(vaults: VaultService, directory: Directory, tenantID: String, vaultHostSuffix: String) {
+    public init(vaults: VaultService, directory: Directory, tenantID: String, vaultHostSuffix: String, port: Int) {
+        self.port = port
         self.vaults = vaults
         self.directory = directory
         self.tenantID = tenantID
@@ -26,8 +29,8 @@ public struct KeyVaultAPI: Sendable {
     ///   - identityBase: where clients get tokens (`https://localhost:8443`), for the challenge.
     public func respond(to request: Request, context: some RequestContext, vaultName: String, identityBase: String) async throws -> Response {
         let base = baseURL(of: request)
-        let port = Self.port(of: request.head.authority)
-        let resource = "https://\(vaultHostSuffix)\(port)"
+        // The audience is this server's configuration, never the request's Host.
+        let resource = "https://\(vaultHostSuffix):\(port)"
         do {
             guard let token = bearerToken(of: request) else {
                 throw AzureErrorResponse(.unauthorized, code: "Unauthorized", message: "AKV10000: Request is missing a Bearer or PoP token.",
@@ -47,20 +50,18 @@ public struct KeyVaultAPI: Sendable {
             guard Self.isSupported(version: version) else {
                 throw AzureErrorResponse(.badRequest, code: "BadParameter", message: "The specified version (\(version.prefix(20))) is not recognized. Consider using 7.0 to 7.6 or 2025-07-01.")
             }
+            // A vault that does not exist answers as one the caller may not use: otherwise any token holder could
+            // learn which vault names exist.
             guard let vault = try await vaults.vault(named: vaultName) else {
-                throw AzureErrorResponse(.notFound, code: "VaultNotFound", message: "The vault \(vaultName) does not exist.")
+                throw AzureErrorResponse(.forbidden, code: "Forbidden", message: "The user, group or application "
+                                         + "'appid=\(claims.appid);oid=\(claims.oid)' does not have keys permission on key vault "
+                                         + "'\(vaultName.prefix(24))', or the vault does not exist.")
             }
             let exchange = VaultExchange(api: self, request: request, claims: claims, vault: vault, baseURL: base, apiVersion: version)
             return try await exchange.dispatch()
         } catch let error as KeyVaultError {
             throw Self.wire(error)
         }
-    }
-
-    /// `:8443` from `host:8443` or `[::1]:8443`; empty when the authority has no port.
-    static func port(of authority: String?) -> String {
-        guard let authority, let colon = authority.lastIndex(of: ":"), !authority.hasSuffix("]") else { return "" }
-        return String(authority[colon...])
     }
 
     /// 7.0 to 7.6 (and their previews), 2016-10-01, and the date-named versions that followed 7.6.

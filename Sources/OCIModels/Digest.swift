@@ -1,5 +1,3 @@
-import Crypto
-
 /// A content digest, `algorithm:encoded`, as the OCI image spec defines it.
 ///
 /// Only the registered algorithms `sha256` and `sha512` are accepted: any other well-formed
@@ -44,13 +42,6 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible, Comparable {
 
     public static func < (lhs: Digest, rhs: Digest) -> Bool { lhs.description < rhs.description }
 
-    /// Digest of an in-memory byte sequence (manifests, small test blobs).
-    public static func of(_ bytes: some Sequence<UInt8>, using algorithm: Algorithm = .sha256) -> Digest {
-        var hasher = DigestHasher(algorithm)
-        hasher.update(Array(bytes))
-        return hasher.finalize()
-    }
-
     // algorithm ::= component (separator component)* ; component ::= [a-z0-9]+ ; separator ::= [+._-]
     private static func isWellFormedAlgorithm(_ text: Substring) -> Bool {
         var previousWasSeparator = true
@@ -70,49 +61,6 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible, Comparable {
             (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x30 && byte <= 0x39)
                 || byte == 0x3D || byte == 0x5F || byte == 0x2D
         }
-    }
-}
-
-/// Incremental hashing for either supported algorithm, so bodies can be digested as they stream.
-public struct DigestHasher: Sendable {
-    private enum State: Sendable {
-        case sha256(SHA256)
-        case sha512(SHA512)
-    }
-
-    private var state: State
-    public let algorithm: Digest.Algorithm
-
-    public init(_ algorithm: Digest.Algorithm) {
-        self.algorithm = algorithm
-        switch algorithm {
-        case .sha256: state = .sha256(SHA256())
-        case .sha512: state = .sha512(SHA512())
-        }
-    }
-
-    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
-        switch state {
-        case .sha256(var hasher):
-            hasher.update(bufferPointer: bytes)
-            state = .sha256(hasher)
-        case .sha512(var hasher):
-            hasher.update(bufferPointer: bytes)
-            state = .sha512(hasher)
-        }
-    }
-
-    public mutating func update(_ bytes: [UInt8]) {
-        bytes.withUnsafeBytes { update($0) }
-    }
-
-    public func finalize() -> Digest {
-        let hash: [UInt8]
-        switch state {
-        case .sha256(let hasher): hash = Array(hasher.finalize())
-        case .sha512(let hasher): hash = Array(hasher.finalize())
-        }
-        return Digest(algorithm: algorithm, encoded: hexString(hash))
     }
 }
 

@@ -30,9 +30,17 @@ public struct ParsedManifest: Sendable, Equatable {
     /// - Parameters:
     ///   - bytes: the manifest exactly as sent.
     ///   - contentType: the request's `Content-Type`, if any (parameters are ignored).
-    public init(bytes: [UInt8], contentType: String?) throws(OCIValidationError) {
+    ///   - strict: refuse duplicate keys and deep nesting (every manifest a client sends); false only to re-read
+    ///     manifests stored before the check existed.
+    public init(bytes: [UInt8], contentType: String?, strict: Bool = true) throws(OCIValidationError) {
         guard bytes.count <= Self.maximumSize else {
             throw OCIValidationError(.sizeInvalid, "manifest is larger than \(Self.maximumSize) bytes")
+        }
+        // Readers in other languages must see exactly the document validated here.
+        if strict {
+            do { try StrictJSON.validate(bytes) } catch {
+                throw OCIValidationError(.manifestInvalid, "manifest is not strict JSON: \(error.message)")
+            }
         }
         let document: Document
         do {
@@ -43,8 +51,7 @@ public struct ParsedManifest: Sendable, Equatable {
         guard document.schemaVersion == 2 else {
             throw OCIValidationError(.manifestInvalid, "manifest schemaVersion must be 2")
         }
-        let declaredType = contentType.map { String($0.split(separator: ";")[0]).trimmingCharacters(in: .whitespaces) }
-            .flatMap { $0.isEmpty ? nil : $0 }
+        let declaredType = contentType.flatMap(OCIModels.mediaType(ofContentType:))
         let mediaType: String
         switch (document.mediaType, declaredType) {
         case (let body?, let header?) where body != header:

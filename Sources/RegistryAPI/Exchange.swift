@@ -12,6 +12,8 @@ struct RepositoryTarget {
     let repository: RepositoryName
     /// The name as it appears in the URL (and in token scopes): `<repo>` host-style, `<registry>/<repo>` path-style.
     let urlName: String
+    /// Who the token speaks for (its subject).
+    let principal: String
 }
 
 /// One request to the distribution API, from authorization to response.
@@ -37,45 +39,55 @@ struct Exchange<Context: RequestContext> {
     private var query: FlatDictionary<Substring, Substring> { request.uri.queryParameters }
 
     mutating func dispatch(_ route: OCIRoute) async throws -> Response {
-        switch (route, method) {
-        case (.base, .get), (.base, .head):
-            _ = try authorize(scope: nil)
+        guard let operation = OCIOperation.find(route.endpoint, method) else {
+            throw RegistryError(.unsupported, "\(method.rawValue) is not supported on this endpoint")
+        }
+        let target: RepositoryTarget?
+        switch operation.requirement {
+        case .anyValidToken:
+            try authorize(scope: nil)
+            target = nil
+        case .catalog:
+            try authorize(scope: nil, catalog: true)
+            target = nil
+        case .repository(let actions):
+            guard let name = route.repositoryName else { throw RegistryError(.nameInvalid, "this endpoint names no repository") }
+            target = try await self.target(name, actions: actions)
+        }
+        switch (route, target) {
+        case (.base, _):
             return respond(.ok, json: Data("{}".utf8))
-        case (.catalog, .get):
+        case (.catalog, _):
             return try await catalog()
-        case (.tags(let name), .get):
-            return try await tags(try await target(name, actions: ["pull"]))
-        case (.manifest(let name, let reference), .get), (.manifest(let name, let reference), .head):
-            return try await getManifest(try await target(name, actions: ["pull"]), reference)
-        case (.manifest(let name, let reference), .put):
-            return try await putManifest(try await target(name, actions: ["push"]), reference)
-        case (.manifest(let name, let reference), .delete):
-            let target = try await target(name, actions: ["delete"])
-            let parsed = try parseReference(reference)
-            try await registry.deleteManifest(registry: target.registry, repository: target.repository, reference: parsed)
-            return respond(.accepted)
-        case (.blob(let name, let digest), .get), (.blob(let name, let digest), .head):
-            return try await getBlob(try await target(name, actions: ["pull"]), digest)
-        case (.blob(let name, let digest), .delete):
-            let target = try await target(name, actions: ["delete"])
+        case (.tags, let target?):
+            return try await tags(target)
+        case (.manifest(_, let reference), let target?):
+            switch method {
+            case .put: return try await putManifest(target, reference)
+            case .delete:
+                try await registry.deleteManifest(registry: target.registry, repository: target.repository, reference: try parseReference(reference))
+                return respond(.accepted)
+            default: return try await getManifest(target, reference)
+            }
+        case (.blob(_, let digest), let target?):
+            guard method == .delete else { return try await getBlob(target, digest) }
             try await registry.deleteBlob(registry: target.registry, repository: target.repository, digest: try parseDigest(digest))
             return respond(.accepted)
-        case (.startUpload(let name), .post):
-            return try await startUpload(try await target(name, actions: ["push"]))
-        case (.upload(let name, let id), .get):
-            let target = try await target(name, actions: ["push"])
-            let progress = try await registry.uploadProgress(registry: target.registry, repository: target.repository, id: id)
-            return respond(.noContent, headers: uploadHeaders(target, progress))
-        case (.upload(let name, let id), .patch):
-            return try await patchUpload(try await target(name, actions: ["push"]), id)
-        case (.upload(let name, let id), .put):
-            return try await completeUpload(try await target(name, actions: ["push"]), id)
-        case (.upload(let name, let id), .delete):
-            let target = try await target(name, actions: ["push"])
-            try await registry.cancelUpload(registry: target.registry, repository: target.repository, id: id)
-            return respond(.noContent)
-        case (.referrers(let name, let digest), .get):
-            return try await referrers(try await target(name, actions: ["pull"]), digest)
+        case (.startUpload, let target?):
+            return try await startUpload(target)
+        case (.upload(_, let id), let target?):
+            switch method {
+            case .patch: return try await patchUpload(target, id)
+            case .put: return try await completeUpload(target, id)
+            case .delete:
+                try await registry.cancelUpload(registry: target.registry, repository: target.repository, id: id)
+                return respond(.noContent)
+            default:
+                let progress = try await registry.uploadProgress(registry: target.registry, repository: target.repository, id: id)
+                return respond(.noContent, headers: uploadHeaders(target, progress))
+            }
+        case (.referrers(_, let digest), let target?):
+            return try await referrers(target, digest)
         default:
             throw RegistryError(.unsupported, "\(method.rawValue) is not supported on this endpoint")
         }
@@ -120,8 +132,8 @@ struct Exchange<Context: RequestContext> {
 
     /// Authorizes, then resolves the URL name to a registry and repository.
     private func target(_ urlName: String, actions: [String]) async throws -> RepositoryTarget {
-        try authorize(scope: (urlName, actions))
-        let target = try resolve(urlName)
+        let claims = try authorize(scope: (urlName, actions))
+        let target = try resolve(urlName, principal: claims.sub)
         try await checkNetwork(target.registry)
         guard try await registry.registryExists(target.registry) else {
             throw RegistryError(.nameUnknown, "registry \(target.registry) is not known")
@@ -135,11 +147,11 @@ struct Exchange<Context: RequestContext> {
         throw DistributionErrorResponse(status: .forbidden, code: "DENIED", message: refusal)
     }
 
-    private func resolve(_ urlName: String) throws -> RepositoryTarget {
+    private func resolve(_ urlName: String, principal: String) throws -> RepositoryTarget {
         do {
             _ = try RepositoryName(urlName)
             if let hostRegistry {
-                return RepositoryTarget(registry: hostRegistry, repository: try RepositoryName(urlName), urlName: urlName)
+                return RepositoryTarget(registry: hostRegistry, repository: try RepositoryName(urlName), urlName: urlName, principal: principal)
             }
             guard let slash = urlName.firstIndex(of: "/") else {
                 throw RegistryError(.nameInvalid, "path-style names are <registry>/<repository>; \(urlName) names no repository")
@@ -147,7 +159,7 @@ struct Exchange<Context: RequestContext> {
             return RepositoryTarget(
                 registry: String(urlName[..<slash]),
                 repository: try RepositoryName(urlName[urlName.index(after: slash)...]),
-                urlName: urlName
+                urlName: urlName, principal: principal
             )
         } catch let error as OCIValidationError {
             throw RegistryError(.nameInvalid, error.message)
@@ -189,7 +201,6 @@ struct Exchange<Context: RequestContext> {
     }
 
     private func catalog() async throws -> Response {
-        try authorize(scope: nil, catalog: true)
         let (last, limit) = try pagination()
         var names: [String]
         if let hostRegistry {
@@ -269,7 +280,7 @@ struct Exchange<Context: RequestContext> {
     }
 
     private mutating func collectBody(limit: Int) async throws -> [UInt8] {
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+        if let length = request.headers[.contentLength].flatMap(decimal), length > limit {
             throw RegistryError(.sizeInvalid, "manifest is larger than \(limit) bytes")
         }
         var bytes: [UInt8] = []
@@ -295,7 +306,12 @@ struct Exchange<Context: RequestContext> {
             headers[.contentLength] = String(record.size)
             return Response(status: .ok, headers: headers, body: .init())
         }
-        let requested = try request.headers[.range].map(parseRange)
+        let requested = try request.headers[.range].map { header in
+            guard let range = ByteRangeRequest(header: header) else {
+                throw RegistryError(.rangeNotSatisfiable, "unsupported Range header \"\(header.prefix(100))\"; use bytes=<start>-<end>")
+            }
+            return range
+        }
         let range: ClosedRange<Int64>?
         switch requested {
         case nil: range = nil
@@ -324,27 +340,6 @@ struct Exchange<Context: RequestContext> {
         })
     }
 
-    private enum RequestedRange: Equatable {
-        case bounded(ClosedRange<Int64>)
-        case suffix(Int64)
-    }
-
-    /// `bytes=a-b`, `bytes=a-` or `bytes=-n` (one range only).
-    private func parseRange(_ header: String) throws -> RequestedRange {
-        let invalid = RegistryError(.rangeNotSatisfiable, "unsupported Range header \"\(header.prefix(100))\"")
-        guard header.hasPrefix("bytes="), !header.contains(",") else { throw invalid }
-        let spec = header.dropFirst(6).split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
-        guard spec.count == 2 else { throw invalid }
-        if spec[0].isEmpty {
-            guard let count = Int64(spec[1]) else { throw invalid }
-            return .suffix(count)
-        }
-        guard let start = Int64(spec[0]), start >= 0 else { throw invalid }
-        if spec[1].isEmpty { return .bounded(start...Int64.max - 1) }
-        guard let end = Int64(spec[1]), end >= start else { throw invalid }
-        return .bounded(start...end)
-    }
-
     // MARK: uploads
 
     private func uploadHeaders(_ target: RepositoryTarget, _ progress: UploadProgress) -> HTTPFields {
@@ -359,56 +354,59 @@ struct Exchange<Context: RequestContext> {
         [.location: "/v2/\(target.urlName)/blobs/\(digest)", .dockerContentDigest: digest.description]
     }
 
+    /// `POST …/blobs/uploads/`: a mount, a monolithic upload (`?digest=`), or a new session.
+    ///
+    /// A mount needs `from`, pull on it, and the blob linked there: a repository is a boundary, so a mount must
+    /// never read (or reveal) what another repository holds. Anything else starts a normal session (`202`), as
+    /// distribution answers a mount it cannot do.
     private func startUpload(_ target: RepositoryTarget) async throws -> Response {
-        if let mountText = query.get("mount") {
+        if let mountText = query.get("mount"), let from = query.get("from") {
             let digest = try parseDigest(mountText)
-            var source: RepositoryName?
-            if let from = query.get("from") {
-                // Mounting reads from the source repository: the token must allow pulling it.
-                try authorize(scope: (from, ["pull"]))
-                let sourceTarget = try resolve(from)
-                source = sourceTarget.registry == target.registry ? sourceTarget.repository : nil
-                if sourceTarget.registry != target.registry {
-                    return try await startUploadSession(target)
-                }
-            }
-            if try await registry.mountBlob(registry: target.registry, repository: target.repository, digest: digest, from: source) {
+            try authorize(scope: (from, ["pull"]))
+            let source = try resolve(from, principal: target.principal)
+            if source.registry == target.registry,
+               try await registry.mountBlob(registry: target.registry, repository: target.repository, digest: digest, from: source.repository) {
                 return respond(.created, headers: blobCreatedHeaders(target, digest))
             }
+            return try await startUploadSession(target)
         }
         if let digestText = query.get("digest") {
             let digest = try parseDigest(digestText)
-            let record = try await registry.uploadBlob(registry: target.registry, repository: target.repository, digest: digest, body: request.body)
+            let record = try await registry.uploadBlob(registry: target.registry, repository: target.repository, digest: digest,
+                                                       principal: target.principal, body: request.body)
             return respond(.created, headers: blobCreatedHeaders(target, record.digest))
         }
         return try await startUploadSession(target)
     }
 
     private func startUploadSession(_ target: RepositoryTarget) async throws -> Response {
-        let progress = try await registry.startUpload(registry: target.registry, repository: target.repository)
+        let progress = try await registry.startUpload(registry: target.registry, repository: target.repository, principal: target.principal)
         var headers = uploadHeaders(target, progress)
         headers[.ociChunkMinLength] = String(registry.configuration.segmentSize)
         return respond(.accepted, headers: headers)
     }
 
-    /// The start offset a `Content-Range: <start>-<end>` header claims, if any.
-    private func chunkStart() throws -> Int64? {
+    /// The range a chunk's `Content-Range: <start>-<end>` claims, if any; it must agree with `Content-Length`.
+    private func chunkRange() throws -> ChunkRange? {
         guard let header = request.headers[.contentRange] else { return nil }
-        let text = header.hasPrefix("bytes ") ? String(header.dropFirst(6)) : header
-        let parts = text.split(separator: "-", maxSplits: 1)
-        guard parts.count == 2, let start = Int64(parts[0]), let end = Int64(parts[1].split(separator: "/")[0]), end >= start - 1 else {
-            throw RegistryError(.rangeNotSatisfiable, "malformed Content-Range \"\(header.prefix(100))\"")
+        guard let range = ChunkRange(header: header) else {
+            throw RegistryError(.blobUploadInvalid, "malformed Content-Range \"\(header.prefix(100))\"; use <start>-<end>")
         }
-        return start
+        if let lengthText = request.headers[.contentLength], decimal(lengthText) != range.length {
+            throw RegistryError(.blobUploadInvalid, "Content-Range \"\(header.prefix(100))\" announces \(range.length) bytes but Content-Length is \(lengthText.prefix(20))")
+        }
+        return range
     }
 
     private func patchUpload(_ target: RepositoryTarget, _ id: String) async throws -> Response {
+        let chunk = try chunkRange()
         do {
             let progress = try await registry.appendToUpload(
-                registry: target.registry, repository: target.repository, id: id, expectedOffset: try chunkStart(), body: request.body
+                registry: target.registry, repository: target.repository, id: id, expectedOffset: chunk?.start, expectedLength: chunk?.length,
+                body: request.body
             )
             return respond(.accepted, headers: uploadHeaders(target, progress))
-        } catch let error as RegistryError where error.code == .rangeNotSatisfiable {
+        } catch let error as RegistryError where error.code == .uploadOutOfOrder {
             throw outOfOrder(error, target, id)
         }
     }
@@ -425,13 +423,14 @@ struct Exchange<Context: RequestContext> {
             throw RegistryError(.digestInvalid, "the digest query parameter is required to complete an upload")
         }
         let digest = try parseDigest(digestText)
+        let chunk = try chunkRange()
         do {
             let record = try await registry.completeUpload(
                 registry: target.registry, repository: target.repository, id: id, digest: digest,
-                expectedOffset: try chunkStart(), body: request.body
+                expectedOffset: chunk?.start, expectedLength: chunk?.length, body: request.body
             )
             return respond(.created, headers: blobCreatedHeaders(target, record.digest))
-        } catch let error as RegistryError where error.code == .rangeNotSatisfiable {
+        } catch let error as RegistryError where error.code == .uploadOutOfOrder {
             throw outOfOrder(error, target, id)
         }
     }

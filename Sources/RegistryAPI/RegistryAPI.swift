@@ -73,6 +73,7 @@ public struct RegistryAPI: Sendable {
         if error.code == .rangeNotSatisfiable, let size = error.detail["size"] {
             headers[.contentRange] = "bytes */\(size)"
         }
+        if error.code == .tooManyRequests { headers[.retryAfter] = "30" }
         return headers
     }
 

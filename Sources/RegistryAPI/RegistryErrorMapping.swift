@@ -18,7 +18,10 @@ enum RegistryErrorMapping {
         case .nameUnknown: (.notFound, "NAME_UNKNOWN")
         case .sizeInvalid: (.contentTooLarge, "SIZE_INVALID")
         case .unsupported: (.methodNotAllowed, "UNSUPPORTED")
-        case .rangeNotSatisfiable: (.rangeNotSatisfiable, "BLOB_UPLOAD_INVALID")
+        case .uploadOutOfOrder: (.rangeNotSatisfiable, "BLOB_UPLOAD_INVALID")
+        // The spec names no code for a read's bad range; this one says what happened.
+        case .rangeNotSatisfiable: (.rangeNotSatisfiable, "RANGE_NOT_SATISFIABLE")
+        case .tooManyRequests: (.tooManyRequests, "TOOMANYREQUESTS")
         case .keyUnavailable: (.serviceUnavailable, "KEY_UNAVAILABLE")
         // Gone for good: retrying cannot help, so not a 503.
         case .keyPurged: (.gone, "KEY_PURGED")

@@ -83,8 +83,7 @@ struct TokenEndpoint: Sendable {
         guard let service = form["service"]?.first, !service.isEmpty, let accessToken = form["access_token"]?.first else {
             return try Self.oauthError(.badRequest, "invalid_request", "service and access_token are required")
         }
-        let base = "https://" + (request.head.authority ?? "localhost")
-        guard let accessProvider, let principal = await accessProvider.principal(fromAccessToken: accessToken, base: base) else {
+        guard let accessProvider, let principal = await accessProvider.principal(fromAccessToken: accessToken) else {
             context.logger.notice("token exchange refused")
             return try Self.oauthError(.unauthorized, "invalid_token", "the access token is not valid for this registry")
         }

@@ -1,3 +1,5 @@
+import CofferStorage
+
 /// Settings of the registry service, fixed at start.
 public struct RegistryConfiguration: Sendable {
     /// Plaintext bytes per encrypted segment.
@@ -9,8 +11,10 @@ public struct RegistryConfiguration: Sendable {
     /// How long a registry's row is reused before it is read again: the bound on how late this node notices a
     /// registry deleted or its master key rewrapped on another node.
     public var registryRecordLifetime: Duration = .seconds(1)
-    /// Upload sessions idle longer than this are removed at start-up.
-    public var staleUploadAge: Duration = .seconds(24 * 3600)
+    /// Upload sessions with no request for this long expire, with their staging (distribution: 7 days).
+    public var uploadIdleTimeout: Duration = .seconds(7 * 24 * 3600)
+    /// Open upload sessions allowed per repository and per principal; a start beyond them is refused (429).
+    public var uploadLimits = UploadLimits(perRepository: 1000, perPrincipal: 1000)
 
     public init() {}
 }

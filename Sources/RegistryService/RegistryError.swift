@@ -16,7 +16,11 @@ public struct RegistryError: Error, Sendable, Equatable, CustomStringConvertible
         case sizeInvalid
         case unsupported
         /// A chunk that does not start where the upload currently ends.
+        case uploadOutOfOrder
+        /// A read's `Range` that is malformed or lies beyond the blob.
         case rangeNotSatisfiable
+        /// Too many upload sessions are open (per repository or per principal).
+        case tooManyRequests
         /// A key-encryption key could not unwrap the registry's master key: data fails closed.
         case keyUnavailable
         /// The key-encryption key was purged: the registry's data can never be decrypted again.

@@ -105,14 +105,12 @@ extension RegistryService {
         }
     }
 
-    /// Cross-repository mount: links a blob the registry already holds into `repository`.
-    /// With `from`, the blob must be in that repository; without it, anywhere in the registry will do
-    /// (blobs are deduplicated per registry, never across registries, whose keys differ).
+    /// Cross-repository mount: links a blob of `source` into `repository` (same registry: blobs are deduplicated
+    /// per registry, never across registries, whose keys differ). Only a blob `source` holds can be mounted, so
+    /// content unlinked from every repository comes back only by uploading it again.
     /// Returns false when the blob cannot be mounted and a normal upload is needed.
-    public func mountBlob(registry: String, repository: RepositoryName, digest: Digest, from source: RepositoryName?) async throws -> Bool {
-        if let source, try await !metadata.isBlobLinked(registry: registry, repository: source.value, digest: digest) {
-            return false
-        }
+    public func mountBlob(registry: String, repository: RepositoryName, digest: Digest, from source: RepositoryName) async throws -> Bool {
+        guard try await metadata.isBlobLinked(registry: registry, repository: source.value, digest: digest) else { return false }
         _ = try await masterKey(registry: registry)
         return try await metadata.linkBlob(registry: registry, repository: repository.value, digest: digest)
     }

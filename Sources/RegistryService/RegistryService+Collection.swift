@@ -88,7 +88,7 @@ extension RegistryService {
     private func recordMissingReferences(registry: String) async throws {
         for record in try await metadata.manifestsWithoutReferences(registry: registry) {
             let stored = try await manifest(registry: registry, repository: try RepositoryName(record.repository), reference: .digest(record.digest))
-            let parsed = try ParsedManifest(bytes: stored.bytes, contentType: record.mediaType)
+            let parsed = try ParsedManifest(bytes: stored.bytes, contentType: record.mediaType, strict: false)
             try await metadata.recordReferences(registry: registry, repository: record.repository, manifest: record.digest,
                                                 blobs: parsed.blobReferences)
         }

@@ -17,7 +17,7 @@ extension RegistryService {
             var needed: Set<Digest> = []
             for index in manifests where MediaTypes.indexTypes.contains(index.mediaType) {
                 let stored = try await manifest(registry: registry, repository: try RepositoryName(repository), reference: .digest(index.digest))
-                needed.formUnion(try ParsedManifest(bytes: stored.bytes, contentType: index.mediaType).manifestReferences)
+                needed.formUnion(try ParsedManifest(bytes: stored.bytes, contentType: index.mediaType, strict: false).manifestReferences)
             }
             for manifest in manifests where !tagged.contains(manifest.digest) && manifest.createdAt < cutoff && !needed.contains(manifest.digest) {
                 if let subject = manifest.subject, present.contains(subject) { continue }

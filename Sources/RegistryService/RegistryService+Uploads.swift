@@ -13,12 +13,20 @@ public struct UploadProgress: Sendable, Equatable {
 
 extension RegistryService {
     /// Starts an upload session. Nothing is visible to readers until it completes.
-    public func startUpload(registry: String, repository: RepositoryName) async throws -> UploadProgress {
+    /// - Parameter principal: who asks (a token's subject), for the per-principal limit on open sessions.
+    public func startUpload(registry: String, repository: RepositoryName, principal: String = "") async throws -> UploadProgress {
         let masterKey = try await masterKey(registry: registry)
         let id = UUID().uuidString.lowercased()
         let sealer = try masterKey.newObjectSealer(segmentSize: configuration.segmentSize)
         // The session is recorded before its staging exists, so a clean-up never takes live staging for a leftover.
-        try await metadata.createUpload(UploadRecord(id: id, registry: registry, repository: repository.value, startedAt: Self.now()))
+        let record = UploadRecord(id: id, registry: registry, repository: repository.value, startedAt: Self.now(), principal: principal)
+        switch try await metadata.createUpload(record, limits: configuration.uploadLimits) {
+        case .admitted: break
+        case .repositoryAtLimit(let open):
+            throw RegistryError(.tooManyRequests, "repository \(repository) has \(open) upload sessions open; finish or cancel some, or retry later")
+        case .principalAtLimit(let open):
+            throw RegistryError(.tooManyRequests, "you have \(open) upload sessions open; finish or cancel some, or retry later")
+        }
         do {
             try await blobs.createStaging(id)
             try await blobs.appendStaging(id, ByteBuffer(bytes: sealer.header.encoded))
@@ -38,17 +46,19 @@ extension RegistryService {
         }
     }
 
-    /// Appends a chunk. When `expectedOffset` is given (from `Content-Range`), it must be where the upload ends.
+    /// Appends a chunk. When `expectedOffset` is given (from `Content-Range`), it must be where the upload ends;
+    /// when `expectedLength` is, the body must hold exactly that many bytes, or the upload is cancelled (what
+    /// reached staging cannot be taken back, and the client's idea of the offset would be wrong).
     public func appendToUpload<Body: AsyncSequence & Sendable>(
-        registry: String, repository: RepositoryName, id: String, expectedOffset: Int64?, body: Body
+        registry: String, repository: RepositoryName, id: String, expectedOffset: Int64?, expectedLength: Int64? = nil, body: Body
     ) async throws -> UploadProgress where Body.Element == ByteBuffer {
         try await withUpload(registry: registry, repository: repository, id: id) { state in
             if let expectedOffset, expectedOffset != state.offset {
-                throw RegistryError(.rangeNotSatisfiable, "chunk starts at \(expectedOffset) but the upload has \(state.offset) bytes",
+                throw RegistryError(.uploadOutOfOrder, "chunk starts at \(expectedOffset) but the upload has \(state.offset) bytes",
                                     detail: ["offset": String(state.offset)])
             }
             var state = state
-            try await append(body, to: &state, id: id)
+            try await append(body, to: &state, id: id, expectedLength: expectedLength)
             try await blobs.replaceStaging(id + ".tail", ByteBuffer(bytes: try state.sealer.sealTail(state.tail, index: state.segmentsWritten)))
             return (UploadProgress(id: id, offset: state.offset), state)
         }
@@ -56,23 +66,25 @@ extension RegistryService {
 
     /// Appends the final chunk (if any), verifies the digest and publishes the blob atomically.
     public func completeUpload<Body: AsyncSequence & Sendable>(
-        registry: String, repository: RepositoryName, id: String, digest: Digest, expectedOffset: Int64?, body: Body
+        registry: String, repository: RepositoryName, id: String, digest: Digest, expectedOffset: Int64?, expectedLength: Int64? = nil,
+        body: Body
     ) async throws -> BlobRecord where Body.Element == ByteBuffer {
-        try await complete(registry: registry, repository: repository, id: id, digest: digest, expectedOffset: expectedOffset, body: body,
-                           heldStateIsCurrent: false)
+        try await complete(registry: registry, repository: repository, id: id, digest: digest, expectedOffset: expectedOffset,
+                           expectedLength: expectedLength, body: body, heldStateIsCurrent: false)
     }
 
     private func complete<Body: AsyncSequence & Sendable>(
-        registry: String, repository: RepositoryName, id: String, digest: Digest, expectedOffset: Int64?, body: Body, heldStateIsCurrent: Bool
+        registry: String, repository: RepositoryName, id: String, digest: Digest, expectedOffset: Int64?, expectedLength: Int64?,
+        body: Body, heldStateIsCurrent: Bool
     ) async throws -> BlobRecord where Body.Element == ByteBuffer {
         let result: BlobRecord? = try await withUpload(registry: registry, repository: repository, id: id,
                                                        heldStateIsCurrent: heldStateIsCurrent) { state in
             if let expectedOffset, expectedOffset != state.offset {
-                throw RegistryError(.rangeNotSatisfiable, "chunk starts at \(expectedOffset) but the upload has \(state.offset) bytes",
+                throw RegistryError(.uploadOutOfOrder, "chunk starts at \(expectedOffset) but the upload has \(state.offset) bytes",
                                     detail: ["offset": String(state.offset)])
             }
             var state = state
-            try await append(body, to: &state, id: id)
+            try await append(body, to: &state, id: id, expectedLength: expectedLength)
             return (try await commit(&state, id: id, digest: digest), nil)
         }
         return result!
@@ -80,16 +92,16 @@ extension RegistryService {
 
     /// Monolithic upload: the whole blob in one request.
     public func uploadBlob<Body: AsyncSequence & Sendable>(
-        registry: String, repository: RepositoryName, digest: Digest, body: Body
+        registry: String, repository: RepositoryName, digest: Digest, principal: String = "", body: Body
     ) async throws -> BlobRecord where Body.Element == ByteBuffer {
-        let progress = try await startUpload(registry: registry, repository: repository)
+        let progress = try await startUpload(registry: registry, repository: repository, principal: principal)
         if case .state(var state) = try uploads.checkOut(progress.id) {
             state.hasher = DigestHasher(digest.algorithm)
             uploads.checkIn(progress.id, state)
         }
         // The session was made by this request and its id never left it: no other node can have moved it on.
         return try await complete(
-            registry: registry, repository: repository, id: progress.id, digest: digest, expectedOffset: nil, body: body,
+            registry: registry, repository: repository, id: progress.id, digest: digest, expectedOffset: nil, expectedLength: nil, body: body,
             heldStateIsCurrent: true
         )
     }
@@ -121,6 +133,8 @@ extension RegistryService {
         }
         let checkout = try uploads.checkOut(id)
         do {
+            // Activity is noted as a request begins, so a long request keeps its session from expiring.
+            if record.activeAt < Self.now() { try await metadata.touchUpload(id: id, at: Self.now()) }
             let state: UploadState
             switch checkout {
             case .state(let held) where heldStateIsCurrent: state = held
@@ -130,10 +144,37 @@ extension RegistryService {
             let (result, next) = try await body(state)
             uploads.checkIn(id, next)
             return result
+        } catch let mismatch as ChunkLengthMismatch {
+            uploads.checkIn(id, nil)
+            try? await discardUpload(id: id)
+            throw mismatch.error
         } catch {
             uploads.checkIn(id, nil)
             throw Self.translate(error)
         }
+    }
+
+    /// Removes upload sessions nobody has written to for ``RegistryConfiguration/uploadIdleTimeout``, with their
+    /// staging. A session a request on this node holds is left alone. Returns how many were removed.
+    @discardableResult
+    public func expireIdleUploads() async throws -> Int {
+        let cutoff = Self.now() - Int64(configuration.uploadIdleTimeout.components.seconds)
+        var removed = 0
+        while true {
+            let idle = try await metadata.idleUploads(before: cutoff, limit: 500)
+            var progressed = false
+            for upload in idle {
+                // A request holding the session right now is activity: leave it.
+                guard (try? uploads.checkOut(upload.id)) != nil else { continue }
+                defer { uploads.checkIn(upload.id, nil) }
+                try await discardUpload(id: upload.id)
+                removed += 1
+                progressed = true
+            }
+            if idle.count < 500 || !progressed { break }
+        }
+        if removed > 0 { logger.info("expired idle upload sessions", metadata: ["coffer.count": .stringConvertible(removed)]) }
+        return removed
     }
 
     /// Whether a state held in memory still describes what is staged: with several nodes on shared storage the
@@ -179,7 +220,7 @@ extension RegistryService {
     /// Writing a batch overlaps with hashing and sealing the next one (at most one write in flight),
     /// so memory stays bounded at about two batches.
     private func append<Body: AsyncSequence & Sendable>(
-        _ body: Body, to state: inout UploadState, id: String
+        _ body: Body, to state: inout UploadState, id: String, expectedLength: Int64?
     ) async throws where Body.Element == ByteBuffer {
         let segmentSize = state.sealer.segmentSize
         let batchSize = configuration.stagingBatchSize
@@ -195,7 +236,10 @@ extension RegistryService {
                 writes.addTask { try await blobs.appendStaging(id, full) }
                 inFlight = true
             }
+            var received: Int64 = 0
             for try await chunk in body {
+                received += Int64(chunk.readableBytes)
+                if let expectedLength, received > expectedLength { throw lengthMismatch(expectedLength, received: received) }
                 chunk.withUnsafeReadableBytes { bytes in working.hasher?.update(bytes) }
                 var view = chunk.readableBytesView[...]
                 while !view.isEmpty {
@@ -213,11 +257,19 @@ extension RegistryService {
                     }
                 }
             }
+            if let expectedLength, received != expectedLength { throw lengthMismatch(expectedLength, received: received) }
             if batch.readableBytes > 0 { try await flush(batch) }
             try await writes.waitForAll()
             working.tail = pending
         }
         state = working
+    }
+
+    private func lengthMismatch(_ expected: Int64, received: Int64) -> ChunkLengthMismatch {
+        ChunkLengthMismatch(error: RegistryError(
+            .blobUploadInvalid, "Content-Range announces \(expected) bytes but the body has \(received)\(received > expected ? " or more" : ""); "
+                + "the upload was cancelled, start it again"
+        ))
     }
 
     /// Seals the last segment and the commit record, verifies the digest and publishes.
@@ -275,4 +327,9 @@ extension RegistryService {
         }
         return hasher.finalize()
     }
+}
+
+/// A chunk whose body does not hold the bytes its `Content-Range` announced: the upload is cancelled.
+private struct ChunkLengthMismatch: Error {
+    let error: RegistryError
 }

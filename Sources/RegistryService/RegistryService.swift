@@ -188,11 +188,11 @@ public final class RegistryService: Sendable {
     /// Removes upload sessions that are stale and staging objects no session owns (after a crash). Safe while
     /// other nodes upload: staging is listed before the sessions, and a session is recorded before its staging.
     public func cleanUpStaging() async throws {
-        let cutoff = Self.now() - Int64(configuration.staleUploadAge.components.seconds)
+        let cutoff = Self.now() - Int64(configuration.uploadIdleTimeout.components.seconds)
         let staged = try await blobs.listStaging()
         var live: Set<String> = []
         for upload in try await metadata.uploads() {
-            if upload.startedAt < cutoff {
+            if upload.activeAt < cutoff {
                 try await discardUpload(id: upload.id)
             } else {
                 live.insert(upload.id)

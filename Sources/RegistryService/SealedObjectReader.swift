@@ -31,7 +31,10 @@ struct SealedObjectReader: Sendable {
         }
         let footer: ByteBuffer
         if objectSize <= Int64(wholeReadLimit) {
-            footer = start.getSlice(at: Int(objectSize) - SealedObjectFormat.commitRecordSize, length: SealedObjectFormat.commitRecordSize)!
+            guard let tail = start.getSlice(at: Int(objectSize) - SealedObjectFormat.commitRecordSize, length: SealedObjectFormat.commitRecordSize) else {
+                throw RegistryError(.dataCorrupt, "stored object for \(digest) is truncated")
+            }
+            footer = tail
         } else {
             footer = try await store.read(key, offset: objectSize - Int64(SealedObjectFormat.commitRecordSize), length: SealedObjectFormat.commitRecordSize)
         }

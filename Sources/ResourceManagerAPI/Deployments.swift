@@ -194,8 +194,14 @@ extension ARMExchange {
         if resource.type.lowercased() == Self.deploymentType {
             return (try await deployNested(resource, context: resource.evaluationContext(context), group: group), !existed)
         }
+        if resource.type.lowercased() == "microsoft.authorization/roleassignments" {
+            // As the REST call requires: granting a role is Microsoft.Authorization/roleAssignments/write, an Owner's act
+            // at the assignment's scope; write on the resource group is not enough (a Contributor would make itself Owner).
+            try await authorizeOwner(scope: ResourceDeployer.roleAssignmentScope(of: resource.id))
+        }
         let body = try TemplateEvaluator.evaluate(resource.definition, context: resource.evaluationContext(context))
-        return (try await ResourceDeployer(api: api).put(type: resource.type, id: resource.id, name: resource.name, body: body), !existed)
+        let deployer = ResourceDeployer(api: api, authorizeAssignment: authorizeIdentityAssignment)
+        return (try await deployer.put(type: resource.type, id: resource.id, name: resource.name, body: body), !existed)
     }
 
     /// The top-level resource an id belongs to (`…/providers/Ns/type/name`), which resources under it share.
@@ -276,7 +282,7 @@ extension ARMExchange {
     /// Complete mode: resources of the group that the template does not (or no longer) declare are deleted
     /// (vaults soft-deleted), each recorded as a `Delete` operation. Returns the failure, if one.
     private func removeUnlisted(keeping deployed: Set<String>, deploymentID: String, group: String) async -> JSONValue? {
-        let deployer = ResourceDeployer(api: api)
+        let deployer = ResourceDeployer(api: api, authorizeAssignment: authorizeIdentityAssignment)
         do {
             let documents = try await api.documents.documents(under: groupID(group).lowercased() + "/", type: nil)
             // Children (replications) before their parents, so a parent's deletion finds nothing left to cascade.

@@ -92,7 +92,10 @@ struct Registries: Sendable {
     }
 
     /// Creates or updates a registry resource from a PUT body; creates the data-plane registry on first PUT.
-    func put(id: String, name: String, body: JSONValue, now: Int64 = Int64(Date().timeIntervalSince1970)) async throws -> (JSONValue, Bool) {
+    /// - Parameter authorizeAssignment: checks that the caller may attach the user-assigned identity with this resource id
+    ///   (`…/userAssignedIdentities/*/assign/action`); called for each identity the body names.
+    func put(id: String, name: String, body: JSONValue, now: Int64 = Int64(Date().timeIntervalSince1970),
+             authorizeAssignment: (String) async throws -> Void) async throws -> (JSONValue, Bool) {
         try Self.validateName(name)
         let existing = try await get(id: id)
         if existing == nil {
@@ -120,7 +123,8 @@ struct Registries: Sendable {
         if properties["adminUserEnabled"] == nil { properties["adminUserEnabled"] = .bool(false) }
         if properties["encryption"] == nil { properties["encryption"] = .object(JSONObject([("status", .string("disabled"))])) }
         if properties["publicNetworkAccess"] == nil { properties["publicNetworkAccess"] = .string("Enabled") }
-        let identity = try await resolveIdentity(Self.canonical(body["identity"]).isNull ? existing?["identity"] ?? .null : Self.canonical(body["identity"]), registryID: id, name: name)
+        let identity = try await resolveIdentity(Self.canonical(body["identity"]).isNull ? existing?["identity"] ?? .null : Self.canonical(body["identity"]),
+                                                 registryID: id, name: name, authorizeAssignment: authorizeAssignment)
         var resource = JSONObject([
             ("id", .string(existing.flatMap { if case .string(let id) = $0["id"] { id } else { nil } } ?? id)), ("name", .string(name)),
             ("type", .string("Microsoft.ContainerRegistry/registries")), ("location", .string(location)),
@@ -131,11 +135,12 @@ struct Registries: Sendable {
         let keyEncryptionKey = try await customerManagedKey(properties: &properties, existing: existing, identity: identity, sku: skuName, now: now)
         resource["properties"] = .object(properties)
         try Self.validateRetention(properties["policies"]?["retentionPolicy"] ?? .null, sku: skuName)
-        let rules = try RegistryNetworkRules.rules(of: .object(resource))
-        if (rules.denyByDefault || !rules.allowed.isEmpty), skuName != "Premium" {
+        // The SKU is checked before the rules themselves: a registry that may not have rules gets that answer.
+        if RegistryNetworkRules.declaresRules(.object(resource)), skuName != "Premium" {
             throw AzureErrorResponse(.badRequest, code: "NetworkRulesRequirePremium",
                                      message: "Network rules (networkRuleSet) are only available on the Premium SKU (asked: \(skuName)).")
         }
+        _ = try RegistryNetworkRules.rules(of: .object(resource))
         do {
             if existing == nil {
                 try await registry.createRegistry(name: name.lowercased(), keyWrapperID: keyEncryptionKey ?? keyWrapperID)
@@ -364,7 +369,8 @@ struct Registries: Sendable {
     }
 
     /// Fills in principal and client ids: a system-assigned identity is created for the registry; user-assigned ones must exist.
-    private func resolveIdentity(_ identity: JSONValue, registryID: String, name: String) async throws -> JSONValue {
+    private func resolveIdentity(_ identity: JSONValue, registryID: String, name: String,
+                                 authorizeAssignment: (String) async throws -> Void) async throws -> JSONValue {
         guard case .string(let typeText) = identity["type"] else { return .null }
         let kinds = Set(typeText.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
         guard kinds.isSubset(of: ["systemassigned", "userassigned", "none"]) else {
@@ -383,6 +389,15 @@ struct Registries: Sendable {
             }
             var resolved = JSONObject()
             for resourceID in assigned.keys {
+                // Only user-assigned identities: a registry's (or anything's) system identity is its own alone.
+                let segments = resourceID.lowercased().split(separator: "/")
+                guard segments.count == 8, segments[0] == "subscriptions", segments[2] == "resourcegroups", segments[4] == "providers",
+                      segments[5] == "microsoft.managedidentity", segments[6] == "userassignedidentities" else {
+                    throw AzureErrorResponse(.badRequest, code: "InvalidUserAssignedIdentity",
+                                             message: "'\(resourceID.prefix(300))' is not the resource id of a user-assigned identity "
+                                                 + "(/subscriptions/…/resourceGroups/…/providers/Microsoft.ManagedIdentity/userAssignedIdentities/…).")
+                }
+                try await authorizeAssignment(resourceID)
                 guard let principal = try await directory.managedIdentity(resourceID: resourceID) else {
                     throw AzureErrorResponse(.badRequest, code: "InvalidUserAssignedIdentity",
                                              message: "The user-assigned identity '\(resourceID)' was not found.")

@@ -35,8 +35,10 @@ public struct RegistryAccess: Sendable {
         }
     }
 
-    public func principal(fromAccessToken token: String, base: String) async -> String? {
-        let audiences = resourceManagerAudiences.union([base, "https://management.azure.com", "https://management.core.windows.net",
+    /// Audiences come from configuration only: a token for any other service (a vault, say) is refused whatever
+    /// host the request names.
+    public func principal(fromAccessToken token: String) async -> String? {
+        let audiences = resourceManagerAudiences.union(["https://management.azure.com", "https://management.core.windows.net",
                                                         "https://containerregistry.azure.net"])
         return try? directory.verify(token, tenantID: tenantID, audiences: audiences).oid
     }

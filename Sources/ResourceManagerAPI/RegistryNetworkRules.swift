@@ -53,6 +53,14 @@ public final class RegistryNetworkRules: Sendable {
         _ = cache.withLock { $0.removeValue(forKey: registry.lowercased()) }
     }
 
+    /// Whether a registry resource asks for rules at all (deny by default, or any IP rule), valid or not.
+    static func declaresRules(_ registry: JSONValue) -> Bool {
+        let ruleSet = registry["properties"]["networkRuleSet"]
+        if case .string(let action) = ruleSet["defaultAction"], action.lowercased() == "deny" { return true }
+        if case .array(let ipRules) = ruleSet["ipRules"], !ipRules.isEmpty { return true }
+        return false
+    }
+
     /// The rules in a registry resource; throws Azure's 400 for a malformed rule.
     static func rules(of registry: JSONValue) throws -> Rules {
         let ruleSet = registry["properties"]["networkRuleSet"]
@@ -81,8 +89,8 @@ struct AddressRange: Sendable {
     let prefixLength: Int
 
     init?(_ text: String) {
-        let parts = text.split(separator: "/", maxSplits: 1).map(String.init)
-        guard let network = Self.address(parts[0]) else { return nil }
+        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard let first = parts.first, let network = Self.address(first) else { return nil }
         let length = parts.count == 2 ? Int(parts[1]) : network.count * 8
         guard let length, (0...(network.count * 8)).contains(length) else { return nil }
         self.network = network

@@ -8,6 +8,13 @@ import KeyVault
 /// Creates or updates resources by type, for template deployments: the same work the REST handlers do.
 struct ResourceDeployer: Sendable {
     let api: ResourceManagerAPI
+    /// The deploying principal's `userAssignedIdentities/*/assign/action` check, as the REST call makes it.
+    let authorizeAssignment: @Sendable (String) async throws -> Void
+
+    /// The scope a role assignment's id grants at: everything before `/providers/Microsoft.Authorization/roleAssignments/`.
+    static func roleAssignmentScope(of id: String) -> String {
+        String(id[..<(id.range(of: "/providers/Microsoft.Authorization/roleAssignments/", options: .caseInsensitive)?.lowerBound ?? id.endIndex)])
+    }
 
     /// Deploys one evaluated resource; returns its state as a GET would show it.
     func put(type: String, id: String, name: String, body: JSONValue) async throws -> JSONValue {
@@ -30,7 +37,7 @@ struct ResourceDeployer: Sendable {
             return .object(JSONObject([("id", .string(id)), ("type", .string("Microsoft.KeyVault/vaults/accessPolicies")),
                                        ("properties", .object(JSONObject([("accessPolicies", policies)])))]))
         case "microsoft.containerregistry/registries":
-            return try await api.registries.put(id: id, name: name, body: body).0
+            return try await api.registries.put(id: id, name: name, body: body, authorizeAssignment: authorizeAssignment).0
         case RegistryReplications.type:
             let parts = name.split(separator: "/").map(String.init)
             guard parts.count == 2 else {
@@ -42,8 +49,7 @@ struct ResourceDeployer: Sendable {
                   case .string(let principal) = body["properties"]["principalId"] else {
                 throw AzureErrorResponse(.badRequest, code: "RoleDefinitionDoesNotExist", message: "the role assignment names no known built-in role or no principal")
             }
-            let scope = String(id[..<(id.range(of: "/providers/Microsoft.Authorization/roleAssignments/", options: .caseInsensitive)?.lowerBound ?? id.endIndex)])
-            try await api.directory.assignRole(role, to: principal, scope: scope, name: name.lowercased())
+            try await api.directory.assignRole(role, to: principal, scope: Self.roleAssignmentScope(of: id), name: name.lowercased())
             return .object(JSONObject([("id", .string(id)), ("name", .string(name)), ("type", .string("Microsoft.Authorization/roleAssignments")),
                                        ("properties", body["properties"])]))
         default:

@@ -106,9 +106,10 @@ public struct ResourceManagerAPI: Sendable {
         }
     }
 
-    /// Verifies an ARM token: this tenant, and an audience of this resource manager.
+    /// Verifies an ARM token: this tenant, and an audience of this resource manager. The audiences are configured,
+    /// never taken from the request's Host (which the caller chooses).
     private func authenticate(_ token: String, base: String) throws -> AccessTokenClaims {
-        let audiences: Set<String> = [base, "https://management.azure.com", "https://management.core.windows.net"]
+        let audiences = registryAccess.resourceManagerAudiences.union(["https://management.azure.com", "https://management.core.windows.net"])
         let outcome = Result { () throws(TokenError) -> AccessTokenClaims in
             try directory.verify(token, tenantID: tenantID, audiences: audiences)
         }
@@ -412,7 +413,8 @@ struct ARMExchange {
                     body = .object(merged)
                 }
             }
-            let (registry, created) = try await api.registries.put(id: id, name: name, body: body)
+            let (registry, created) = try await api.registries.put(id: id, name: name, body: body,
+                                                                   authorizeAssignment: authorizeIdentityAssignment)
             return jsonResponse(registry, status: created ? .created : .ok)
         case (.delete, 1):
             try await authorize(scope: id, write: true)
@@ -496,7 +498,7 @@ struct ARMExchange {
         case .put, .patch:
             try await authorize(scope: id, write: true)
             let existed = try await api.documents.document(id: id) != nil
-            let state = try await ResourceDeployer(api: api).putIdentity(id: id, name: name, body: try await Self.jsonBody(request))
+            let state = try await ResourceDeployer(api: api, authorizeAssignment: authorizeIdentityAssignment).putIdentity(id: id, name: name, body: try await Self.jsonBody(request))
             return jsonResponse(state, status: existed ? .ok : .created)
         case .delete:
             try await authorize(scope: id, write: true)
@@ -570,7 +572,17 @@ struct ARMExchange {
     }
 
     /// Granting access needs Owner (Contributor may not).
-    private func authorizeOwner(scope: String) async throws {
+    /// `Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action`: a resource given an identity acts as it, so
+    /// attaching one needs Owner or Contributor on the identity, whatever the caller may do to the resource itself.
+    func authorizeIdentityAssignment(_ identityID: String) async throws {
+        guard !(try await api.directory.roles(of: claims.oid, at: identityID)).isDisjoint(with: [.owner, .contributor]) else {
+            throw AzureErrorResponse(.forbidden, code: "LinkedAuthorizationFailed",
+                                     message: "The client '\(claims.appid)' with object id '\(claims.oid)' does not have permission to perform action "
+                                         + "'Microsoft.ManagedIdentity/userAssignedIdentities/assign/action' on the linked scope '\(identityID.prefix(300))'.")
+        }
+    }
+
+    func authorizeOwner(scope: String) async throws {
         guard try await api.directory.roles(of: claims.oid, at: scope).contains(.owner) else {
             throw AzureErrorResponse(.forbidden, code: "AuthorizationFailed",
                                      message: "The client '\(claims.appid)' with object id '\(claims.oid)' does not have authorization to perform action 'Microsoft.Authorization/roleAssignments/write' over scope '\(scope)'.")

@@ -115,5 +115,14 @@ enum MetadataSchema {
             "ALTER TABLE manifests ADD COLUMN references_recorded BIGINT NOT NULL DEFAULT 0",
             "ALTER TABLE blobs ADD COLUMN last_used_at BIGINT NOT NULL DEFAULT 0",
         ],
+        [
+            // Upload limits and expiry: who started each session, and when it was last written to.
+            "ALTER TABLE uploads ADD COLUMN principal TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE uploads ADD COLUMN active_at BIGINT NOT NULL DEFAULT 0",
+            "UPDATE uploads SET active_at = started_at",
+            "CREATE INDEX uploads_by_repository ON uploads (registry, repository)",
+            "CREATE INDEX uploads_by_principal ON uploads (principal)",
+            "CREATE INDEX uploads_by_activity ON uploads (active_at)",
+        ],
     ]
 }

@@ -283,12 +283,40 @@ public final class SQLMetadataStore: MetadataStore {
 
     // MARK: uploads
 
-    public func createUpload(_ upload: UploadRecord) async throws {
+    public func createUpload(_ upload: UploadRecord, limits: UploadLimits) async throws -> UploadAdmission {
         try await sessions.transaction { db in
+            let inRepository = try await Self.count(db, """
+                SELECT COUNT(*) AS n FROM uploads WHERE registry = \(bind: upload.registry) AND repository = \(bind: upload.repository)
+                """)
+            if inRepository >= limits.perRepository { return .repositoryAtLimit(inRepository) }
+            if !upload.principal.isEmpty {
+                let byPrincipal = try await Self.count(db, "SELECT COUNT(*) AS n FROM uploads WHERE principal = \(bind: upload.principal)")
+                if byPrincipal >= limits.perPrincipal { return .principalAtLimit(byPrincipal) }
+            }
             try await db.raw("""
-                INSERT INTO uploads (id, registry, repository, started_at)
-                VALUES (\(bind: upload.id), \(bind: upload.registry), \(bind: upload.repository), \(bind: upload.startedAt))
+                INSERT INTO uploads (id, registry, repository, started_at, principal, active_at)
+                VALUES (\(bind: upload.id), \(bind: upload.registry), \(bind: upload.repository), \(bind: upload.startedAt),
+                        \(bind: upload.principal), \(bind: upload.activeAt))
                 """).run()
+            return .admitted
+        }
+    }
+
+    private static func count(_ db: any SQLDatabase, _ query: SQLQueryString) async throws -> Int {
+        Int(try await db.raw(query).first()?.decode(column: "n", as: Int64.self) ?? 0)
+    }
+
+    public func touchUpload(id: String, at time: Int64) async throws {
+        try await sessions.transaction { db in
+            try await db.raw("UPDATE uploads SET active_at = \(bind: time) WHERE id = \(bind: id) AND active_at < \(bind: time)").run()
+        }
+    }
+
+    public func idleUploads(before: Int64, limit: Int) async throws -> [UploadRecord] {
+        try await sessions.read { db in
+            try await db.raw("""
+                SELECT * FROM uploads WHERE active_at < \(bind: before) ORDER BY active_at, id LIMIT \(bind: Int64(limit))
+                """).all().map(Self.uploadRecord)
         }
     }
 
@@ -436,7 +464,9 @@ public final class SQLMetadataStore: MetadataStore {
             id: try row.decode(column: "id", as: String.self),
             registry: try row.decode(column: "registry", as: String.self),
             repository: try row.decode(column: "repository", as: String.self),
-            startedAt: try row.decode(column: "started_at", as: Int64.self)
+            startedAt: try row.decode(column: "started_at", as: Int64.self),
+            principal: try row.decode(column: "principal", as: String.self),
+            activeAt: try row.decode(column: "active_at", as: Int64.self)
         )
     }
 }

@@ -13,6 +13,9 @@ struct ExpressionParser {
     private let scalars: [Character]
     private var position = 0
     private let source: String
+    private var depth = 0
+    /// Calls and indexes nest at most this deep: the parser and the evaluator recurse per level.
+    static let maximumDepth = 64
 
     static func parse(_ expression: String) throws(TemplateError) -> TemplateNode {
         var parser = ExpressionParser(expression)
@@ -41,6 +44,9 @@ struct ExpressionParser {
     }
 
     private mutating func expression() throws(TemplateError) -> TemplateNode {
+        guard depth < Self.maximumDepth else { throw fail("the expression nests deeper than \(Self.maximumDepth) levels") }
+        depth += 1
+        defer { depth -= 1 }
         var node = try primary()
         while true {
             skipSpace()

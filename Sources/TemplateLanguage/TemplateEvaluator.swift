@@ -107,6 +107,15 @@ public enum TemplateEvaluator {
         return found
     }
 
+    /// The variables a value names with a literal (`variables('name')`), lowercased.
+    static func variableNames(in value: JSONValue) -> Set<String> {
+        var names: Set<String> = []
+        forEachCall(in: value) { name, arguments in
+            if name.lowercased() == "variables", case .literal(.string(let variable))? = arguments.first { names.insert(variable.lowercased()) }
+        }
+        return names
+    }
+
     /// Every function call in every expression of a value (strings, array items, object keys and values), nested calls included.
     private static func forEachCall(in value: JSONValue, _ body: (String, [TemplateNode]) -> Void) {
         func visit(_ node: TemplateNode) {
@@ -158,8 +167,9 @@ public enum TemplateEvaluator {
             let index = try evaluate(indexNode, context: context)
             switch (value, index) {
             case (.array(let items), .number(let number)):
-                let position = Int(number)
-                guard items.indices.contains(position) else { throw TemplateError("index \(position) is out of range (length \(items.count))") }
+                guard let position = TemplateNumbers.integer(number), items.indices.contains(position) else {
+                    throw TemplateError("index \(JSONText.format(number: number)) is out of range (length \(items.count))")
+                }
                 return items[position]
             case (.object(let object), .string(let key)):
                 guard let match = object.keys.first(where: { $0.lowercased() == key.lowercased() }) else {

@@ -18,8 +18,10 @@ enum MoreTemplateFunctions {
             return items
         }
         func integer(_ index: Int) throws(TemplateError) -> Int {
-            guard case .number(let value) = args[index], value == value.rounded() else { throw TemplateError("\(name)() argument \(index + 1) must be an integer") }
-            return Int(value)
+            guard case .number(let value) = args[index], let integer = TemplateNumbers.integer(value) else {
+                throw TemplateError("\(name)() argument \(index + 1) must be an integer from -2^53 to 2^53")
+            }
+            return integer
         }
         switch lower {
         case "utcnow":
@@ -62,8 +64,8 @@ enum MoreTemplateFunctions {
                     guard let match = object.keys.first(where: { $0.lowercased() == name.lowercased() }) else { return .null }
                     current = object[match]!
                 case (.array(let items), .number(let number)):
-                    guard items.indices.contains(Int(number)) else { return .null }
-                    current = items[Int(number)]
+                    guard let position = TemplateNumbers.integer(number), items.indices.contains(position) else { return .null }
+                    current = items[position]
                 default: return .null
                 }
             }
@@ -86,7 +88,7 @@ enum MoreTemplateFunctions {
             for item in try array(0) {
                 switch item {
                 case .string(let text): parts.append(text)
-                case .number(let number): parts.append(number == number.rounded() ? String(Int64(number)) : String(number))
+                case .number(let number): parts.append(JSONText.format(number: number))
                 case .bool(let flag): parts.append(flag ? "True" : "False")
                 default: throw TemplateError("join() can only join strings, numbers and booleans")
                 }
@@ -189,7 +191,8 @@ enum ISODurationText {
         for character in body {
             if character == "T" { inTime = true; continue }
             if character.isNumber || character == "." { number.append(character); continue }
-            guard let value = Double(number) else { return nil }
+            // Each part is bounded (a million years in seconds fits easily), so nothing below can overflow.
+            guard let value = Double(number), value.isFinite, value <= 1e9 else { return nil }
             number = ""
             let whole = Int(value) * sign
             switch (character, inTime) {
@@ -202,6 +205,8 @@ enum ISODurationText {
             case ("S", true): components.second = whole
             default: return nil
             }
+            let parts = [components.year, components.month, components.day, components.hour, components.minute, components.second]
+            guard parts.allSatisfy({ abs($0 ?? 0) <= 1_000_000_000 }) else { return nil }
         }
         guard number.isEmpty else { return nil }
         var calendar = Calendar(identifier: .gregorian)

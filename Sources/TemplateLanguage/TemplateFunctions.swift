@@ -16,12 +16,11 @@ enum TemplateFunctions {
         }
         func integer(_ index: Int) throws(TemplateError) -> Int {
             switch args[index] {
-            case .number(let value): return Int(value)
-            case .string(let text):
-                if let value = Int(text) { return value }
+            case .number(let value): if let integer = TemplateNumbers.integer(value) { return integer }
+            case .string(let text): if let integer = TemplateNumbers.integer(parsing: text) { return integer }
             default: break
             }
-            throw TemplateError("\(name)() argument \(index + 1) must be an integer")
+            throw TemplateError("\(name)() argument \(index + 1) must be an integer from -2^53 to 2^53")
         }
         func array(_ index: Int) throws(TemplateError) -> [JSONValue] {
             guard case .array(let items) = args[index] else { throw TemplateError("\(name)() argument \(index + 1) must be an array") }
@@ -127,14 +126,11 @@ enum TemplateFunctions {
         case "add", "sub", "mul", "div", "mod":
             try count(2...2)
             let a = try integer(0), b = try integer(1)
-            switch lower {
-            case "add": return .number(Double(a + b))
-            case "sub": return .number(Double(a - b))
-            case "mul": return .number(Double(a * b))
-            default:
-                guard b != 0 else { throw TemplateError("\(name)() cannot divide by zero") }
-                return .number(Double(lower == "div" ? a / b : a % b))
+            if lower == "div" || lower == "mod", b == 0 { throw TemplateError("\(name)() cannot divide by zero") }
+            guard let result = TemplateNumbers.arithmetic(lower, a, b) else {
+                throw TemplateError("\(name)(\(a), \(b)) is outside the integers from -2^53 to 2^53")
             }
+            return .number(Double(result))
         case "int": try count(1...1); return .number(Double(try integer(0)))
         case "float":
             try count(1...1)
@@ -157,6 +153,9 @@ enum TemplateFunctions {
             try count(2...2)
             let start = try integer(0), length = try integer(1)
             guard length >= 0, length <= 10_000 else { throw TemplateError("range() count must be 0 to 10000") }
+            guard TemplateNumbers.arithmetic("add", start, length) != nil else {
+                throw TemplateError("range() would go past the integers from -2^53 to 2^53")
+            }
             return .array((0..<length).map { .number(Double(start + $0)) })
 
         // Strings
@@ -200,6 +199,9 @@ enum TemplateFunctions {
             try count(2...3)
             let value = text(args[0])
             let width = try integer(1)
+            guard width <= TemplateLimits.maximumPaddedLength else {
+                throw TemplateError("padLeft() width must be at most \(TemplateLimits.maximumPaddedLength)")
+            }
             let pad = args.count > 2 ? (try string(2)).first ?? " " : " "
             return .string(value.count >= width ? value : String(repeating: pad, count: width - value.count) + value)
         case "uniquestring":
@@ -377,11 +379,14 @@ enum TemplateFunctions {
             guard character == "{" else { output.append(character); index += 1; continue }
             guard let close = characters[index...].firstIndex(of: "}") else { throw TemplateError("format() has an unclosed '{'") }
             let spec = String(characters[(index + 1)..<close]).split(separator: ":", maxSplits: 1).map(String.init)
-            guard let position = Int(spec[0]), values.indices.contains(position) else {
-                throw TemplateError("format() refers to argument {\(spec[0])}, which is not given")
+            guard let first = spec.first, let position = Int(first), values.indices.contains(position) else {
+                throw TemplateError("format() refers to argument {\(spec.first?.prefix(20) ?? "")}, which is not given")
             }
             var piece = text(values[position])
             if spec.count == 2, spec[1].uppercased().hasPrefix("D"), let width = Int(spec[1].dropFirst()), piece.count < width {
+                guard width <= TemplateLimits.maximumPaddedLength else {
+                    throw TemplateError("format() width must be at most \(TemplateLimits.maximumPaddedLength)")
+                }
                 piece = String(repeating: "0", count: width - piece.count) + piece
             }
             output += piece

@@ -53,6 +53,7 @@ public struct TemplatePlan: Sendable {
         let (parameters, secure) = try resolveParameters(definitions, values: parameterValues, scope: scope)
         var variables = JSONObject()
         if case .object(let object)? = document["variables"] { variables = object }
+        try PlanningContext.refuseCycles(among: variables)
         let context = PlanningContext(scope: scope, parameters: parameters, variableDefinitions: variables)
 
         guard case .array(let definitionsList)? = document["resources"] ?? .array([]) else {
@@ -299,7 +300,58 @@ public struct PlanningContext: TemplateContext {
         return parameters[key]!
     }
 
+    /// The variables being evaluated on this thread, innermost last: a variable whose name is computed can still
+    /// refer to itself, which the static check cannot see, and must end in an error rather than a stack overflow.
+    @TaskLocal static var resolving: [String] = []
+    static let maximumVariableDepth = 32
+
+    /// Refuses variables that refer to each other by name (`variables('a')` in b and `variables('b')` in a), at
+    /// validation, before anything is evaluated.
+    static func refuseCycles(among definitions: JSONObject) throws(TemplateError) {
+        var edges: [String: Set<String>] = [:]
+        for key in definitions.keys {
+            if key.lowercased() == "copy", case .array(let loops)? = definitions[key] {
+                for loop in loops {
+                    if case .string(let name) = loop["name"] { edges[name.lowercased()] = TemplateEvaluator.variableNames(in: loop) }
+                }
+            } else if let definition = definitions[key] {
+                edges[key.lowercased()] = TemplateEvaluator.variableNames(in: definition)
+            }
+        }
+        var finished: Set<String> = []
+        var path: [String] = []
+        func visit(_ name: String) throws(TemplateError) {
+            if let start = path.firstIndex(of: name) {
+                throw TemplateError("the variables \((path[start...] + [name]).joined(separator: " → ")) refer to each other")
+            }
+            guard !finished.contains(name), let next = edges[name] else { return }
+            path.append(name)
+            for target in next.sorted() { try visit(target) }
+            path.removeLast()
+            finished.insert(name)
+        }
+        for name in edges.keys.sorted() { try visit(name) }
+    }
+
     public func variable(_ name: String) throws(TemplateError) -> JSONValue {
+        let lower = name.lowercased()
+        let resolving = Self.resolving
+        guard !resolving.contains(lower) else {
+            throw TemplateError("the variable '\(name)' refers to itself (\((resolving + [lower]).joined(separator: " → ")))")
+        }
+        guard resolving.count < Self.maximumVariableDepth else {
+            throw TemplateError("variables refer to variables more than \(Self.maximumVariableDepth) deep")
+        }
+        do {
+            return try Self.$resolving.withValue(resolving + [lower]) { try resolveVariable(name) }
+        } catch let error as TemplateError {
+            throw error
+        } catch {
+            throw TemplateError("\(error)")
+        }
+    }
+
+    private func resolveVariable(_ name: String) throws(TemplateError) -> JSONValue {
         if let key = variableDefinitions.keys.first(where: { $0.lowercased() == name.lowercased() && $0.lowercased() != "copy" }) {
             return try TemplateEvaluator.evaluate(variableDefinitions[key]!, context: self)
         }

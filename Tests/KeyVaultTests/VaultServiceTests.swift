@@ -263,6 +263,16 @@ func rsaRequest(_ operations: [String]? = nil) -> CreateKeyRequest {
             _ = try await fixture.service.perform(.decrypt, vault: vault, name: "aes", version: nil, request: KeyOperationRequest(
                 alg: "A256GCM", value: encrypted.value, iv: encrypted.iv, aad: Base64URL.encode([9]), tag: encrypted.tag), baseURL: VaultFixture.base)
         }
+        // The nonce is the service's: a caller may not choose one (reusing another caller's would recover its
+        // plaintext and forge tags), and two encryptions of the same text never share one.
+        let chosen = await #expect(throws: KeyVaultError.self) {
+            _ = try await fixture.service.perform(.encrypt, vault: vault, name: "aes", version: nil, request: KeyOperationRequest(
+                alg: "A256GCM", value: Base64URL.encode(Array("hello".utf8)), iv: encrypted.iv, aad: nil, tag: nil), baseURL: VaultFixture.base)
+        }
+        #expect(chosen?.code == .badParameter)
+        let again = try await fixture.service.perform(.encrypt, vault: vault, name: "aes", version: nil, request: KeyOperationRequest(
+            alg: "A256GCM", value: Base64URL.encode(Array("hello".utf8)), iv: nil, aad: Base64URL.encode([1, 2]), tag: nil), baseURL: VaultFixture.base)
+        #expect(again.iv != nil && again.iv != encrypted.iv && again.value != encrypted.value)
     }
 }
 
@@ -281,6 +291,16 @@ import _CryptoExtras
         #expect(ISODuration("PT1H30M")?.seconds == Int64(5400))
         #expect(ISODuration("P2W")?.seconds == Int64(14 * 86400))
         for bad in ["", "P", "90D", "PD", "P1H", "PT", "P1DT", "P1.5D"] { #expect(ISODuration(bad) == nil, "\(bad)") }
+    }
+
+    /// A rotation policy's durations come from a request: an overflowing one crashed the server (issue 11), and one
+    /// that fits but overflows later date arithmetic crashed the maintenance pass at every start.
+    @Test func hugeDurationsAreRefusedNotTrapped() {
+        for hostile in ["P999999999999999999D", "P9223372036854775807Y", "PT99999999999999999999S", "P1001Y", "P999999999999D",
+                        "P1000Y1D", "P\u{0663}D"] {
+            #expect(ISODuration(hostile) == nil, "\(hostile)")
+        }
+        #expect(ISODuration("P1000Y")?.seconds == ISODuration.maximumSeconds)
     }
 
     @Test func policyRotatesWhenDueAndSetsExpiry() async throws {

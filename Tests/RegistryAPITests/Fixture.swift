@@ -13,10 +13,11 @@ struct Fixture {
     let dataDirectory: String
     let password: String
 
-    static func make(dataDirectory: String? = nil) async throws -> Fixture {
+    static func make(dataDirectory: String? = nil, configure: (inout ServerConfiguration) -> Void = { _ in }) async throws -> Fixture {
         var configuration = ServerConfiguration()
         configuration.dataDirectory = dataDirectory
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("coffer-api-\(UUID().uuidString)").path
+        configure(&configuration)
         let server = try await CofferServer.prepare(configuration)
         let credentials = try JSONDecoder().decode(
             [String: String].self, from: Data(contentsOf: URL(fileURLWithPath: configuration.dataDirectory + "/admin-credentials.json"))

@@ -144,13 +144,71 @@ private func content(_ digest: Digest) -> BlobRecord {
     func uploadsAreRecordedAndRemoved(_ factory: MetadataStoreFactory) async throws {
         let store = try await factory.make()
         defer { Task { try await store.close() } }
-        try await store.createUpload(UploadRecord(id: "u1", registry: "r", repository: "app", startedAt: 10))
-        try await store.createUpload(UploadRecord(id: "u2", registry: "r", repository: "app", startedAt: 11))
+        #expect(try await store.createUpload(UploadRecord(id: "u1", registry: "r", repository: "app", startedAt: 10), limits: .unlimited) == .admitted)
+        #expect(try await store.createUpload(UploadRecord(id: "u2", registry: "r", repository: "app", startedAt: 11, principal: "p"),
+                                             limits: .unlimited) == .admitted)
         #expect(try await store.upload(id: "u1")?.repository == "app")
+        #expect(try await store.upload(id: "u2")?.principal == "p")
         #expect(try await store.uploads().map(\.id) == ["u1", "u2"])
         try await store.deleteUpload(id: "u1")
         #expect(try await store.upload(id: "u1") == nil)
-        await #expect(throws: (any Error).self) { try await store.createUpload(UploadRecord(id: "u2", registry: "r", repository: "x", startedAt: 1)) }
+        await #expect(throws: (any Error).self) {
+            try await store.createUpload(UploadRecord(id: "u2", registry: "r", repository: "x", startedAt: 1), limits: .unlimited)
+        }
+    }
+
+    @Test(arguments: MetadataStoreFactory.backends)
+    func uploadLimitsCountPerRepositoryAndPerPrincipal(_ factory: MetadataStoreFactory) async throws {
+        let store = try await factory.make()
+        defer { Task { try await store.close() } }
+        let limits = UploadLimits(perRepository: 2, perPrincipal: 3)
+        func start(_ id: String, _ repository: String, _ principal: String) async throws -> UploadAdmission {
+            try await store.createUpload(UploadRecord(id: id, registry: "r", repository: repository, startedAt: 1, principal: principal), limits: limits)
+        }
+        #expect(try await start("a1", "app", "alice") == .admitted)
+        #expect(try await start("a2", "app", "bob") == .admitted)
+        #expect(try await start("a3", "app", "carol") == .repositoryAtLimit(2))
+        #expect(try await store.upload(id: "a3") == nil)
+        #expect(try await start("b1", "web", "alice") == .admitted)
+        #expect(try await start("c1", "api", "alice") == .admitted)
+        #expect(try await start("d1", "db", "alice") == .principalAtLimit(3))
+        // Another registry's repository of the same name counts apart.
+        #expect(try await store.createUpload(UploadRecord(id: "x1", registry: "other", repository: "app", startedAt: 1, principal: "zed"),
+                                             limits: limits) == .admitted)
+        try await store.deleteUpload(id: "a1")
+        #expect(try await start("a4", "app", "carol") == .admitted)
+    }
+
+    @Test(arguments: MetadataStoreFactory.backends)
+    func concurrentStartsNeverPassTheLimit(_ factory: MetadataStoreFactory) async throws {
+        let store = try await factory.make()
+        defer { Task { try await store.close() } }
+        let limits = UploadLimits(perRepository: 5, perPrincipal: 100)
+        let outcomes = try await withThrowingTaskGroup(of: UploadAdmission.self) { group in
+            for index in 0..<30 {
+                group.addTask {
+                    try await store.createUpload(UploadRecord(id: "u\(index)", registry: "r", repository: "app", startedAt: 1, principal: "p\(index)"),
+                                                 limits: limits)
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(outcomes.filter { $0 == .admitted }.count == 5)
+        #expect(try await store.uploads().count == 5)
+    }
+
+    @Test(arguments: MetadataStoreFactory.backends)
+    func idleUploadsAreFoundByTheirLastActivity(_ factory: MetadataStoreFactory) async throws {
+        let store = try await factory.make()
+        defer { Task { try await store.close() } }
+        for (id, started) in [("old", Int64(100)), ("busy", 100), ("new", 500)] {
+            _ = try await store.createUpload(UploadRecord(id: id, registry: "r", repository: "app", startedAt: started), limits: .unlimited)
+        }
+        try await store.touchUpload(id: "busy", at: 400)
+        try await store.touchUpload(id: "busy", at: 300)  // never moves back
+        #expect(try await store.upload(id: "busy")?.activeAt == 400)
+        #expect(try await store.idleUploads(before: 350, limit: 10).map(\.id) == ["old"])
+        #expect(try await store.idleUploads(before: 1000, limit: 2).map(\.id) == ["old", "busy"])
     }
 
     @Test(arguments: MetadataStoreFactory.backends)

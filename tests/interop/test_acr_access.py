@@ -125,6 +125,32 @@ def test_roles_decide_what_an_identity_may_do(coffer, tmp_path):
     assert forged.status_code == 401
 
 
+def test_audiences_come_from_configuration_not_from_the_host_header(coffer):
+    """A token for the vault must not open the registry exchange or the resource manager, whatever Host the request names."""
+    vault_audience = f"https://vault.localhost:{coffer.port}"
+    vault_token = coffer.operator_token(vault_audience)
+    server = f"coffer.cr.localhost:{coffer.port}"
+    for host in [f"vault.localhost:{coffer.port}", server, f"localhost:{coffer.port}"]:
+        exchanged = requests.post(f"https://localhost:{coffer.port}/oauth2/exchange", verify=coffer.ca, timeout=30,
+                                  headers={"Host": host}, data={"grant_type": "access_token", "service": server, "access_token": vault_token})
+        assert exchanged.status_code == 401, (host, exchanged.text)
+    operator = coffer.operator()
+    listed = requests.get(f"https://localhost:{coffer.port}/subscriptions/{operator['subscriptionId']}/resourcegroups",
+                          params={"api-version": "2021-04-01"}, headers={"Host": f"vault.localhost:{coffer.port}",
+                                                                         "Authorization": f"Bearer {vault_token}"},
+                          verify=coffer.ca, timeout=30)
+    assert listed.status_code == 401 and listed.json()["error"]["code"] == "InvalidAuthenticationToken", listed.text
+    # The configured audience still works, through either name of the server.
+    arm = coffer.operator_token()
+    for host in [f"localhost:{coffer.port}", f"127.0.0.1:{coffer.port}"]:
+        ok = requests.get(f"https://localhost:{coffer.port}/subscriptions/{operator['subscriptionId']}/resourcegroups",
+                          params={"api-version": "2021-04-01"}, headers={"Host": host, "Authorization": f"Bearer {arm}"},
+                          verify=coffer.ca, timeout=30)
+        assert ok.status_code == 200, ok.text
+    assert requests.post(f"https://{server}/oauth2/exchange", verify=coffer.ca, timeout=30, data={
+        "grant_type": "access_token", "service": server, "access_token": arm}).status_code == 200
+
+
 def test_network_rules_decide_which_addresses_reach_the_data(coffer, tmp_path):
     coffer_cli(coffer, "group", "create", "--name", "acr-rg", "--location", "westeurope")
     operator = coffer.operator()
@@ -162,11 +188,18 @@ def test_network_rules_decide_which_addresses_reach_the_data(coffer, tmp_path):
     assert requests.get(f"https://{server}/v2/app/tags/list", headers={"Authorization": f"Bearer {token}"},
                         verify=coffer.ca, timeout=30).status_code == 403
     # Malformed rules and non-Premium registries are refused.
-    bad = put(rules("Deny", "not-an-address"))
-    assert bad.status_code == 400 and bad.json()["error"]["code"] == "InvalidIpRule"
-    basic = requests.put(url.replace("firewalled", "basicfw"), params={"api-version": "2023-07-01"}, json=rules("Deny", "10.0.0.0/8", sku="Basic"),
-                         headers={"Authorization": f"Bearer {arm}"}, verify=coffer.ca, timeout=30)
-    assert basic.status_code == 400 and basic.json()["error"]["code"] == "NetworkRulesRequirePremium"
+    for value in ["not-an-address", "/", "", "10.0.0.0/", "/8", "10.0.0.0/33", "10.0.0.0/99999999999999999999", "::1/129"]:
+        bad = put(rules("Deny", value))
+        assert bad.status_code == 400 and bad.json()["error"]["code"] == "InvalidIpRule", (value, bad.text)
+    # The server is still up, and the rules in force are the last good ones.
+    assert requests.get(f"https://{server}/v2/app/tags/list", headers={"Authorization": f"Bearer {token}"},
+                        verify=coffer.ca, timeout=30).status_code == 403
+    for value in ["10.0.0.0/8", "/", ""]:
+        # A registry that may not have rules is told so first, whatever the rules say (a malformed one crashed the server).
+        basic = requests.put(url.replace("firewalled", "basicfw"), params={"api-version": "2023-07-01"}, json=rules("Deny", value, sku="Basic"),
+                             headers={"Authorization": f"Bearer {arm}"}, verify=coffer.ca, timeout=30)
+        assert basic.status_code == 400 and basic.json()["error"]["code"] == "NetworkRulesRequirePremium", (value, basic.text)
+    assert requests.get(f"https://{coffer.host}/healthz", verify=coffer.ca, timeout=30).status_code == 200
 
 
 def test_retention_policy_purges_untagged_manifests(tmp_path):

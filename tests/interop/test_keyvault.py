@@ -129,6 +129,18 @@ def test_soft_delete_recover_and_purge_protection(azure):
     other.create_rsa_key("gone")  # the name is free again
 
 
+def test_a_missing_vault_answers_like_a_closed_one(azure, coffer):
+    """Whether a vault exists is not for a token holder without access to learn (it was 404 VaultNotFound)."""
+    create_vault(azure, "closedvault", key_permissions=())
+    token = azure["credential"].get_token(f"https://vault.localhost:{coffer.port}/.default").token
+    answers = []
+    for name in ["closedvault", "nosuchvault"]:
+        response = requests.get(f"https://{name}.vault.localhost:{coffer.port}/keys?api-version=7.4",
+                                headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        answers.append((response.status_code, response.json()["error"]["code"]))
+    assert answers == [(403, "Forbidden"), (403, "Forbidden")], answers
+
+
 def test_access_policies_are_enforced(azure):
     vault = create_vault(azure, "policyvault", key_permissions=("get", "create", "wrapKey"))
     keys = KeyClient(vault.properties.vault_uri, azure["credential"])
@@ -158,6 +170,11 @@ def test_challenge_and_bad_tokens(azure, coffer):
     assert wrong_audience.status_code == 401
     vault_token = azure["credential"].get_token(f"https://vault.localhost:{coffer.port}/.default").token
     assert requests.get(url, headers={"Authorization": f"Bearer {vault_token}"}, timeout=30).status_code == 200
+    # The audience is configured, not read from the Host: a token for another port's vault audience is refused there.
+    other = azure["credential"].get_token(f"https://vault.localhost:{coffer.port + 1}/.default").token
+    vault_host = vault.properties.vault_uri.split("//")[1].split("/")[0].split(":")[0]
+    assert requests.get(url, headers={"Authorization": f"Bearer {other}", "Host": f"{vault_host}:{coffer.port + 1}"},
+                        timeout=30).status_code == 401
     head, body, signature = vault_token.split(".")
     claims = json.loads(base64.urlsafe_b64decode(body + "=="))
     claims["tid"] = str(uuid.uuid4())

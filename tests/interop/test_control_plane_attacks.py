@@ -1,0 +1,124 @@
+"""What a principal with an ordinary token tried against the control plane (issue 11), each now refused: widening
+its own rights through a deployment, and attaching identities it has no rights on."""
+import os
+import time
+import uuid
+
+import requests
+
+API = "api-version=2021-04-01"
+OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
+CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
+
+
+class Arm:
+    def __init__(self, coffer):
+        self.coffer = coffer
+        self.operator = coffer.operator()
+        self.subscription = f"/subscriptions/{self.operator['subscriptionId']}"
+        self.operator_token = coffer.operator_token()
+
+    def call(self, method, path, token=None, body=None, api=API):
+        return requests.request(method, f"https://{self.coffer.host}{path}?{api}", json=body, verify=self.coffer.ca, timeout=30,
+                                headers={"Authorization": f"Bearer {token or self.operator_token}"})
+
+    def group(self, name):
+        assert self.call("PUT", f"{self.subscription}/resourcegroups/{name}", body={"location": "westeurope"}).status_code in (200, 201)
+        return f"{self.subscription}/resourceGroups/{name}"
+
+    def identity(self, group, name):
+        response = self.call("PUT", f"{group}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}", body={"location": "westeurope"},
+                             api="api-version=2023-01-31")
+        assert response.status_code in (200, 201), response.text
+        return response.json()
+
+    def assign(self, scope, principal, role, token=None):
+        return self.call("PUT", f"{scope}/providers/Microsoft.Authorization/roleAssignments/{uuid.uuid4()}", token=token, api="api-version=2022-04-01",
+                         body={"properties": {"principalId": principal,
+                                              "roleDefinitionId": f"{self.subscription}/providers/Microsoft.Authorization/roleDefinitions/{role}"}})
+
+    def token_of(self, identity):
+        """An ARM token for a managed identity, from the App Service endpoint as its workload would get one."""
+        with open(os.path.join(self.coffer.data_dir, "identity-header")) as handle:
+            header = handle.read().strip()
+        response = requests.get(f"https://{self.coffer.host}/msi/token", headers={"X-IDENTITY-HEADER": header}, verify=self.coffer.ca, timeout=30,
+                                params={"api-version": "2019-08-01", "resource": f"https://{self.coffer.host}",
+                                        "client_id": identity["properties"]["clientId"]})
+        assert response.status_code == 200, response.text
+        return response.json()["access_token"]
+
+    def deploy(self, group, name, template, token):
+        started = self.call("PUT", f"{group}/providers/Microsoft.Resources/deployments/{name}", token=token,
+                            body={"properties": {"mode": "Incremental", "template": template}})
+        assert started.status_code == 201, started.text
+        deadline = time.time() + 30
+        while (state := self.call("GET", f"{group}/providers/Microsoft.Resources/deployments/{name}", token=token).json())[
+                "properties"]["provisioningState"] == "Running":
+            assert time.time() < deadline
+            time.sleep(0.2)
+        return state
+
+
+def role_assignment_template(subscription, principal, role):
+    return {"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#", "contentVersion": "1.0.0.0",
+            "resources": [{"type": "Microsoft.Authorization/roleAssignments", "apiVersion": "2022-04-01", "name": str(uuid.uuid4()),
+                           "properties": {"principalId": principal,
+                                          "roleDefinitionId": f"{subscription}/providers/Microsoft.Authorization/roleDefinitions/{role}"}}]}
+
+
+def test_a_contributor_cannot_make_itself_owner_through_a_deployment(coffer):
+    arm = Arm(coffer)
+    group = arm.group("escalation")
+    attacker = arm.identity(group, "attacker")
+    assert arm.assign(group, attacker["properties"]["principalId"], CONTRIBUTOR).status_code == 201
+    token = arm.token_of(attacker)
+    # The REST call is refused, as before.
+    direct = arm.assign(group, attacker["properties"]["principalId"], OWNER, token=token)
+    assert direct.status_code == 403 and direct.json()["error"]["code"] == "AuthorizationFailed", direct.text
+    # The same grant through a template fails too, naming the action, and leaves no assignment behind.
+    outcome = arm.deploy(group, "grant", role_assignment_template(arm.subscription, attacker["properties"]["principalId"], OWNER), token)
+    assert outcome["properties"]["provisioningState"] == "Failed", outcome
+    assert "roleAssignments/write" in str(outcome["properties"]["error"]), outcome
+    still_contributor = arm.assign(group, attacker["properties"]["principalId"], OWNER, token=token)
+    assert still_contributor.status_code == 403
+    # The positive control: the operator (an Owner) deploys the same template and the grant takes effect.
+    owner_outcome = arm.deploy(group, "grant-by-owner", role_assignment_template(arm.subscription, attacker["properties"]["principalId"], OWNER),
+                               arm.operator_token)
+    assert owner_outcome["properties"]["provisioningState"] == "Succeeded", owner_outcome
+    assert arm.assign(group, attacker["properties"]["principalId"], CONTRIBUTOR, token=token).status_code == 201
+
+
+def test_attaching_an_identity_needs_rights_on_it(coffer):
+    arm = Arm(coffer)
+    mine = arm.group("mine")
+    theirs = arm.group("theirs")
+    attacker = arm.identity(mine, "builder")
+    own_identity = arm.identity(mine, "helper")
+    privileged = arm.identity(theirs, "privileged")
+    assert arm.assign(mine, attacker["properties"]["principalId"], CONTRIBUTOR).status_code == 201
+    token = arm.token_of(attacker)
+    registries = f"{mine}/providers/Microsoft.ContainerRegistry/registries"
+
+    def registry(name, identity_ids):
+        return arm.call("PUT", f"{registries}/{name}", token=token, api="api-version=2023-07-01", body={
+            "location": "westeurope", "sku": {"name": "Premium"},
+            "identity": {"type": "UserAssigned", "userAssignedIdentities": {identity_id: {} for identity_id in identity_ids}}})
+
+    refused = registry("stealer", [privileged["id"]])
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "LinkedAuthorizationFailed", refused.text
+    # Another resource's system-assigned identity is not a user-assigned identity, whatever rights the caller has.
+    owned = arm.call("PUT", f"{registries}/victim", api="api-version=2023-07-01",
+                     body={"location": "westeurope", "sku": {"name": "Premium"}, "identity": {"type": "SystemAssigned"}})
+    assert owned.status_code == 201, owned.text
+    borrowed = registry("borrower", [owned.json()["id"]])
+    assert borrowed.status_code == 400 and borrowed.json()["error"]["code"] == "InvalidUserAssignedIdentity", borrowed.text
+    # Through a template, the same check holds.
+    template = {"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#", "contentVersion": "1.0.0.0",
+                "resources": [{"type": "Microsoft.ContainerRegistry/registries", "apiVersion": "2023-07-01", "name": "templated",
+                               "location": "westeurope", "sku": {"name": "Premium"},
+                               "identity": {"type": "UserAssigned", "userAssignedIdentities": {privileged["id"]: {}}}}]}
+    outcome = arm.deploy(mine, "attach", template, token)
+    assert outcome["properties"]["provisioningState"] == "Failed" and "assign/action" in str(outcome["properties"]["error"]), outcome
+    # An identity the caller may use (Contributor on its group) attaches.
+    allowed = registry("builder", [own_identity["id"]])
+    assert allowed.status_code == 201, allowed.text
