@@ -24,6 +24,13 @@ let targets: [String: ([UInt8]) -> Void] = [
         _ = try? Digest(parsing: text)
     },
     "scope": { bytes in _ = AccessGrant(scope: String(decoding: bytes, as: UTF8.self)) },
+    "credentials": { bytes in
+        // An Authorization header and a form body, as the token endpoints read them.
+        let text = String(decoding: bytes, as: UTF8.self)
+        _ = CredentialParsing.basic(text)
+        _ = CredentialParsing.basic("Basic " + text)
+        _ = CredentialParsing.form(text)
+    },
     "route": { bytes in _ = OCIRoute(path: String(decoding: bytes, as: UTF8.self)) },
     "json-text": { bytes in _ = try? JSONText.parse(String(decoding: bytes, as: UTF8.self)) },
     "jmespath": { bytes in

@@ -3,7 +3,7 @@ import JMESPath
 
 struct IdentityCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "identity", abstract: "Manage user-assigned managed identities.",
-                                                    subcommands: [Create.self, Show.self, List.self, Delete.self])
+                                                    subcommands: [Create.self, Show.self, List.self, Delete.self, WorkloadEnv.self])
 
     static func path(_ client: CofferClient, _ group: String, _ name: String? = nil) -> String {
         client.groupPath(group) + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities" + (name.map { "/\($0)" } ?? "")
@@ -44,6 +44,22 @@ struct IdentityCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await runClient(common) { client in try await client.arm(.GET, IdentityCommand.path(client, resourceGroup), apiVersion: "2023-01-31")["value"] }
+        }
+    }
+
+    /// Coffer's own: the environment a workload sets to get this identity's tokens from the managed-identity endpoint.
+    struct WorkloadEnv: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "workload-env",
+            abstract: "Show IDENTITY_ENDPOINT and IDENTITY_HEADER for a workload that acts as this identity (needs Owner or Contributor on it).")
+        @Option(name: [.short, .long]) var name: String
+        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            try await runClient(common) { client in
+                try await client.arm(.POST, IdentityCommand.path(client, resourceGroup, name) + "/listWorkloadEnvironment", apiVersion: "2023-01-31")
+            }
         }
     }
 

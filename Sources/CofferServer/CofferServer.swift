@@ -82,6 +82,7 @@ public struct CofferServer: Sendable {
             signer: TokenSigner(privateKey: secrets.tokenSigningKey), administrator: secrets.administrator,
             tokenLifetime: Int64(configuration.tokenLifetimeSeconds)
         )
+        let workloadSecrets = WorkloadIdentitySecrets(hostSecret: secrets.identityHeader)
         let resourceManagerAPI = ResourceManagerAPI(
             directory: directory, vaults: vaults, registry: registry, documents: metadata, tenantID: bootstrap.tenantID,
             subscriptionID: bootstrap.subscriptionID, featureApprovalSeconds: Int64(configuration.featureApprovalSeconds),
@@ -92,13 +93,14 @@ public struct CofferServer: Sendable {
             registryOfService: { [registrySuffix = configuration.registryHostSuffix] service in
                 CofferResponder.label(of: CofferResponder.hostName(service), under: registrySuffix)
             },
-            resourceManagerAudiences: ["https://localhost:\(port)", "https://127.0.0.1:\(port)", "https://[::1]:\(port)"]
+            resourceManagerAudiences: ["https://localhost:\(port)", "https://127.0.0.1:\(port)", "https://[::1]:\(port)"],
+            workloadSecrets: workloadSecrets, identityEndpoint: "https://localhost:\(port)\(IdentityAPI.managedIdentityPath)"
         )
         try await resourceManagerAPI.failInterruptedDeployments()
         let responder = CofferResponder(
             registryAPI: RegistryAPI(service: registry, authority: authority, accessProvider: resourceManagerAPI.registryAccess,
                                      networkPolicy: resourceManagerAPI.registryNetworkRules),
-            identityAPI: IdentityAPI(directory: directory, tenantID: bootstrap.tenantID, identityHeader: secrets.identityHeader,
+            identityAPI: IdentityAPI(directory: directory, tenantID: bootstrap.tenantID, workloadSecrets: workloadSecrets,
                                      imdsEnabled: configuration.imdsEnabled),
             keyVaultAPI: KeyVaultAPI(vaults: vaults, directory: directory, tenantID: bootstrap.tenantID, vaultHostSuffix: vaultSuffix, port: port),
             resourceManagerAPI: resourceManagerAPI,
@@ -187,7 +189,7 @@ public struct CofferServer: Sendable {
             "  CA certificate:      \(configuration.certificateFile ?? configuration.path("ca.pem"))  (trust it in your clients)",
             "  admin credentials:   \(configuration.path("admin-credentials.json"))  (registry)",
             "  operator:            \(configuration.path("operator-credentials.json"))  (tenant \(bootstrap.tenantID), subscription \(bootstrap.subscriptionID))",
-            "  managed identities:  IDENTITY_ENDPOINT=https://localhost:\(configuration.port)\(IdentityAPI.managedIdentityPath)  IDENTITY_HEADER=$(cat \(configuration.path("identity-header")))",
+            "  managed identities:  coffer identity workload-env -n <identity> -g <group>  (IDENTITY_ENDPOINT and that identity's IDENTITY_HEADER)",
             "  default registry:    \(host):\(configuration.port)/\(configuration.defaultRegistry)/<repository>"
                 + "  or  \(configuration.defaultRegistry).\(configuration.registryHostSuffix):\(configuration.port)/<repository>",
         ]

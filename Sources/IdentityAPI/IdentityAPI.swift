@@ -10,17 +10,17 @@ import Identity
 public struct IdentityAPI: Sendable {
     let directory: Directory
     let tenantID: String
-    /// The secret a process presents (as `X-IDENTITY-HEADER`) to get managed-identity tokens.
-    let identityHeader: String
+    /// Each user-assigned identity's `X-IDENTITY-HEADER`: a workload holding one header gets tokens for that identity only.
+    let workloadSecrets: WorkloadIdentitySecrets
     /// Whether the IMDS path answers: it takes no secret, so anything that can reach Coffer could get tokens.
     let imdsEnabled: Bool
 
     public static let managedIdentityPath = "/msi/token"
 
-    public init(directory: Directory, tenantID: String, identityHeader: String, imdsEnabled: Bool) {
+    public init(directory: Directory, tenantID: String, workloadSecrets: WorkloadIdentitySecrets, imdsEnabled: Bool) {
         self.directory = directory
         self.tenantID = tenantID
-        self.identityHeader = identityHeader
+        self.workloadSecrets = workloadSecrets
         self.imdsEnabled = imdsEnabled
     }
 
@@ -146,11 +146,8 @@ public struct IdentityAPI: Sendable {
             guard request.headers[HTTPField.Name("Metadata")!]?.lowercased() == "true" else {
                 return try refuse(.badRequest, "Required metadata header not specified")
             }
-        } else {
-            let presented = Array((request.headers[HTTPField.Name("X-IDENTITY-HEADER")!] ?? "").utf8)
-            let expected = Array(identityHeader.utf8)
-            let matches = presented.count == expected.count && zip(presented, expected).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
-            guard matches else { return try refuse(.unauthorized, "X-IDENTITY-HEADER is missing or wrong") }
+        } else if (request.headers[HTTPField.Name("X-IDENTITY-HEADER")!] ?? "").isEmpty {
+            return try refuse(.unauthorized, "X-IDENTITY-HEADER is missing")
         }
         guard let resource = query.get("resource"), !resource.isEmpty else { return try refuse(.badRequest, "the resource parameter is required") }
         let clientID = query.get("client_id")
@@ -161,6 +158,13 @@ public struct IdentityAPI: Sendable {
         }
         guard let principal = try await directory.managedIdentity(clientID: clientID, objectID: objectID, resourceID: resourceID) else {
             return try refuse(.badRequest, "no managed identity matches the identity requested")
+        }
+        // The header names one identity: a workload given one identity's header cannot ask for another.
+        if !isIMDS {
+            let presented = request.headers[HTTPField.Name("X-IDENTITY-HEADER")!] ?? ""
+            guard WorkloadIdentitySecrets.isUserAssigned(principal), workloadSecrets.matches(presented, principal: principal) else {
+                return try refuse(.unauthorized, "X-IDENTITY-HEADER is not this identity's (get it with coffer identity workload-env)")
+            }
         }
         let issued = try directory.issueToken(for: principal, resource: resource, issuer: issuer(base: base))
         let now = Int64(Date().timeIntervalSince1970)

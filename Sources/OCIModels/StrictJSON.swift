@@ -3,7 +3,7 @@
 ///
 /// Duplicate keys are the danger: Foundation keeps the first occurrence while Go and Python keep the last, so a
 /// manifest with `"layers"` twice would be validated as one thing and pulled as another. Keys are compared after
-/// unescaping (`"a"` and `"\u0061"` are the same key). Containers are tracked on an explicit stack, so the depth
+/// unescaping (`"a"` and `"\u0061"` are the same key) and case folding (`"Layers"` fills Go's `Layers` field too). Containers are tracked on an explicit stack, so the depth
 /// limit bounds both the work per byte and the native stack.
 public enum StrictJSON {
     public static let defaultMaximumDepth = 64
@@ -122,7 +122,10 @@ public enum StrictJSON {
             guard position < bytes.count, bytes[position] == 0x22 else { throw fail("expected a quoted key") }
             let key = try string(keepingContent: true)
             guard case .object(var keys) = stack[stack.count - 1] else { throw fail("internal: member outside an object") }
-            guard keys.insert(key).inserted else {
+            // Go's decoder matches field names without regard to case (Unicode folding: "ſ" is "s", "K" is "k"), so
+            // keys that differ only in case are duplicates to it.
+            let folded = Array(String(decoding: key, as: UTF8.self).uppercased().lowercased().utf8)
+            guard keys.insert(folded).inserted else {
                 throw fail("duplicate key \"\(String(decoding: key.prefix(64), as: UTF8.self))\"")
             }
             stack[stack.count - 1] = .object(keys: keys)

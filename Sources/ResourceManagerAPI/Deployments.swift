@@ -23,7 +23,9 @@ extension ARMExchange {
                                                             type: Self.deploymentType)
             return jsonResponse(.object(JSONObject([("value", .array(try records.map { try JSONText.parse($0.body) }))])))
         }
-        let name = rest[0]
+        guard let name = rest.first else {
+            throw AzureErrorResponse(.methodNotAllowed, code: "MethodNotAllowed", message: "\(request.method.rawValue) is not supported on a collection")
+        }
         let id = "\(groupScope)/providers/Microsoft.Resources/deployments/\(name)"
         switch (request.method, rest.count) {
         case (.get, 1):

@@ -93,7 +93,8 @@ struct ResourceFilter: Sendable {
         var rest = Substring(filter)
         while let character = rest.first {
             if character == "'" { quoted.toggle() }
-            if !quoted, rest.lowercased().hasPrefix(" and ") {
+            // Only the next five characters are compared: lowercasing the whole rest each time was quadratic.
+            if !quoted, character == " ", rest.prefix(5).lowercased() == " and " {
                 clauses.append(current.trimmingCharacters(in: .whitespaces))
                 current = ""
                 rest = rest.dropFirst(5)

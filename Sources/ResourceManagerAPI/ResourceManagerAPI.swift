@@ -31,6 +31,9 @@ public struct ResourceManagerAPI: Sendable {
     public let registryAccess: RegistryAccess
     /// Registries' firewalls, for the data plane.
     public let registryNetworkRules: RegistryNetworkRules
+    /// The managed-identity endpoint's per-identity headers, handed out by `listWorkloadEnvironment`.
+    let workloadSecrets: WorkloadIdentitySecrets
+    let identityEndpoint: String
 
     /// - Parameter secrets: seals what must be given back later (registry admin passwords).
     /// - Parameter registryOfService: the registry a login server (token `service`) belongs to.
@@ -38,7 +41,10 @@ public struct ResourceManagerAPI: Sendable {
     public init(directory: Directory, vaults: VaultService, registry: RegistryService, documents: any DocumentStore, tenantID: String,
                 subscriptionID: String, featureApprovalSeconds: Int64 = 5, registryKeyWrapperID: String, requirePreviewRegistration: Bool = true,
                 secrets: SecretBox, vaultURI: @escaping @Sendable (String) -> String, loginServer: @escaping @Sendable (String) -> String,
-                registryOfService: @escaping @Sendable (String) -> String?, resourceManagerAudiences: Set<String>) {
+                registryOfService: @escaping @Sendable (String) -> String?, resourceManagerAudiences: Set<String>,
+                workloadSecrets: WorkloadIdentitySecrets, identityEndpoint: String) {
+        self.workloadSecrets = workloadSecrets
+        self.identityEndpoint = identityEndpoint
         self.directory = directory
         self.vaults = vaults
         self.documents = documents
@@ -281,8 +287,11 @@ struct ARMExchange {
 
     func groupID(_ name: String) -> String { "/subscriptions/\(api.subscriptionID)/resourceGroups/\(name)" }
 
+    /// A missing group is a 404 only to callers who may read where it would be; anyone else gets the 403 an existing
+    /// group would give them, so group names cannot be probed.
     private func requireGroup(_ name: String) async throws {
         guard try await api.documents.document(id: groupID(name)) != nil else {
+            try await authorize(scope: groupID(name), write: false)
             throw AzureErrorResponse(.notFound, code: "ResourceGroupNotFound", message: "Resource group '\(name)' could not be found.")
         }
     }
@@ -341,7 +350,9 @@ struct ARMExchange {
             try await authorize(scope: groupScope, write: false)
             return try AzureJSON.response(VaultList(value: try await api.vaults.vaults(under: groupScope)))
         }
-        let name = rest[0]
+        guard let name = rest.first else {
+            throw AzureErrorResponse(.methodNotAllowed, code: "MethodNotAllowed", message: "\(request.method.rawValue) is not supported on a collection")
+        }
         let id = "\(groupScope)/providers/Microsoft.KeyVault/vaults/\(name)"
         switch (request.method, rest.count) {
         case (.get, 1):
@@ -391,7 +402,9 @@ struct ARMExchange {
             try await authorize(scope: groupScope, write: false)
             return jsonResponse(.object(JSONObject([("value", .array(try await api.registries.listPresented(under: groupScope)))])))
         }
-        let name = rest[0]
+        guard let name = rest.first else {
+            throw AzureErrorResponse(.methodNotAllowed, code: "MethodNotAllowed", message: "\(request.method.rawValue) is not supported on a collection")
+        }
         let id = "\(groupScope)/providers/Microsoft.ContainerRegistry/registries/\(name)"
         switch (request.method, rest.count) {
         case (.get, 1):
@@ -482,11 +495,14 @@ struct ARMExchange {
             }
             return try AzureJSON.response(IdentityList(value: identities))
         }
-        guard rest.count == 1 else {
+        guard rest.count == 1 || (rest.count == 2 && rest[1].lowercased() == "listworkloadenvironment" && request.method == .post) else {
             throw AzureErrorResponse(.notFound, code: "NotFound", message: "no identity operation at \(request.uri.path.prefix(200))")
         }
-        let name = rest[0]
+        guard let name = rest.first else {
+            throw AzureErrorResponse(.methodNotAllowed, code: "MethodNotAllowed", message: "\(request.method.rawValue) is not supported on a collection")
+        }
         let id = "\(groupScope)/providers/Microsoft.ManagedIdentity/userAssignedIdentities/\(name)"
+        if rest.count == 2 { return try await workloadEnvironment(identityID: id, name: name, group: group) }
         switch request.method {
         case .get:
             try await authorize(scope: id, write: false)
@@ -508,6 +524,20 @@ struct ARMExchange {
         default:
             throw AzureErrorResponse(.methodNotAllowed, code: "MethodNotAllowed", message: "\(request.method.rawValue) is not supported on identities")
         }
+    }
+
+    /// `POST …/userAssignedIdentities/{name}/listWorkloadEnvironment` (Coffer's own action): what a workload sets to act
+    /// as this identity, `IDENTITY_ENDPOINT` and its `IDENTITY_HEADER`. Handing an identity to a workload is attaching
+    /// it, so the caller needs the assign action on it (Owner or Contributor), as for attaching it to a registry.
+    private func workloadEnvironment(identityID: String, name: String, group: String) async throws -> Response {
+        try await authorizeIdentityAssignment(identityID)
+        guard try await api.documents.document(id: identityID) != nil, let principal = try await api.directory.managedIdentity(resourceID: identityID) else {
+            throw AzureErrorResponse(.notFound, code: "ResourceNotFound",
+                                     message: "The Resource 'Microsoft.ManagedIdentity/userAssignedIdentities/\(name)' under resource group '\(group)' was not found.")
+        }
+        return try AzureJSON.response([
+            "IDENTITY_ENDPOINT": api.identityEndpoint, "IDENTITY_HEADER": api.workloadSecrets.header(for: principal), "clientId": principal.appId,
+        ], headers: [.cacheControl: "no-store"])
     }
 
     private func present(identity document: StoredDocument) async throws -> IdentityResource {

@@ -147,11 +147,11 @@ public enum TemplateEvaluator {
             return value
         case .call(let name, let arguments):
             if TemplateLambdas.names.contains(name.lowercased()) {
-                return try TemplateLambdas.call(name, arguments, context: context)
+                return try TemplateLimits.check(try TemplateLambdas.call(name, arguments, context: context), from: name)
             }
             var values: [JSONValue] = []
             for argument in arguments { values.append(try evaluate(argument, context: context)) }
-            return try TemplateFunctions.call(name, values, context: context)
+            return try TemplateLimits.check(try TemplateFunctions.call(name, values, context: context), from: name)
         case .property(let inner, let name):
             let value = try evaluate(inner, context: context)
             guard case .object(let object) = value else {

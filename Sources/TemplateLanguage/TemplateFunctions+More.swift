@@ -31,6 +31,7 @@ enum MoreTemplateFunctions {
             try count(2...3)
             guard let base = DotNetDateFormat.parseISO(try string(0)) else { throw TemplateError("dateTimeAdd(): '\(try string(0))' is not an ISO 8601 date") }
             guard let added = ISODurationText.add(try string(1), to: base) else { throw TemplateError("dateTimeAdd(): '\(try string(1))' is not an ISO 8601 duration") }
+            guard TemplateLimits.dates.contains(added.timeIntervalSince1970) else { throw TemplateError("dateTimeAdd(): the result is outside the years 1 to 9999") }
             return .string(args.count == 3 ? DotNetDateFormat.format(added, try string(2)) : DotNetDateFormat.iso(added))
         case "datetimetoepoch":
             try count(1...1)
@@ -38,7 +39,9 @@ enum MoreTemplateFunctions {
             return .number(Double(Int64(date.timeIntervalSince1970)))
         case "datetimefromepoch":
             try count(1...1)
-            return .string(DotNetDateFormat.iso(Date(timeIntervalSince1970: TimeInterval(try integer(0)))))
+            let seconds = TimeInterval(try integer(0))
+            guard TemplateLimits.dates.contains(seconds) else { throw TemplateError("dateTimeFromEpoch(): the time is outside the years 1 to 9999") }
+            return .string(DotNetDateFormat.iso(Date(timeIntervalSince1970: seconds)))
         case "flatten":
             try count(1...1)
             var result: [JSONValue] = []

@@ -33,14 +33,7 @@ enum TemplateLambdas {
             return accumulated
         case "sort":
             let lambda = try Lambda(arguments[1], context: context, parameters: 2...2, function: name)
-            // Insertion sort: stable, and the comparison may throw.
-            var sorted: [JSONValue] = []
-            for item in try array(0) {
-                var position = sorted.count
-                while position > 0, try lambda.apply([item, sorted[position - 1]]).isTruthy { position -= 1 }
-                sorted.insert(item, at: position)
-            }
-            return .array(sorted)
+            return .array(try Self.mergeSort(try array(0)) { a, b throws(TemplateError) in try lambda.apply([a, b]).isTruthy })
         case "toobject":
             let key = try Lambda(arguments[1], context: context, parameters: 1...1, function: name)
             let valueLambda = arguments.count == 3 ? try Lambda(arguments[2], context: context, parameters: 1...1, function: name) : nil
@@ -96,5 +89,32 @@ enum TemplateLambdas {
             for (name, value) in zip(parameters, values) { scoped.lambdaVariables[name.lowercased()] = value }
             return try TemplateEvaluator.evaluate(body, context: scoped)
         }
+    }
+
+    /// A stable merge sort whose comparison may throw: O(n log n) lambda calls (an insertion sort made a template's
+    /// 10,000-item sort cost 5·10^7 calls).
+    static func mergeSort(_ items: [JSONValue], _ before: (JSONValue, JSONValue) throws(TemplateError) -> Bool) throws(TemplateError) -> [JSONValue] {
+        guard items.count > 1 else { return items }
+        var source = items
+        var target = items
+        var width = 1
+        while width < source.count {
+            var start = 0
+            while start < source.count {
+                let middle = min(start + width, source.count), end = min(start + 2 * width, source.count)
+                var left = start, right = middle, out = start
+                while left < middle, right < end {
+                    // Take from the right only when it strictly comes first: equal items keep their order.
+                    if try before(source[right], source[left]) { target[out] = source[right]; right += 1 } else { target[out] = source[left]; left += 1 }
+                    out += 1
+                }
+                while left < middle { target[out] = source[left]; left += 1; out += 1 }
+                while right < end { target[out] = source[right]; right += 1; out += 1 }
+                start = end
+            }
+            swap(&source, &target)
+            width *= 2
+        }
+        return source
     }
 }

@@ -1,3 +1,5 @@
+import JMESPath
+
 /// Numbers in templates are JSON numbers (doubles). Integer functions work on those that are whole and exactly
 /// representable (|n| ≤ 2^53), with checked arithmetic: a template is a request, and a conversion or an overflow
 /// that traps would take the server down.
@@ -34,4 +36,20 @@ enum TemplateNumbers {
 enum TemplateLimits {
     /// The longest string padLeft() and format() widths may ask for.
     static let maximumPaddedLength = 1 << 20
+    /// The largest string (UTF-8 bytes) or array any function may return: doubling a value in a chain of variables
+    /// would otherwise exhaust memory.
+    static let maximumValueSize = 4 << 20
+    /// Dates templates compute with: the years 1 to 9999, as .NET's DateTime.
+    static let dates: ClosedRange<Double> = -62_135_596_800...253_402_300_799
+
+    static func check(_ value: JSONValue, from function: String) throws(TemplateError) -> JSONValue {
+        switch value {
+        case .string(let text) where text.utf8.count > maximumValueSize:
+            throw TemplateError("\(function)() would return a string longer than \(maximumValueSize) bytes")
+        case .array(let items) where items.count > maximumValueSize:
+            throw TemplateError("\(function)() would return an array longer than \(maximumValueSize) items")
+        default:
+            return value
+        }
+    }
 }

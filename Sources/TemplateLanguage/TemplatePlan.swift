@@ -1,3 +1,4 @@
+import Synchronization
 import JMESPath
 
 /// A template checked and put in deployment order: parameters validated, resources named, their
@@ -79,7 +80,7 @@ public struct TemplatePlan: Sendable {
                 instances = (0..<count).map { (ScopedContext.iteration(context, loop: loopName, index: $0), (loopName, $0)) }
                 if case .string(let mode) = loop["mode"], mode.lowercased() == "serial" {
                     batchSize = 1
-                    if case .number(let size) = loop["batchSize"], size >= 1 { batchSize = Int(size) }
+                    if case .number(let size) = loop["batchSize"], size >= 1 { batchSize = TemplateNumbers.integer(min(size, 800)) ?? 1 }
                 }
                 body["copy"] = nil
             }
@@ -216,10 +217,10 @@ public struct TemplatePlan: Sendable {
             }
             if case .string(let text) = value {
                 if case .number(let minimum) = definition["minLength"], Double(text.count) < minimum {
-                    throw TemplateError("the parameter '\(name)' must be at least \(Int(minimum)) characters")
+                    throw TemplateError("the parameter '\(name)' must be at least \(JSONText.format(number: minimum)) characters")
                 }
                 if case .number(let maximum) = definition["maxLength"], Double(text.count) > maximum {
-                    throw TemplateError("the parameter '\(name)' must be at most \(Int(maximum)) characters")
+                    throw TemplateError("the parameter '\(name)' must be at most \(JSONText.format(number: maximum)) characters")
                 }
             }
             if case .number(let number) = value {
@@ -273,6 +274,9 @@ public struct PlanningContext: TemplateContext {
     public let scope: TemplateScope
     let parameters: JSONObject
     let variableDefinitions: JSONObject
+    /// Variables evaluated so far (successes only): a chain of variables that each use the one before twice would
+    /// otherwise cost exponential work.
+    private let evaluatedVariables = VariableCache()
     /// Runtime state of deployed resources by lowercased id (`reference()` reads these).
     public private(set) var deployedResources: [String: JSONValue] = [:]
     /// Ids of this template's deployed resources by lowercased name: `reference('name')` means the template's
@@ -342,8 +346,11 @@ public struct PlanningContext: TemplateContext {
         guard resolving.count < Self.maximumVariableDepth else {
             throw TemplateError("variables refer to variables more than \(Self.maximumVariableDepth) deep")
         }
+        if let cached = evaluatedVariables.value(lower) { return cached }
         do {
-            return try Self.$resolving.withValue(resolving + [lower]) { try resolveVariable(name) }
+            let value = try Self.$resolving.withValue(resolving + [lower]) { try resolveVariable(name) }
+            evaluatedVariables.store(value, for: lower)
+            return value
         } catch let error as TemplateError {
             throw error
         } catch {
@@ -414,4 +421,12 @@ public struct PlanningContext: TemplateContext {
         }
         return result
     }
+}
+
+/// Variable values by lowercased name, shared by the copies of one planning context.
+final class VariableCache: Sendable {
+    private let values = Mutex<[String: JSONValue]>([:])
+
+    func value(_ name: String) -> JSONValue? { values.withLock { $0[name] } }
+    func store(_ value: JSONValue, for name: String) { values.withLock { $0[name] = value } }
 }

@@ -138,6 +138,9 @@ import Testing
                 "{\"schemaVersion\":2,\"config\":\(configDescriptor),\"layers\":[],\"lay\\u0065rs\":[\(foreign)]}",
                 "{\"schemaVersion\":2,\"config\":\(configDescriptor),\"layers\":[],\"annotations\":{\"a\":\"1\",\"a\":\"2\"}}",
                 "{\"schemaVersion\":2,\"schemaVersion\":2,\"config\":\(configDescriptor),\"layers\":[]}",
+                // Go's decoder (docker, containerd, oras) matches field names without regard to case.
+                "{\"schemaVersion\":2,\"config\":\(configDescriptor),\"layers\":[],\"Layers\":[\(foreign)]}",
+                "{\"schemaVersion\":2,\"config\":\(configDescriptor),\"layer\\u017f\":[],\"layers\":[\(foreign)]}",
             ]
             for document in documents {
                 let put = try await client.send(.put, "/v2/coffer/ci/manifests/dup", token: token,

@@ -54,4 +54,49 @@ import Testing
         let chainContext = PlanningContext(scope: scope, parameters: chained.parameters, variableDefinitions: chained.variables)
         #expect(try chainContext.variable("c") == .string("xy"))
     }
+
+    /// Found by review: numbers in parameter definitions and copy loops were converted with a trapping `Int(_:)`.
+    @Test func definitionNumbersNeverTrap() throws {
+        let templates = [
+            #"{"parameters": {"p": {"type": "string", "defaultValue": "a", "minLength": 1e300}}, "resources": []}"#,
+            #"{"parameters": {"p": {"type": "string", "defaultValue": "a", "maxLength": -1e300}}, "resources": []}"#,
+        ]
+        for text in templates {
+            #expect(throws: TemplateError.self, "\(text)") { try TemplatePlan.make(template: try JSONText.parse(text), parameterValues: .null, scope: scope) }
+        }
+        let serial = try JSONText.parse("""
+            {"resources": [{"type": "Microsoft.ManagedIdentity/userAssignedIdentities", "apiVersion": "2018-11-30",
+              "name": "[concat('id', copyIndex())]", "copy": {"name": "l", "count": 3, "mode": "serial", "batchSize": 1e300}}]}
+            """)
+        #expect(try TemplatePlan.make(template: serial, parameterValues: .null, scope: scope).resources.count == 3)
+    }
+
+    /// Found by review: a chain of variables each doubling the one before reached terabytes (and exponential work).
+    @Test func valuesAreBoundedAndVariablesEvaluatedOnce() throws {
+        var variables = [#""v0": "[padLeft('', 1048576, 'x')]""#]
+        for level in 1...25 { variables.append("\"v\(level)\": \"[concat(variables('v\(level - 1)'), variables('v\(level - 1)'))]\"") }
+        let bomb = try JSONText.parse("""
+            {"variables": {\(variables.joined(separator: ","))}, "resources": [{"type": "Microsoft.ManagedIdentity/userAssignedIdentities",
+              "apiVersion": "2018-11-30", "name": "[variables('v25')]"}]}
+            """)
+        let error = #expect(throws: TemplateError.self) { try TemplatePlan.make(template: bomb, parameterValues: .null, scope: scope) }
+        #expect(error?.message.contains("longer than") == true, "\(error?.message ?? "")")
+        // Small values through a long chain: evaluated once each, not 2^30 times.
+        var small = [#""w0": "a""#]
+        for level in 1...30 { small.append("\"w\(level)\": \"[length(concat(string(variables('w\(level - 1)')), string(variables('w\(level - 1)'))))]\"") }
+        let chain = try JSONText.parse("{\"variables\": {\(small.joined(separator: ","))}, \"resources\": []}")
+        let plan = try TemplatePlan.make(template: chain, parameterValues: .null, scope: scope)
+        let context = PlanningContext(scope: scope, parameters: plan.parameters, variableDefinitions: plan.variables)
+        #expect(try context.variable("w30") != .null)
+    }
+
+    @Test func sortIsAStableMergeSort() throws {
+        let sorted = try evaluate("[sort(range(0, 10000), lambda('a', 'b', greater(lambdaVariables('a'), lambdaVariables('b'))))]")
+        guard case .array(let items) = sorted else { Issue.record("not an array"); return }
+        #expect(items.count == 10000 && items.first == .number(9999) && items.last == .number(0))
+        let stable = try evaluate("""
+            [sort(createArray(createObject('k', 1, 'n', 'a'), createObject('k', 0, 'n', 'b'), createObject('k', 1, 'n', 'c'), createObject('k', 0, 'n', 'd')), lambda('x', 'y', less(lambdaVariables('x').k, lambdaVariables('y').k)))]
+            """)
+        #expect(JSONText.serialize(stable) == #"[{"k":0,"n":"b"},{"k":0,"n":"d"},{"k":1,"n":"a"},{"k":1,"n":"c"}]"#)
+    }
 }

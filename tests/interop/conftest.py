@@ -84,6 +84,15 @@ class Coffer:
         response.raise_for_status()
         return response.json()["access_token"]
 
+    def workload_environment(self, identity_id, token=None):
+        """IDENTITY_ENDPOINT and IDENTITY_HEADER for a workload acting as the user-assigned identity `identity_id`
+        (asked of the resource manager as the operator, or as the holder of `token`)."""
+        import requests
+        response = requests.post(f"https://{self.host}{identity_id}/listWorkloadEnvironment", params={"api-version": "2023-01-31"},
+                                 headers={"Authorization": f"Bearer {token or self.operator_token()}"}, verify=self.ca, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
     def token(self, scope, service=None):
         import requests
         response = requests.get(f"https://{self.host}/oauth2/token", params={"service": service or self.host, "scope": scope},

@@ -89,8 +89,7 @@ def test_roles_decide_what_an_identity_may_do(coffer, tmp_path):
     registry_id = coffer_cli(coffer, "acr", "show", "-n", "rolesreg", "--query", "id", "-o", "tsv").stdout.strip()
     assert skopeo_push(coffer, tmp_path, server, "app", "v1", "--dest-creds", f"{coffer.username}:{coffer.password}").returncode == 0
     identity = json.loads(coffer_cli(coffer, "identity", "create", "-n", "puller", "-g", "acr-rg").stdout)
-    with open(os.path.join(coffer.data_dir, "identity-header")) as handle:
-        header = handle.read().strip()
+    header = coffer.workload_environment(identity["id"])["IDENTITY_HEADER"]
 
     def identity_token():
         response = requests.get(f"https://localhost:{coffer.port}/msi/token", headers={"X-IDENTITY-HEADER": header}, verify=coffer.ca, timeout=30,

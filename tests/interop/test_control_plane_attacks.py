@@ -1,6 +1,5 @@
 """What a principal with an ordinary token tried against the control plane (issue 11), each now refused: widening
 its own rights through a deployment, and attaching identities it has no rights on."""
-import os
 import time
 import uuid
 
@@ -39,8 +38,7 @@ class Arm:
 
     def token_of(self, identity):
         """An ARM token for a managed identity, from the App Service endpoint as its workload would get one."""
-        with open(os.path.join(self.coffer.data_dir, "identity-header")) as handle:
-            header = handle.read().strip()
+        header = self.coffer.workload_environment(identity["id"])["IDENTITY_HEADER"]
         response = requests.get(f"https://{self.coffer.host}/msi/token", headers={"X-IDENTITY-HEADER": header}, verify=self.coffer.ca, timeout=30,
                                 params={"api-version": "2019-08-01", "resource": f"https://{self.coffer.host}",
                                         "client_id": identity["properties"]["clientId"]})
@@ -122,3 +120,24 @@ def test_attaching_an_identity_needs_rights_on_it(coffer):
     # An identity the caller may use (Contributor on its group) attaches.
     allowed = registry("builder", [own_identity["id"]])
     assert allowed.status_code == 201, allowed.text
+
+
+def test_collection_paths_and_missing_groups_tell_a_stranger_nothing(coffer):
+    """Found by review: a write to a collection path (no resource name) indexed an empty list and took the server
+    down, for any token of the tenant; and a missing group answered 404 where an existing one answered 403."""
+    arm = Arm(coffer)
+    group = arm.group("collections")
+    stranger = arm.identity(group, "stranger")  # no role anywhere
+    token = arm.token_of(stranger)
+    for provider in ["Microsoft.KeyVault/vaults", "Microsoft.ContainerRegistry/registries", "Microsoft.Resources/deployments",
+                     "Microsoft.ManagedIdentity/userAssignedIdentities"]:
+        for method in ["PUT", "POST", "DELETE", "PATCH"]:
+            response = arm.call(method, f"{group}/providers/{provider}", token=token, body={})
+            assert response.status_code in (403, 404, 405), (provider, method, response.status_code, response.text)
+    assert requests.get(f"https://{coffer.host}/healthz", verify=coffer.ca, timeout=30).status_code == 200
+    existing = arm.call("GET", f"{group}/providers/Microsoft.KeyVault/vaults", token=token)
+    missing = arm.call("GET", f"{arm.subscription}/resourceGroups/no-such-group/providers/Microsoft.KeyVault/vaults", token=token)
+    assert (existing.status_code, existing.json()["error"]["code"]) == (403, "AuthorizationFailed"), existing.text
+    assert (missing.status_code, missing.json()["error"]["code"]) == (403, "AuthorizationFailed"), missing.text
+    # Whoever may read the subscription still learns that a group is missing.
+    assert arm.call("GET", f"{arm.subscription}/resourceGroups/no-such-group/providers/Microsoft.KeyVault/vaults").status_code == 404

@@ -15,11 +15,11 @@ from azure.mgmt.msi import ManagedServiceIdentityClient
 from test_keyvault import azure, create_vault  # noqa: F401  (fixture and helper)
 
 
-def managed_identity_credential(coffer, monkeypatch, client_id):
-    monkeypatch.setenv("IDENTITY_ENDPOINT", f"https://localhost:{coffer.port}/msi/token")
-    with open(os.path.join(coffer.data_dir, "identity-header")) as handle:
-        monkeypatch.setenv("IDENTITY_HEADER", handle.read().strip())
-    return ManagedIdentityCredential(client_id=client_id)
+def managed_identity_credential(coffer, monkeypatch, identity):
+    environment = coffer.workload_environment(identity.id)
+    monkeypatch.setenv("IDENTITY_ENDPOINT", environment["IDENTITY_ENDPOINT"])
+    monkeypatch.setenv("IDENTITY_HEADER", environment["IDENTITY_HEADER"])
+    return ManagedIdentityCredential(client_id=identity.client_id)
 
 
 def test_user_assigned_identity_wraps_with_access_policy(azure, coffer, monkeypatch):
@@ -37,7 +37,7 @@ def test_user_assigned_identity_wraps_with_access_policy(azure, coffer, monkeypa
     azure["management"].vaults.update_access_policy("rg1", "cmkvault", "add", VaultAccessPolicyParameters(
         properties=VaultAccessPolicyProperties(access_policies=[entry])))
 
-    credential = managed_identity_credential(coffer, monkeypatch, identity.client_id)
+    credential = managed_identity_credential(coffer, monkeypatch, identity)
     crypto = CryptographyClient(key.id, credential)
     secret = os.urandom(32)
     wrapped = crypto.wrap_key(KeyWrapAlgorithm.rsa_oaep_256, secret)
@@ -59,6 +59,38 @@ def test_user_assigned_identity_wraps_with_access_policy(azure, coffer, monkeypa
     msi.user_assigned_identities.delete("rg1", "registry-identity")
     gone = requests.get(url, params=params, headers={"X-IDENTITY-HEADER": os.environ["IDENTITY_HEADER"]}, verify=coffer.ca, timeout=30)
     assert gone.status_code == 400
+
+
+def test_an_identity_header_opens_its_own_identity_only(azure, coffer):
+    """One secret used to open every identity (issue 11): now each identity has its own header, handed out to those
+    who may attach the identity, and the server's host secret itself opens nothing."""
+    msi = ManagedServiceIdentityClient(azure["credential"], azure["operator"]["subscriptionId"], base_url=azure["base"],
+                                       credential_scopes=[azure["base"] + "/.default"])
+    first = msi.user_assigned_identities.create_or_update("rg1", "first", {"location": "westeurope"})
+    second = msi.user_assigned_identities.create_or_update("rg1", "second", {"location": "westeurope"})
+    url = f"https://localhost:{coffer.port}/msi/token"
+
+    def token_status(header, identity, **names):
+        params = {"api-version": "2019-08-01", "resource": f"https://localhost:{coffer.port}", **(names or {"client_id": identity.client_id})}
+        return requests.get(url, params=params, headers={"X-IDENTITY-HEADER": header}, verify=coffer.ca, timeout=30).status_code
+
+    header = coffer.workload_environment(first.id)["IDENTITY_HEADER"]
+    assert token_status(header, first) == 200
+    assert token_status(header, first, principal_id=first.principal_id) == 200
+    assert token_status(header, first, mi_res_id=first.id) == 200
+    assert token_status(header, second) == 401
+    assert token_status(header, second, mi_res_id=second.id) == 401
+    with open(os.path.join(coffer.data_dir, "identity-header")) as handle:
+        host_secret = handle.read().strip()
+    assert token_status(host_secret, first) == 401 and token_status(host_secret, second) == 401
+    # A principal with no rights on the identity gets no header for it.
+    other = msi.user_assigned_identities.create_or_update("rg1", "other", {"location": "westeurope"})
+    other_token = requests.get(url, params={"api-version": "2019-08-01", "resource": f"https://localhost:{coffer.port}", "client_id": other.client_id},
+                               headers={"X-IDENTITY-HEADER": coffer.workload_environment(other.id)["IDENTITY_HEADER"]},
+                               verify=coffer.ca, timeout=30).json()["access_token"]
+    refused = requests.post(f"https://{coffer.host}{second.id}/listWorkloadEnvironment", params={"api-version": "2023-01-31"},
+                            headers={"Authorization": f"Bearer {other_token}"}, verify=coffer.ca, timeout=30)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "LinkedAuthorizationFailed", refused.text
 
 
 def test_rbac_vault_uses_role_assignments(azure, coffer, monkeypatch):
@@ -87,7 +119,7 @@ def test_rbac_vault_uses_role_assignments(azure, coffer, monkeypatch):
     assign(azure["oid"], "14b46e9e-c2b7-41b4-b07b-48a6ebf60603")  # Key Vault Crypto Officer
     key = KeyClient(vault.properties.vault_uri, azure["credential"]).create_rsa_key("kek")
 
-    credential = managed_identity_credential(coffer, monkeypatch, identity.client_id)
+    credential = managed_identity_credential(coffer, monkeypatch, identity)
     crypto = CryptographyClient(key.id, credential)
     with pytest.raises(HttpResponseError):
         crypto.wrap_key(KeyWrapAlgorithm.rsa_oaep_256, b"k" * 32)
