@@ -213,6 +213,7 @@ let package = Package(
                 "RegistryAPI", "CofferServer", "OCIModels", "Envelope",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -34,6 +34,8 @@ struct Serve: AsyncParsableCommand {
     var uploadSessionsPerRepository: Int?
     @Option(help: "Open upload sessions allowed per principal (default 1000).")
     var uploadSessionsPerPrincipal: Int?
+    @Option(help: "Seconds before a connection with no request in progress is closed (default 120).")
+    var idleConnectionSeconds: Int?
 
     func run() async throws {
         var settings = try config.map(ServerConfiguration.load(file:)) ?? ServerConfiguration()
@@ -56,6 +58,7 @@ struct Serve: AsyncParsableCommand {
         if let uploadIdleSeconds { settings.uploadIdleSeconds = uploadIdleSeconds }
         if let uploadSessionsPerRepository { settings.uploadSessionsPerRepository = uploadSessionsPerRepository }
         if let uploadSessionsPerPrincipal { settings.uploadSessionsPerPrincipal = uploadSessionsPerPrincipal }
+        if let idleConnectionSeconds { settings.idleConnectionSeconds = idleConnectionSeconds }
         guard (settings.certificateFile == nil) == (settings.privateKeyFile == nil) else {
             throw ValidationError("--certificate and --private-key go together")
         }

@@ -127,7 +127,9 @@ public struct CofferServer: Sendable {
         for address in configuration.listenAddresses {
             services.append(Application(
                 responder: responder,
-                server: try .tls(.http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler()])), tlsConfiguration: tls),
+                server: try .tls(.http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler()],
+                                                             idleTimeout: .seconds(Int64(max(1, configuration.idleConnectionSeconds))))),
+                                 tlsConfiguration: tls),
                 configuration: .init(address: .hostname(address, port: configuration.port), serverName: nil),
                 onServerRunning: { [logger] channel in
                     logger.info("listening", metadata: ["coffer.address": .string(String(describing: channel.localAddress))])

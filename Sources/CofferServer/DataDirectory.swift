@@ -93,7 +93,10 @@ enum DataDirectory {
             authority = .init(certificatePEM: try String(contentsOfFile: caPath, encoding: .utf8),
                               privateKeyPEM: try String(contentsOfFile: caKeyPath, encoding: .utf8))
         } else {
-            authority = try LocalCertificateAuthority.createAuthority()
+            // Name-constrained to the names this server answers to (subdomains included), and loopback.
+            authority = try LocalCertificateAuthority.createAuthority(domains: Array(Set([
+                "localhost", configuration.registryHostSuffix, configuration.vaultHostSuffix,
+            ])).sorted())
             try writeSecret(authority.privateKeyPEM, to: caKeyPath)
             try write(authority.certificatePEM, to: caPath, permissions: 0o644)
             created.append(caPath)

@@ -10,7 +10,10 @@ enum LocalCertificateAuthority {
         let privateKeyPEM: String
     }
 
-    static func createAuthority(now: Date = Date()) throws -> Issued {
+    /// A CA that may only vouch for `domains` (and their subdomains): its key, which sits in the data directory, cannot
+    /// mint a certificate for any other site name that a client trusting it would accept. IP addresses are left
+    /// unconstrained: BoringSSL (swift-nio-ssl, so Coffer's own CLI) refuses any chain whose CA constrains them.
+    static func createAuthority(domains: [String], now: Date = Date()) throws -> Issued {
         let key = P256.Signing.PrivateKey()
         let name = try DistinguishedName {
             OrganizationName("Coffer")
@@ -23,6 +26,7 @@ enum LocalCertificateAuthority {
             extensions: try Certificate.Extensions {
                 Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
                 Critical(KeyUsage(keyCertSign: true, cRLSign: true))
+                Critical(NameConstraints(permittedDNSDomains: domains))
                 SubjectKeyIdentifier(hash: .init(key.publicKey))
             },
             issuerPrivateKey: .init(key)

@@ -53,6 +53,9 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var uploadSessionsPerRepository: Int = 1000
     /// Open upload sessions allowed per principal (a token's subject), across repositories.
     public var uploadSessionsPerPrincipal: Int = 1000
+    /// A connection with no request in progress (idle keep-alive, or headers that never finish) is closed after this
+    /// many seconds, so idle sockets cannot pile up.
+    public var idleConnectionSeconds: Int = 120
 
     public init() {}
 
@@ -95,6 +98,7 @@ private struct PartialConfiguration: Decodable {
     var uploadIdleSeconds: Int?
     var uploadSessionsPerRepository: Int?
     var uploadSessionsPerPrincipal: Int?
+    var idleConnectionSeconds: Int?
 
     func apply(to configuration: inout ServerConfiguration) {
         if let dataDirectory { configuration.dataDirectory = dataDirectory }
@@ -121,5 +125,6 @@ private struct PartialConfiguration: Decodable {
         if let uploadIdleSeconds { configuration.uploadIdleSeconds = uploadIdleSeconds }
         if let uploadSessionsPerRepository { configuration.uploadSessionsPerRepository = uploadSessionsPerRepository }
         if let uploadSessionsPerPrincipal { configuration.uploadSessionsPerPrincipal = uploadSessionsPerPrincipal }
+        if let idleConnectionSeconds { configuration.idleConnectionSeconds = idleConnectionSeconds }
     }
 }

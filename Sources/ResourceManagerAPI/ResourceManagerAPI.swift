@@ -324,13 +324,45 @@ struct ARMExchange {
         case .delete:
             try await authorize(scope: id, write: true)
             guard try await api.documents.document(id: id) != nil else { return AzureJSON.empty(.noContent) }
-            for vault in try await api.vaults.vaults(under: id) {
-                _ = try await api.vaults.deleteVault(id: vault.id ?? "", subscriptionID: api.subscriptionID)
-            }
+            try await deleteContents(ofGroup: id)
+            // The group goes last: a deletion cut short is finished by the next DELETE.
             _ = try await api.documents.deleteDocument(id: id)
             return AzureJSON.empty(.ok)
         default:
             throw AzureErrorResponse(.methodNotAllowed, code: "MethodNotAllowed", message: "\(request.method.rawValue) is not supported on resource groups")
+        }
+    }
+
+    /// Everything a group holds goes with it, as in Azure, so that nothing keeps serving and a new group of the same
+    /// name inherits nothing: registries (their master keys destroyed, so their data is unreadable; admin passwords
+    /// and firewall rules with them), vaults (soft-deleted, recoverable for their retention), user-assigned
+    /// identities, role assignments at the group or below, and deployment records. Refused while a deployment runs.
+    private func deleteContents(ofGroup groupID: String) async throws {
+        let prefix = groupID.lowercased() + "/"
+        for deployment in try await api.documents.documents(under: prefix + "providers/microsoft.resources/deployments/", type: Self.deploymentType) {
+            if case .string(let state) = try JSONText.parse(deployment.body)["properties"]["provisioningState"], ["Accepted", "Running"].contains(state) {
+                throw AzureErrorResponse(.conflict, code: "DeploymentActive",
+                                         message: "The deployment '\(deployment.name)' is still running in this resource group; wait for it to end, then delete the group.")
+            }
+        }
+        for registry in try await api.documents.documents(under: prefix + "providers/microsoft.containerregistry/registries/", type: Registries.type) {
+            _ = try await api.registries.delete(id: registry.id, name: registry.name)
+        }
+        for vault in try await api.vaults.vaults(under: groupID) {
+            _ = try await api.vaults.deleteVault(id: vault.id ?? "", subscriptionID: api.subscriptionID)
+        }
+        for identity in try await api.documents.documents(under: prefix + "providers/microsoft.managedidentity/userassignedidentities/",
+                                                           type: Self.identityType) {
+            try await api.directory.deleteManagedIdentity(resourceID: identity.id)
+            _ = try await api.documents.deleteDocument(id: identity.id)
+        }
+        for assignment in try await api.directory.roleAssignments() {
+            let scope = assignment.scope.lowercased()
+            if scope == groupID.lowercased() || scope.hasPrefix(prefix) { _ = try await api.directory.deleteRoleAssignment(id: assignment.id) }
+        }
+        // What remains under the group (deployment records and their operations, replications): records only.
+        for document in try await api.documents.documents(under: prefix, type: nil) {
+            _ = try await api.documents.deleteDocument(id: document.id)
         }
     }
 

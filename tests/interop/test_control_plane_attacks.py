@@ -1,8 +1,11 @@
 """What a principal with an ordinary token tried against the control plane (issue 11), each now refused: widening
 its own rights through a deployment, and attaching identities it has no rights on."""
+import socket
+import ssl
 import time
 import uuid
 
+import pytest
 import requests
 
 API = "api-version=2021-04-01"
@@ -141,3 +144,76 @@ def test_collection_paths_and_missing_groups_tell_a_stranger_nothing(coffer):
     assert (missing.status_code, missing.json()["error"]["code"]) == (403, "AuthorizationFailed"), missing.text
     # Whoever may read the subscription still learns that a group is missing.
     assert arm.call("GET", f"{arm.subscription}/resourceGroups/no-such-group/providers/Microsoft.KeyVault/vaults").status_code == 404
+
+
+@pytest.mark.serve_args("--idle-connection-seconds", "2")
+def test_idle_connections_are_closed(coffer):
+    """Connections had no idle timeout: sockets that never send a request (or never finish its headers) stayed open."""
+    context = ssl.create_default_context(cafile=coffer.ca)
+
+    def seconds_until_closed(sent):
+        """Sends `sent`, reads whatever comes, and says how long the server took to close; None if it never did."""
+        with socket.create_connection(("127.0.0.1", coffer.port)) as raw, context.wrap_socket(raw, server_hostname="localhost") as tls:
+            if sent:
+                tls.sendall(sent)
+            tls.settimeout(10)
+            started = time.time()
+            received = b""
+            try:
+                while chunk := tls.recv(65536):
+                    received += chunk
+            except (ConnectionResetError, ssl.SSLError):
+                pass
+            except socket.timeout:
+                return None, received
+            return time.time() - started, received
+
+    for sent in [b"", b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n"]:
+        elapsed, _ = seconds_until_closed(sent)
+        assert elapsed is not None and elapsed < 8, (sent, elapsed)
+    # A request that completes is answered, then the idle connection closes too.
+    elapsed, received = seconds_until_closed(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    assert received.startswith(b"HTTP/1.1 200") and elapsed is not None and elapsed < 8, (received[:100], elapsed)
+
+
+def test_deleting_a_group_deletes_what_it_holds(coffer):
+    """A deleted group's registries (admin passwords included), identities and role assignments kept serving, and a new
+    group of the same name inherited them (issue 11)."""
+    arm = Arm(coffer)
+    group = arm.group("doomed")
+    worker = arm.identity(group, "worker")
+    assert arm.assign(group, worker["properties"]["principalId"], CONTRIBUTOR).status_code == 201
+    header = coffer.workload_environment(worker["id"])["IDENTITY_HEADER"]
+    registry_id = f"{group}/providers/Microsoft.ContainerRegistry/registries/doomedreg"
+    created = arm.call("PUT", registry_id, api="api-version=2023-07-01",
+                       body={"location": "westeurope", "sku": {"name": "Premium"}, "properties": {"adminUserEnabled": True}})
+    assert created.status_code == 201, created.text
+    credentials = arm.call("POST", f"{registry_id}/listCredentials", api="api-version=2023-07-01").json()
+    admin = (credentials["username"], credentials["passwords"][0]["value"])
+    server = f"doomedreg.cr.localhost:{coffer.port}"
+
+    def registry_token():
+        return requests.get(f"https://{server}/oauth2/token", params={"service": server, "scope": "repository:app:pull,push"},
+                            auth=admin, verify=coffer.ca, timeout=30)
+
+    token = registry_token().json()["token"]
+    blob = b"held by a group about to go"
+    digest = "sha256:" + __import__("hashlib").sha256(blob).hexdigest()
+    pushed = requests.post(f"https://{server}/v2/app/blobs/uploads/?digest={digest}", data=blob, verify=coffer.ca, timeout=30,
+                           headers={"Authorization": f"Bearer {token}"})
+    assert pushed.status_code == 201, pushed.text
+
+    assert arm.call("DELETE", group).status_code == 200
+    # The registry is gone with its data and its admin user; the identity and its role with it.
+    assert registry_token().status_code == 401
+    read = requests.get(f"https://{server}/v2/app/blobs/{digest}", headers={"Authorization": f"Bearer {token}"}, verify=coffer.ca, timeout=30)
+    assert read.status_code == 404 and read.json()["errors"][0]["code"] == "NAME_UNKNOWN", read.text
+    gone = requests.get(f"https://{coffer.host}/msi/token", headers={"X-IDENTITY-HEADER": header}, verify=coffer.ca, timeout=30,
+                        params={"api-version": "2019-08-01", "resource": f"https://{coffer.host}", "client_id": worker["properties"]["clientId"]})
+    assert gone.status_code == 400
+    # A new group of the same name starts empty.
+    arm.group("doomed")
+    assert arm.call("GET", registry_id, api="api-version=2023-07-01").status_code == 404
+    assert arm.call("GET", f"{group}/providers/Microsoft.ManagedIdentity/userAssignedIdentities", api="api-version=2023-01-31").json()["value"] == []
+    assignments = arm.call("GET", f"{group}/providers/Microsoft.Authorization/roleAssignments", api="api-version=2022-04-01").json()["value"]
+    assert all(a["properties"]["principalId"] != worker["properties"]["principalId"] for a in assignments), assignments
