@@ -118,6 +118,10 @@ public final class Directory: Sendable {
 
     /// Removes a managed identity (its resource was deleted) and its role assignments.
     public func deleteManagedIdentity(resourceID: String) async throws {
+        // Roles granted on the resource go with it: a new resource of the same name must not inherit them.
+        for assignment in try await roleAssignments() where Self.scope(assignment.scope, isWithin: resourceID) {
+            _ = try await store.deleteDocument(id: assignment.id)
+        }
         guard let principal = try await managedIdentity(resourceID: resourceID) else { return }
         _ = try await store.deleteDocument(id: "/tenants/\(principal.tenantId)/principals/\(principal.objectId)")
         for assignment in try await roleAssignments() where assignment.principalID == principal.objectId {
@@ -210,6 +214,23 @@ public final class Directory: Sendable {
         }
     }
 
+    /// Whether `scope` is `ancestor` or lies under it, compared byte for byte: Swift's `==` treats canonically
+    /// equivalent strings as equal while the store (and so the resource the scope names) does not, so a group whose
+    /// name is another's in a different Unicode form would inherit its roles.
+    /// Whether the principal holds any role at `scope`, above it or below it: who holds none may not even learn
+    /// whether something exists there.
+    public func hasRole(of principalID: String, near scope: String) async throws -> Bool {
+        try await roleAssignments().contains { assignment in
+            assignment.principalID == principalID.lowercased()
+                && (Self.scope(scope, isWithin: assignment.scope) || Self.scope(assignment.scope, isWithin: scope))
+        }
+    }
+
+    public static func scope(_ scope: String, isWithin ancestor: String) -> Bool {
+        let scope = Array(scope.lowercased().utf8), ancestor = Array(ancestor.lowercased().utf8)
+        return scope == ancestor || (scope.count > ancestor.count && scope.starts(with: ancestor) && scope[ancestor.count] == UInt8(ascii: "/"))
+    }
+
     public func deleteRoleAssignment(id: String) async throws -> Bool {
         try await store.deleteDocument(id: id)
     }
@@ -219,7 +240,7 @@ public final class Directory: Sendable {
         let target = scope.lowercased()
         return Set(try await roleAssignments().compactMap { assignment in
             let assigned = assignment.scope.lowercased()
-            guard assignment.principalID == principalID.lowercased(), target == assigned || target.hasPrefix(assigned + "/") else { return nil }
+            guard assignment.principalID == principalID.lowercased(), Self.scope(target, isWithin: assigned) else { return nil }
             return assignment.role
         })
     }

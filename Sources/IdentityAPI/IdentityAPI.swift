@@ -156,15 +156,22 @@ public struct IdentityAPI: Sendable {
         guard clientID != nil || objectID != nil || resourceID != nil else {
             return try refuse(.badRequest, "name a user-assigned identity with client_id, principal_id (object_id) or mi_res_id")
         }
-        guard let principal = try await directory.managedIdentity(clientID: clientID, objectID: objectID, resourceID: resourceID) else {
-            return try refuse(.badRequest, "no managed identity matches the identity requested")
-        }
-        // The header names one identity: a workload given one identity's header cannot ask for another.
-        if !isIMDS {
+        let found = try await directory.managedIdentity(clientID: clientID, objectID: objectID, resourceID: resourceID)
+        let principal: Principal
+        if isIMDS {
+            guard let found else { return try refuse(.badRequest, "no managed identity matches the identity requested") }
+            principal = found
+        } else {
+            // The header names one identity: a workload given one identity's header cannot ask for another. An unknown
+            // identity answers as a wrong header does, after the same work, so identities cannot be probed.
             let presented = request.headers[HTTPField.Name("X-IDENTITY-HEADER")!] ?? ""
-            guard WorkloadIdentitySecrets.isUserAssigned(principal), workloadSecrets.matches(presented, principal: principal) else {
-                return try refuse(.unauthorized, "X-IDENTITY-HEADER is not this identity's (get it with coffer identity workload-env)")
+            let candidate = found ?? Principal(objectId: UUID().uuidString.lowercased(), appId: "", tenantId: "", displayName: "",
+                                               kind: .managedIdentity, credential: nil, resourceId: nil)
+            let matches = workloadSecrets.matches(presented, principal: candidate)
+            guard let found, matches, WorkloadIdentitySecrets.isUserAssigned(found) else {
+                return try refuse(.unauthorized, "X-IDENTITY-HEADER is not the header of the identity asked for (coffer identity workload-env gives it)")
             }
+            principal = found
         }
         let issued = try directory.issueToken(for: principal, resource: resource, issuer: issuer(base: base))
         let now = Int64(Date().timeIntervalSince1970)

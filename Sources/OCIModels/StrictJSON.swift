@@ -8,6 +8,12 @@
 public enum StrictJSON {
     public static let defaultMaximumDepth = 64
 
+    /// Field names of the OCI image, index and descriptor schemas (and Docker's), folded: keys Go reads into struct fields.
+    static let schemaFields: Set<[UInt8]> = Set([
+        "schemaversion", "mediatype", "artifacttype", "config", "layers", "manifests", "subject", "annotations", "digest", "size",
+        "urls", "data", "platform", "architecture", "os", "os.version", "os.features", "variant", "features",
+    ].map { Array($0.utf8) })
+
     public struct Violation: Error, Sendable, Equatable, CustomStringConvertible {
         public let message: String
         public var description: String { message }
@@ -122,10 +128,12 @@ public enum StrictJSON {
             guard position < bytes.count, bytes[position] == 0x22 else { throw fail("expected a quoted key") }
             let key = try string(keepingContent: true)
             guard case .object(var keys) = stack[stack.count - 1] else { throw fail("internal: member outside an object") }
-            // Go's decoder matches field names without regard to case (Unicode folding: "ſ" is "s", "K" is "k"), so
-            // keys that differ only in case are duplicates to it.
+            // Go's decoder matches struct field names without regard to case (Unicode folding: "ſ" is "s", "K" is
+            // "k"), so a key that folds to a field of the OCI schemas is a duplicate of any other key that does;
+            // map keys (annotations) stay case-sensitive, as Go keeps them.
             let folded = Array(String(decoding: key, as: UTF8.self).uppercased().lowercased().utf8)
-            guard keys.insert(folded).inserted else {
+            let identity = StrictJSON.schemaFields.contains(folded) ? folded : [0xFF] + key
+            guard keys.insert(identity).inserted else {
                 throw fail("duplicate key \"\(String(decoding: key.prefix(64), as: UTF8.self))\"")
             }
             stack[stack.count - 1] = .object(keys: keys)

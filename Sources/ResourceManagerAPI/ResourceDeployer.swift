@@ -62,7 +62,8 @@ struct ResourceDeployer: Sendable {
     func delete(type: String, id: String, name: String) async throws {
         switch type.lowercased() {
         case "microsoft.managedidentity/userassignedidentities":
-            if try await api.documents.deleteDocument(id: id) { try await api.directory.deleteManagedIdentity(resourceID: id) }
+            try await api.directory.deleteManagedIdentity(resourceID: id)
+            _ = try await api.documents.deleteDocument(id: id)
         case "microsoft.keyvault/vaults":
             _ = try await api.vaults.deleteVault(id: id, subscriptionID: api.subscriptionID)
         case "microsoft.containerregistry/registries":

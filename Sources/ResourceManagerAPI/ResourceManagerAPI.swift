@@ -271,11 +271,12 @@ struct ARMExchange {
     func authorize(scope: String, write: Bool) async throws {
         let roles = try await api.directory.roles(of: claims.oid, at: scope)
         let allowed = write ? !roles.isDisjoint(with: [.owner, .contributor]) : !roles.isDisjoint(with: [.owner, .contributor, .reader])
-        guard allowed else {
-            let action = write ? "write" : "read"
-            throw AzureErrorResponse(.forbidden, code: "AuthorizationFailed",
-                                     message: "The client '\(claims.appid)' with object id '\(claims.oid)' does not have authorization to perform action '\(action)' over scope '\(scope)' or the scope is invalid.")
-        }
+        guard allowed else { throw authorizationFailed(write ? "write" : "read", scope: scope) }
+    }
+
+    func authorizationFailed(_ action: String, scope: String) -> AzureErrorResponse {
+        AzureErrorResponse(.forbidden, code: "AuthorizationFailed",
+                           message: "The client '\(claims.appid)' with object id '\(claims.oid)' does not have authorization to perform action '\(action)' over scope '\(scope)' or the scope is invalid.")
     }
 
     // MARK: subscriptions and groups
@@ -287,13 +288,23 @@ struct ARMExchange {
 
     func groupID(_ name: String) -> String { "/subscriptions/\(api.subscriptionID)/resourceGroups/\(name)" }
 
-    /// A missing group is a 404 only to callers who may read where it would be; anyone else gets the 403 an existing
-    /// group would give them, so group names cannot be probed.
+    /// The gate of every path under a group. A caller with no role at, above or below the group learns nothing of it
+    /// (403 whether it exists or not, before any route answers 404 or 405); a missing group is a 404 only to callers
+    /// who may read where it would be; a group being deleted takes no writes.
     private func requireGroup(_ name: String) async throws {
-        guard try await api.documents.document(id: groupID(name)) != nil else {
-            try await authorize(scope: groupID(name), write: false)
+        let id = groupID(name)
+        guard try await api.directory.hasRole(of: claims.oid, near: id) else { throw authorizationFailed("read", scope: id) }
+        guard let document = try await api.documents.document(id: id) else {
+            try await authorize(scope: id, write: false)
             throw AzureErrorResponse(.notFound, code: "ResourceGroupNotFound", message: "Resource group '\(name)' could not be found.")
         }
+        if request.method != .get, request.method != .head, Self.isBeingDeleted(document) {
+            throw AzureErrorResponse(.conflict, code: "ResourceGroupBeingDeleted", message: "The resource group '\(name)' is being deleted.")
+        }
+    }
+
+    static func isBeingDeleted(_ group: StoredDocument) -> Bool {
+        (try? JSONDecoder().decode(ResourceGroup.self, from: Data(group.body.utf8)))?.properties["provisioningState"] == "Deleting"
     }
 
     private func resourceGroup(name: String) async throws -> Response {
@@ -308,6 +319,9 @@ struct ARMExchange {
             return request.method == .head ? AzureJSON.empty(.noContent) : jsonResponse(try JSONText.parse(document.body))
         case .put:
             try await authorize(scope: id, write: true)
+            if let existing = try await api.documents.document(id: id), Self.isBeingDeleted(existing) {
+                throw AzureErrorResponse(.conflict, code: "ResourceGroupBeingDeleted", message: "The resource group '\(name)' is being deleted.")
+            }
             struct Body: Decodable { let location: String?; let tags: [String: String]? }
             let body = try await AzureJSON.decode(Body.self, from: request, code: "InvalidRequestContent")
             guard let location = body.location, !location.isEmpty else {
@@ -323,7 +337,14 @@ struct ARMExchange {
             return jsonResponse(try JSONText.parse(encoded), status: existing == nil ? .created : .ok)
         case .delete:
             try await authorize(scope: id, write: true)
-            guard try await api.documents.document(id: id) != nil else { return AzureJSON.empty(.noContent) }
+            guard let document = try await api.documents.document(id: id) else { return AzureJSON.empty(.noContent) }
+            // Marked first, so nothing new is created in it while its contents go (and a retry finishes the job).
+            if var group = try? JSONDecoder().decode(ResourceGroup.self, from: Data(document.body.utf8)), !Self.isBeingDeleted(document) {
+                try await refuseWhileDeploying(groupID: id)
+                group.properties["provisioningState"] = "Deleting"
+                try await api.documents.putDocument(StoredDocument(id: id, type: ResourceManagerAPI.groupType, name: name,
+                                                                   body: String(decoding: try JSONEncoder().encode(group), as: UTF8.self)))
+            }
             try await deleteContents(ofGroup: id)
             // The group goes last: a deletion cut short is finished by the next DELETE.
             _ = try await api.documents.deleteDocument(id: id)
@@ -337,14 +358,18 @@ struct ARMExchange {
     /// name inherits nothing: registries (their master keys destroyed, so their data is unreadable; admin passwords
     /// and firewall rules with them), vaults (soft-deleted, recoverable for their retention), user-assigned
     /// identities, role assignments at the group or below, and deployment records. Refused while a deployment runs.
-    private func deleteContents(ofGroup groupID: String) async throws {
-        let prefix = groupID.lowercased() + "/"
-        for deployment in try await api.documents.documents(under: prefix + "providers/microsoft.resources/deployments/", type: Self.deploymentType) {
+    private func refuseWhileDeploying(groupID: String) async throws {
+        for deployment in try await api.documents.documents(under: groupID.lowercased() + "/providers/microsoft.resources/deployments/",
+                                                            type: Self.deploymentType) {
             if case .string(let state) = try JSONText.parse(deployment.body)["properties"]["provisioningState"], ["Accepted", "Running"].contains(state) {
                 throw AzureErrorResponse(.conflict, code: "DeploymentActive",
                                          message: "The deployment '\(deployment.name)' is still running in this resource group; wait for it to end, then delete the group.")
             }
         }
+    }
+
+    private func deleteContents(ofGroup groupID: String) async throws {
+        let prefix = groupID.lowercased() + "/"
         for registry in try await api.documents.documents(under: prefix + "providers/microsoft.containerregistry/registries/", type: Registries.type) {
             _ = try await api.registries.delete(id: registry.id, name: registry.name)
         }
@@ -357,8 +382,7 @@ struct ARMExchange {
             _ = try await api.documents.deleteDocument(id: identity.id)
         }
         for assignment in try await api.directory.roleAssignments() {
-            let scope = assignment.scope.lowercased()
-            if scope == groupID.lowercased() || scope.hasPrefix(prefix) { _ = try await api.directory.deleteRoleAssignment(id: assignment.id) }
+            if Directory.scope(assignment.scope, isWithin: groupID) { _ = try await api.directory.deleteRoleAssignment(id: assignment.id) }
         }
         // What remains under the group (deployment records and their operations, replications): records only.
         for document in try await api.documents.documents(under: prefix, type: nil) {
@@ -550,8 +574,10 @@ struct ARMExchange {
             return jsonResponse(state, status: existed ? .ok : .created)
         case .delete:
             try await authorize(scope: id, write: true)
-            guard try await api.documents.deleteDocument(id: id) else { return AzureJSON.empty(.noContent) }
+            guard try await api.documents.document(id: id) != nil else { return AzureJSON.empty(.noContent) }
+            // The principal first: a deletion cut short leaves a record that a retry removes, never a live identity.
             try await api.directory.deleteManagedIdentity(resourceID: id)
+            _ = try await api.documents.deleteDocument(id: id)
             return AzureJSON.empty(.ok)
         default:
             throw AzureErrorResponse(.methodNotAllowed, code: "MethodNotAllowed", message: "\(request.method.rawValue) is not supported on identities")
@@ -584,11 +610,7 @@ struct ARMExchange {
     private func roleAssignmentRequest(scope: String, rest: [String]) async throws -> Response {
         if rest.isEmpty, request.method == .get {
             try await authorize(scope: scope, write: false)
-            let target = scope.lowercased()
-            let assignments = try await api.directory.roleAssignments().filter {
-                let assigned = $0.scope.lowercased()
-                return target == assigned || target.hasPrefix(assigned + "/")
-            }
+            let assignments = try await api.directory.roleAssignments().filter { Directory.scope(scope, isWithin: $0.scope) }
             return try AzureJSON.response(RoleAssignmentList(value: assignments.map(RoleAssignmentResource.init)))
         }
         guard rest.count == 1 else {
@@ -619,7 +641,9 @@ struct ARMExchange {
                                          message: "Principal \(body.properties.principalId) does not exist in the directory \(api.tenantID).")
             }
             try await api.directory.assignRole(role, to: body.properties.principalId, scope: scope, name: name)
-            let assignment = try await api.directory.roleAssignments().first { $0.id == id.lowercased() }!
+            guard let assignment = try await api.directory.roleAssignments().first(where: { $0.id == id.lowercased() }) else {
+                throw AzureErrorResponse(.conflict, code: "Conflict", message: "The role assignment '\(name)' was deleted while it was being created.")
+            }
             return try AzureJSON.response(RoleAssignmentResource(assignment), status: .created)
         case .delete:
             try await authorizeOwner(scope: scope)
@@ -633,7 +657,6 @@ struct ARMExchange {
         }
     }
 
-    /// Granting access needs Owner (Contributor may not).
     /// `Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action`: a resource given an identity acts as it, so
     /// attaching one needs Owner or Contributor on the identity, whatever the caller may do to the resource itself.
     func authorizeIdentityAssignment(_ identityID: String) async throws {
@@ -644,6 +667,7 @@ struct ARMExchange {
         }
     }
 
+    /// Granting access needs Owner (Contributor may not).
     func authorizeOwner(scope: String) async throws {
         guard try await api.directory.roles(of: claims.oid, at: scope).contains(.owner) else {
             throw AzureErrorResponse(.forbidden, code: "AuthorizationFailed",
@@ -664,7 +688,7 @@ struct ResourceGroup: Codable {
     let type: String
     let location: String
     let tags: [String: String]
-    let properties: [String: String]
+    var properties: [String: String]
 }
 
 struct VaultList: Encodable {

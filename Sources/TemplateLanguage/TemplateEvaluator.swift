@@ -49,8 +49,11 @@ public enum TemplateEvaluator {
         }
         let count = try copyCount(loop["count"], context: context, loop: name)
         var values: [JSONValue] = []
+        var budget = TemplateLimits.Budget(for: "copy")
         for index in 0..<count {
-            values.append(try evaluate(loop["input"], context: ScopedContext.iteration(context, loop: name, index: index)))
+            let value = try evaluate(loop["input"], context: ScopedContext.iteration(context, loop: name, index: index))
+            try budget.spend(value)
+            values.append(value)
         }
         return (name, values)
     }
@@ -116,6 +119,19 @@ public enum TemplateEvaluator {
         return names
     }
 
+    /// Whether a value's expressions read what changes as a deployment goes on (`reference()`, `references()`,
+    /// `list*()`), or name a variable the static walk cannot see (`variables(<expression>)`).
+    static func readsDeploymentState(_ value: JSONValue) -> Bool {
+        var reads = false
+        forEachCall(in: value) { name, arguments in
+            let lower = name.lowercased()
+            if lower == "reference" || lower == "references" || lower.hasPrefix("list") { reads = true }
+            let namesALiteral: Bool = { if arguments.count == 1, case .literal(.string) = arguments[0] { true } else { false } }()
+            if lower == "variables", !namesALiteral { reads = true }
+        }
+        return reads
+    }
+
     /// Every function call in every expression of a value (strings, array items, object keys and values), nested calls included.
     private static func forEachCall(in value: JSONValue, _ body: (String, [TemplateNode]) -> Void) {
         func visit(_ node: TemplateNode) {
@@ -150,7 +166,12 @@ public enum TemplateEvaluator {
                 return try TemplateLimits.check(try TemplateLambdas.call(name, arguments, context: context), from: name)
             }
             var values: [JSONValue] = []
-            for argument in arguments { values.append(try evaluate(argument, context: context)) }
+            var budget = TemplateLimits.Budget(for: name)
+            for argument in arguments {
+                let value = try evaluate(argument, context: context)
+                try budget.spend(value)
+                values.append(value)
+            }
             return try TemplateLimits.check(try TemplateFunctions.call(name, values, context: context), from: name)
         case .property(let inner, let name):
             let value = try evaluate(inner, context: context)

@@ -96,7 +96,9 @@ enum MoreTemplateFunctions {
                 default: throw TemplateError("join() can only join strings, numbers and booleans")
                 }
             }
-            return .string(parts.joined(separator: try string(1)))
+            let separator = try string(1)
+            try TemplateLimits.ensure(size: parts.reduce(0) { $0 + $1.utf8.count } + max(0, parts.count - 1) * separator.utf8.count, from: name)
+            return .string(parts.joined(separator: separator))
         case "datauri":
             try count(1...1)
             let text: String

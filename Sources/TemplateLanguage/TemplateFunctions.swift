@@ -166,11 +166,13 @@ enum TemplateFunctions {
                 for index in args.indices { items += try array(index) }
                 return .array(items)
             }
-            return .string(args.map(Self.text).joined())
+            let pieces = try args.map { value throws(TemplateError) in try Self.text(value) }
+            try TemplateLimits.ensure(size: pieces.reduce(0) { $0 + $1.utf8.count }, from: name)
+            return .string(pieces.joined())
         case "format":
             guard !args.isEmpty else { throw TemplateError("format() takes a format string") }
             return .string(try format(try string(0), Array(args.dropFirst())))
-        case "string": try count(1...1); return .string(text(args[0]))
+        case "string": try count(1...1); return .string(try text(args[0]))
         case "tolower": try count(1...1); return .string((try string(0)).lowercased())
         case "toupper": try count(1...1); return .string((try string(0)).uppercased())
         case "trim": try count(1...1); return .string((try string(0)).trimmingCharacters(in: .whitespaces))
@@ -183,11 +185,23 @@ enum TemplateFunctions {
                 throw TemplateError("substring() range \(start)+\(length) is outside the string of length \(characters.count)")
             }
             return .string(String(characters[start..<(start + length)]))
-        case "replace": try count(3...3); return .string((try string(0)).replacingOccurrences(of: try string(1), with: try string(2)))
+        case "replace":
+            try count(3...3)
+            let (value, target, replacement) = (try string(0), try string(1), try string(2))
+            // The result's size is known before it is built: a short target replaced by a long text multiplies it.
+            if !target.isEmpty, replacement.utf8.count > target.utf8.count {
+                let growth = TemplateLimits.occurrences(of: target, in: value) * (replacement.utf8.count - target.utf8.count)
+                try TemplateLimits.ensure(size: value.utf8.count + growth, from: name)
+            }
+            return .string(value.replacingOccurrences(of: target, with: replacement))
         case "split":
             try count(2...2)
             let separators: [String]
-            if case .array(let items) = args[1] { separators = items.map(Self.text) } else { separators = [try string(1)] }
+            if case .array(let items) = args[1] {
+                separators = try items.map { item throws(TemplateError) in try Self.text(item) }
+            } else {
+                separators = [try string(1)]
+            }
             var parts = [try string(0)]
             for separator in separators where !separator.isEmpty {
                 parts = parts.flatMap { $0.components(separatedBy: separator) }
@@ -197,12 +211,14 @@ enum TemplateFunctions {
         case "endswith": try count(2...2); return .bool((try string(0)).lowercased().hasSuffix((try string(1)).lowercased()))
         case "padleft":
             try count(2...3)
-            let value = text(args[0])
+            let value = try text(args[0])
             let width = try integer(1)
             guard width <= TemplateLimits.maximumPaddedLength else {
                 throw TemplateError("padLeft() width must be at most \(TemplateLimits.maximumPaddedLength)")
             }
             let pad = args.count > 2 ? (try string(2)).first ?? " " : " "
+            // One character may hold many code points: count the bytes the padding would take.
+            try TemplateLimits.ensure(size: value.utf8.count + max(0, width - value.count) * String(pad).utf8.count, from: name)
             return .string(value.count >= width ? value : String(repeating: pad, count: width - value.count) + value)
         case "uniquestring":
             guard !args.isEmpty else { throw TemplateError("uniqueString() takes at least one argument") }
@@ -270,9 +286,11 @@ enum TemplateFunctions {
         case "contains":
             try count(2...2)
             switch args[0] {
-            case .string(let value): return .bool(value.contains(text(args[1])))
+            case .string(let value): return .bool(value.contains(try text(args[1])))
             case .array(let items): return .bool(items.contains { equal($0, args[1]) })
-            case .object(let object): return .bool(object.keys.contains { $0.lowercased() == text(args[1]).lowercased() })
+            case .object(let object):
+                let key = try text(args[1]).lowercased()
+                return .bool(object.keys.contains { $0.lowercased() == key })
             default: throw TemplateError("contains() takes a string, an array or an object")
             }
         case "first", "last":
@@ -357,13 +375,18 @@ enum TemplateFunctions {
     }
 
     /// A value as `string()` and `concat()` write it.
-    static func text(_ value: JSONValue) -> String {
+    static func text(_ value: JSONValue) throws(TemplateError) -> String {
         switch value {
         case .string(let string): return string
         case .bool(let flag): return flag ? "True" : "False"
         case .number(let number): return JSONText.format(number: number)
         case .null: return ""
-        default: return JSONText.serialize(value)
+        default:
+            // Arrays may share one large value many times over: their text is measured before it is written.
+            guard !TemplateLimits.serializedSizeExceeds(value) else {
+                throw TemplateError("the value is too large to write as text (over \(TemplateLimits.maximumValueSize) bytes)")
+            }
+            return JSONText.serialize(value)
         }
     }
 
@@ -382,13 +405,14 @@ enum TemplateFunctions {
             guard let first = spec.first, let position = Int(first), values.indices.contains(position) else {
                 throw TemplateError("format() refers to argument {\(spec.first?.prefix(20) ?? "")}, which is not given")
             }
-            var piece = text(values[position])
+            var piece = try text(values[position])
             if spec.count == 2, spec[1].uppercased().hasPrefix("D"), let width = Int(spec[1].dropFirst()), piece.count < width {
                 guard width <= TemplateLimits.maximumPaddedLength else {
                     throw TemplateError("format() width must be at most \(TemplateLimits.maximumPaddedLength)")
                 }
                 piece = String(repeating: "0", count: width - piece.count) + piece
             }
+            try TemplateLimits.ensure(size: output.utf8.count + piece.utf8.count, from: "format")
             output += piece
             index = close + 1
         }
@@ -399,7 +423,7 @@ enum TemplateFunctions {
 
     /// `resourceId([subscriptionId], [resourceGroupName], type, name1, name2…)` and its subscription and tenant forms.
     static func resourceID(_ args: [JSONValue], scope: Scope, context: any TemplateContext, name: String) throws(TemplateError) -> String {
-        let strings = args.map(text)
+        let strings = try args.map { value throws(TemplateError) in try text(value) }
         guard let typeIndex = strings.firstIndex(where: { $0.contains("/") }) else {
             throw TemplateError("\(name)() needs a resource type such as Microsoft.KeyVault/vaults")
         }

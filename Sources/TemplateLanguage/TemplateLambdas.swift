@@ -24,7 +24,12 @@ enum TemplateLambdas {
         case "map":
             let lambda = try Lambda(arguments[1], context: context, parameters: 1...2, function: name)
             var mapped: [JSONValue] = []
-            for (index, item) in try array(0).enumerated() { mapped.append(try lambda.apply([item, .number(Double(index))])) }
+            var budget = TemplateLimits.Budget(for: name)
+            for (index, item) in try array(0).enumerated() {
+                let value = try lambda.apply([item, .number(Double(index))])
+                try budget.spend(value)
+                mapped.append(value)
+            }
             return .array(mapped)
         case "reduce":
             let lambda = try Lambda(arguments[2], context: context, parameters: 2...3, function: name)
@@ -38,16 +43,24 @@ enum TemplateLambdas {
             let key = try Lambda(arguments[1], context: context, parameters: 1...1, function: name)
             let valueLambda = arguments.count == 3 ? try Lambda(arguments[2], context: context, parameters: 1...1, function: name) : nil
             var object = JSONObject()
+            var budget = TemplateLimits.Budget(for: name)
             for item in try array(0) {
-                guard case .string(let name) = try key.apply([item]) else { throw TemplateError("toObject()'s key lambda must give strings") }
-                object[name] = try valueLambda?.apply([item]) ?? item
+                guard case .string(let keyName) = try key.apply([item]) else { throw TemplateError("toObject()'s key lambda must give strings") }
+                let value = try valueLambda?.apply([item]) ?? item
+                try budget.spend(value)
+                object[keyName] = value
             }
             return .object(object)
         case "mapvalues":
             guard case .object(let source) = try value(0) else { throw TemplateError("mapValues() argument 1 must be an object") }
             let lambda = try Lambda(arguments[1], context: context, parameters: 1...1, function: name)
             var object = JSONObject()
-            for key in source.keys { object[key] = try lambda.apply([source[key]!]) }
+            var budget = TemplateLimits.Budget(for: name)
+            for key in source.keys {
+                let value = try lambda.apply([source[key]!])
+                try budget.spend(value)
+                object[key] = value
+            }
             return .object(object)
         default:  // groupby
             let lambda = try Lambda(arguments[1], context: context, parameters: 1...1, function: name)

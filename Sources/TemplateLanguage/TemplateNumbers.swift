@@ -13,7 +13,7 @@ enum TemplateNumbers {
     }
 
     static func integer(parsing text: String) -> Int? {
-        guard let value = Int(text), abs(value) <= largestExactInteger else { return nil }
+        guard let value = Int(text), value.magnitude <= UInt(largestExactInteger) else { return nil }
         return value
     }
 
@@ -27,7 +27,8 @@ enum TemplateNumbers {
         case "div": (result, overflow) = a.dividedReportingOverflow(by: b)
         default: (result, overflow) = a.remainderReportingOverflow(dividingBy: b)
         }
-        guard !overflow, abs(result) <= largestExactInteger else { return nil }
+        // `magnitude`, not `abs`: abs(Int.min) traps, and -2^53 · 1024 is exactly Int.min.
+        guard !overflow, result.magnitude <= UInt(largestExactInteger) else { return nil }
         return result
     }
 }
@@ -41,6 +42,75 @@ enum TemplateLimits {
     static let maximumValueSize = 4 << 20
     /// Dates templates compute with: the years 1 to 9999, as .NET's DateTime.
     static let dates: ClosedRange<Double> = -62_135_596_800...253_402_300_799
+
+    /// What the values one call gathers (its arguments, a loop's items) may add up to, spent as each is made, so a
+    /// thousand copies of a large value are refused at the fifth, not after all exist.
+    struct Budget {
+        private var remaining = TemplateLimits.maximumValueSize
+        let function: String
+
+        init(for function: String) { self.function = function }
+
+        mutating func spend(_ value: JSONValue) throws(TemplateError) {
+            remaining -= TemplateLimits.estimatedSize(value, upTo: remaining + 1)
+            guard remaining >= 0 else {
+                throw TemplateError("\(function)() would gather values larger than \(TemplateLimits.maximumValueSize) bytes")
+            }
+        }
+    }
+
+    /// Refuses to build a value of `size` bytes or items.
+    static func ensure(size: Int, from function: String) throws(TemplateError) {
+        guard size <= maximumValueSize else {
+            throw TemplateError("\(function)() would make a value larger than \(maximumValueSize) bytes")
+        }
+    }
+
+    /// Non-overlapping occurrences of `target`'s bytes in `text` (a byte scan: Foundation's search per match took
+    /// minutes on a megabyte of matches).
+    static func occurrences(of target: String, in text: String) -> Int {
+        let needle = Array(target.utf8), haystack = Array(text.utf8)
+        guard let first = needle.first, needle.count <= haystack.count else { return 0 }
+        var count = 0, index = 0
+        while index <= haystack.count - needle.count {
+            if haystack[index] == first, haystack[index..<(index + needle.count)].elementsEqual(needle) {
+                count += 1
+                index += needle.count
+            } else {
+                index += 1
+            }
+        }
+        return count
+    }
+
+    /// Whether a value's JSON text would be longer than the cap, found without writing it (and without recursion).
+    static func serializedSizeExceeds(_ value: JSONValue, limit: Int = maximumValueSize) -> Bool {
+        estimatedSize(value, upTo: limit + 1) > limit
+    }
+
+    /// About how many bytes a value's JSON text takes, counting no further than `cap`.
+    static func estimatedSize(_ value: JSONValue, upTo cap: Int) -> Int {
+        var budget = cap
+        var pending = [value]
+        while let next = pending.popLast() {
+            switch next {
+            case .string(let text): budget -= text.utf8.count + 2
+            case .number: budget -= 24
+            case .bool, .null: budget -= 5
+            case .array(let items):
+                budget -= 2 + items.count
+                if budget >= 0 { pending.append(contentsOf: items) }
+            case .object(let object):
+                budget -= 2
+                for key in object.keys where budget >= 0 {
+                    budget -= key.utf8.count + 4
+                    if let member = object[key] { pending.append(member) }
+                }
+            }
+            if budget < 0 { return cap }
+        }
+        return cap - budget
+    }
 
     static func check(_ value: JSONValue, from function: String) throws(TemplateError) -> JSONValue {
         switch value {

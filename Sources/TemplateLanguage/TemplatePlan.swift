@@ -86,7 +86,7 @@ public struct TemplatePlan: Sendable {
             }
             let definition = JSONValue.object(body)
             var loopInstances: [String] = []
-            for (position, instance) in instances.enumerated() {
+            for instance in instances {
                 if definition["condition"] != .null, !(try TemplateEvaluator.evaluate(definition["condition"], context: instance.context)).isTruthy { continue }
                 guard case .string(let type) = try TemplateEvaluator.evaluate(definition["type"], context: instance.context),
                       case .string(let name) = try TemplateEvaluator.evaluate(definition["name"], context: instance.context) else {
@@ -101,9 +101,11 @@ public struct TemplatePlan: Sendable {
                 }
                 let id = try resourceID(type: type, name: name, scope: scope)
                 var entry = Planned(index: index, type: type, name: name, apiVersion: apiVersion, id: id, definition: definition, copy: instance.copy)
-                if batchSize != Int.max, position >= batchSize {
-                    let batchStart = (position / batchSize - 1) * batchSize
-                    entry.previousBatch = Array(loopInstances[batchStart..<min(batchStart + batchSize, loopInstances.count)])
+                // Batches count the instances planned, not the loop's positions: a condition may skip some.
+                let ordinal = loopInstances.count
+                if batchSize != Int.max, ordinal >= batchSize {
+                    let batchStart = (ordinal / batchSize - 1) * batchSize
+                    entry.previousBatch = Array(loopInstances[batchStart..<min(batchStart + batchSize, ordinal)])
                 }
                 loopInstances.append(id)
                 planned.append(entry)
@@ -277,6 +279,9 @@ public struct PlanningContext: TemplateContext {
     /// Variables evaluated so far (successes only): a chain of variables that each use the one before twice would
     /// otherwise cost exponential work.
     private let evaluatedVariables = VariableCache()
+    /// Variables whose value may change as the deployment goes on (they read `reference()` or `list*()`, directly or
+    /// through other variables): never memoized.
+    private let volatileVariables: Set<String>
     /// Runtime state of deployed resources by lowercased id (`reference()` reads these).
     public private(set) var deployedResources: [String: JSONValue] = [:]
     /// Ids of this template's deployed resources by lowercased name: `reference('name')` means the template's
@@ -291,6 +296,34 @@ public struct PlanningContext: TemplateContext {
         self.scope = scope
         self.parameters = parameters
         self.variableDefinitions = variableDefinitions
+        self.volatileVariables = Self.volatile(among: variableDefinitions)
+    }
+
+    private static func volatile(among definitions: JSONObject) -> Set<String> {
+        var uses: [String: Set<String>] = [:]
+        var volatile: Set<String> = []
+        func note(_ name: String, _ definition: JSONValue) {
+            uses[name] = TemplateEvaluator.variableNames(in: definition)
+            if TemplateEvaluator.readsDeploymentState(definition) { volatile.insert(name) }
+        }
+        for key in definitions.keys {
+            guard let definition = definitions[key] else { continue }
+            if key.lowercased() == "copy", case .array(let loops) = definition {
+                for loop in loops { if case .string(let name) = loop["name"] { note(name.lowercased(), loop) } }
+            } else {
+                note(key.lowercased(), definition)
+            }
+        }
+        // Whatever uses a volatile variable is volatile too.
+        var changed = true
+        while changed {
+            changed = false
+            for (name, used) in uses where !volatile.contains(name) && !used.isDisjoint(with: volatile) {
+                volatile.insert(name)
+                changed = true
+            }
+        }
+        return volatile
     }
 
     func with(parameters: JSONObject) -> PlanningContext {
@@ -346,10 +379,11 @@ public struct PlanningContext: TemplateContext {
         guard resolving.count < Self.maximumVariableDepth else {
             throw TemplateError("variables refer to variables more than \(Self.maximumVariableDepth) deep")
         }
-        if let cached = evaluatedVariables.value(lower) { return cached }
+        let memoized = !volatileVariables.contains(lower)
+        if memoized, let cached = evaluatedVariables.value(lower) { return cached }
         do {
             let value = try Self.$resolving.withValue(resolving + [lower]) { try resolveVariable(name) }
-            evaluatedVariables.store(value, for: lower)
+            if memoized { evaluatedVariables.store(value, for: lower) }
             return value
         } catch let error as TemplateError {
             throw error

@@ -55,3 +55,18 @@ import Testing
         #expect(try await directory.roles(of: "p2", at: "/subscriptions/s/resourceGroups/rg1").isEmpty)
     }
 }
+
+/// Found by review: scopes were compared with Swift's `==` and `hasPrefix`, which treat canonically equivalent
+/// strings as equal while the store compares bytes, so a group named in another Unicode form inherited roles.
+@Suite struct ScopeComparisonTests {
+    @Test func scopesCompareByteForByte() {
+        let precomposed = "/subscriptions/s/resourceGroups/\u{AC00}"
+        let decomposed = "/subscriptions/s/resourceGroups/\u{1100}\u{1161}"
+        #expect(precomposed == decomposed)  // Swift's equality, the trap
+        #expect(!Directory.scope(decomposed, isWithin: precomposed))
+        #expect(!Directory.scope(decomposed + "/providers/x", isWithin: precomposed))
+        #expect(Directory.scope(precomposed + "/providers/x", isWithin: precomposed))
+        #expect(Directory.scope("/Subscriptions/S/resourceGroups/G", isWithin: "/subscriptions/s"))
+        #expect(!Directory.scope("/subscriptions/s/resourceGroups/gg", isWithin: "/subscriptions/s/resourceGroups/g"))
+    }
+}

@@ -154,6 +154,10 @@ import Testing
             let deepPut = try await client.send(.put, "/v2/coffer/ci/manifests/deep", token: token,
                                                 headers: [.contentType: MediaTypes.ociManifest], body: Array(deep.utf8))
             #expect(deepPut.status == .badRequest)
+            // Annotation keys are a map to Go as well: keys differing only in case are distinct there, and accepted.
+            let annotated = "{\"schemaVersion\":2,\"config\":\(configDescriptor),\"layers\":[],\"annotations\":{\"org.A\":\"1\",\"org.a\":\"2\"}}"
+            #expect(try await client.send(.put, "/v2/coffer/ci/manifests/annotated", token: token, headers: [.contentType: MediaTypes.ociManifest],
+                                          body: Array(annotated.utf8)).status == .created)
             let clean = "{\"schemaVersion\":2,\"config\":\(configDescriptor),\"layers\":[]}"
             #expect(try await client.send(.put, "/v2/coffer/ci/manifests/ok", token: token, headers: [.contentType: MediaTypes.ociManifest],
                                           body: Array(clean.utf8)).status == .created)

@@ -11,7 +11,9 @@ import Testing
                         "add(json('1e308'), 1)", "range(9007199254740992, 10)", "substring('abc', 9007199254740992, 9007199254740992)",
                         "padLeft('a', 9007199254740992, '0')", "format('{0:D999999999999}', 1)", "format('{}', 1)", "format('{:x}', 1)",
                         "createArray(1, 2)[json('1e300')]", "createArray(1, 2)[json('-1')]", "dateTimeAdd('2020-01-01T00:00:00Z', 'P99999999999999999999D')",
-                        "dateTimeAdd('2020-01-01T00:00:00Z', 'P999999999W999999999W')"] {
+                        "dateTimeAdd('2020-01-01T00:00:00Z', 'P999999999W999999999W')",
+                        // Found by review: abs(Int.min) traps, and -2^53 · 1024 is exactly Int.min.
+                        "int('-9223372036854775808')", "mul(-9007199254740992, 1024)", "add(int('-9223372036854775808'), 0)"] {
             #expect(throws: TemplateError.self, "\(hostile)") { _ = try evaluate("[\(hostile)]") }
         }
         #expect(try evaluate("[add(9007199254740000, 992)]") == .number(9_007_199_254_740_992))
@@ -80,7 +82,7 @@ import Testing
               "apiVersion": "2018-11-30", "name": "[variables('v25')]"}]}
             """)
         let error = #expect(throws: TemplateError.self) { try TemplatePlan.make(template: bomb, parameterValues: .null, scope: scope) }
-        #expect(error?.message.contains("longer than") == true, "\(error?.message ?? "")")
+        #expect(error?.message.contains("larger than") == true, "\(error?.message ?? "")")
         // Small values through a long chain: evaluated once each, not 2^30 times.
         var small = [#""w0": "a""#]
         for level in 1...30 { small.append("\"w\(level)\": \"[length(concat(string(variables('w\(level - 1)')), string(variables('w\(level - 1)'))))]\"") }
@@ -98,5 +100,43 @@ import Testing
             [sort(createArray(createObject('k', 1, 'n', 'a'), createObject('k', 0, 'n', 'b'), createObject('k', 1, 'n', 'c'), createObject('k', 0, 'n', 'd')), lambda('x', 'y', less(lambdaVariables('x').k, lambdaVariables('y').k)))]
             """)
         #expect(JSONText.serialize(stable) == #"[{"k":0,"n":"b"},{"k":0,"n":"d"},{"k":1,"n":"a"},{"k":1,"n":"c"}]"#)
+    }
+
+    /// Found by review: a serial loop whose condition skipped instances sliced its batches out of range.
+    @Test func serialBatchesCountPlannedInstances() throws {
+        let template = try JSONText.parse("""
+            {"resources": [{"type": "Microsoft.ManagedIdentity/userAssignedIdentities", "apiVersion": "2018-11-30",
+              "name": "[concat('id', copyIndex())]", "condition": "[greaterOrEquals(copyIndex(), 2)]",
+              "copy": {"name": "l", "count": 5, "mode": "serial", "batchSize": 1}}]}
+            """)
+        let plan = try TemplatePlan.make(template: template, parameterValues: .null, scope: scope)
+        #expect(plan.resources.map(\.name) == ["id2", "id3", "id4"])
+        #expect(plan.resources.map(\.dependsOn.count) == [0, 1, 1])
+    }
+
+    /// Found by review: sizes were checked after the value was built, so one call could build a terabyte.
+    @Test func valuesAreMeasuredBeforeTheyAreBuilt() throws {
+        let big = "padLeft('', 1048576, 'x')"
+        for hostile in ["replace(\(big), 'x', \(big))", "string(map(range(0, 10000), lambda('i', \(big))))",
+                        "concat(\(big), \(big), \(big), \(big), \(big))", "join(createArray(\(big), \(big), \(big), \(big), \(big)), '')",
+                        "padLeft('', 1048576, concat('e', padLeft('', 100, '\u{0301}')))",
+                        "format('{0}{0}{0}{0}{0}', \(big))", "length(createArray(\(big), \(big), \(big), \(big), \(big)))",
+                        "length(map(range(0, 10000), lambda('i', \(big))))"] {
+            #expect(throws: TemplateError.self, "\(hostile.prefix(80))") { _ = try evaluate("[\(hostile)]") }
+        }
+        #expect(try evaluate("[length(replace('abcabc', 'b', 'xyz'))]") == .number(10))
+    }
+
+    /// Found by review: a memoized variable reading `references()` kept the list as it was when first read.
+    @Test func variablesReadingDeploymentStateAreNotMemoized() throws {
+        let definitions = try JSONText.parse(#"{"count": "[length(references('loop'))]", "twice": "[mul(variables('count'), 2)]", "fixed": "[add(1, 1)]"}"#)
+        guard case .object(let variables) = definitions else { Issue.record("not an object"); return }
+        var context = PlanningContext(scope: scope, parameters: JSONObject(), variableDefinitions: variables)
+        context.recordDeployed(id: "/x/a0", name: "a0", state: .object(JSONObject()), copy: ("loop", 0))
+        #expect(try context.variable("twice") == .number(2))
+        context.recordDeployed(id: "/x/a1", name: "a1", state: .object(JSONObject()), copy: ("loop", 1))
+        #expect(try context.variable("count") == .number(2))
+        #expect(try context.variable("twice") == .number(4))
+        #expect(try context.variable("fixed") == .number(2))
     }
 }
