@@ -4,6 +4,7 @@
 import Foundation
 import JMESPath
 import OCIModels
+import TemplateLanguage
 
 let targets: [String: ([UInt8]) -> Void] = [
     "content-range": { bytes in _ = ChunkRange(header: String(decoding: bytes, as: UTF8.self)) },
@@ -41,7 +42,23 @@ let targets: [String: ([UInt8]) -> Void] = [
         let document = parts.count > 1 ? (try? JSONText.parse(String(parts[1]))) ?? .null : .null
         _ = try? expression.search(document)
     },
+    "template-expression": { bytes in
+        _ = try? TemplateEvaluator.evaluate(expression: String(decoding: bytes, as: UTF8.self), context: fuzzPlanningContext)
+    },
+    "template-plan": { bytes in
+        // A deployment's template, as a request body carries it.
+        guard let template = try? JSONText.parse(String(decoding: bytes, as: UTF8.self)) else { return }
+        _ = try? TemplatePlan.make(template: template, parameterValues: .null, scope: fuzzScope)
+    },
 ]
+
+let fuzzScope = TemplateScope(subscriptionID: "sub", tenantID: "tenant", resourceGroupName: "rg",
+                              resourceGroup: .object(JSONObject([("id", .string("/subscriptions/sub/resourceGroups/rg")), ("name", .string("rg")),
+                                                                 ("location", .string("westeurope"))])),
+                              deploymentName: "fuzz")
+let fuzzPlanningContext = PlanningContext(
+    scope: fuzzScope, parameters: JSONObject([("p", .string("value"))]),
+    variableDefinitions: JSONObject([("v", .string("[concat('a', parameters('p'))]")), ("n", .number(3))]))
 
 let selected: ([UInt8]) -> Void = {
     let name = ProcessInfo.processInfo.environment["COFFER_FUZZ_TARGET"] ?? ""
