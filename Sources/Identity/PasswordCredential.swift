@@ -14,12 +14,7 @@ public struct PasswordCredential: Codable, Sendable, Equatable {
     }
 
     public func matches(username: String, password: String) -> Bool {
-        let candidate = Array(Self.digest(salt: salt, password: password).utf8)
-        let expected = Array(hash.utf8)
-        // Constant-time comparison of equal-length digests.
-        guard candidate.count == expected.count else { return false }
-        let difference = zip(candidate, expected).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) }
-        return difference == 0 && username == self.username
+        constantTimeEqual(Self.digest(salt: salt, password: password), hash) && username == self.username
     }
 
     private static func digest(salt: String, password: String) -> String {
@@ -30,4 +25,10 @@ public struct PasswordCredential: Codable, Sendable, Equatable {
     public static func generateSecret() -> String {
         Base64URL.encode((0..<32).map { _ in UInt8.random(in: 0...255) })
     }
+}
+
+/// Whether two secrets are equal, in time that depends on their length only (not on where they first differ).
+func constantTimeEqual(_ lhs: String, _ rhs: String) -> Bool {
+    let lhs = Array(lhs.utf8), rhs = Array(rhs.utf8)
+    return lhs.count == rhs.count && zip(lhs, rhs).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
 }

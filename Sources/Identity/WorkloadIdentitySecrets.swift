@@ -24,9 +24,7 @@ public struct WorkloadIdentitySecrets: Sendable {
 
     /// Whether `presented` is the principal's header (compared in constant time).
     public func matches(_ presented: String, principal: Principal) -> Bool {
-        let expected = Array(header(for: principal).utf8)
-        let given = Array(presented.utf8)
-        return given.count == expected.count && zip(given, expected).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+        constantTimeEqual(presented, header(for: principal))
     }
 
     /// Only user-assigned identities have workload headers: a resource's system-assigned identity is used by

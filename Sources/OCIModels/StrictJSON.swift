@@ -90,21 +90,15 @@ public enum StrictJSON {
             skipSpace()
             guard position < bytes.count else { throw fail("unexpected end of document") }
             switch bytes[position] {
-            case 0x5B:
-                try push(.array)
+            case 0x5B, 0x7B:
+                let isArray = bytes[position] == 0x5B
+                try push(isArray ? .array : .object(keys: []))
                 skipSpace()
-                if position < bytes.count, bytes[position] == 0x5D {
+                if position < bytes.count, bytes[position] == (isArray ? 0x5D : 0x7D) {
                     position += 1
                     stack.removeLast()
-                } else {
+                } else if isArray {
                     try scalarOrOpen()
-                }
-            case 0x7B:
-                try push(.object(keys: []))
-                skipSpace()
-                if position < bytes.count, bytes[position] == 0x7D {
-                    position += 1
-                    stack.removeLast()
                 } else {
                     try member()
                 }
