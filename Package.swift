@@ -136,6 +136,7 @@ let package = Package(
             dependencies: [
                 "AzureHTTP", "Identity", "KeyVault", "CofferStorage", "Envelope", "RegistryService", "JMESPath", "TemplateLanguage",
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -214,6 +215,14 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "X509", package: "swift-certificates"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ServerAPITests",
+            dependencies: [
+                "ResourceManagerAPI", "CofferServer", "CofferStorage", "Identity", "JMESPath",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -44,8 +44,10 @@ public enum AzureJSON {
     }
 
     /// An empty response with a request id.
-    public static func empty(_ status: HTTPResponse.Status) -> Response {
-        Response(status: status, headers: [.msRequestID: UUID().uuidString.lowercased(), .contentLength: "0"], body: .init())
+    public static func empty(_ status: HTTPResponse.Status, headers: HTTPFields = [:]) -> Response {
+        var fields: HTTPFields = [.msRequestID: UUID().uuidString.lowercased(), .contentLength: "0"]
+        fields.append(contentsOf: headers)
+        return Response(status: status, headers: fields, body: .init())
     }
 
     /// Decodes a JSON body of at most `limit` bytes; a bad body is a 400 with `code`.

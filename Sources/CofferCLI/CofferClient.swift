@@ -84,6 +84,16 @@ final class CofferClient: Sendable {
         let separator = path.contains("?") ? "&" : "?"
         let url = "\(authority)\(path)\(separator)api-version=\(apiVersion)"
         let (headers, response) = try await exchange(method, url, resource: authority, body: body)
+        if wait, headers.first(name: "Azure-AsyncOperation") == nil, let location = headers.first(name: "Location"), location.hasPrefix(authority) {
+            // A long-running operation answered with a Location (a group's deletion): 202 until it is done.
+            var pause = Self.retryAfter(headers)
+            while true {
+                try await Task.sleep(for: pause)
+                let (pollHeaders, _) = try await exchange(.GET, location, resource: authority, body: nil)
+                guard pollHeaders.first(name: "Location") != nil else { return response }
+                pause = Self.retryAfter(pollHeaders)
+            }
+        }
         guard wait, let statusURL = headers.first(name: "Azure-AsyncOperation") else { return response }
         var pause = Self.retryAfter(headers)
         while true {

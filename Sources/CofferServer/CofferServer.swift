@@ -94,9 +94,13 @@ public struct CofferServer: Sendable {
                 CofferResponder.label(of: CofferResponder.hostName(service), under: registrySuffix)
             },
             resourceManagerAudiences: ["https://localhost:\(port)", "https://127.0.0.1:\(port)", "https://[::1]:\(port)"],
-            workloadSecrets: workloadSecrets, identityEndpoint: "https://localhost:\(port)\(IdentityAPI.managedIdentityPath)"
+            workloadSecrets: workloadSecrets, identityEndpoint: "https://localhost:\(port)\(IdentityAPI.managedIdentityPath)",
+            nodeID: configuration.nodeID
         )
         try await resourceManagerAPI.failInterruptedDeployments()
+        // Beats before it serves: a deployment this node records as its own is never taken for a stopped node's.
+        try await Self.heartbeat(metadata, configuration).beat()
+        try await resourceManagerAPI.resumeGroupDeletions()
         let responder = CofferResponder(
             registryAPI: RegistryAPI(service: registry, authority: authority, accessProvider: resourceManagerAPI.registryAccess,
                                      networkPolicy: resourceManagerAPI.registryNetworkRules),
@@ -123,7 +127,9 @@ public struct CofferServer: Sendable {
             certificateChain: try NIOSSLCertificate.fromPEMBytes(Array(secrets.certificateChainPEM.utf8)).map { .certificate($0) },
             privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(secrets.privateKeyPEM.utf8), format: .pem))
         )
-        var services: [any Service] = []
+        // First in the group, so it is shut down last: the listeners stop taking requests, then the deployments and
+        // group deletions under way reach a recorded end.
+        var services: [any Service] = [responder.resourceManagerAPI.jobs]
         for address in configuration.listenAddresses {
             services.append(Application(
                 responder: responder,
@@ -139,8 +145,8 @@ public struct CofferServer: Sendable {
         }
         let port = configuration.port
         let vaultSuffix = configuration.vaultHostSuffix
-        let maintenanceInterval = min(configuration.keyRotationCheckSeconds, configuration.customerManagedKeyVersionCheckSeconds,
-                                      configuration.retentionCheckSeconds, configuration.garbageCollectionSeconds)
+        let maintenanceInterval = configuration.maintenanceIntervalSeconds
+        let heartbeat = Self.heartbeat(metadata, configuration)
         services.append(MaintenanceService(
             vaults: vaults, resourceManager: responder.resourceManagerAPI, interval: .seconds(max(1, maintenanceInterval)),
             keyVersionInterval: .seconds(configuration.customerManagedKeyVersionCheckSeconds),
@@ -151,13 +157,15 @@ public struct CofferServer: Sendable {
             },
             expireUploads: { [registry] in try await registry.expireIdleUploads() },
             vaultURL: { name in "https://\(name).\(vaultSuffix):\(port)" },
-            takeTurn: { [metadata, node = "\(ProcessInfo.processInfo.hostName):\(port):\(configuration.dataDirectory)"] in
-                // The lease outlives a few passes, so a node that stops is replaced soon after, not at once; the
-                // holder names the node (host, port, data directory), so a restarted node takes its turn back at once.
+            takeTurn: { [metadata, node = configuration.nodeID] in
+                // Every node beats on every pass. The lease outlives a few passes, so a node that stops is replaced
+                // soon after, not at once; the holder names the node (host, port, data directory), so a restarted
+                // node takes its turn back at once.
+                try? await heartbeat.beat()
                 let now = Int64(Date().timeIntervalSince1970)
-                return (try? await metadata.acquireLease(name: "maintenance", holder: node, until: now + 3 * Int64(max(1, maintenanceInterval)) + 5,
-                                                          now: now)) ?? false
+                return (try? await metadata.acquireLease(name: "maintenance", holder: node, until: now + heartbeat.lifetime, now: now)) ?? false
             },
+            nodeHasStopped: { node in try await heartbeat.hasStopped(node) },
             logger: logger
         ))
         printWelcome()
@@ -166,8 +174,14 @@ public struct CofferServer: Sendable {
         try await metadata.close()
     }
 
-    /// Closes the stores (for tests, which do not call ``run()``).
+    /// This node's heartbeat: it lasts a few maintenance passes.
+    static func heartbeat(_ metadata: any MetadataStore, _ configuration: ServerConfiguration) -> NodeHeartbeat {
+        NodeHeartbeat(metadata: metadata, node: configuration.nodeID, lifetime: 3 * Int64(max(1, configuration.maintenanceIntervalSeconds)) + 5)
+    }
+
+    /// Closes the stores (for tests, which do not call ``run()``), once the background work has ended.
     public func close() async throws {
+        await responder.resourceManagerAPI.jobs.drain()
         try await metadata.close()
     }
 

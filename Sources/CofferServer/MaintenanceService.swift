@@ -5,7 +5,7 @@ import ServiceLifecycle
 
 /// Housekeeping every `interval`: rotates vault keys whose rotation policy says they are due, purges
 /// soft-deleted keys and vaults past their scheduled purge date, moves registries with versionless
-/// customer-managed keys to the key's newest version, expires idle upload sessions, applies registries' retention policies, and collects
+/// customer-managed keys to the key's newest version, expires idle upload sessions, fails deployments of nodes that stopped, applies registries' retention policies, and collects
 /// garbage (after retention, which leaves blobs behind). Stops at
 /// once on graceful shutdown (its sleep is cancelled), so the server exits promptly.
 struct MaintenanceService: Service {
@@ -24,6 +24,8 @@ struct MaintenanceService: Service {
     let vaultURL: @Sendable (String) -> String
     /// Takes or renews this node's turn (a lease in the metadata store): with several nodes, one runs the jobs.
     let takeTurn: @Sendable () async -> Bool
+    /// Whether another node has stopped beating (its running deployments are then failed by the turn's holder).
+    let nodeHasStopped: @Sendable (String) async throws -> Bool
     let logger: Logger
 
     func run() async throws {
@@ -41,6 +43,7 @@ struct MaintenanceService: Service {
                         try await vaults.rotateDueKeys(baseURL: vaultURL)
                         try await vaults.purgeExpired()
                         try await expireUploads()
+                        try await resourceManager.failDeploymentsOfStoppedNodes(hasStopped: nodeHasStopped)
                         if ContinuousClock.now - lastVersionCheck >= keyVersionInterval {
                             lastVersionCheck = ContinuousClock.now
                             try await resourceManager.followLatestKeyVersions()

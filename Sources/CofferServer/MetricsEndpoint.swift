@@ -9,7 +9,7 @@ struct MetricsEndpoint: Sendable {
     let resourceManager: ResourceManagerAPI
 
     func respond(to request: Request) async throws -> Response {
-        try await resourceManager.requireSubscriptionReader(try resourceManager.authenticate(request))
+        try await resourceManager.requireMetricsReader(try resourceManager.authenticate(request))
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                         body: .init(byteBuffer: ByteBuffer(string: render())))
     }

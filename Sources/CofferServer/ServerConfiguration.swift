@@ -70,6 +70,15 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
 
     /// The path of a file in the data directory.
     func path(_ name: String) -> String { dataDirectory + "/" + name }
+
+    /// How often the maintenance pass runs: as often as its most frequent job needs.
+    var maintenanceIntervalSeconds: Int {
+        min(keyRotationCheckSeconds, customerManagedKeyVersionCheckSeconds, retentionCheckSeconds, garbageCollectionSeconds)
+    }
+
+    /// This process among the nodes sharing a metadata store (host, port, data directory): stable across restarts, so a
+    /// restarted node takes back its maintenance turn and ends only the deployments it ran itself.
+    var nodeID: String { "\(ProcessInfo.processInfo.hostName):\(port):\(dataDirectory)" }
 }
 
 /// The configuration file's shape: every key optional.

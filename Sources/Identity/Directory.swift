@@ -245,6 +245,17 @@ public final class Directory: Sendable {
         })
     }
 
+    /// The RBAC evaluator: whether any role the principal holds at `scope` (assigned there or above) allows `action`.
+    public func permits(_ principalID: String, _ action: AzureAction, at scope: String) async throws -> Bool {
+        try await roles(of: principalID, at: scope).contains { $0.definition.permits(action) }
+    }
+
+    /// Which of `actions` the principal's roles at `scope` allow (one lookup of its assignments).
+    public func permitted(_ principalID: String, among actions: [AzureAction], at scope: String) async throws -> Set<AzureAction> {
+        let definitions = try await roles(of: principalID, at: scope).map(\.definition)
+        return Set(actions.filter { action in definitions.contains { $0.permits(action) } })
+    }
+
     private func json(_ object: [String: String]) throws -> String {
         String(decoding: try JSONEncoder().encode(object), as: UTF8.self)
     }

@@ -94,8 +94,9 @@ public struct TokenVerifier: Sendable {
     }
 
     public func checkValidity(exp: Int64, nbf: Int64, now: Int64) throws(TokenError) {
-        guard exp + leeway > now else { throw TokenError("token has expired") }
-        guard nbf - leeway <= now else { throw TokenError("token is not yet valid") }
+        // Compared without arithmetic on the claims (an `exp` near Int64.max would overflow `exp + leeway`).
+        guard exp > now - leeway else { throw TokenError("token has expired") }
+        guard nbf <= now + leeway else { throw TokenError("token is not yet valid") }
     }
 }
 

@@ -67,11 +67,13 @@ public struct AccessTokenClaims: Codable, Sendable, Equatable {
     }
 }
 
-/// Built-in role definitions (Azure's well-known ids) and what they allow.
+/// Built-in roles by Azure's well-known definition ids; what each allows is its ``definition``.
 public enum BuiltInRole: String, CaseIterable, Sendable {
     case owner = "Owner"
     case contributor = "Contributor"
     case reader = "Reader"
+    case userAccessAdministrator = "User Access Administrator"
+    case managedIdentityOperator = "Managed Identity Operator"
     case keyVaultAdministrator = "Key Vault Administrator"
     case keyVaultCryptoOfficer = "Key Vault Crypto Officer"
     case keyVaultCryptoUser = "Key Vault Crypto User"
@@ -86,6 +88,8 @@ public enum BuiltInRole: String, CaseIterable, Sendable {
         case .owner: "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
         case .contributor: "b24988ac-6180-42a0-ab88-20f7382dd24c"
         case .reader: "acdd72a7-3385-48ef-bd42-f606fba81ae7"
+        case .userAccessAdministrator: "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"
+        case .managedIdentityOperator: "f1a07417-d97a-45cb-824c-7a7467783830"
         case .keyVaultAdministrator: "00482a5a-887f-4fb3-b363-3b7fe8e74483"
         case .keyVaultCryptoOfficer: "14b46e9e-c2b7-41b4-b07b-48a6ebf60603"
         case .keyVaultCryptoUser: "12338af0-0e69-4776-bea7-57ae8d297424"

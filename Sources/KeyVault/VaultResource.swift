@@ -1,3 +1,5 @@
+import Identity
+
 /// A key vault as the resource manager shows it (`Microsoft.KeyVault/vaults`).
 public struct VaultResource: Codable, Sendable, Equatable {
     public var id: String?
@@ -79,6 +81,31 @@ public enum KeyPermission: String, Sendable, CaseIterable {
     case get, list, create, update, `import`, delete, recover, backup, restore, purge
     case encrypt, decrypt, wrapKey, unwrapKey, sign, verify, rotate
     case getrotationpolicy, setrotationpolicy
+
+    /// The RBAC data action that allows this permission on a vault under `enableRbacAuthorization`.
+    public var dataAction: AzureAction {
+        let name = switch self {
+        case .get, .list: "keys/read"
+        case .create: "keys/create/action"
+        case .update: "keys/update/action"
+        case .import: "keys/import/action"
+        case .delete: "keys/delete"
+        case .recover: "keys/recover/action"
+        case .backup: "keys/backup/action"
+        case .restore: "keys/restore/action"
+        case .purge: "keys/purge/action"
+        case .encrypt: "keys/encrypt/action"
+        case .decrypt: "keys/decrypt/action"
+        case .wrapKey: "keys/wrap/action"
+        case .unwrapKey: "keys/unwrap/action"
+        case .sign: "keys/sign/action"
+        case .verify: "keys/verify/action"
+        case .rotate: "keys/rotate/action"
+        case .getrotationpolicy: "keyrotationpolicies/read"
+        case .setrotationpolicy: "keyrotationpolicies/write"
+        }
+        return .data("Microsoft.KeyVault/vaults/" + name)
+    }
 }
 
 /// A soft-deleted vault (`Microsoft.KeyVault/deletedVaults`), kept with its keys until purged.

@@ -221,8 +221,7 @@ public final class VaultService: Sendable {
     public func authorize(_ caller: AccessTokenClaims, vault: VaultResource, permission: KeyPermission) async throws {
         let allowed: Bool
         if vault.properties.enableRbacAuthorization == true {
-            let roles = try await directory.roles(of: caller.oid, at: vault.id ?? "")
-            allowed = roles.contains { Self.role($0, grants: permission) }
+            allowed = try await directory.permits(caller.oid, permission.dataAction, at: vault.id ?? "")
         } else {
             allowed = (vault.properties.accessPolicies ?? []).contains { entry in
                 entry.tenantId.lowercased() == caller.tid && entry.objectId.lowercased() == caller.oid
@@ -236,18 +235,6 @@ public final class VaultService: Sendable {
             let how = vault.properties.enableRbacAuthorization == true ? "no role assignment grants" : "the access policies do not grant"
             throw KeyVaultError(.forbidden, "The user, group or application 'appid=\(caller.appid);oid=\(caller.oid)' does not have keys "
                                 + "\(permission.rawValue) permission on key vault '\(vault.name ?? "")': \(how) it.")
-        }
-    }
-
-    /// What the built-in Key Vault data roles allow on keys (Owner and Contributor manage vaults, not keys).
-    static func role(_ role: BuiltInRole, grants permission: KeyPermission) -> Bool {
-        switch role {
-        case .keyVaultAdministrator, .keyVaultCryptoOfficer: return true
-        case .keyVaultCryptoUser:
-            return [.get, .list, .update, .encrypt, .decrypt, .wrapKey, .unwrapKey, .sign, .verify].contains(permission)
-        case .keyVaultCryptoServiceEncryptionUser: return [.get, .wrapKey, .unwrapKey].contains(permission)
-        case .keyVaultReader: return [.get, .list, .getrotationpolicy].contains(permission)
-        case .owner, .contributor, .reader, .acrPull, .acrPush, .acrDelete: return false
         }
     }
 

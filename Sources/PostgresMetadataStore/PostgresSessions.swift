@@ -124,7 +124,21 @@ public final class PostgresSessions: SQLSessions {
     /// still sit in WAL segments until PostgreSQL recycles them, which an operator bounds with its WAL settings.
     public func eraseDeletedRemnants() async throws {
         try await client.withConnection { connection in
-            try await connection.sql().raw("VACUUM FULL vault_key_versions").run()
+            let db = connection.sql()
+            // VACUUM FULL copies a deleted row that a snapshot taken before the delete may still see, so first wait
+            // (five seconds at most) until no other session holds a snapshot older than now.
+            if let horizon = try await db.raw("SELECT (pg_snapshot_xmax(pg_current_snapshot())::text::bigint % 4294967296)::text AS xid")
+                .first()?.decode(column: "xid", as: String.self) {
+                for _ in 0..<100 {
+                    let older = try await db.raw("""
+                        SELECT count(*) AS n FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND backend_xmin IS NOT NULL
+                          AND age(backend_xmin) > age(\(bind: horizon)::text::xid)
+                        """).first()?.decode(column: "n", as: Int64.self) ?? 0
+                    if older == 0 { break }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+            }
+            try await db.raw("VACUUM FULL vault_key_versions").run()
         }
     }
 

@@ -14,81 +14,83 @@ extension ARMExchange {
     static let deploymentType = "microsoft.resources/deployments"
     static let operationStatusType = "microsoft.resources/deployments/operationstatuses"
     static let operationType = "microsoft.resources/deployments/operations"
+    /// Which node runs a deployment (kept beside its record, never shown to clients).
+    static let runnerType = "coffer/deploymentrunners"
 
-    func deploymentRequest(group: String, rest: [String]) async throws -> Response {
-        let groupScope = "/subscriptions/\(api.subscriptionID)/resourceGroups/\(group)"
-        if rest.isEmpty, request.method == .get {
-            try await authorize(scope: groupScope, write: false)
-            let records = try await api.documents.documents(under: groupScope.lowercased() + "/providers/microsoft.resources/deployments/",
-                                                            type: Self.deploymentType)
-            return jsonResponse(.object(JSONObject([("value", .array(try records.map { try JSONText.parse($0.body) }))])))
+    func listDeployments(group: String) async throws -> Response {
+        let records = try await api.documents.documents(under: groupID(group).lowercased() + "/providers/microsoft.resources/deployments/",
+                                                        type: Self.deploymentType)
+        return jsonResponse(.object(JSONObject([("value", .array(try records.map { try JSONText.parse($0.body) }))])))
+    }
+
+    func getDeployment(id: String, name: String) async throws -> Response {
+        guard let record = try await api.documents.document(id: id) else {
+            throw AzureErrorResponse(.notFound, code: "DeploymentNotFound", message: "Deployment '\(name.prefix(100))' could not be found.")
         }
-        guard let name = rest.first else {
-            throw AzureErrorResponse(.methodNotAllowed, code: "MethodNotAllowed", message: "\(request.method.rawValue) is not supported on a collection")
+        return jsonResponse(try JSONText.parse(record.body))
+    }
+
+    func deleteDeployment(id: String, name: String) async throws -> Response {
+        if let record = try await api.documents.document(id: id), case .string(let state) = try JSONText.parse(record.body)["properties"]["provisioningState"],
+           ["Accepted", "Running"].contains(state) {
+            throw AzureErrorResponse(.conflict, code: "DeploymentActive", message: "The deployment '\(name.prefix(100))' is still running.")
         }
-        let id = "\(groupScope)/providers/Microsoft.Resources/deployments/\(name)"
-        switch (request.method, rest.count) {
-        case (.get, 1):
-            try await authorize(scope: groupScope, write: false)
-            guard let record = try await api.documents.document(id: id) else {
-                throw AzureErrorResponse(.notFound, code: "DeploymentNotFound", message: "Deployment '\(name)' could not be found.")
-            }
-            return jsonResponse(try JSONText.parse(record.body))
-        case (.delete, 1):
-            try await authorize(scope: groupScope, write: true)
-            if let record = try await api.documents.document(id: id), case .string(let state) = try JSONText.parse(record.body)["properties"]["provisioningState"],
-               ["Accepted", "Running"].contains(state) {
-                throw AzureErrorResponse(.conflict, code: "DeploymentActive", message: "The deployment '\(name)' is still running.")
-            }
-            try await deleteOperations(of: id)
-            return AzureJSON.empty(try await api.documents.deleteDocument(id: id) ? .ok : .noContent)
-        case (.post, 2) where rest[1].lowercased() == "validate":
-            try await authorize(scope: groupScope, write: true)
-            let (plan, _) = try await makePlan(group: group, name: name)
-            return jsonResponse(.object(JSONObject([
-                ("id", .string(id)), ("name", .string(name)), ("type", .string("Microsoft.Resources/deployments")),
-                ("properties", .object(JSONObject([
-                    ("provisioningState", .string("Succeeded")),
-                    ("validatedResources", .array(plan.resources.map { .object(JSONObject([("id", .string($0.id))])) })),
-                ]))),
-            ])))
-        case (.put, 1):
-            try await authorize(scope: groupScope, write: true)
-            let (plan, mode) = try await makePlan(group: group, name: name)
-            let previous = try await api.documents.document(id: id).map { try JSONText.parse($0.body) }
-            if case .string(let state) = previous?["properties"]["provisioningState"] ?? .null, ["Accepted", "Running"].contains(state) {
-                throw AzureErrorResponse(.conflict, code: "DeploymentActive",
-                                         message: "The deployment '\(name)' is still running; wait for it to finish before deploying it again.")
-            }
-            let operationID = UUID().uuidString.lowercased()
-            let running = try await begin(plan, id: id, name: name, mode: mode, operationID: operationID)
-            let exchange = self
-            Task { await exchange.runDeployment(plan, id: id, name: name, group: group, mode: mode, operationID: operationID) }
-            let status = "\(baseURL(of: request))\(id)/operationStatuses/\(operationID)?api-version=\(apiVersion)"
-            return jsonResponse(running, status: previous == nil ? .created : .ok,
-                                headers: [.azureAsyncOperation: status, .retryAfter: "1"])
-        case (.get, 3) where rest[1].lowercased() == "operationstatuses":
-            try await authorize(scope: groupScope, write: false)
-            guard let document = try await api.documents.document(id: "\(id)/operationStatuses/\(rest[2])") else {
-                throw AzureErrorResponse(.notFound, code: "NotFound", message: "The operation '\(rest[2])' could not be found.")
-            }
-            let status = try JSONText.parse(document.body)
-            let running = status["status"] == .string("Running")
-            return jsonResponse(status, headers: running ? [.retryAfter: "1"] : [:])
-        case (.get, 2) where rest[1].lowercased() == "operations":
-            try await authorize(scope: groupScope, write: false)
-            let operations = try await api.documents.documents(under: id.lowercased() + "/operations/", type: Self.operationType)
-                .map { try JSONText.parse($0.body) }
-            return jsonResponse(.object(JSONObject([("value", .array(operations))])))
-        case (.get, 3) where rest[1].lowercased() == "operations":
-            try await authorize(scope: groupScope, write: false)
-            guard let document = try await api.documents.document(id: "\(id)/operations/\(rest[2])") else {
-                throw AzureErrorResponse(.notFound, code: "DeploymentOperationNotFound", message: "The operation '\(rest[2])' could not be found.")
-            }
-            return jsonResponse(try JSONText.parse(document.body))
-        default:
-            throw AzureErrorResponse(.notFound, code: "NotFound", message: "no deployment operation at \(request.method.rawValue) \(request.uri.path.prefix(200))")
+        try await deleteOperations(of: id)
+        _ = try await api.documents.deleteDocument(id: id + "/runner")
+        return AzureJSON.empty(try await api.documents.deleteDocument(id: id) ? .ok : .noContent)
+    }
+
+    func validateDeployment(group: String, name: String) async throws -> Response {
+        let (plan, _) = try await makePlan(group: group, name: name)
+        return jsonResponse(.object(JSONObject([
+            ("id", .string(deploymentID(group, name))), ("name", .string(name)), ("type", .string("Microsoft.Resources/deployments")),
+            ("properties", .object(JSONObject([
+                ("provisioningState", .string("Succeeded")),
+                ("validatedResources", .array(plan.resources.map { .object(JSONObject([("id", .string($0.id))])) })),
+            ]))),
+        ])))
+    }
+
+    /// Checks the template at once, records the deployment as running on this node, and hands the work to
+    /// ``ControlPlaneJobs``; the answer carries the status to poll.
+    func putDeployment(group: String, name: String) async throws -> Response {
+        let id = deploymentID(group, name)
+        let (plan, mode) = try await makePlan(group: group, name: name)
+        let previous = try await api.documents.document(id: id).map { try JSONText.parse($0.body) }
+        if case .string(let state) = previous?["properties"]["provisioningState"] ?? .null, ["Accepted", "Running"].contains(state) {
+            throw AzureErrorResponse(.conflict, code: "DeploymentActive",
+                                     message: "The deployment '\(name.prefix(100))' is still running; wait for it to finish before deploying it again.")
         }
+        let operationID = UUID().uuidString.lowercased()
+        let running = try await begin(plan, id: id, name: name, mode: mode, operationID: operationID)
+        let exchange = self
+        guard api.jobs.start({ await exchange.runDeployment(plan, id: id, name: name, group: group, mode: mode, operationID: operationID) }) else {
+            await failDeployment(id: id, operationID: operationID, message: "The server is shutting down; deploy again.")
+            throw AzureErrorResponse(.serviceUnavailable, code: "ServiceUnavailable", message: "The server is shutting down; deploy again.")
+        }
+        let status = "\(baseURL(of: request))\(id)/operationStatuses/\(operationID)?api-version=\(apiVersion)"
+        return jsonResponse(running, status: previous == nil ? .created : .ok, headers: [.azureAsyncOperation: status, .retryAfter: "1"])
+    }
+
+    func deploymentStatus(id: String, operation: String) async throws -> Response {
+        guard let document = try await api.documents.document(id: "\(id)/operationStatuses/\(operation)") else {
+            throw AzureErrorResponse(.notFound, code: "NotFound", message: "The operation '\(operation.prefix(100))' could not be found.")
+        }
+        let status = try JSONText.parse(document.body)
+        let running = status["status"] == .string("Running")
+        return jsonResponse(status, headers: running ? [.retryAfter: "1"] : [:])
+    }
+
+    func listDeploymentOperations(id: String) async throws -> Response {
+        let operations = try await api.documents.documents(under: id.lowercased() + "/operations/", type: Self.operationType).map { try JSONText.parse($0.body) }
+        return jsonResponse(.object(JSONObject([("value", .array(operations))])))
+    }
+
+    func deploymentOperation(id: String, operation: String) async throws -> Response {
+        guard let document = try await api.documents.document(id: id) else {
+            throw AzureErrorResponse(.notFound, code: "DeploymentOperationNotFound", message: "The operation '\(operation.prefix(100))' could not be found.")
+        }
+        return jsonResponse(try JSONText.parse(document.body))
     }
 
     private func scope(group: String, deployment: String) async throws -> TemplateScope {
@@ -118,8 +120,6 @@ extension ARMExchange {
         }
     }
 
-    private var apiVersion: String { request.uri.queryParameters.get("api-version") ?? "2021-04-01" }
-
     /// Records the deployment as running (and its operation status), clearing the operations of an earlier run.
     private func begin(_ plan: TemplatePlan, id: String, name: String, mode: String, operationID: String) async throws -> JSONValue {
         try await deleteOperations(of: id)
@@ -132,8 +132,17 @@ extension ARMExchange {
             ]))),
         ]))
         try await api.documents.putDocument(StoredDocument(id: id, type: Self.deploymentType, name: name, body: JSONText.serialize(record)))
+        try await api.documents.putDocument(StoredDocument(id: id + "/runner", type: Self.runnerType, name: name,
+                                                           body: JSONText.serialize(.object(JSONObject([("node", .string(api.nodeID))])))))
         try await putOperationStatus(id: id, operationID: operationID, status: "Running", error: nil)
         return record
+    }
+
+    /// Ends a deployment that could not be started, so no poller waits for it.
+    private func failDeployment(id: String, operationID: String, message: String) async {
+        let error: JSONValue = .object(JSONObject([("code", .string("ServiceUnavailable")), ("message", .string(message))]))
+        if let document = try? await api.documents.document(id: id) { try? await ResourceManagerAPI.markFailed(document, error: error, in: api.documents) }
+        try? await putOperationStatus(id: id, operationID: operationID, status: "Failed", error: error)
     }
 
     /// Parameters as the record shows them: secure ones never echoed.
@@ -191,19 +200,15 @@ extension ARMExchange {
 
     /// Deploys one resource of a wave against the context as it was when the wave began.
     private func deployOne(_ resource: TemplatePlan.Resource, context: PlanningContext, group: String) async throws -> (state: JSONValue, created: Bool) {
-        try await authorize(scope: resource.id, write: true)
+        // The action the REST call of this resource would need, at the resource: `Microsoft.KeyVault/vaults/write`,
+        // `Microsoft.Authorization/roleAssignments/write` (which Contributor lacks), `Microsoft.Resources/deployments/write`, …
+        try await authorize(.control("\(resource.type)/write"), scope: resource.id)
         let existed = try await api.documents.document(id: resource.id) != nil
         if resource.type.lowercased() == Self.deploymentType {
             return (try await deployNested(resource, context: resource.evaluationContext(context), group: group), !existed)
         }
-        if resource.type.lowercased() == "microsoft.authorization/roleassignments" {
-            // As the REST call requires: granting a role is Microsoft.Authorization/roleAssignments/write, an Owner's act
-            // at the assignment's scope; write on the resource group is not enough (a Contributor would make itself Owner).
-            try await authorizeOwner(scope: ResourceDeployer.roleAssignmentScope(of: resource.id))
-        }
         let body = try TemplateEvaluator.evaluate(resource.definition, context: resource.evaluationContext(context))
-        let deployer = ResourceDeployer(api: api, authorizeAssignment: authorizeIdentityAssignment)
-        return (try await deployer.put(type: resource.type, id: resource.id, name: resource.name, body: body), !existed)
+        return (try await providers.put(type: resource.type, id: resource.id, name: resource.name, body: body).state, !existed)
     }
 
     /// The top-level resource an id belongs to (`…/providers/Ns/type/name`), which resources under it share.
@@ -263,7 +268,7 @@ extension ARMExchange {
     private func fetchLists(in value: JSONValue, context: inout PlanningContext, evaluatingIn scoped: any TemplateContext) async throws {
         for call in TemplateEvaluator.listCalls(in: value, context: scoped) {
             let id = context.resolve(call.resourceID)
-            try await authorize(scope: id, write: true)
+            try await authorize(.control("\(ResourceProviders.resourceType(of: id))/\(call.function)/action"), scope: id)
             guard call.function.lowercased() == "listcredentials", let registry = try await api.registries.get(id: id),
                   case .string(let registryID) = registry["id"] else {
                 throw AzureErrorResponse(.badRequest, code: "InvalidTemplate",
@@ -284,7 +289,6 @@ extension ARMExchange {
     /// Complete mode: resources of the group that the template does not (or no longer) declare are deleted
     /// (vaults soft-deleted), each recorded as a `Delete` operation. Returns the failure, if one.
     private func removeUnlisted(keeping deployed: Set<String>, deploymentID: String, group: String) async -> JSONValue? {
-        let deployer = ResourceDeployer(api: api, authorizeAssignment: authorizeIdentityAssignment)
         do {
             let documents = try await api.documents.documents(under: groupID(group).lowercased() + "/", type: nil)
             // Children (replications) before their parents, so a parent's deletion finds nothing left to cascade.
@@ -292,9 +296,9 @@ extension ARMExchange {
             where ResourceListing.listedTypes[document.type] != nil && !deployed.contains(document.id) {
                 guard try await api.documents.document(id: document.id) != nil else { continue }  // gone with its parent
                 let started = Date()
-                try await authorize(scope: document.id, write: true)
                 let type = ResourceListing.listedTypes[document.type]!
-                try await deployer.delete(type: type, id: document.id, name: document.name)
+                try await authorize(.control("\(type)/delete"), scope: document.id)
+                _ = try await providers.delete(type: type, id: document.id, name: document.name)
                 try await recordOperation(deploymentID: deploymentID, target: (document.id, type, document.name, ""), operation: "Delete",
                                           started: started, statusCode: "OK", error: nil)
             }
@@ -442,31 +446,59 @@ extension ARMExchange {
 }
 
 extension ResourceManagerAPI {
-    /// Deployments run in the background of one process; at start, any left `Running` by a process that ended
-    /// are marked `Failed` (with their operation statuses), so that pollers get an answer and a redeploy is allowed.
+    /// Deployments run in the background of one process; at start, those this node left `Running` (by the runner
+    /// record beside each) are marked `Failed` with their operation statuses, so that pollers get an answer and a
+    /// redeploy is allowed. Other nodes' deployments are theirs to end: a restarting node never fails them.
     @discardableResult
     public func failInterruptedDeployments() async throws -> [String] {
+        try await failRunningDeployments(message: "The server stopped while this deployment was running; deploy it again (deployments are idempotent).") {
+            node in node == nil || node == nodeID
+        }
+    }
+
+    /// Fails the deployments whose runner node has stopped for good (`hasStopped`, its heartbeat expired): run by
+    /// the maintenance lease holder, so that a node that never comes back does not leave them `Running` forever.
+    @discardableResult
+    public func failDeploymentsOfStoppedNodes(hasStopped: @Sendable (String) async throws -> Bool) async throws -> [String] {
+        try await failRunningDeployments(message: "The server running this deployment stopped; deploy it again (deployments are idempotent).") {
+            node in
+            guard let node, node != nodeID else { return false }
+            return try await hasStopped(node)
+        }
+    }
+
+    /// Marks `Failed` the accepted or running deployments whose runner node (nil: none recorded) `select` picks.
+    private func failRunningDeployments(message: String, select: (String?) async throws -> Bool) async throws -> [String] {
         let interrupted: JSONValue = .object(JSONObject([
-            ("code", .string("DeploymentInterrupted")),
-            ("message", .string("The server stopped while this deployment was running; deploy it again (deployments are idempotent).")),
+            ("code", .string("DeploymentInterrupted")), ("message", .string(message)),
         ]))
         var failed: [String] = []
         for document in try await documents.documents(type: ARMExchange.deploymentType, name: nil) {
-            guard case .object(var record) = try JSONText.parse(document.body), case .object(var properties) = record["properties"],
-                  case .string(let state) = properties["provisioningState"], ["Accepted", "Running"].contains(state) else { continue }
-            properties["provisioningState"] = .string("Failed")
-            properties["error"] = interrupted
-            record["properties"] = .object(properties)
-            try await documents.putDocument(StoredDocument(id: document.id, type: document.type, name: document.name,
-                                                           body: JSONText.serialize(.object(record))))
-            for status in try await documents.documents(under: document.id + "/", type: ARMExchange.operationStatusType) {
-                guard case .object(var body) = try JSONText.parse(status.body), body["status"] == .string("Running") else { continue }
-                body["status"] = .string("Failed")
-                body["error"] = interrupted
-                try await documents.putDocument(StoredDocument(id: status.id, type: status.type, name: status.name, body: JSONText.serialize(.object(body))))
+            guard case .string(let state) = try JSONText.parse(document.body)["properties"]["provisioningState"],
+                  ["Accepted", "Running"].contains(state) else { continue }
+            var node: String?
+            if let runner = try await documents.document(id: document.id + "/runner"), case .string(let name) = try JSONText.parse(runner.body)["node"] {
+                node = name
             }
+            guard try await select(node) else { continue }
+            try await Self.markFailed(document, error: interrupted, in: documents)
             failed.append(document.id)
         }
         return failed
+    }
+
+    /// Marks a deployment record and its running operation statuses `Failed` with `error`.
+    static func markFailed(_ document: StoredDocument, error: JSONValue, in documents: any DocumentStore) async throws {
+        guard case .object(var record) = try JSONText.parse(document.body), case .object(var properties) = record["properties"] else { return }
+        properties["provisioningState"] = .string("Failed")
+        properties["error"] = error
+        record["properties"] = .object(properties)
+        try await documents.putDocument(StoredDocument(id: document.id, type: document.type, name: document.name, body: JSONText.serialize(.object(record))))
+        for status in try await documents.documents(under: document.id.lowercased() + "/", type: ARMExchange.operationStatusType) {
+            guard case .object(var body) = try JSONText.parse(status.body), body["status"] == .string("Running") else { continue }
+            body["status"] = .string("Failed")
+            body["error"] = error
+            try await documents.putDocument(StoredDocument(id: status.id, type: status.type, name: status.name, body: JSONText.serialize(.object(body))))
+        }
     }
 }

@@ -17,15 +17,11 @@ public struct RegistryAccess: Sendable {
     /// besides Azure's management and registry audiences.
     let resourceManagerAudiences: Set<String>
 
-    /// Data-plane actions each built-in role allows (as ACR's roles do).
-    static func actions(for roles: Set<BuiltInRole>) -> Set<String> {
-        var actions: Set<String> = []
-        if !roles.isDisjoint(with: [.owner, .contributor]) { actions.formUnion(["pull", "push", "delete"]) }
-        if !roles.isDisjoint(with: [.reader, .acrPull]) { actions.insert("pull") }
-        if roles.contains(.acrPush) { actions.formUnion(["pull", "push"]) }
-        if roles.contains(.acrDelete) { actions.insert("delete") }
-        return actions
-    }
+    /// The registry data plane's actions and the RBAC actions that allow them (AcrPull, AcrPush, AcrDelete; Owner and
+    /// Contributor through `*`, Reader through `*/read`).
+    static let dataActions: [(action: String, rbac: AzureAction)] = [
+        ("pull", RegistryDataAction.pull), ("push", RegistryDataAction.push), ("delete", RegistryDataAction.delete),
+    ]
 
     public func adminGrants(username: String, password: String, service: String, requested: [AccessGrant]) async -> [AccessGrant]? {
         guard let registry = try? await registryResource(named: username), registry["properties"]["adminUserEnabled"] == .bool(true),
@@ -47,8 +43,8 @@ public struct RegistryAccess: Sendable {
         var allowedByRegistry: [String: Set<String>] = [:]
         for name in Set(requested.compactMap { registryName(of: $0, service: service) }) {
             guard let registry = try? await registryResource(named: name), case .string(let id) = registry["id"],
-                  let roles = try? await directory.roles(of: principalID, at: id) else { continue }
-            allowedByRegistry[name] = Self.actions(for: roles)
+                  let permitted = try? await directory.permitted(principalID, among: Self.dataActions.map(\.rbac), at: id) else { continue }
+            allowedByRegistry[name] = Set(Self.dataActions.filter { permitted.contains($0.rbac) }.map(\.action))
         }
         return grants(service: service, requested: requested) { allowedByRegistry[$0] ?? [] }
     }

@@ -117,8 +117,11 @@ func rsaRequest(_ operations: [String]? = nil) -> CreateKeyRequest {
         try await fixture.service.directory.assignRole(.keyVaultCryptoServiceEncryptionUser, to: "caller", scope: rbacVault.id!)
         try await fixture.service.authorize(fixture.caller, vault: rbacVault, permission: .unwrapKey)
         await #expect(throws: KeyVaultError.self) { try await fixture.service.authorize(fixture.caller, vault: rbacVault, permission: .delete) }
-        #expect(!VaultService.role(.owner, grants: .get))
-        #expect(VaultService.role(.keyVaultAdministrator, grants: .purge))
+        // Owner's control-plane `*` opens no key: data actions come only from data roles.
+        try await fixture.service.directory.assignRole(.owner, to: "caller", scope: rbacVault.id!)
+        await #expect(throws: KeyVaultError.self) { try await fixture.service.authorize(fixture.caller, vault: rbacVault, permission: .delete) }
+        try await fixture.service.directory.assignRole(.keyVaultAdministrator, to: "caller", scope: rbacVault.id!)
+        for permission in KeyPermission.allCases { try await fixture.service.authorize(fixture.caller, vault: rbacVault, permission: permission) }
     }
 }
 

@@ -203,7 +203,23 @@ def test_deleting_a_group_deletes_what_it_holds(coffer):
                            headers={"Authorization": f"Bearer {token}"})
     assert pushed.status_code == 201, pushed.text
 
-    assert arm.call("DELETE", group).status_code == 200
+    # Deletion is a long-running operation (202 and a Location to poll), started here by the group's Contributor, whose
+    # role (and identity) go with the group: the poll stays open to whoever started it, and to nobody else without rights.
+    bystander = arm.identity(arm.group("bystanders"), "bystander")
+    bystander_token, worker_token = arm.token_of(bystander), arm.token_of(worker)
+    deleted = arm.call("DELETE", group, token=worker_token)
+    assert deleted.status_code == 202 and deleted.headers.get("Retry-After"), deleted.text
+    location = deleted.headers["Location"]
+
+    def poll(token):
+        return requests.get(location, headers={"Authorization": f"Bearer {token}"}, verify=coffer.ca, timeout=30)
+
+    assert poll(bystander_token).status_code == 403
+    deadline = time.time() + 30
+    while (status := poll(worker_token).status_code) == 202 and time.time() < deadline:
+        time.sleep(0.2)
+    assert status == 200
+    assert arm.call("GET", group).status_code == 404
     # The registry is gone with its data and its admin user; the identity and its role with it.
     assert registry_token().status_code == 401
     read = requests.get(f"https://{server}/v2/app/blobs/{digest}", headers={"Authorization": f"Bearer {token}"}, verify=coffer.ca, timeout=30)
