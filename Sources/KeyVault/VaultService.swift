@@ -35,14 +35,14 @@ public final class VaultService: Sendable {
     public func putVault(id: String, name: String, body: VaultResource, vaultURI: String, tenantID: String) async throws -> (VaultResource, Bool) {
         try Self.validateName(name)
         let existing = try await vault(id: id)
-        if existing == nil, let other = try await documents.documents(type: Self.vaultType, name: name).first, other.id != id.lowercased() {
+        if existing == nil, let other = try await documents.documents(type: Self.vaultType, name: name).first, !other.id.utf8.elementsEqual(id.lowercased().utf8) {  // bytes: Swift's == would take canonically equivalent ids as one
             throw KeyVaultError(.vaultNameTaken, "the vault name \(name) is already in use")
         }
         if existing == nil, let deleted = try await deletedVault(named: name) {
             guard body.properties.createMode?.lowercased() == "recover" else {
                 throw KeyVaultError(.conflict, "A vault named \(name) is soft-deleted: recover it (createMode recover) or purge it before reusing the name.")
             }
-            guard deleted.properties.vaultId.lowercased() == id.lowercased(), var recovered = deleted.vault else {
+            guard deleted.properties.vaultId.lowercased().utf8.elementsEqual(id.lowercased().utf8), var recovered = deleted.vault else {
                 throw KeyVaultError(.badParameter, "a deleted vault can only be recovered into its original resource group and subscription")
             }
             recovered.properties.provisioningState = "Succeeded"

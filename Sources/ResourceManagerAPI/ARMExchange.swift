@@ -142,7 +142,7 @@ struct ARMExchange {
     }
 
     /// The resource providers, acting with this caller's rights for the checks they make themselves.
-    var providers: ResourceProviders { ResourceProviders(api: api, authorizeAssignment: authorizeIdentityAssignment) }
+    var providers: ResourceProviders { ResourceProviders(api: api, authorizeLinked: authorizeLinked) }
 
     private func put(_ type: String, id: String, name: String, body: JSONValue) async throws -> Response {
         let (state, created) = try await providers.put(type: type, id: id, name: name, body: body)
@@ -170,15 +170,14 @@ struct ARMExchange {
                            message: "The client '\(claims.appid)' with object id '\(claims.oid)' does not have authorization to perform action '\(action)' over scope '\(scope.prefix(300))' or the scope is invalid.")
     }
 
-    /// `Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action` on the identity a resource is given: a resource
-    /// given an identity acts as it, so attaching one needs this right on the identity (Owner, Contributor, Managed Identity
-    /// Operator), whatever the caller may do to the resource itself.
-    func authorizeIdentityAssignment(_ identityID: String) async throws {
-        let action = ARMOperation.listWorkloadEnvironment.action
-        guard try await api.directory.permits(claims.oid, action, at: identityID) else {
+    /// A right a request needs beyond its own action, on another scope: `…/userAssignedIdentities/*/assign/action` on
+    /// the identity a resource is given (a resource given an identity acts as it: Owner, Contributor, Managed Identity
+    /// Operator), `roleAssignments/write` to switch a vault's permission model.
+    func authorizeLinked(_ action: AzureAction, _ scope: String) async throws {
+        guard try await api.directory.permits(claims.oid, action, at: scope) else {
             throw AzureErrorResponse(.forbidden, code: "LinkedAuthorizationFailed",
                                      message: "The client '\(claims.appid)' with object id '\(claims.oid)' does not have permission to perform action "
-                                         + "'\(action.name)' on the linked scope '\(identityID.prefix(300))'.")
+                                         + "'\(action.name)' on the linked scope '\(scope.prefix(300))'.")
         }
     }
 
@@ -210,6 +209,7 @@ struct ARMExchange {
             throw AzureErrorResponse(.notFound, code: "ResourceGroupNotFound", message: "Resource group '\(name.prefix(100))' could not be found.")
         }
         if request.method != .get, request.method != .head, operation != .deleteGroup, Self.isBeingDeleted(document) {
+            try await authorize(operation.action, scope: scope)  // the group's state is for those who may act there
             throw AzureErrorResponse(.conflict, code: "ResourceGroupBeingDeleted", message: "The resource group '\(name.prefix(100))' is being deleted.")
         }
     }

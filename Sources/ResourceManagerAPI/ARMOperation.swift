@@ -191,6 +191,8 @@ struct ARMRouteMatch {
             }), index >= 2, lower[0] == "subscriptions" else { return nil }
             values["subscription"] = path[1]
             values["scope"] = "/" + path[..<index].joined(separator: "/")
+            // At or below a group, the group's gate applies (a deleting group takes no new assignments).
+            if index >= 4, lower[2] == "resourcegroups" { values["group"] = path[3] }
             consumed = Array(path[..<index])
             template.removeFirst()
             path.removeFirst(index)

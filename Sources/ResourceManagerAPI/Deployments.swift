@@ -422,7 +422,14 @@ extension ARMExchange {
                     let current = context
                     try await fetchLists(in: definitions[key]!, context: &context, evaluatingIn: current)
                     let value = try TemplatePlan.evaluateOutput(definitions[key]!, context: context)
-                    outputs[key] = .object(JSONObject([("type", definitions[key]!["type"]), ("value", value)]))
+                    // Secure outputs are evaluated (their errors count) but never kept, as in Azure: anyone who may read
+                    // the deployment would read them (a `listCredentials()` password, say).
+                    let type = definitions[key]!["type"]
+                    if case .string(let name) = type, ["securestring", "secureobject"].contains(name.lowercased()) {
+                        outputs[key] = .object(JSONObject([("type", type)]))
+                    } else {
+                        outputs[key] = .object(JSONObject([("type", type), ("value", value)]))
+                    }
                 } catch {
                     failure = .object(JSONObject([("code", .string("DeploymentOutputEvaluationFailed")),
                                                   ("message", .string("The output '\(key)' could not be evaluated: \(Self.message(of: error))"))]))

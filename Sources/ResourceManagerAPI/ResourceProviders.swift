@@ -10,8 +10,14 @@ import KeyVault
 /// identity-attachment check) holds on both paths. The caller has already authorized the operation itself.
 struct ResourceProviders: Sendable {
     let api: ResourceManagerAPI
+    /// Checks that the caller may perform an action on a scope a request reaches beyond its target (an identity a
+    /// resource is given, a vault's permission model).
+    let authorizeLinked: @Sendable (AzureAction, String) async throws -> Void
+
     /// The caller's `userAssignedIdentities/*/assign/action` check on an identity a resource is given.
-    let authorizeAssignment: @Sendable (String) async throws -> Void
+    func authorizeAssignment(_ identityID: String) async throws {
+        try await authorizeLinked(ARMOperation.listWorkloadEnvironment.action, identityID)
+    }
 
     /// The scope a role assignment's id grants at: everything before `/providers/Microsoft.Authorization/roleAssignments/`.
     static func roleAssignmentScope(of id: String) -> String {
@@ -40,6 +46,13 @@ struct ResourceProviders: Sendable {
             guard resource.location?.isEmpty == false else {
                 throw AzureErrorResponse(.badRequest, code: "LocationRequired", message: "The location property is required for this definition.")
             }
+            // Switching a vault between access policies and RBAC changes who may use its keys: as in Azure, that takes
+            // the right to grant roles (Owner, User Access Administrator), not just vaults/write — otherwise a
+            // Contributor could leave RBAC mode and write itself an access policy.
+            if let existing = try await api.vaults.vault(id: id), let requested = resource.properties.enableRbacAuthorization,
+               requested != (existing.properties.enableRbacAuthorization ?? false) {
+                try await authorizeLinked(ARMOperation.putRoleAssignment.action, id)
+            }
             let (vault, created) = try await api.vaults.putVault(id: id, name: name, body: resource, vaultURI: api.vaultURI(name), tenantID: api.tenantID)
             return (try Self.encode(vault), created)
         case "microsoft.keyvault/vaults/accesspolicies":
@@ -56,7 +69,7 @@ struct ResourceProviders: Sendable {
                                         ("type", .string("Microsoft.KeyVault/vaults/accessPolicies")),
                                         ("properties", .object(JSONObject([("accessPolicies", policies)])))])), false)
         case Registries.type:
-            return try await api.registries.put(id: id, name: name, body: body, authorizeAssignment: authorizeAssignment)
+            return try await api.registries.put(id: id, name: name, body: body, authorizeAssignment: { try await authorizeAssignment($0) })
         case RegistryReplications.type:
             let parts = name.split(separator: "/").map(String.init)
             guard parts.count == 2 else {
@@ -92,7 +105,8 @@ struct ResourceProviders: Sendable {
     }
 
     func roleAssignment(_ id: String) async throws -> Directory.RoleAssignment? {
-        try await api.directory.roleAssignments().first { $0.id == id.lowercased() }
+        // Bytes, not Swift's ==, which takes canonically equivalent ids (a look-alike group's) as one.
+        try await api.directory.roleAssignments().first { $0.id.utf8.elementsEqual(id.lowercased().utf8) }
     }
 
     static func decode<T: Decodable>(_ type: T.Type, from value: JSONValue) throws -> T {

@@ -53,6 +53,27 @@ func rsaRequest(_ operations: [String]? = nil) -> CreateKeyRequest {
 }
 
 @Suite struct VaultRulesTests {
+    /// Two groups whose names differ only in Unicode normal form are two groups in the store; a vault name taken in one
+    /// must stay taken for the other (Swift's `==` calls the two ids equal).
+    @Test func aVaultNameIsTakenAcrossLookAlikeGroups() async throws {
+        let fixture = try await VaultFixture.make()
+        defer { Task { try await fixture.store.close() } }
+        let composed = "\u{D55C}"            // 한, one scalar
+        let decomposed = "\u{1112}\u{1161}\u{11AB}"  // the same syllable in three jamo
+        #expect(composed == decomposed && !composed.utf8.elementsEqual(decomposed.utf8))
+        func put(group: String) async throws {
+            var properties = VaultProperties()
+            properties.accessPolicies = []
+            _ = try await fixture.service.putVault(
+                id: "/subscriptions/s/resourceGroups/\(group)/providers/Microsoft.KeyVault/vaults/twin", name: "twin",
+                body: VaultResource(id: nil, name: nil, type: nil, location: "here", tags: nil, properties: properties),
+                vaultURI: "https://twin.vault.localhost:8443/", tenantID: fixture.tenant)
+        }
+        try await put(group: composed)
+        try await put(group: composed)  // the positive control: its own group may update it
+        await #expect(throws: KeyVaultError.self) { try await put(group: decomposed) }
+    }
+
     @Test func vaultSettingsThatCannotBeUndone() async throws {
         let fixture = try await VaultFixture.make()
         defer { Task { try await fixture.store.close() } }
