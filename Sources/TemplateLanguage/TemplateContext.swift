@@ -20,6 +20,9 @@ public protocol TemplateContext: Sendable {
     func lambdaVariable(_ name: String) throws(TemplateError) -> JSONValue
     /// The runtime states of a copy loop's resources, in index order (`references('loop')`).
     func references(_ loop: String, full: Bool) throws(TemplateError) -> JSONValue
+    /// Counts one function call against the evaluation's budget: a deployment's expressions may call functions at
+    /// most ``TemplateWork/maximumCalls`` times in all (lambdas over large arrays inside copy loops add up).
+    func spendCall() throws(TemplateError)
 }
 
 extension TemplateContext {
@@ -34,6 +37,9 @@ extension TemplateContext {
     public func references(_ loop: String, full: Bool) throws(TemplateError) -> JSONValue {
         throw TemplateError("references('\(loop)') needs a copy loop of that name whose resources are deployed")
     }
+
+    /// Contexts without a budget (tests' fixed values) count nothing.
+    public func spendCall() throws(TemplateError) {}
 }
 
 /// A context inside a copy loop iteration or a lambda: what the enclosing context sees, plus the loop indexes
@@ -69,6 +75,7 @@ struct ScopedContext: TemplateContext {
     }
 
     func references(_ loop: String, full: Bool) throws(TemplateError) -> JSONValue { try base.references(loop, full: full) }
+    func spendCall() throws(TemplateError) { try base.spendCall() }
 
     /// `context` with one more copy-loop iteration in force.
     static func iteration(_ context: any TemplateContext, loop: String, index: Int) -> ScopedContext {

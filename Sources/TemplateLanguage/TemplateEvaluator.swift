@@ -162,6 +162,7 @@ public enum TemplateEvaluator {
         case .literal(let value):
             return value
         case .call(let name, let arguments):
+            try context.spendCall()
             if TemplateLambdas.names.contains(name.lowercased()) {
                 return try TemplateLimits.check(try TemplateLambdas.call(name, arguments, context: context), from: name)
             }

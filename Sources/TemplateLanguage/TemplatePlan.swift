@@ -279,6 +279,8 @@ public struct PlanningContext: TemplateContext {
     /// Variables evaluated so far (successes only): a chain of variables that each use the one before twice would
     /// otherwise cost exponential work.
     private let evaluatedVariables = VariableCache()
+    /// The function calls this deployment's expressions have made (shared by every copy of this context).
+    private let work = TemplateWork()
     /// Variables whose value may change as the deployment goes on (they read `reference()` or `list*()`, directly or
     /// through other variables): never memoized.
     private let volatileVariables: Set<String>
@@ -420,6 +422,8 @@ public struct PlanningContext: TemplateContext {
         if let copy { loopMembers[copy.loop.lowercased(), default: [:]][copy.index] = id.lowercased() }
     }
 
+    public func spendCall() throws(TemplateError) { try work.spend() }
+
     public func references(_ loop: String, full: Bool) throws(TemplateError) -> JSONValue {
         guard let members = loopMembers[loop.lowercased()] else {
             throw TemplateError("references('\(loop)'): no copy loop of that name has deployed resources")
@@ -458,6 +462,24 @@ public struct PlanningContext: TemplateContext {
 }
 
 /// Variable values by lowercased name, shared by the copies of one planning context.
+/// A deployment's evaluation budget: function calls counted across all its expressions, so that no template (a copy
+/// loop of 800 over lambdas over large arrays, say) can keep the server's CPU for long.
+public final class TemplateWork: Sendable {
+    /// About a second of evaluation: real templates make thousands of calls.
+    public static let maximumCalls = 1_000_000
+    private let calls = Mutex<Int>(0)
+
+    func spend() throws(TemplateError) {
+        let made = calls.withLock { count in
+            count += 1
+            return count
+        }
+        guard made <= Self.maximumCalls else {
+            throw TemplateError("the template needs more than \(Self.maximumCalls) function calls to evaluate; simplify it")
+        }
+    }
+}
+
 final class VariableCache: Sendable {
     private let values = Mutex<[String: JSONValue]>([:])
 

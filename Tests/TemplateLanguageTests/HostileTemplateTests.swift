@@ -92,6 +92,24 @@ import Testing
         #expect(try context.variable("w30") != .null)
     }
 
+    /// Every value is capped, but work is not bounded by size alone: 800 copies of a lambda over 2,000 items each is
+    /// millions of calls. A deployment's expressions share one budget of function calls.
+    @Test func evaluationWorkIsBounded() throws {
+        func loop(count: Int) throws -> JSONValue {
+            let template = try JSONText.parse("""
+                {"variables": {"copy": [{"name": "sums", "count": \(count),
+                  "input": "[length(map(range(0, 2000), lambda('x', add(lambdaVariables('x'), copyIndex('sums')))))]"}]},
+                 "resources": []}
+                """)
+            let plan = try TemplatePlan.make(template: template, parameterValues: .null, scope: scope)
+            return try PlanningContext(scope: scope, parameters: plan.parameters, variableDefinitions: plan.variables).variable("sums")
+        }
+        // The positive control: ten copies (some 60,000 calls) evaluate.
+        #expect(try loop(count: 10) == .array(Array(repeating: .number(2000), count: 10)))
+        let error = #expect(throws: TemplateError.self) { _ = try loop(count: 800) }
+        #expect(error?.message.contains("function calls") == true, "\(error?.message ?? "")")
+    }
+
     @Test func sortIsAStableMergeSort() throws {
         let sorted = try evaluate("[sort(range(0, 10000), lambda('a', 'b', greater(lambdaVariables('a'), lambdaVariables('b'))))]")
         guard case .array(let items) = sorted else { Issue.record("not an array"); return }
