@@ -36,6 +36,8 @@ struct Serve: AsyncParsableCommand {
     var uploadSessionsPerPrincipal: Int?
     @Option(help: "Seconds before a connection with no request in progress is closed (default 120).")
     var idleConnectionSeconds: Int?
+    @Option(help: "Seconds within which a control-plane or token request's whole body must arrive (default 30).")
+    var requestBodySeconds: Int?
 
     func run() async throws {
         var settings = try config.map(ServerConfiguration.load(file:)) ?? ServerConfiguration()
@@ -59,6 +61,7 @@ struct Serve: AsyncParsableCommand {
         if let uploadSessionsPerRepository { settings.uploadSessionsPerRepository = uploadSessionsPerRepository }
         if let uploadSessionsPerPrincipal { settings.uploadSessionsPerPrincipal = uploadSessionsPerPrincipal }
         if let idleConnectionSeconds { settings.idleConnectionSeconds = idleConnectionSeconds }
+        if let requestBodySeconds { settings.requestBodySeconds = requestBodySeconds }
         guard (settings.certificateFile == nil) == (settings.privateKeyFile == nil) else {
             throw ValidationError("--certificate and --private-key go together")
         }

@@ -21,6 +21,8 @@ struct CofferResponder: HTTPResponder {
     let identityBase: String
     let registryHostSuffix: String
     let vaultHostSuffix: String
+    /// How long a control-plane or token request's body may take to arrive (see ``ServerConfiguration/requestBodySeconds``).
+    let requestBodyDeadline: Duration
 
     func respond(to request: Request, context: Context) async throws -> Response {
         do {
@@ -41,6 +43,9 @@ struct CofferResponder: HTTPResponder {
         if path == "/healthz" {
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"ok\"}")))
         }
+        // Registry data (`/v2/…`) streams; every other body is small and read whole before use, so it is read here,
+        // against a deadline, once.
+        let request = path == "/v2" || path.hasPrefix("/v2/") ? request : try await bodyCollected(request)
         if let registry = Self.label(of: host, under: registryHostSuffix) {
             return try await serveRegistry(request, context: context, hostRegistry: registry)
         }
@@ -72,6 +77,32 @@ struct CofferResponder: HTTPResponder {
                                                  clientAddress: context.remoteAddress?.ipAddress)
         }
         return Self.azureError(.notFound, code: "NotFound", message: "no resource at this path")
+    }
+
+    /// The request with its whole body read (at most 4 MiB) within ``requestBodyDeadline``; a body still arriving then
+    /// is a `408`, and the connection is closed with it.
+    private func bodyCollected(_ request: Request) async throws -> Request {
+        guard request.headers[.contentLength] != nil || request.headers[.transferEncoding] != nil else { return request }
+        let deadline = requestBodyDeadline
+        let body: ByteBuffer? = try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+            group.addTask {
+                var request = request
+                return try await request.collectBody(upTo: 4 << 20)
+            }
+            group.addTask {
+                try await Task.sleep(for: deadline)
+                return nil
+            }
+            let first = try await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        guard let body else {
+            throw AzureErrorResponse(.requestTimeout, code: "RequestTimeout",
+                                     message: "The request body did not arrive within \(deadline.components.seconds) seconds.",
+                                     headers: [.connection: "close"])
+        }
+        return Request(head: request.head, body: .init(buffer: body))
     }
 
     /// The host without port, lowercased (`[::1]:8443` → `::1`).

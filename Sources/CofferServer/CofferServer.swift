@@ -110,7 +110,8 @@ public struct CofferServer: Sendable {
             resourceManagerAPI: resourceManagerAPI,
             metrics: MetricsEndpoint(registry: registry, resourceManager: resourceManagerAPI),
             identityBase: "https://localhost:\(port)",
-            registryHostSuffix: configuration.registryHostSuffix, vaultHostSuffix: vaultSuffix
+            registryHostSuffix: configuration.registryHostSuffix, vaultHostSuffix: vaultSuffix,
+            requestBodyDeadline: .seconds(Int64(max(1, configuration.requestBodySeconds)))
         )
         return CofferServer(configuration: configuration, registry: registry, vaults: vaults, responder: responder,
                             secrets: secrets, created: created, bootstrap: bootstrap, metadata: metadata, logger: logger)

@@ -56,6 +56,10 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     /// A connection with no request in progress (idle keep-alive, or headers that never finish) is closed after this
     /// many seconds, so idle sockets cannot pile up.
     public var idleConnectionSeconds: Int = 120
+    /// The whole body of a control-plane or token request (at most a few MiB, read before it is used) must arrive within
+    /// this many seconds: a body trickled a byte at a time would otherwise hold its connection for ever. Registry
+    /// uploads stream and are bounded by the idle timeout and the upload-session limits instead.
+    public var requestBodySeconds: Int = 30
 
     public init() {}
 
@@ -108,6 +112,7 @@ private struct PartialConfiguration: Decodable {
     var uploadSessionsPerRepository: Int?
     var uploadSessionsPerPrincipal: Int?
     var idleConnectionSeconds: Int?
+    var requestBodySeconds: Int?
 
     func apply(to configuration: inout ServerConfiguration) {
         if let dataDirectory { configuration.dataDirectory = dataDirectory }
@@ -135,5 +140,6 @@ private struct PartialConfiguration: Decodable {
         if let uploadSessionsPerRepository { configuration.uploadSessionsPerRepository = uploadSessionsPerRepository }
         if let uploadSessionsPerPrincipal { configuration.uploadSessionsPerPrincipal = uploadSessionsPerPrincipal }
         if let idleConnectionSeconds { configuration.idleConnectionSeconds = idleConnectionSeconds }
+        if let requestBodySeconds { configuration.requestBodySeconds = requestBodySeconds }
     }
 }

@@ -176,6 +176,39 @@ def test_idle_connections_are_closed(coffer):
     assert received.startswith(b"HTTP/1.1 200") and elapsed is not None and elapsed < 8, (received[:100], elapsed)
 
 
+@pytest.mark.serve_args("--request-body-seconds", "2")
+def test_a_trickled_body_is_cut_off(coffer):
+    """A control-plane or token request whose body arrives a byte at a time held its connection for as long as the
+    client kept sending (each byte reset the idle timeout): now its whole body must arrive within a deadline."""
+    tenant = coffer.operator()["tenantId"]
+    path = f"/{tenant}/oauth2/v2.0/token"
+    # The positive control: a whole body is read and answered on its merits (a wrong secret).
+    whole = requests.post(f"https://{coffer.host}{path}", verify=coffer.ca, timeout=30,
+                          data={"grant_type": "client_credentials", "client_id": "nobody", "client_secret": "x",
+                                "scope": f"https://{coffer.host}/.default"})
+    assert whole.status_code == 401, whole.text
+    context = ssl.create_default_context(cafile=coffer.ca)
+    with socket.create_connection(("127.0.0.1", coffer.port)) as raw, context.wrap_socket(raw, server_hostname="localhost") as tls:
+        tls.sendall((f"POST {path} HTTP/1.1\r\nHost: {coffer.host}\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                     "Content-Length: 1000\r\n\r\ngrant_type=").encode())
+        tls.settimeout(0.5)
+        started, received, closed = time.time(), b"", False
+        while time.time() - started < 15 and not closed:
+            try:
+                tls.sendall(b"x")
+                chunk = tls.recv(65536)
+                closed = not chunk
+                received += chunk
+            except socket.timeout:
+                continue
+            except (OSError, ssl.SSLError):
+                closed = True
+        elapsed = time.time() - started
+    assert received.startswith(b"HTTP/1.1 408"), received[:200]
+    assert b"RequestTimeout" in received
+    assert closed and elapsed < 8, elapsed
+
+
 def test_deleting_a_group_deletes_what_it_holds(coffer):
     """A deleted group's registries (admin passwords included), identities and role assignments kept serving, and a new
     group of the same name inherited them (issue 11)."""
