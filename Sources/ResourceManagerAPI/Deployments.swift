@@ -63,6 +63,12 @@ extension ARMExchange {
         }
         let operationID = UUID().uuidString.lowercased()
         let running = try await begin(plan, id: id, name: name, mode: mode, operationID: operationID)
+        // The group's deletion marks the group, then looks for running deployments; this records the deployment, then
+        // looks at the group: whichever comes second sees the other, so the two never both go ahead.
+        if let groupRecord = try await api.documents.document(id: groupID(group)), Self.isBeingDeleted(groupRecord) {
+            await failDeployment(id: id, operationID: operationID, message: "The resource group is being deleted.")
+            throw AzureErrorResponse(.conflict, code: "ResourceGroupBeingDeleted", message: "The resource group '\(group.prefix(100))' is being deleted.")
+        }
         let exchange = self
         guard api.jobs.start({ await exchange.runDeployment(plan, id: id, name: name, group: group, mode: mode, operationID: operationID) }) else {
             await failDeployment(id: id, operationID: operationID, message: "The server is shutting down; deploy again.")

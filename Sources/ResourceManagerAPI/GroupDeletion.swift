@@ -28,13 +28,20 @@ struct GroupDeletion: Sendable {
             throw AzureErrorResponse(.notFound, code: "ResourceGroupNotFound", message: "Resource group '\(name.prefix(100))' could not be found.")
         }
         if !ARMExchange.isBeingDeleted(document) {
-            try await refuseWhileDeploying(groupID: groupID)
             guard var group = try? JSONDecoder().decode(ResourceGroup.self, from: Data(document.body.utf8)) else {
                 throw AzureErrorResponse(.internalServerError, code: "InternalServerError", message: "The resource group record could not be read.")
             }
+            // Mark first, then look for running deployments (a deployment records itself, then looks at the group):
+            // whichever comes second sees the other. A deployment found running takes the mark back.
             group.properties["provisioningState"] = "Deleting"
             try await api.documents.putDocument(StoredDocument(id: groupID, type: ResourceManagerAPI.groupType, name: document.name,
                                                                body: String(decoding: try JSONEncoder().encode(group), as: UTF8.self)))
+            do {
+                try await refuseWhileDeploying(groupID: groupID)
+            } catch {
+                try await api.documents.putDocument(document)
+                throw error
+            }
         }
         let operation = UUID().uuidString.lowercased()
         try await record(operation, groupID: groupID, startedBy: startedBy, state: "Running", message: nil)

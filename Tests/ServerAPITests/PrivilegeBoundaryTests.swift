@@ -104,4 +104,26 @@ import Testing
             #expect(probed.status == .forbidden)
         }
     }
+
+    /// A group's deletion marks the group before it looks for running deployments (so a deployment that starts at the
+    /// same moment sees the mark); finding one, it answers 409 and takes the mark back, leaving the group usable.
+    @Test func aDeletionRefusedForARunningDeploymentLeavesTheGroupAsItWas() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        let group = "\(fixture.subscription)/resourceGroups/busy"
+        let owner = try fixture.token(for: try await fixture.principal("owner", roles: [(.owner, group)]))
+        try await fixture.test { client in
+            try await client.armOK(.put, group, token: owner, body: #"{"location":"westeurope"}"#)
+            let deployment = "\(group)/providers/Microsoft.Resources/deployments/long"
+            try await fixture.api.documents.putDocument(StoredDocument(id: deployment, type: ARMExchange.deploymentType, name: "long",
+                body: #"{"id":"\#(deployment)","name":"long","properties":{"provisioningState":"Running"}}"#))
+            let refused = try await client.arm(.delete, group, token: owner)
+            #expect(refused.status == .conflict)
+            #expect(try Self.json(refused)["error"]["code"] == .string("DeploymentActive"))
+            let shown = try Self.json(try await client.armOK(.get, group, token: owner))
+            #expect(shown["properties"]["provisioningState"] == .string("Succeeded"), "\(shown)")
+            // Still open for work: a write into it is not refused as "being deleted".
+            try await client.armOK(.put, "\(group)/providers/Microsoft.ManagedIdentity/userAssignedIdentities/stillhere", token: owner,
+                                   body: #"{"location":"westeurope"}"#)
+        }
+    }
 }
