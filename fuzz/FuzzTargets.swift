@@ -35,6 +35,8 @@ let targets: [String: ([UInt8]) -> Void] = [
     },
     "route": { bytes in _ = OCIRoute(path: String(decoding: bytes, as: UTF8.self)) },
     "json-text": { bytes in _ = try? JSONText.parse(String(decoding: bytes, as: UTF8.self)) },
+    // Resource-manager bodies: comments, unquoted names, single quotes, trailing commas.
+    "arm-json": { bytes in _ = try? JSONText.parse(String(decoding: bytes, as: UTF8.self), syntax: .lenient) },
     "jmespath": { bytes in
         // An expression, then (after the first newline) a document to search.
         let text = String(decoding: bytes, as: UTF8.self)

@@ -35,12 +35,12 @@ struct DeploymentCommand: AsyncParsableCommand {
         func body() throws -> JSONValue {
             guard let text = try? String(contentsOfFile: templateFile, encoding: .utf8) else { throw CLIError("cannot read the template file \(templateFile)") }
             let template: JSONValue
-            do { template = try JSONText.parse(text) } catch { throw CLIError("the template file \(templateFile) is not valid JSON: \(error.description)") }
+            do { template = try JSONText.parse(text, syntax: .lenient) } catch { throw CLIError("the template file \(templateFile) is not valid JSON: \(error.description)") }
             var values = JSONObject()
             for argument in parameters {
                 if argument.hasPrefix("@") || argument.hasPrefix("{") {
                     let source = argument.hasPrefix("@") ? (try? String(contentsOfFile: String(argument.dropFirst()), encoding: .utf8)) : argument
-                    guard let source, case .object(var object) = try? JSONText.parse(source) else {
+                    guard let source, case .object(var object) = try? JSONText.parse(source, syntax: .lenient) else {
                         throw CLIError("cannot read parameters from \(argument.prefix(80))")
                     }
                     if case .object(let inner)? = object["parameters"], object["$schema"] != nil || object["contentVersion"] != nil { object = inner }

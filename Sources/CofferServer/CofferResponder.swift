@@ -16,6 +16,11 @@ struct CofferResponder: HTTPResponder {
     let identityAPI: IdentityAPI
     let keyVaultAPI: KeyVaultAPI
     let resourceManagerAPI: ResourceManagerAPI
+    let graphAPI: GraphAPI
+    /// The host Microsoft Graph answers at.
+    let graphHost: String
+    /// Served at `/metadata/endpoints` on the base address.
+    let cloudMetadata: CloudMetadata
     let metrics: MetricsEndpoint
     /// Where clients reach the identity service (named in key vault challenges).
     let identityBase: String
@@ -51,6 +56,12 @@ struct CofferResponder: HTTPResponder {
         }
         if let vault = Self.label(of: host, under: vaultHostSuffix) {
             return try await keyVaultAPI.respond(to: request, context: context, vaultName: vault, identityBase: identityBase)
+        }
+        if host == graphHost {
+            return try await graphAPI.respond(to: request, context: context)
+        }
+        if CloudMetadata.isRequested(path: path), request.method == .get {
+            return try cloudMetadata.response()
         }
         if path == "/metrics", request.method == .get {
             return try await metrics.respond(to: request)

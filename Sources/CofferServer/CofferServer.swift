@@ -108,6 +108,11 @@ public struct CofferServer: Sendable {
                                      imdsEnabled: configuration.imdsEnabled),
             keyVaultAPI: KeyVaultAPI(vaults: vaults, directory: directory, tenantID: bootstrap.tenantID, vaultHostSuffix: vaultSuffix, port: port),
             resourceManagerAPI: resourceManagerAPI,
+            graphAPI: GraphAPI(directory: directory, tenantID: bootstrap.tenantID, subscriptionID: bootstrap.subscriptionID,
+                               base: "https://\(configuration.graphHost):\(port)"),
+            graphHost: configuration.graphHost,
+            cloudMetadata: CloudMetadata(port: port, graphHost: configuration.graphHost, vaultHostSuffix: vaultSuffix,
+                                         registryHostSuffix: configuration.registryHostSuffix),
             metrics: MetricsEndpoint(registry: registry, resourceManager: resourceManagerAPI),
             identityBase: "https://localhost:\(port)",
             registryHostSuffix: configuration.registryHostSuffix, vaultHostSuffix: vaultSuffix,
@@ -213,6 +218,13 @@ public struct CofferServer: Sendable {
         if !created.isEmpty {
             lines.append("  first start: created " + created.joined(separator: ", "))
         }
+        let caFile = configuration.certificateFile ?? configuration.path("ca.pem")
+        lines += [
+            "  Azure CLI (az), with REQUESTS_CA_BUNDLE=\(caFile):",
+            "    az cloud register -n coffer --endpoint-resource-manager https://localhost:\(configuration.port)/ && az cloud set -n coffer",
+            "    az config set core.instance_discovery=false",
+            "    az login --service-principal -t \(bootstrap.tenantID) -u <clientId> -p <clientSecret>  (from operator-credentials.json)",
+        ]
         print(lines.joined(separator: "\n"))
         fflush(nil)
     }

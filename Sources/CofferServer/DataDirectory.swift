@@ -95,7 +95,7 @@ enum DataDirectory {
         } else {
             // Name-constrained to the names this server answers to (subdomains included), and loopback.
             authority = try LocalCertificateAuthority.createAuthority(domains: Array(Set([
-                "localhost", configuration.registryHostSuffix, configuration.vaultHostSuffix,
+                "localhost", configuration.registryHostSuffix, configuration.vaultHostSuffix, configuration.graphHost,
             ])).sorted())
             try writeSecret(authority.privateKeyPEM, to: caKeyPath)
             try write(authority.certificatePEM, to: caPath, permissions: 0o644)
@@ -103,7 +103,7 @@ enum DataDirectory {
         }
         // The server certificate is reissued at every start, so it always matches the configured names.
         let server = try LocalCertificateAuthority.issueServerCertificate(authority: authority, dnsNames: [
-            "localhost", "*.\(configuration.registryHostSuffix)", "*.\(configuration.vaultHostSuffix)",
+            "localhost", "*.\(configuration.registryHostSuffix)", "*.\(configuration.vaultHostSuffix)", configuration.graphHost,
         ])
         try write(server.certificatePEM, to: configuration.path("server.pem"), permissions: 0o644)
         try writeSecret(server.privateKeyPEM, to: configuration.path("server-key.pem"))

@@ -22,6 +22,8 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var registryHostSuffix: String = "cr.localhost"
     /// `<vault>.<vaultHostSuffix>` is a key vault's address.
     public var vaultHostSuffix: String = "vault.localhost"
+    /// The host Microsoft Graph is served at (`https://<graphHost>:<port>/v1.0/…`); its address is also its tokens' audience.
+    public var graphHost: String = "graph.localhost"
     /// The registry that exists from the first start.
     public var defaultRegistry: String = "coffer"
     /// Registry bearer token lifetime, seconds.
@@ -97,6 +99,7 @@ private struct PartialConfiguration: Decodable {
     var blobsURL: String?
     var registryHostSuffix: String?
     var vaultHostSuffix: String?
+    var graphHost: String?
     var defaultRegistry: String?
     var tokenLifetimeSeconds: Int?
     var imdsEnabled: Bool?
@@ -125,6 +128,7 @@ private struct PartialConfiguration: Decodable {
         if let blobsURL { configuration.blobsURL = blobsURL }
         if let registryHostSuffix { configuration.registryHostSuffix = registryHostSuffix }
         if let vaultHostSuffix { configuration.vaultHostSuffix = vaultHostSuffix }
+        if let graphHost { configuration.graphHost = graphHost.lowercased() }
         if let defaultRegistry { configuration.defaultRegistry = defaultRegistry }
         if let tokenLifetimeSeconds { configuration.tokenLifetimeSeconds = tokenLifetimeSeconds }
         if let imdsEnabled { configuration.imdsEnabled = imdsEnabled }

@@ -134,7 +134,11 @@ public final class Directory: Sendable {
         for document in try await store.documents(under: "/tenants/\(tenantID.lowercased())/principals/", type: Self.principalType) {
             guard let principal = try? JSONDecoder().decode(Principal.self, from: Data(document.body.utf8)) else { continue }
             if principal.appId == clientID.lowercased() {
-                return principal.credential?.matches(username: principal.appId, password: secret) == true ? principal : nil
+                guard principal.hasServicePrincipal != false else { return nil }
+                let now = Int64(Date().timeIntervalSince1970)
+                let opens = principal.credential?.matches(username: principal.appId, password: secret) == true
+                    || (principal.passwords ?? []).contains { $0.endDateTime > now && $0.check.matches(username: principal.appId, password: secret) }
+                return opens ? principal : nil
             }
         }
         return nil

@@ -23,7 +23,11 @@ public struct PasswordCredential: Codable, Sendable, Equatable {
 
     /// A new random secret, URL-safe.
     public static func generateSecret() -> String {
-        Base64URL.encode((0..<32).map { _ in UInt8.random(in: 0...255) })
+        // Never with a leading `-`: command lines read it as an option (`az login -p -x…` fails).
+        while true {
+            let secret = Base64URL.encode((0..<32).map { _ in UInt8.random(in: 0...255) })
+            if !secret.hasPrefix("-") { return secret }
+        }
     }
 }
 

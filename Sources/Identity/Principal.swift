@@ -15,6 +15,14 @@ public struct Principal: Codable, Sendable, Equatable {
     public var credential: PasswordCredential?
     /// For managed identities: the resource id of the identity (user-assigned) or of the resource it belongs to (system-assigned).
     public var resourceId: String?
+    /// Microsoft Graph's application object id; principals made before Graph existed here have none, and their
+    /// `appId` stands in for it.
+    public var applicationObjectId: String?
+    /// Passwords added through Microsoft Graph (`addPassword`), besides ``credential``.
+    public var passwords: [ApplicationPassword]?
+    /// False for an application whose service principal Graph has not created yet (the two are created apart); it
+    /// cannot sign in.
+    public var hasServicePrincipal: Bool?
 
     public init(objectId: String, appId: String, tenantId: String, displayName: String, kind: Kind, credential: PasswordCredential?,
                 resourceId: String? = nil) {
@@ -25,6 +33,26 @@ public struct Principal: Codable, Sendable, Equatable {
         self.kind = kind
         self.credential = credential
         self.resourceId = resourceId
+    }
+}
+
+/// A client secret of an application, as Microsoft Graph lists it (the secret itself is kept only as a check).
+public struct ApplicationPassword: Codable, Sendable, Equatable {
+    public var keyId: String
+    public var displayName: String?
+    /// The secret's first three characters, as Graph shows them.
+    public var hint: String
+    public var startDateTime: Int64
+    public var endDateTime: Int64
+    public var check: PasswordCredential
+
+    public init(keyId: String, displayName: String?, hint: String, startDateTime: Int64, endDateTime: Int64, check: PasswordCredential) {
+        self.keyId = keyId
+        self.displayName = displayName
+        self.hint = hint
+        self.startDateTime = startDateTime
+        self.endDateTime = endDateTime
+        self.check = check
     }
 }
 

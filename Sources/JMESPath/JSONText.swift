@@ -9,13 +9,29 @@ public enum JSONText {
     /// Containers nest at most this deep: request bodies are parsed with this, and the parser recurses per level.
     public static let maximumDepth = 256
 
-    public static func parse(_ text: String) throws(ParseError) -> JSONValue {
-        var parser = Parser(bytes: Array(text.utf8))
-        parser.skipWhitespace()
-        let value = try parser.value()
-        parser.skipWhitespace()
-        guard parser.index == parser.bytes.count else { throw ParseError(description: "unexpected text after the JSON value") }
-        return value
+    /// What a parse accepts.
+    public enum Syntax: Sendable {
+        /// RFC 8259 JSON (the registry's and the vault's bodies).
+        case strict
+        /// JSON as Azure Resource Manager reads it (Json.NET): also `//` and `/* */` comments, unquoted property names,
+        /// single-quoted strings, and a trailing comma before `]` or `}`. `az` sends template files spliced after an
+        /// unquoted `template:`, and template files carry comments.
+        case lenient
+    }
+
+    /// Parses one JSON value; an error names the line and position (1-based) where reading stopped.
+    public static func parse(_ text: String, syntax: Syntax = .strict) throws(ParseError) -> JSONValue {
+        var parser = Parser(bytes: Array(text.utf8), lenient: syntax == .lenient)
+        do throws(ParseError) {
+            try parser.skipWhitespace()
+            let value = try parser.value()
+            try parser.skipWhitespace()
+            guard parser.index == parser.bytes.count else { throw ParseError(description: "unexpected text after the JSON value") }
+            return value
+        } catch {
+            let (line, position) = parser.lineAndPosition()
+            throw ParseError(description: "\(error.description) at line \(line), position \(position)")
+        }
     }
 
     /// Compact JSON (`{"a":[1,2]}`), numbers without a fraction written as integers.
@@ -84,11 +100,50 @@ public enum JSONText {
 
     struct Parser {
         let bytes: [UInt8]
+        let lenient: Bool
         var index = 0
         var depth = 0
 
-        mutating func skipWhitespace() {
-            while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+        /// The line and the position within it (both from 1, positions counted in bytes) of ``index``.
+        func lineAndPosition() -> (Int, Int) {
+            let end = min(index, bytes.count)
+            var line = 1, lineStart = 0
+            for offset in 0..<end where bytes[offset] == 0x0A {
+                line += 1
+                lineStart = offset + 1
+            }
+            return (line, end - lineStart + 1)
+        }
+
+        /// Skips whitespace and, when lenient, comments.
+        mutating func skipWhitespace() throws(ParseError) {
+            while index < bytes.count {
+                let byte = bytes[index]
+                if [0x20, 0x09, 0x0A, 0x0D].contains(byte) {
+                    index += 1
+                } else if lenient, byte == UInt8(ascii: "/"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "/") {
+                    while index < bytes.count, bytes[index] != 0x0A, bytes[index] != 0x0D { index += 1 }
+                } else if lenient, byte == UInt8(ascii: "/"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "*") {
+                    index += 2
+                    while index + 1 < bytes.count, !(bytes[index] == UInt8(ascii: "*") && bytes[index + 1] == UInt8(ascii: "/")) { index += 1 }
+                    guard index + 1 < bytes.count else { index = bytes.count; throw ParseError(description: "unterminated /* comment") }
+                    index += 2
+                } else {
+                    return
+                }
+            }
+        }
+
+        static func isIdentifierByte(_ byte: UInt8) -> Bool {
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "$") || byte >= 0x80
+        }
+
+        /// An unquoted property name (Json.NET: letters, digits, `_` and `$`).
+        mutating func identifier() -> String {
+            let start = index
+            while index < bytes.count, Self.isIdentifierByte(bytes[index]) { index += 1 }
+            return String(decoding: bytes[start..<index], as: UTF8.self)
         }
 
         mutating func value() throws(ParseError) -> JSONValue {
@@ -102,6 +157,7 @@ public enum JSONText {
                 defer { depth -= 1 }
                 return bytes[index] == UInt8(ascii: "{") ? try object() : try array()
             case UInt8(ascii: "\""): return .string(try string())
+            case UInt8(ascii: "'") where lenient: return .string(try string())
             case UInt8(ascii: "t"): try keyword("true"); return .bool(true)
             case UInt8(ascii: "f"): try keyword("false"); return .bool(false)
             case UInt8(ascii: "n"): try keyword("null"); return .null
@@ -130,14 +186,16 @@ public enum JSONText {
             return value
         }
 
+        /// A string from its opening quote (`"`, or `'` when lenient) to the same quote.
         mutating func string() throws(ParseError) -> String {
+            let quote = bytes[index]
             index += 1
             var scalars = String.UnicodeScalarView()
             var run: [UInt8] = []
             func flush() { scalars.append(contentsOf: String(decoding: run, as: UTF8.self).unicodeScalars); run.removeAll() }
             while index < bytes.count {
                 let byte = bytes[index]
-                if byte == UInt8(ascii: "\"") {
+                if byte == quote {
                     index += 1
                     flush()
                     return String(scalars)
@@ -150,6 +208,7 @@ public enum JSONText {
                     index += 1
                     switch escape {
                     case UInt8(ascii: "\""): scalars.append("\"")
+                    case UInt8(ascii: "'") where lenient: scalars.append("'")
                     case UInt8(ascii: "\\"): scalars.append("\\")
                     case UInt8(ascii: "/"): scalars.append("/")
                     case UInt8(ascii: "b"): scalars.append("\u{08}")
@@ -188,14 +247,19 @@ public enum JSONText {
         mutating func array() throws(ParseError) -> JSONValue {
             index += 1
             var items: [JSONValue] = []
-            skipWhitespace()
+            try skipWhitespace()
             if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return .array(items) }
             while true {
-                skipWhitespace()
+                try skipWhitespace()
                 items.append(try value())
-                skipWhitespace()
+                try skipWhitespace()
                 guard index < bytes.count else { throw ParseError(description: "unterminated JSON array") }
-                if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                if bytes[index] == UInt8(ascii: ",") {
+                    index += 1
+                    try skipWhitespace()
+                    if lenient, index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return .array(items) }
+                    continue
+                }
                 if bytes[index] == UInt8(ascii: "]") { index += 1; return .array(items) }
                 throw ParseError(description: "expected , or ] in JSON array")
             }
@@ -204,20 +268,31 @@ public enum JSONText {
         mutating func object() throws(ParseError) -> JSONValue {
             index += 1
             var object = JSONObject()
-            skipWhitespace()
+            try skipWhitespace()
             if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return .object(object) }
             while true {
-                skipWhitespace()
-                guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw ParseError(description: "expected a key in JSON object") }
-                let key = try string()
-                skipWhitespace()
+                try skipWhitespace()
+                let key: String
+                if index < bytes.count, bytes[index] == UInt8(ascii: "\"") || (lenient && bytes[index] == UInt8(ascii: "'")) {
+                    key = try string()
+                } else if lenient, index < bytes.count, Self.isIdentifierByte(bytes[index]) {
+                    key = identifier()
+                } else {
+                    throw ParseError(description: "expected a key in JSON object")
+                }
+                try skipWhitespace()
                 guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw ParseError(description: "expected : in JSON object") }
                 index += 1
-                skipWhitespace()
+                try skipWhitespace()
                 object[key] = try value()
-                skipWhitespace()
+                try skipWhitespace()
                 guard index < bytes.count else { throw ParseError(description: "unterminated JSON object") }
-                if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                if bytes[index] == UInt8(ascii: ",") {
+                    index += 1
+                    try skipWhitespace()
+                    if lenient, index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return .object(object) }
+                    continue
+                }
                 if bytes[index] == UInt8(ascii: "}") { index += 1; return .object(object) }
                 throw ParseError(description: "expected , or } in JSON object")
             }

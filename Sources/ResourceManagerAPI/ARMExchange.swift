@@ -116,9 +116,19 @@ struct ARMExchange {
         case .deleteIdentity: return try await delete(Self.identityType, id: route.scope, name: route["identity"])
         case .listWorkloadEnvironment: return try await workloadEnvironment(identityID: identityID(group, route["identity"]), name: route["identity"], group: group)
         case .listRoleAssignments:
-            let scope = route["scope"]
-            let assignments = try await api.directory.roleAssignments().filter { Directory.scope(scope, isWithin: $0.scope) }
+            let filter = try AuthorizationFilter.parse(request.uri.queryParameters.get("$filter"))
+            let assignments = try await api.directory.roleAssignments().filter { filter.shows($0, listedAt: route["scope"]) }
             return try AzureJSON.response(RoleAssignmentList(value: assignments.map(RoleAssignmentResource.init)))
+        case .listRoleDefinitions:
+            let filter = try AuthorizationFilter.parse(request.uri.queryParameters.get("$filter"))
+            let roles = BuiltInRole.allCases.filter(filter.shows)
+            return try AzureJSON.response(RoleDefinitionList(value: roles.map { RoleDefinitionResource($0, scope: route["scope"]) }))
+        case .getRoleDefinition:
+            guard let role = BuiltInRole(definitionID: route["definition"]) else {
+                throw AzureErrorResponse(.notFound, code: "RoleDefinitionDoesNotExist",
+                                         message: "The role definition '\(route["definition"].prefix(100))' does not exist.")
+            }
+            return try AzureJSON.response(RoleDefinitionResource(role, scope: route["scope"]))
         case .getRoleAssignment:
             guard let assignment = try await providers.roleAssignment(route.scope) else {
                 throw AzureErrorResponse(.notFound, code: "RoleAssignmentNotFound", message: "The role assignment '\(route["assignment"].prefix(100))' is not found.")
@@ -315,11 +325,12 @@ struct ARMExchange {
                            message: "The Resource 'Microsoft.ContainerRegistry/registries/\(name.prefix(100))' under resource group '\(group.prefix(100))' was not found.")
     }
 
+    /// The request's body, read as Azure Resource Manager reads JSON (see ``JSONText/Syntax/lenient``).
     static func jsonBody(_ request: Request) async throws -> JSONValue {
         var request = request
         let buffer = try await request.collectBody(upTo: 1 << 20)
         do {
-            return try JSONText.parse(String(buffer: buffer))
+            return try JSONText.parse(String(buffer: buffer), syntax: .lenient)
         } catch {
             throw AzureErrorResponse(.badRequest, code: "InvalidRequestContent", message: "The request content was invalid and could not be deserialized: \(error.description).")
         }

@@ -15,12 +15,13 @@ enum ARMOperation: CaseIterable, Sendable {
     case listRegistries, getRegistry, putRegistry, patchRegistry, deleteRegistry, listCredentials, regenerateCredential
     case listReplications, getReplication, putReplication, deleteReplication
     case listIdentities, getIdentity, putIdentity, patchIdentity, deleteIdentity, listWorkloadEnvironment
-    case listRoleAssignments, getRoleAssignment, putRoleAssignment, deleteRoleAssignment
+    case listRoleAssignments, getRoleAssignment, putRoleAssignment, deleteRoleAssignment, listRoleDefinitions, getRoleDefinition
     case listDeployments, getDeployment, putDeployment, deleteDeployment, validateDeployment
     case getDeploymentStatus, listDeploymentOperations, getDeploymentOperation
 
     /// The path, its literal segments matched case-insensitively. `{name}` captures one segment; `{scope…}` (only
-    /// first) captures the scope a role assignment is made at: `subscriptions/{subscription}` and anything below.
+    /// first) captures the scope a role assignment or definition is read or made at: `subscriptions/{subscription}`
+    /// and anything below.
     var route: (method: HTTPRequest.Method, path: String) {
         let subscription = "subscriptions/{subscription}"
         let group = subscription + "/resourceGroups/{group}"
@@ -31,6 +32,7 @@ enum ARMOperation: CaseIterable, Sendable {
         let features = subscription + "/providers/Microsoft.Features/providers/{namespace}/features"
         let deletedVault = subscription + "/providers/Microsoft.KeyVault/locations/{location}/deletedVaults/{vault}"
         let assignments = "{scope…}/providers/Microsoft.Authorization/roleAssignments"
+        let definitions = "{scope…}/providers/Microsoft.Authorization/roleDefinitions"
         return switch self {
         case .listSubscriptions: (.get, "subscriptions")
         case .getSubscription: (.get, subscription)
@@ -79,6 +81,8 @@ enum ARMOperation: CaseIterable, Sendable {
         case .getRoleAssignment: (.get, assignments + "/{assignment}")
         case .putRoleAssignment: (.put, assignments + "/{assignment}")
         case .deleteRoleAssignment: (.delete, assignments + "/{assignment}")
+        case .listRoleDefinitions: (.get, definitions)
+        case .getRoleDefinition: (.get, definitions + "/{definition}")
         case .listDeployments: (.get, group + "/providers/Microsoft.Resources/deployments")
         case .getDeployment: (.get, deployment)
         case .putDeployment: (.put, deployment)
@@ -127,6 +131,7 @@ enum ARMOperation: CaseIterable, Sendable {
         case .listRoleAssignments, .getRoleAssignment: "Microsoft.Authorization/roleAssignments/read"
         case .putRoleAssignment: "Microsoft.Authorization/roleAssignments/write"
         case .deleteRoleAssignment: "Microsoft.Authorization/roleAssignments/delete"
+        case .listRoleDefinitions, .getRoleDefinition: "Microsoft.Authorization/roleDefinitions/read"
         case .listDeployments, .getDeployment: "Microsoft.Resources/deployments/read"
         case .putDeployment: "Microsoft.Resources/deployments/write"
         case .deleteDeployment: "Microsoft.Resources/deployments/delete"
@@ -183,12 +188,12 @@ struct ARMRouteMatch {
         var path = path
         var values: [String: String] = [:]
         var consumed: [String] = []
-        if template.first == "{scope…}" {
-            // A role assignment's scope: everything before the first `providers/Microsoft.Authorization/roleAssignments`.
+        if template.first == "{scope…}", template.count >= 4 {
+            // The scope: everything before the first `providers/Microsoft.Authorization/<the template's collection>`.
             let lower = path.map { $0.lowercased() }
-            guard let index = lower.indices.dropLast(2).first(where: {
-                lower[$0] == "providers" && lower[$0 + 1] == "microsoft.authorization" && lower[$0 + 2] == "roleassignments"
-            }), index >= 2, lower[0] == "subscriptions" else { return nil }
+            let collection = template[1...3].map { $0.lowercased() }
+            guard let index = lower.indices.dropLast(2).first(where: { Array(lower[$0...($0 + 2)]) == collection }),
+                  index >= 2, lower[0] == "subscriptions" else { return nil }
             values["subscription"] = path[1]
             values["scope"] = "/" + path[..<index].joined(separator: "/")
             // At or below a group, the group's gate applies (a deleting group takes no new assignments).

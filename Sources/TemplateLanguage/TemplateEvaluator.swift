@@ -119,6 +119,21 @@ public enum TemplateEvaluator {
         return names
     }
 
+    /// The first `parameters('…')` or `variables('…')` call, anywhere in `value`, naming one the template does not
+    /// declare (Azure refuses these at validation, before anything is deployed).
+    static func undeclaredName(in value: JSONValue, parameters: Set<String>, variables: Set<String>) -> String? {
+        var found: String?
+        forEachCall(in: value) { name, arguments in
+            guard found == nil, case .literal(.string(let named))? = arguments.first else { return }
+            switch name.lowercased() {
+            case "parameters" where !parameters.contains(named.lowercased()): found = "the template parameter '\(named)' is not found"
+            case "variables" where !variables.contains(named.lowercased()): found = "the template variable '\(named)' is not found"
+            default: break
+            }
+        }
+        return found
+    }
+
     /// Whether a value's expressions read what changes as a deployment goes on (`reference()`, `references()`,
     /// `list*()`), or name a variable the static walk cannot see (`variables(<expression>)`).
     static func readsDeploymentState(_ value: JSONValue) -> Bool {

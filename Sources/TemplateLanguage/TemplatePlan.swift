@@ -55,6 +55,7 @@ public struct TemplatePlan: Sendable {
         var variables = JSONObject()
         if case .object(let object)? = document["variables"] { variables = object }
         try PlanningContext.refuseCycles(among: variables)
+        try refuseUndeclaredNames(in: document, parameters: definitions, variables: variables)
         let context = PlanningContext(scope: scope, parameters: parameters, variableDefinitions: variables)
 
         guard case .array(let definitionsList)? = document["resources"] ?? .array([]) else {
@@ -172,6 +173,33 @@ public struct TemplatePlan: Sendable {
     }
 
     /// The resource group scoped id of `type` named `name` (`vault/add` for `vaults/accessPolicies`).
+    /// Refuses a template whose variables, resources or outputs name a parameter or variable it does not declare. A
+    /// nested deployment's own template is left to its own validation: its names may be its own.
+    static func refuseUndeclaredNames(in document: JSONObject, parameters: JSONObject, variables: JSONObject) throws(TemplateError) {
+        var variableNames = Set(variables.keys.map { $0.lowercased() })
+        if let copyKey = variables.keys.first(where: { $0.lowercased() == "copy" }), case .array(let loops)? = variables[copyKey] {
+            for loop in loops { if case .string(let name) = loop["name"] { variableNames.insert(name.lowercased()) } }
+        }
+        let parameterNames = Set(parameters.keys.map { $0.lowercased() })
+        var checked: [JSONValue] = [.object(variables), document["outputs"] ?? .null]
+        if case .array(let resources)? = document["resources"] {
+            for resource in resources {
+                guard case .object(var body) = resource else { continue }
+                if case .string(let type)? = body["type"], type.lowercased() == "microsoft.resources/deployments",
+                   case .object(var properties)? = body["properties"] {
+                    properties["template"] = nil
+                    body["properties"] = .object(properties)
+                }
+                checked.append(.object(body))
+            }
+        }
+        for value in checked {
+            if let problem = TemplateEvaluator.undeclaredName(in: value, parameters: parameterNames, variables: variableNames) {
+                throw TemplateError(problem)
+            }
+        }
+    }
+
     static func resourceID(type: String, name: String, scope: TemplateScope) throws(TemplateError) -> String {
         let typeSegments = type.split(separator: "/").map(String.init)
         let names = name.split(separator: "/").map(String.init)

@@ -28,7 +28,7 @@ import X509
         let fixture = try await Fixture.make()
         let root = try Certificate(pemEncoded: try String(contentsOfFile: fixture.dataDirectory + "/ca.pem", encoding: .utf8))
         let constraints = try #require(try root.extensions.nameConstraints)
-        #expect(Set(constraints.permittedDNSDomains) == ["localhost", "cr.localhost", "vault.localhost"])
+        #expect(Set(constraints.permittedDNSDomains) == ["localhost", "cr.localhost", "vault.localhost", "graph.localhost"])
         // IP ranges would make BoringSSL (the CLI's TLS) refuse the chain.
         #expect(constraints.permittedIPRanges.isEmpty)
         try await fixture.server.close()

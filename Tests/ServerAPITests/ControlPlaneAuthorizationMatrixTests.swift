@@ -144,7 +144,7 @@ import Testing
             "{deployment}": destructive ? "absent" : "matrixdeploy", "{operation}": "absent-operation",
             "{assignment}": destructive ? UUID().uuidString.lowercased() : existingAssignment,
             "{scope…}": "\(subscription.dropFirst())/resourceGroups/matrix", "{namespace}": "Microsoft.ContainerRegistry", "{feature}": "MatrixFeature",
-            "{location}": "westeurope", "{operationKind}": "add",
+            "{location}": "westeurope", "{operationKind}": "add", "{definition}": BuiltInRole.acrPull.definitionID,
         ]
         return "/" + template.split(separator: "/").map { values[String($0)] ?? String($0) }.joined(separator: "/")
     }
@@ -155,7 +155,7 @@ import Testing
         let template = operation.route.path.split(separator: "/")
         let segments = path.split(separator: "/")
         if template.first == "{scope…}" {
-            // Role assignments: the scope they are made at, then the assignment itself.
+            // Role assignments and definitions: the scope they are made or read at, then the assignment itself.
             let named = template.last?.hasPrefix("{") == true ? 0 : 3
             return "/" + segments.dropLast(named).joined(separator: "/")
         }

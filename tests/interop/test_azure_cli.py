@@ -1,0 +1,229 @@
+"""The unmodified Azure CLI (azure-cli from PyPI) against a live server: cloud discovery, login, the seed walkthrough,
+Microsoft Graph, role assignments, and the commands az users script (`--query … -o tsv`)."""
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from conftest import ROOT
+from oci_layout import build_image
+
+TEMPLATE = os.path.join(ROOT, "tests", "interop", "templates", "CMKtemplate.json")
+AZ = os.environ.get("COFFER_AZ") or shutil.which("az")
+
+
+class AzureCLI:
+    """`az` with its own configuration directory, trusting the server's CA, signed in as the operator."""
+
+    def __init__(self, coffer, config_dir):
+        self.coffer = coffer
+        self.environment = {**os.environ, "AZURE_CONFIG_DIR": str(config_dir), "REQUESTS_CA_BUNDLE": coffer.ca,
+                            "AZURE_CORE_COLLECT_TELEMETRY": "false", "AZURE_CORE_NO_COLOR": "true",
+                            "AZURE_CORE_SURVEY_MESSAGE": "false"}
+
+    def __call__(self, *args, check=True):
+        result = subprocess.run([AZ, *args], capture_output=True, text=True, timeout=180, env=self.environment)
+        if check:
+            assert result.returncode == 0, f"az {' '.join(args)}\n{result.stderr}"
+        return result
+
+    def json(self, *args):
+        return json.loads(self(*args, "-o", "json").stdout)
+
+    def tsv(self, *args):
+        return self(*args, "-o", "tsv").stdout.strip()
+
+    def sign_in(self):
+        """The three commands the start-up banner and the README give."""
+        self("cloud", "register", "-n", "coffer", "--endpoint-resource-manager", f"https://localhost:{self.coffer.port}/")
+        self("cloud", "set", "-n", "coffer")
+        self("config", "set", "core.instance_discovery=false")
+        operator = self.coffer.operator()
+        self("login", "--service-principal", "-t", operator["tenantId"], "-u", operator["clientId"],
+                 f"--password={operator['clientSecret']}")
+        return operator
+
+
+@pytest.fixture
+def az(coffer, tmp_path):
+    if not AZ:
+        if os.environ.get("COFFER_REQUIRE_AZ") == "1":
+            pytest.fail("COFFER_REQUIRE_AZ=1 but no az (scripts/test installs azure-cli and sets COFFER_AZ)")
+        pytest.skip("no Azure CLI: run through scripts/test, which installs it")
+    cli = AzureCLI(coffer, tmp_path / "azure")
+    cli.sign_in()
+    return cli
+
+
+def test_cloud_registration_discovers_every_endpoint(az, coffer):
+    cloud = az.json("cloud", "show", "-n", "coffer")
+    base = f"https://localhost:{coffer.port}"
+    assert cloud["endpoints"]["resourceManager"] == base + "/"
+    assert cloud["endpoints"]["activeDirectory"] == base
+    assert cloud["endpoints"]["activeDirectoryResourceId"] == base + "/"
+    assert cloud["endpoints"]["microsoftGraphResourceId"] == f"https://graph.localhost:{coffer.port}/"
+    assert cloud["suffixes"]["keyvaultDns"] == f".vault.localhost:{coffer.port}"
+    assert cloud["suffixes"]["acrLoginServerEndpoint"] == f".cr.localhost:{coffer.port}"
+    assert az.tsv("account", "show", "--query", "tenantId") == coffer.operator()["tenantId"]
+
+
+def test_seed_walkthrough_with_az(az, coffer, tmp_path):
+    operator = coffer.operator()
+    az("feature", "register", "--name", "PrivatePreview", "--namespace", "Microsoft.ContainerRegistry",
+       "--subscription", operator["subscriptionId"])
+    deadline = time.time() + 30
+    while az.tsv("feature", "show", "--name", "PrivatePreview", "--namespace", "Microsoft.ContainerRegistry",
+                 "--query", "properties.state") != "Registered":
+        assert time.time() < deadline, "the feature was never approved"
+        time.sleep(1)
+    az("group", "create", "--name", "seed-rg", "--location", "westeurope")
+    # The seed's template grants the registry's identity an access policy, so the vault uses access policies; az then
+    # looks the signed-in principal up in Microsoft Graph (/me, then servicePrincipals) to grant it the first policy.
+    first_policy = az.tsv("keyvault", "create", "--name", "seedvault", "--resource-group", "seed-rg",
+                          "--enable-rbac-authorization", "false", "--enable-purge-protection",
+                          "--query", "properties.accessPolicies[0].objectId")
+    own_object_id = az.tsv("ad", "sp", "show", "--id", operator["clientId"], "--query", "id")
+    assert first_policy == own_object_id and len(own_object_id) == 36
+    kek = az.tsv("keyvault", "key", "create", "--name", "seedkey", "--vault-name", "seedvault", "--query", "key.kid")
+    assert kek.startswith(f"https://seedvault.vault.localhost:{coffer.port}/keys/seedkey/")
+
+    # The template file, unchanged, through the seed's (deprecated) command: az splices the file's text into the
+    # request after an unquoted property name, which the resource manager reads as Azure's does.
+    state = az.tsv("group", "deployment", "create", "--resource-group", "seed-rg", "--template-file", TEMPLATE,
+                   "--parameters", "registry_name=seedregistry", "identity_name=seedidentity", "vault_name=seedvault",
+                   f"kek_id={kek}", "--query", "properties.provisioningState")
+    assert state == "Succeeded"
+    acr_id = az.tsv("acr", "show", "--name", "seedregistry", "--query", "id")
+    encryption = az.json("resource", "show", "--id", acr_id, "--query", "properties.encryption", "--api-version", "2019-12-01-preview")
+    client_id = az.tsv("identity", "show", "-n", "seedidentity", "-g", "seed-rg", "--query", "clientId")
+    assert encryption["status"] == "enabled"
+    assert encryption["keyVaultProperties"]["identity"] == client_id
+    assert encryption["keyVaultProperties"]["keyIdentifier"] == kek
+
+    # Push and pull with the token `az acr login --expose-token` gives.
+    login = az.json("acr", "login", "--name", "seedregistry", "--expose-token")
+    login_server = f"seedregistry.cr.localhost:{coffer.port}"
+    assert login["loginServer"] == login_server
+    creds = f"00000000-0000-0000-0000-000000000000:{login['accessToken']}"
+    source, back = str(tmp_path / "source"), str(tmp_path / "back")
+    build_image(source, "v1", [os.urandom(200_000)])
+    for args in (["--dest-cert-dir", coffer.cert_dir, "--dest-creds", creds, f"oci:{source}:v1", f"docker://{login_server}/app:v1"],
+                 ["--src-cert-dir", coffer.cert_dir, "--src-creds", creds, f"docker://{login_server}/app:v1", f"oci:{back}:v1"]):
+        result = subprocess.run(["skopeo", "copy", *args], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+
+    # Rotation by redeploy: a new key version, the template deployed again with it.
+    rotated = az.tsv("keyvault", "key", "rotate", "--name", "seedkey", "--vault-name", "seedvault", "--query", "key.kid")
+    assert rotated != kek
+    az("deployment", "group", "create", "--resource-group", "seed-rg", "--template-file", TEMPLATE,
+       "--parameters", "registry_name=seedregistry", "identity_name=seedidentity", "vault_name=seedvault", f"kek_id={rotated}")
+    assert az.tsv("acr", "encryption", "show", "--name", "seedregistry", "--query", "keyVaultProperties.keyIdentifier") == rotated
+    result = subprocess.run(["skopeo", "inspect", "--cert-dir", coffer.cert_dir, "--creds", creds, f"docker://{login_server}/app:v1"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+    # The seed's refusals reach az users as ERROR lines naming the cause.
+    for command, code in [
+        (["acr", "update", "-n", "seedregistry", "--sku", "Standard"], "CustomerManagedKeyRequiresPremium"),
+        (["acr", "replication", "create", "-r", "seedregistry", "-l", "eastus"], "GeoReplicationNotSupportedWithCustomerManagedKey"),
+    ]:
+        refused = az(*command, check=False)
+        assert refused.returncode != 0 and "ERROR:" in refused.stderr and code in refused.stderr, refused.stderr
+    assert az.tsv("acr", "show", "-n", "seedregistry", "--query", "sku.name") == "Premium"
+    broken = az("deployment", "group", "create", "--resource-group", "seed-rg", "--template-file", TEMPLATE,
+                "--parameters", "registry_name=ab", "identity_name=other", "vault_name=seedvault", f"kek_id={kek}", check=False)
+    assert broken.returncode != 0 and "InvalidResourceName" in broken.stderr
+
+
+def test_template_files_with_comments_and_multi_line_strings(az, tmp_path):
+    """az reads a template file as ARM does (comments, strings over several lines) and sends its text as it is, after
+    an unquoted `template:` name: the resource manager must read all of that."""
+    az("group", "create", "--name", "lenient-rg", "--location", "westeurope")
+    template = tmp_path / "commented.json"
+    template.write_text("""{
+      // ARM reads templates leniently.
+      "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+      "contentVersion": "1.0.0.0",
+      /* one identity */
+      "resources": [
+        { "type": "Microsoft.ManagedIdentity/userAssignedIdentities", "apiVersion": "2023-01-31",
+          "name": "commented-identity", "location": "[resourceGroup().location]" }
+      ],
+      "outputs": { "greeting": { "type": "string", "value": "[format('{0}-{1}',
+                                                                    'hello', 'coffer')]" } }
+    }""")
+    assert az.tsv("deployment", "group", "create", "-g", "lenient-rg", "--template-file", str(template),
+                  "--query", "properties.outputs.greeting.value") == "hello-coffer"
+    assert az.tsv("identity", "list", "-g", "lenient-rg", "--query", "[].name") == "commented-identity"
+    # What ARM refuses is still refused, with the resource manager's error code.
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"resources": [], "outputs": {"x": {"type": "string", "value": "[parameters(\'missing\')]"}}}')
+    result = az("deployment", "group", "create", "-g", "lenient-rg", "--template-file", str(broken), check=False)
+    assert result.returncode != 0 and "ERROR:" in result.stderr and "InvalidTemplate" in result.stderr, result.stderr
+
+
+def test_graph_service_principals_and_role_assignments(az, coffer):
+    subscription = coffer.operator()["subscriptionId"]
+    az("group", "create", "--name", "rbac-rg", "--location", "westeurope")
+    scope = f"/subscriptions/{subscription}/resourceGroups/rbac-rg"
+    created = az.json("ad", "sp", "create-for-rbac", "--name", "ci-pusher", "--role", "AcrPush", "--scopes", scope)
+    app_id, password, tenant = created["appId"], created["password"], created["tenant"]
+    assert tenant == coffer.operator()["tenantId"] and password
+
+    # The new principal is in Graph, by appId and by display name.
+    sp_id = az.tsv("ad", "sp", "show", "--id", app_id, "--query", "id")
+    assert az.tsv("ad", "sp", "list", "--display-name", "ci-pusher", "--query", "[].appId") == app_id
+    assert az.tsv("ad", "app", "show", "--id", app_id, "--query", "displayName") == "ci-pusher"
+    # Its role assignment, listed by assignee (az resolves the appId through Graph).
+    assert az.tsv("role", "assignment", "list", "--assignee", app_id, "--scope", scope, "--query", "[].roleDefinitionName") == "AcrPush"
+    assert az.tsv("role", "definition", "list", "--name", "AcrPull", "--query", "[].roleName") == "AcrPull"
+
+    # Assign and remove a second role by object id.
+    az("role", "assignment", "create", "--assignee", sp_id, "--role", "Reader", "--scope", scope)
+    roles = az.tsv("role", "assignment", "list", "--assignee", sp_id, "--scope", scope, "--query", "sort([].roleDefinitionName)")
+    assert roles.split() == ["AcrPush", "Reader"]
+    az("role", "assignment", "delete", "--assignee", sp_id, "--role", "Reader", "--scope", scope)
+    assert az.tsv("role", "assignment", "list", "--assignee", sp_id, "--scope", scope, "--query", "[].roleDefinitionName") == "AcrPush"
+
+    # The new principal signs in with the password Graph gave it; a reset replaces it.
+    def token_for(secret):
+        import requests
+        return requests.post(f"https://localhost:{coffer.port}/{tenant}/oauth2/v2.0/token", verify=coffer.ca, timeout=30, data={
+            "grant_type": "client_credentials", "client_id": app_id, "client_secret": secret,
+            "scope": f"https://localhost:{coffer.port}/.default"}).status_code
+    assert token_for(password) == 200
+    reset = az.json("ad", "sp", "credential", "reset", "--id", app_id)
+    assert token_for(reset["password"]) == 200 and token_for(password) == 401
+
+    # Deleting the service principal ends its sign-in.
+    az("ad", "sp", "delete", "--id", app_id)
+    assert az("ad", "sp", "show", "--id", app_id, check=False).returncode != 0
+    assert token_for(reset["password"]) == 401
+
+
+def test_rbac_vault_keys_with_default_az_keyvault_create(az, coffer):
+    """`az keyvault create` defaults to an RBAC vault: the creator grants itself a data role, then uses every key command."""
+    az("group", "create", "--name", "keys-rg", "--location", "westeurope")
+    vault_id = az.tsv("keyvault", "create", "--name", "keysvault", "-g", "keys-rg", "--query", "id")
+    assert az.tsv("keyvault", "show", "--name", "keysvault", "--query", "properties.enableRbacAuthorization") == "true"
+    az("role", "assignment", "create", "--assignee", coffer.operator()["clientId"], "--role", "Key Vault Crypto Officer", "--scope", vault_id)
+    kid = az.tsv("keyvault", "key", "create", "--vault-name", "keysvault", "-n", "k1", "--kty", "RSA", "--query", "key.kid")
+    assert "/keys/k1/" in kid
+    assert az.tsv("keyvault", "key", "list", "--vault-name", "keysvault", "--query", "[].name") == "k1"
+    assert az.tsv("keyvault", "key", "show", "--vault-name", "keysvault", "-n", "k1", "--query", "key.kty") == "RSA"
+    ciphertext = az.tsv("keyvault", "key", "encrypt", "--vault-name", "keysvault", "-n", "k1", "--algorithm", "RSA-OAEP-256",
+                        "--value", "aGVsbG8=", "--data-type", "base64", "--query", "result")
+    assert az.tsv("keyvault", "key", "decrypt", "--vault-name", "keysvault", "-n", "k1", "--algorithm", "RSA-OAEP-256",
+                  "--value", ciphertext, "--data-type", "base64", "--query", "result") == "aGVsbG8="
+    policy = az.json("keyvault", "key", "rotation-policy", "show", "--vault-name", "keysvault", "-n", "k1")
+    assert "lifetimeActions" in policy
+    rotated = az.tsv("keyvault", "key", "rotate", "--vault-name", "keysvault", "-n", "k1", "--query", "key.kid")
+    assert rotated != kid
+    assert len(az.json("keyvault", "key", "list-versions", "--vault-name", "keysvault", "-n", "k1")) == 2
+    az("keyvault", "key", "delete", "--vault-name", "keysvault", "-n", "k1")
+    assert az.tsv("keyvault", "key", "list-deleted", "--vault-name", "keysvault", "--query", "[].name") == "k1"
+    assert az.tsv("keyvault", "key", "recover", "--vault-name", "keysvault", "-n", "k1", "--query", "key.kid").startswith(
+        f"https://keysvault.vault.localhost:{coffer.port}/keys/k1/")
