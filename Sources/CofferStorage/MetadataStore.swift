@@ -72,6 +72,8 @@ public protocol MetadataStore: Sendable {
     func removeUnreferencedBlobs(registry: String, unusedBefore: Int64, limit: Int) async throws -> [BlobRecord]
     /// The object keys of every blob record of the registry (to find objects no record names).
     func blobObjectKeys(registry: String) async throws -> Set<String>
+    /// The bytes the registry's blobs and manifests take (their sizes before encryption), for `listUsages`.
+    func storedBytes(registry: String) async throws -> Int64
 
     // Uploads
     /// Records a new upload session unless its repository or its principal already has `limits` open ones

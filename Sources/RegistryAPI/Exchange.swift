@@ -45,10 +45,10 @@ struct Exchange<Context: RequestContext> {
         let target: RepositoryTarget?
         switch operation.requirement {
         case .anyValidToken:
-            try authorize(scope: nil)
+            try await authorize(scope: nil)
             target = nil
         case .catalog:
-            try authorize(scope: nil, catalog: true)
+            try await authorize(scope: nil, catalog: true)
             target = nil
         case .repository(let actions):
             guard let name = route.repositoryName else { throw RegistryError(.nameInvalid, "this endpoint names no repository") }
@@ -97,7 +97,7 @@ struct Exchange<Context: RequestContext> {
 
     /// Checks the bearer token; `scope` names the repository and actions needed (nil: any valid token).
     @discardableResult
-    private func authorize(scope: (name: String, actions: [String])?, catalog: Bool = false) throws -> TokenClaims {
+    private func authorize(scope: (name: String, actions: [String])?, catalog: Bool = false) async throws -> TokenClaims {
         let challengeScope = scope.map { "repository:\($0.name):\($0.actions.joined(separator: ","))" } ?? (catalog ? "registry:catalog:*" : nil)
         // No or invalid token: 401. A valid token without the scope: 403 `insufficient_scope` (RFC 6750 §3.1),
         // still with the challenge, so clients such as oras fetch a token with the wider scope and retry.
@@ -120,6 +120,10 @@ struct Exchange<Context: RequestContext> {
         } catch {
             throw challenge(error.message, error: "invalid_token")
         }
+        // A registry token disabled or deleted since this access token was issued is refused at once.
+        if let provider = api.accessProvider, !(await provider.isActive(subject: claims.sub)) {
+            throw challenge("the token this access was granted to is disabled or deleted", error: "invalid_token")
+        }
         let grants = claims.access ?? []
         if let scope, !scope.actions.allSatisfy({ grants.allows(repository: scope.name, action: $0) }) {
             throw challenge("token does not grant \(scope.actions.joined(separator: ",")) on \(scope.name)", error: "insufficient_scope")
@@ -132,7 +136,7 @@ struct Exchange<Context: RequestContext> {
 
     /// Authorizes, then resolves the URL name to a registry and repository.
     private func target(_ urlName: String, actions: [String]) async throws -> RepositoryTarget {
-        let claims = try authorize(scope: (urlName, actions))
+        let claims = try await authorize(scope: (urlName, actions))
         let target = try resolve(urlName, principal: claims.sub)
         try await checkNetwork(target.registry)
         guard try await registry.registryExists(target.registry) else {
@@ -362,7 +366,7 @@ struct Exchange<Context: RequestContext> {
     private func startUpload(_ target: RepositoryTarget) async throws -> Response {
         if let mountText = query.get("mount"), let from = query.get("from") {
             let digest = try parseDigest(mountText)
-            try authorize(scope: (from, ["pull"]))
+            try await authorize(scope: (from, ["pull"]))
             let source = try resolve(from, principal: target.principal)
             if source.registry == target.registry,
                try await registry.mountBlob(registry: target.registry, repository: target.repository, digest: digest, from: source.repository) {

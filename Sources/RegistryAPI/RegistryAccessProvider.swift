@@ -5,9 +5,12 @@ import Identity
 /// roles on the registry resource (ACR's Entra flow: `/oauth2/exchange`, then refresh tokens). The resource
 /// manager knows registries, roles and credentials, so it answers; the token endpoint only asks.
 public protocol RegistryAccessProvider: Sendable {
-    /// The grants a registry's admin user gets for `requested` at `service`; nil when `username`/`password` is
-    /// not an enabled admin user of a registry.
-    func adminGrants(username: String, password: String, service: String, requested: [AccessGrant]) async -> [AccessGrant]?
+    /// The subject and grants a registry's admin user, or one of its tokens (ACR's repository-scoped credentials), gets
+    /// for `requested` at `service`; nil when `username`/`password` is neither.
+    func passwordGrants(username: String, password: String, service: String, requested: [AccessGrant]) async -> (subject: String, grants: [AccessGrant])?
+    /// Whether an access token's subject may still use it: false for a registry token disabled or deleted since its
+    /// access token was issued.
+    func isActive(subject: String) async -> Bool
     /// The object id of the principal an Entra access token speaks for, or nil when the token is not valid here
     /// (wrong tenant, or an audience that is not this server's resource manager or the registry service).
     func principal(fromAccessToken token: String) async -> String?

@@ -65,10 +65,11 @@ struct TokenEndpoint: Sendable {
             guard let accessProvider, let claims = try? authority.verifyRefresh(token, service: service) else { return nil }
             return (claims.sub, await accessProvider.grants(principalID: claims.sub, service: service, requested: requested))
         case .password(let username, let password):
-            guard let grants = await accessProvider?.adminGrants(username: username, password: password, service: service, requested: requested) else {
+            guard let (subject, grants) = await accessProvider?.passwordGrants(username: username, password: password, service: service,
+                                                                               requested: requested) else {
                 return nil
             }
-            return (username, grants)
+            return (subject, grants)
         }
     }
 

@@ -130,6 +130,11 @@ extension RegistryService {
         try await metadata.repositories(registry: registry, after: last, limit: limit)
     }
 
+    /// The bytes the registry's blobs and manifests take (their content sizes), as `listUsages` reports them.
+    public func storedBytes(registry: String) async throws -> Int64 {
+        try await metadata.storedBytes(registry: registry)
+    }
+
     /// Descriptors of the manifests whose subject is `digest`, optionally only those of one artifact type.
     public func referrers(registry: String, repository: RepositoryName, subject: Digest, artifactType: String?) async throws -> [Descriptor] {
         let records = try await metadata.referrers(registry: registry, repository: repository.value, subject: subject)

@@ -92,6 +92,7 @@ struct ARMExchange {
         case .putRegistry, .patchRegistry: return try await putRegistry(id: route.scope, name: route["registry"], group: group)
         case .deleteRegistry: return try await delete(Registries.type, id: route.scope, name: route["registry"])
         case .listCredentials: return jsonResponse(try await api.registries.listCredentials(id: route.scope))
+        case .listUsages: return jsonResponse(try await api.registries.listUsages(id: route.scope))
         case .regenerateCredential:
             guard case .string(let passwordName) = try await Self.jsonBody(request)["name"] else {
                 throw AzureErrorResponse(.badRequest, code: "InvalidRequestContent", message: "The body must name the password: {\"name\": \"password\"}.")
@@ -107,6 +108,34 @@ struct ARMExchange {
         case .putReplication:
             return try await put(RegistryReplications.type, id: route.scope, name: "\(route["registry"])/\(route["replication"])", body: try await Self.jsonBody(request))
         case .deleteReplication: return try await delete(RegistryReplications.type, id: route.scope, name: route["replication"])
+        case .listScopeMaps:
+            return jsonResponse(.object(JSONObject([("value", .array(try await api.registryTokens.listScopeMaps(registryID: registryID(group, route["registry"]))))])))
+        case .getScopeMap:
+            guard let map = try await api.registryTokens.scopeMap(id: route.scope) else {
+                throw AzureErrorResponse(.notFound, code: "ResourceNotFound", message: "The scope map \(route["scopeMap"].prefix(100)) was not found.")
+            }
+            return jsonResponse(map)
+        case .putScopeMap:
+            return try await put(RegistryTokens.scopeMapType, id: route.scope, name: "\(route["registry"])/\(route["scopeMap"])", body: try await Self.jsonBody(request))
+        case .patchScopeMap:
+            let (map, _) = try await api.registryTokens.putScopeMap(id: route.scope, name: route["scopeMap"], body: try await Self.jsonBody(request), patch: true)
+            return jsonResponse(map)
+        case .deleteScopeMap: return try await delete(RegistryTokens.scopeMapType, id: route.scope, name: route["scopeMap"])
+        case .listTokens:
+            return jsonResponse(.object(JSONObject([("value", .array(try await api.registryTokens.listTokens(registryID: registryID(group, route["registry"]))))])))
+        case .getToken:
+            guard let token = try await api.registryTokens.token(id: route.scope) else {
+                throw AzureErrorResponse(.notFound, code: "ResourceNotFound", message: "The token \(route["token"].prefix(100)) was not found.")
+            }
+            return jsonResponse(token)
+        case .putToken:
+            return try await put(RegistryTokens.tokenType, id: route.scope, name: "\(route["registry"])/\(route["token"])", body: try await Self.jsonBody(request))
+        case .patchToken:
+            let (token, _) = try await api.registryTokens.putToken(id: route.scope, name: route["token"], body: try await Self.jsonBody(request), patch: true)
+            return jsonResponse(token)
+        case .deleteToken: return try await delete(RegistryTokens.tokenType, id: route.scope, name: route["token"])
+        case .generateCredentials:
+            return jsonResponse(try await api.registryTokens.generateCredentials(registryID: route.scope, body: try await Self.jsonBody(request)))
         case .listIdentities: return try await listIdentities(group: group)
         case .getIdentity:
             guard let document = try await api.documents.document(id: route.scope) else { throw identityNotFound(route["identity"], group: group) }

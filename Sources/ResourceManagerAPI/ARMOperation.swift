@@ -12,8 +12,10 @@ enum ARMOperation: CaseIterable, Sendable {
     case listFeatures, listProviderFeatures, getFeature, registerFeature, unregisterFeature
     case listDeletedVaults, getDeletedVault, purgeDeletedVault, listSubscriptionVaults, listSubscriptionRegistries
     case listVaults, getVault, putVault, patchVault, deleteVault, updateAccessPolicies
-    case listRegistries, getRegistry, putRegistry, patchRegistry, deleteRegistry, listCredentials, regenerateCredential
+    case listRegistries, getRegistry, putRegistry, patchRegistry, deleteRegistry, listCredentials, regenerateCredential, listUsages
     case listReplications, getReplication, putReplication, deleteReplication
+    case listScopeMaps, getScopeMap, putScopeMap, patchScopeMap, deleteScopeMap
+    case listTokens, getToken, putToken, patchToken, deleteToken, generateCredentials
     case listIdentities, getIdentity, putIdentity, patchIdentity, deleteIdentity, listWorkloadEnvironment
     case listRoleAssignments, getRoleAssignment, putRoleAssignment, deleteRoleAssignment, listRoleDefinitions, getRoleDefinition
     case listDeployments, getDeployment, putDeployment, deleteDeployment, validateDeployment
@@ -67,10 +69,22 @@ enum ARMOperation: CaseIterable, Sendable {
         case .deleteRegistry: (.delete, registry)
         case .listCredentials: (.post, registry + "/listCredentials")
         case .regenerateCredential: (.post, registry + "/regenerateCredential")
+        case .listUsages: (.get, registry + "/listUsages")
         case .listReplications: (.get, registry + "/replications")
         case .getReplication: (.get, registry + "/replications/{replication}")
         case .putReplication: (.put, registry + "/replications/{replication}")
         case .deleteReplication: (.delete, registry + "/replications/{replication}")
+        case .listScopeMaps: (.get, registry + "/scopeMaps")
+        case .getScopeMap: (.get, registry + "/scopeMaps/{scopeMap}")
+        case .putScopeMap: (.put, registry + "/scopeMaps/{scopeMap}")
+        case .patchScopeMap: (.patch, registry + "/scopeMaps/{scopeMap}")
+        case .deleteScopeMap: (.delete, registry + "/scopeMaps/{scopeMap}")
+        case .listTokens: (.get, registry + "/tokens")
+        case .getToken: (.get, registry + "/tokens/{token}")
+        case .putToken: (.put, registry + "/tokens/{token}")
+        case .patchToken: (.patch, registry + "/tokens/{token}")
+        case .deleteToken: (.delete, registry + "/tokens/{token}")
+        case .generateCredentials: (.post, registry + "/generateCredentials")
         case .listIdentities: (.get, group + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities")
         case .getIdentity: (.get, identity)
         case .putIdentity: (.put, identity)
@@ -116,6 +130,7 @@ enum ARMOperation: CaseIterable, Sendable {
         case .deleteVault: "Microsoft.KeyVault/vaults/delete"
         case .updateAccessPolicies: "Microsoft.KeyVault/vaults/accessPolicies/write"
         case .listSubscriptionRegistries, .listRegistries, .getRegistry: "Microsoft.ContainerRegistry/registries/read"
+        case .listUsages: "Microsoft.ContainerRegistry/registries/listUsages/read"
         case .putRegistry, .patchRegistry: "Microsoft.ContainerRegistry/registries/write"
         case .deleteRegistry: "Microsoft.ContainerRegistry/registries/delete"
         case .listCredentials: "Microsoft.ContainerRegistry/registries/listCredentials/action"
@@ -123,6 +138,13 @@ enum ARMOperation: CaseIterable, Sendable {
         case .listReplications, .getReplication: "Microsoft.ContainerRegistry/registries/replications/read"
         case .putReplication: "Microsoft.ContainerRegistry/registries/replications/write"
         case .deleteReplication: "Microsoft.ContainerRegistry/registries/replications/delete"
+        case .listScopeMaps, .getScopeMap: "Microsoft.ContainerRegistry/registries/scopeMaps/read"
+        case .putScopeMap, .patchScopeMap: "Microsoft.ContainerRegistry/registries/scopeMaps/write"
+        case .deleteScopeMap: "Microsoft.ContainerRegistry/registries/scopeMaps/delete"
+        case .listTokens, .getToken: "Microsoft.ContainerRegistry/registries/tokens/read"
+        case .putToken, .patchToken: "Microsoft.ContainerRegistry/registries/tokens/write"
+        case .deleteToken: "Microsoft.ContainerRegistry/registries/tokens/delete"
+        case .generateCredentials: "Microsoft.ContainerRegistry/registries/generateCredentials/action"
         case .listIdentities, .getIdentity: "Microsoft.ManagedIdentity/userAssignedIdentities/read"
         case .putIdentity, .patchIdentity: "Microsoft.ManagedIdentity/userAssignedIdentities/write"
         case .deleteIdentity: "Microsoft.ManagedIdentity/userAssignedIdentities/delete"

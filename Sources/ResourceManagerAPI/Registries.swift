@@ -166,8 +166,10 @@ struct Registries: Sendable {
         try await directory.deleteManagedIdentity(resourceID: id)
         try await adminCredentials.delete(registryID: id)
         networkRules.invalidate(registry: name)
-        for replication in try await documents.documents(under: id.lowercased() + "/replications/", type: RegistryReplications.type) {
-            _ = try await documents.deleteDocument(id: replication.id)
+        for (child, type) in [("replications", RegistryReplications.type), ("scopemaps", RegistryTokens.scopeMapType), ("tokens", RegistryTokens.tokenType)] {
+            for document in try await documents.documents(under: id.lowercased() + "/\(child)/", type: type) {
+                _ = try await documents.deleteDocument(id: document.id)
+            }
         }
         return try await documents.deleteDocument(id: id)
     }
@@ -205,6 +207,26 @@ struct Registries: Sendable {
     }
 
     static let logger = Logger(label: "coffer.resourcemanager")
+
+    /// `listUsages`: the registry's storage against its SKU's included storage, and its webhooks, scope maps and
+    /// tokens against their limits (ACR's names, units and limits per SKU).
+    func listUsages(id: String) async throws -> JSONValue {
+        guard let resource = try await get(id: id), case .string(let name) = resource["name"] else {
+            throw AzureErrorResponse(.notFound, code: "ResourceNotFound", message: "The registry was not found.")
+        }
+        let sku: String = { if case .string(let sku) = resource["sku"]["name"] { sku.lowercased() } else { "premium" } }()
+        let gibibytes: Double = sku == "basic" ? 10 : sku == "standard" ? 100 : 500
+        let size = Double(try await registry.storedBytes(registry: name.lowercased()))
+        func usage(_ name: String, _ limit: Double, _ current: Double, _ unit: String) -> JSONValue {
+            .object(JSONObject([("name", .string(name)), ("limit", .number(limit)), ("currentValue", .number(current)), ("unit", .string(unit))]))
+        }
+        return .object(JSONObject([("value", .array([
+            usage("Size", gibibytes * 1_073_741_824, size, "Bytes"),
+            usage("Webhooks", sku == "basic" ? 2 : sku == "standard" ? 10 : 500, 0, "Count"),
+            usage("ScopeMaps", sku == "premium" ? 50_000 : 100, 0, "Count"),
+            usage("Tokens", sku == "premium" ? 50_000 : 100, 0, "Count"),
+        ]))]))
+    }
 
     /// `listCredentials`: the admin user and its two passwords; refused while the admin user is disabled.
     func listCredentials(id: String) async throws -> JSONValue {

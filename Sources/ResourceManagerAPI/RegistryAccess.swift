@@ -10,6 +10,7 @@ public struct RegistryAccess: Sendable {
     let directory: Directory
     let tenantID: String
     let credentials: RegistryAdminCredentials
+    let tokens: RegistryTokens
     /// The registry a service (a login server, `<name>.cr.localhost:8443`) belongs to; nil for the base address,
     /// where repository names start with the registry's name.
     let registryOfService: @Sendable (String) -> String?
@@ -23,12 +24,54 @@ public struct RegistryAccess: Sendable {
         ("pull", RegistryDataAction.pull), ("push", RegistryDataAction.push), ("delete", RegistryDataAction.delete),
     ]
 
-    public func adminGrants(username: String, password: String, service: String, requested: [AccessGrant]) async -> [AccessGrant]? {
-        guard let registry = try? await registryResource(named: username), registry["properties"]["adminUserEnabled"] == .bool(true),
-              case .string(let id) = registry["id"], (try? await credentials.matches(registryID: id, password: password)) == true else { return nil }
-        return grants(service: service, requested: requested) { name in
-            name.lowercased() == username.lowercased() ? ["pull", "push", "delete"] : []
+    public func passwordGrants(username: String, password: String, service: String,
+                               requested: [AccessGrant]) async -> (subject: String, grants: [AccessGrant])? {
+        if let registry = try? await registryResource(named: username), registry["properties"]["adminUserEnabled"] == .bool(true),
+           case .string(let id) = registry["id"], (try? await credentials.matches(registryID: id, password: password)) == true {
+            return (username, grants(service: service, requested: requested) { name in
+                name.lowercased() == username.lowercased() ? ["pull", "push", "delete"] : []
+            })
         }
+        return await tokenGrants(username: username, password: password, service: service, requested: requested)
+    }
+
+    /// A registry token's grants: its scope map's actions on the requested repositories of its own registry. A token
+    /// belongs to one registry, so on the base address it needs the registry named first in the repository.
+    private func tokenGrants(username: String, password: String, service: String, requested: [AccessGrant]) async -> (subject: String, grants: [AccessGrant])? {
+        let registries = Set(requested.compactMap { registryName(of: $0, service: service) })
+        let tokenRegistry = registryOfService(service)?.lowercased() ?? (registries.count == 1 ? registries.first : nil)
+        guard let tokenRegistry, let registry = try? await registryResource(named: tokenRegistry), case .string(let id) = registry["id"],
+              let access = try? await tokens.access(registryID: id, tokenName: username, password: password) else { return nil }
+        let granted: [AccessGrant] = requested.compactMap { scope in
+            guard scope.type == "repository", registryName(of: scope, service: service) == tokenRegistry else { return nil }
+            let repository = registryOfService(service) == nil ? String(scope.name.drop { $0 != "/" }.dropFirst()) : scope.name
+            let allowed = Set(access.filter { Self.pattern($0.repository, matches: repository) }.map(\.action))
+            let actions = scope.actions.filter { allowed.contains($0) || ($0 == "*" && ["pull", "push", "delete"].allSatisfy(allowed.contains)) }
+            return actions.isEmpty ? nil : AccessGrant(type: "repository", name: scope.name, actions: actions)
+        }
+        // The catalog names every repository: only a token that may read metadata of all of them lists it.
+        let catalog = requested.contains { $0.type == "registry" && $0.name == "catalog" }
+            && access.contains { $0.repository == "*" && $0.action == "metadata_read" }
+        return (Self.tokenSubject(registry: tokenRegistry, token: username),
+                granted + (catalog ? [AccessGrant(type: "registry", name: "catalog", actions: ["*"])] : []))
+    }
+
+    public func isActive(subject: String) async -> Bool {
+        guard subject.hasPrefix(Self.tokenSubjectPrefix) else { return true }
+        let parts = subject.dropFirst(Self.tokenSubjectPrefix.count).split(separator: "/", maxSplits: 1).map(String.init)
+        guard parts.count == 2, let registry = try? await registryResource(named: parts[0]), case .string(let id) = registry["id"] else { return false }
+        return (try? await tokens.isEnabled(registryID: id, tokenName: parts[1])) == true
+    }
+
+    static let tokenSubjectPrefix = "token:"
+
+    static func tokenSubject(registry: String, token: String) -> String {
+        "\(tokenSubjectPrefix)\(registry)/\(token.lowercased())"
+    }
+
+    /// A scope map's repository pattern: a name, or a prefix ending in `*`.
+    static func pattern(_ pattern: String, matches repository: String) -> Bool {
+        pattern.hasSuffix("*") ? repository.hasPrefix(pattern.dropLast()) : pattern == repository
     }
 
     /// Audiences come from configuration only: a token for any other service (a vault, say) is refused whatever

@@ -23,6 +23,7 @@ public struct ResourceManagerAPI: Sendable {
     let features: FeatureRegistrations
     let registries: Registries
     let replications: RegistryReplications
+    let registryTokens: RegistryTokens
 
     static let groupType = "microsoft.resources/resourcegroups"
 
@@ -64,8 +65,11 @@ public struct ResourceManagerAPI: Sendable {
         self.registries = Registries(documents: documents, directory: directory, registry: registry, vaults: vaults, features: features,
                                      adminCredentials: adminCredentials, networkRules: networkRules, tenantID: tenantID, loginServer: loginServer,
                                      keyWrapperID: registryKeyWrapperID, requirePreviewRegistration: requirePreviewRegistration)
+        let registryTokens = RegistryTokens(documents: documents, registries: registries)
+        self.registryTokens = registryTokens
         self.registryAccess = RegistryAccess(documents: documents, directory: directory, tenantID: tenantID, credentials: adminCredentials,
-                                             registryOfService: registryOfService, resourceManagerAudiences: resourceManagerAudiences)
+                                             tokens: registryTokens, registryOfService: registryOfService,
+                                             resourceManagerAudiences: resourceManagerAudiences)
         self.replications = RegistryReplications(documents: documents, registries: registries)
     }
 

@@ -76,11 +76,20 @@ struct ResourceProviders: Sendable {
                 throw AzureErrorResponse(.badRequest, code: "InvalidRequestContent", message: "replication resources are named '<registry>/<replication>'")
             }
             return try await api.replications.put(registryID: String(id.dropLast("/replications/\(parts[1])".count)), name: parts[1], body: body)
+        case RegistryTokens.scopeMapType:
+            return try await api.registryTokens.putScopeMap(id: id, name: Self.childName(name), body: body, patch: false)
+        case RegistryTokens.tokenType:
+            return try await api.registryTokens.putToken(id: id, name: Self.childName(name), body: body, patch: false)
         case "microsoft.authorization/roleassignments":
             return try await putRoleAssignment(id: id, name: name, body: body)
         default:
             throw AzureErrorResponse(.badRequest, code: "NoRegisteredProviderFound", message: "The resource type '\(type.prefix(200))' cannot be deployed here.")
         }
+    }
+
+    /// The last part of a child resource's name (`registry/token` → `token`).
+    static func childName(_ name: String) -> String {
+        name.split(separator: "/").last.map(String.init) ?? name
     }
 
     /// A role assignment of a built-in role to a principal of the directory, at the scope its id names.
@@ -147,6 +156,10 @@ struct ResourceProviders: Sendable {
             return try await api.registries.delete(id: id, name: name)
         case RegistryReplications.type:
             return try await api.replications.delete(id: id)
+        case RegistryTokens.scopeMapType:
+            return try await api.registryTokens.deleteScopeMap(id: id)
+        case RegistryTokens.tokenType:
+            return try await api.registryTokens.deleteToken(id: id)
         case "microsoft.authorization/roleassignments":
             guard let assignment = try await roleAssignment(id) else { return false }
             return try await api.directory.deleteRoleAssignment(id: assignment.id)

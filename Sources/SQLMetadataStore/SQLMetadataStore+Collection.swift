@@ -73,4 +73,11 @@ extension SQLMetadataStore {
                 .map { try $0.decode(column: "object_key", as: String.self) })
         }
     }
+
+    public func storedBytes(registry: String) async throws -> Int64 {
+        try await sessions.read { db in
+            try await db.raw("SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS total FROM blobs WHERE registry = \(bind: registry)").first()?
+                .decode(column: "total", as: Int64.self) ?? 0
+        }
+    }
 }

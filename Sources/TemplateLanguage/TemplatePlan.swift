@@ -40,6 +40,7 @@ public struct TemplatePlan: Sendable {
     public static let knownTypes: Set<String> = [
         "microsoft.managedidentity/userassignedidentities", "microsoft.keyvault/vaults", "microsoft.keyvault/vaults/accesspolicies",
         "microsoft.containerregistry/registries", "microsoft.containerregistry/registries/replications",
+        "microsoft.containerregistry/registries/scopemaps", "microsoft.containerregistry/registries/tokens",
         "microsoft.authorization/roleassignments", "microsoft.resources/deployments",
     ]
 

@@ -227,3 +227,76 @@ def test_rbac_vault_keys_with_default_az_keyvault_create(az, coffer):
     assert az.tsv("keyvault", "key", "list-deleted", "--vault-name", "keysvault", "--query", "[].name") == "k1"
     assert az.tsv("keyvault", "key", "recover", "--vault-name", "keysvault", "-n", "k1", "--query", "key.kid").startswith(
         f"https://keysvault.vault.localhost:{coffer.port}/keys/k1/")
+
+
+def skopeo(*args):
+    return subprocess.run(["skopeo", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_registry_tokens_and_scope_maps(az, coffer, tmp_path):
+    """Repository-scoped credentials: what a token's scope map allows and nothing more; disabled means refused now."""
+    import requests
+    az("group", "create", "--name", "tokens-rg", "--location", "westeurope")
+    az("acr", "create", "-n", "tokreg", "-g", "tokens-rg", "--sku", "Standard")
+    server = f"tokreg.cr.localhost:{coffer.port}"
+    source = str(tmp_path / "source")
+    build_image(source, "v1", [os.urandom(50_000)])
+    admin = f"{coffer.username}:{coffer.password}"
+    assert skopeo("copy", "--dest-cert-dir", coffer.cert_dir, "--dest-creds", admin, f"oci:{source}:v1", f"docker://{server}/other:v1").returncode == 0
+
+    az("acr", "scope-map", "create", "-n", "pushapp", "-r", "tokreg", "--repository", "app", "content/read", "content/write",
+       "--description", "CI pushes app")
+    assert az.tsv("acr", "scope-map", "show", "-n", "pushapp", "-r", "tokreg", "--query", "join(' ', sort(actions))") == \
+        "repositories/app/content/read repositories/app/content/write"
+    created = az.json("acr", "token", "create", "-n", "citoken", "-r", "tokreg", "--scope-map", "pushapp")
+    assert created["status"] == "enabled" and created["scopeMapId"].endswith("/scopeMaps/pushapp")
+    password = created["credentials"]["passwords"][0]["value"]
+    creds = f"citoken:{password}"
+    # Its scope map's repository, and only it.
+    pushed = skopeo("copy", "--dest-cert-dir", coffer.cert_dir, "--dest-creds", creds, f"oci:{source}:v1", f"docker://{server}/app:v1")
+    assert pushed.returncode == 0, pushed.stderr
+    assert skopeo("inspect", "--cert-dir", coffer.cert_dir, "--creds", creds, f"docker://{server}/app:v1").returncode == 0
+    assert skopeo("inspect", "--cert-dir", coffer.cert_dir, "--creds", creds, f"docker://{server}/other:v1").returncode != 0
+    assert skopeo("copy", "--dest-cert-dir", coffer.cert_dir, "--dest-creds", creds, f"oci:{source}:v1",
+                  f"docker://{server}/elsewhere:v1").returncode != 0
+    assert skopeo("inspect", "--cert-dir", coffer.cert_dir, "--creds", "citoken:wrong-password", f"docker://{server}/app:v1").returncode != 0
+
+    # A read-only token made with --repository: it gets its own scope map; it pulls and cannot push.
+    read_only = az.json("acr", "token", "create", "-n", "readtoken", "-r", "tokreg", "--repository", "app", "content/read")
+    reader = f"readtoken:{read_only['credentials']['passwords'][1]['value']}"
+    assert skopeo("inspect", "--cert-dir", coffer.cert_dir, "--creds", reader, f"docker://{server}/app:v1").returncode == 0
+    assert skopeo("copy", "--dest-cert-dir", coffer.cert_dir, "--dest-creds", reader, f"oci:{source}:v1", f"docker://{server}/app:v2").returncode != 0
+    assert az.tsv("acr", "token", "list", "-r", "tokreg", "--query", "join(' ', sort([].name))") == "citoken readtoken"
+    assert "readtoken-scope-map" in az.tsv("acr", "scope-map", "list", "-r", "tokreg", "--query", "[].name").split()
+
+    # Disabled: refused at once, even with an access token issued before.
+    bearer = requests.get(f"https://{server}/oauth2/token", params={"service": server, "scope": "repository:app:pull"},
+                          auth=("citoken", password), verify=coffer.ca, timeout=30).json()["access_token"]
+    manifest = f"https://{server}/v2/app/manifests/v1"
+    accept = {"Accept": "application/vnd.oci.image.manifest.v1+json"}
+    assert requests.get(manifest, headers={"Authorization": f"Bearer {bearer}", **accept}, verify=coffer.ca, timeout=30).status_code == 200
+    az("acr", "token", "update", "-n", "citoken", "-r", "tokreg", "--status", "disabled")
+    assert requests.get(manifest, headers={"Authorization": f"Bearer {bearer}", **accept}, verify=coffer.ca, timeout=30).status_code == 401
+    assert skopeo("inspect", "--cert-dir", coffer.cert_dir, "--creds", creds, f"docker://{server}/app:v1").returncode != 0
+    az("acr", "token", "update", "-n", "citoken", "-r", "tokreg", "--status", "enabled")
+
+    # New passwords; a deleted one stops working.
+    password2 = az.tsv("acr", "token", "credential", "generate", "-n", "citoken", "-r", "tokreg", "--password2", "--query", "passwords[0].value")
+    assert skopeo("inspect", "--cert-dir", coffer.cert_dir, "--creds", f"citoken:{password2}", f"docker://{server}/app:v1").returncode == 0
+    az("acr", "token", "credential", "delete", "-n", "citoken", "-r", "tokreg", "--password1")
+    assert skopeo("inspect", "--cert-dir", coffer.cert_dir, "--creds", creds, f"docker://{server}/app:v1").returncode != 0
+    assert az.tsv("acr", "token", "show", "-n", "citoken", "-r", "tokreg", "--query", "credentials.passwords[].name") == "password2"
+
+    # A wider scope map opens the other repository; a deleted token opens nothing.
+    az("acr", "scope-map", "update", "-n", "pushapp", "-r", "tokreg", "--add-repository", "other", "content/read")
+    assert skopeo("inspect", "--cert-dir", coffer.cert_dir, "--creds", f"citoken:{password2}", f"docker://{server}/other:v1").returncode == 0
+    az("acr", "token", "delete", "-n", "citoken", "-r", "tokreg", "--yes")
+    assert skopeo("inspect", "--cert-dir", coffer.cert_dir, "--creds", f"citoken:{password2}", f"docker://{server}/app:v1").returncode != 0
+
+    # System scope maps are listed and cannot be changed; usage counts the bytes stored.
+    assert "_repositories_pull" in az.tsv("acr", "scope-map", "list", "-r", "tokreg", "--query", "[].name").split()
+    refused = az("acr", "scope-map", "delete", "-n", "_repositories_pull", "-r", "tokreg", "--yes", check=False)
+    assert refused.returncode != 0 and "SystemScopeMapCannotBeDeleted" in refused.stderr
+    usage = az.json("acr", "show-usage", "-n", "tokreg")["value"]
+    size = next(entry for entry in usage if entry["name"] == "Size")
+    assert size["unit"] == "Bytes" and size["limit"] == 100 * 1024 ** 3 and size["currentValue"] > 50_000

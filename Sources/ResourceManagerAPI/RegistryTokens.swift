@@ -1,0 +1,323 @@
+import AzureHTTP
+import CofferStorage
+import Foundation
+import Identity
+import JMESPath
+
+/// ACR's repository-scoped credentials: `registries/scopeMaps` (which actions on which repositories) and
+/// `registries/tokens` (a name, a scope map, up to two passwords), with `generateCredentials`. The registry's token
+/// endpoint takes a token's name and password as it takes the admin user's, and grants what its scope map allows;
+/// a disabled or deleted token is refused at once, on its next request, not when its access token expires.
+struct RegistryTokens: Sendable {
+    static let scopeMapType = "microsoft.containerregistry/registries/scopemaps"
+    static let tokenType = "microsoft.containerregistry/registries/tokens"
+    /// The scope-map actions, and the registry data-plane action each opens (metadata/write opens nothing here:
+    /// Coffer has no repository attributes to write).
+    static let actions: [String: String?] = [
+        "content/read": "pull", "content/write": "push", "content/delete": "delete", "metadata/read": "metadata_read", "metadata/write": nil,
+    ]
+    /// ACR's system-defined scope maps.
+    static let systemScopeMaps: [(name: String, actions: [String], description: String)] = [
+        ("_repositories_admin", ["content/read", "content/write", "content/delete", "metadata/read", "metadata/write"],
+         "Can perform all read, write and delete operations on the registry"),
+        ("_repositories_pull", ["content/read"], "Can pull any repository of the registry"),
+        ("_repositories_pull_metadata_read", ["content/read", "metadata/read"], "Can perform all read operations on the registry"),
+        ("_repositories_push", ["content/read", "content/write"], "Can push to any repository of the registry"),
+        ("_repositories_push_metadata_write", ["content/read", "content/write", "metadata/read", "metadata/write"],
+         "Can perform all read and write operations on the registry"),
+    ]
+
+    let documents: any DocumentStore
+    let registries: Registries
+
+    // MARK: scope maps
+
+    func listScopeMaps(registryID: String) async throws -> [JSONValue] {
+        _ = try await registry(registryID)
+        let stored = try await documents.documents(under: registryID.lowercased() + "/scopemaps/", type: Self.scopeMapType).map { try JSONText.parse($0.body) }
+        return Self.systemScopeMaps.map { systemScopeMap($0, registryID: registryID) } + stored
+    }
+
+    func scopeMap(id: String) async throws -> JSONValue? {
+        let registryID = Self.parent(of: id, child: "scopeMaps")
+        if let system = Self.systemScopeMaps.first(where: { id.lowercased().hasSuffix("/scopemaps/" + $0.name) }) {
+            return try await registries.get(id: registryID) == nil ? nil : systemScopeMap(system, registryID: registryID)
+        }
+        return try await documents.document(id: id.lowercased()).map { try JSONText.parse($0.body) }
+    }
+
+    /// Creates or replaces (PUT) or updates (PATCH: the actions and description given) a user-defined scope map.
+    func putScopeMap(id: String, name: String, body: JSONValue, patch: Bool) async throws -> (JSONValue, Bool) {
+        let registryID = Self.parent(of: id, child: "scopeMaps")
+        try Self.validateName(name, kind: "scope map")
+        guard !name.hasPrefix("_") else {
+            throw AzureErrorResponse(.badRequest, code: "InvalidResourceName", message: "Names starting with '_' are reserved for system scope maps.")
+        }
+        _ = try await registry(registryID)
+        let existing = try await scopeMap(id: id)
+        if patch, existing == nil { throw notFound("scope map", name) }
+        var actions: [String] = []
+        if case .array(let items) = body["properties"]["actions"] {
+            actions = try items.map { item in
+                guard case .string(let action) = item else { throw Self.invalidAction("\(item)") }
+                _ = try Self.parseAction(action)
+                return action
+            }
+        } else if patch, case .array(let old) = existing?["properties"]["actions"] ?? .null {
+            actions = old.compactMap { if case .string(let action) = $0 { action } else { nil } }
+        }
+        guard !actions.isEmpty, actions.count <= 500 else {
+            throw AzureErrorResponse(.badRequest, code: "InvalidScopeMapActions", message: "A scope map needs 1 to 500 actions.")
+        }
+        var description = existing?["properties"]["description"] ?? .string("")
+        if case .string(let text) = body["properties"]["description"] { description = .string(String(text.prefix(256))) }
+        let created = existing?["properties"]["creationDate"] ?? .string(Self.now())
+        let resource = JSONObject([
+            ("id", .string(id)), ("name", .string(name)), ("type", .string("Microsoft.ContainerRegistry/registries/scopeMaps")),
+            ("properties", .object(JSONObject([
+                ("description", description), ("type", .string("UserDefined")), ("creationDate", created),
+                ("provisioningState", .string("Succeeded")), ("actions", .array(actions.map(JSONValue.string))),
+            ]))),
+        ])
+        try await documents.putDocument(StoredDocument(id: id.lowercased(), type: Self.scopeMapType, name: name.lowercased(),
+                                                       body: JSONText.serialize(.object(resource))))
+        return (.object(resource), existing == nil)
+    }
+
+    func deleteScopeMap(id: String) async throws -> Bool {
+        if Self.systemScopeMaps.contains(where: { id.lowercased().hasSuffix("/scopemaps/" + $0.name) }) {
+            throw AzureErrorResponse(.badRequest, code: "SystemScopeMapCannotBeDeleted", message: "System scope maps cannot be changed or deleted.")
+        }
+        return try await documents.deleteDocument(id: id.lowercased())
+    }
+
+    private func systemScopeMap(_ map: (name: String, actions: [String], description: String), registryID: String) -> JSONValue {
+        .object(JSONObject([
+            ("id", .string("\(registryID)/scopeMaps/\(map.name)")), ("name", .string(map.name)),
+            ("type", .string("Microsoft.ContainerRegistry/registries/scopeMaps")),
+            ("properties", .object(JSONObject([
+                ("description", .string(map.description)), ("type", .string("SystemDefined")), ("creationDate", .string("2020-01-01T00:00:00Z")),
+                ("provisioningState", .string("Succeeded")), ("actions", .array(map.actions.map { .string("repositories/*/\($0)") })),
+            ]))),
+        ]))
+    }
+
+    /// `repositories/<repository or prefix*>/<content|metadata>/<read|write|delete>`.
+    static func parseAction(_ action: String) throws -> (repository: String, action: String) {
+        let parts = action.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard action.utf8.count <= 300 else { throw invalidAction(action) }
+        if parts.first?.lowercased() == "gateway" {
+            throw AzureErrorResponse(.badRequest, code: "ConnectedRegistryNotSupported",
+                                     message: "Gateway actions are for connected registries, which Coffer does not have.")
+        }
+        guard parts.count >= 4, parts[0].lowercased() == "repositories" else { throw invalidAction(action) }
+        let operation = parts.suffix(2).joined(separator: "/").lowercased()
+        let repository = parts.dropFirst().dropLast(2).joined(separator: "/")
+        guard actions.keys.contains(operation), Self.isRepositoryPattern(repository) else { throw invalidAction(action) }
+        return (repository, operation)
+    }
+
+    /// A repository name (lowercase letters, digits, `._-` separators, `/` paths), optionally ending in `*`.
+    static func isRepositoryPattern(_ pattern: String) -> Bool {
+        let name = pattern.hasSuffix("*") ? String(pattern.dropLast()) : pattern
+        guard pattern.count <= 256, pattern == "*" || !name.isEmpty else { return false }
+        return name.allSatisfy { ($0.isASCII && ($0.isLowercase || $0.isNumber)) || "._-/".contains($0) }
+    }
+
+    static func invalidAction(_ action: String) -> AzureErrorResponse {
+        AzureErrorResponse(.badRequest, code: "InvalidScopeMapActions",
+                           message: "'\(action.prefix(300))' is not a scope map action: use repositories/<repository>/<content/read|content/write|content/delete|metadata/read|metadata/write>.")
+    }
+
+    // MARK: tokens
+
+    func listTokens(registryID: String) async throws -> [JSONValue] {
+        _ = try await registry(registryID)
+        return try await documents.documents(under: registryID.lowercased() + "/tokens/", type: Self.tokenType).map { Self.presented(try JSONText.parse($0.body)) }
+    }
+
+    func token(id: String) async throws -> JSONValue? {
+        try await storedToken(id: id).map(Self.presented)
+    }
+
+    /// Creates or replaces (PUT) or updates (PATCH) a token: its scope map, its status, and which of its passwords
+    /// remain (az deletes a password by sending the names of the others).
+    func putToken(id: String, name: String, body: JSONValue, patch: Bool) async throws -> (JSONValue, Bool) {
+        let registryID = Self.parent(of: id, child: "tokens")
+        try Self.validateName(name, kind: "token")
+        _ = try await registry(registryID)
+        let existing = try await storedToken(id: id)
+        if patch, existing == nil { throw notFound("token", name) }
+        var scopeMapID = existing?["properties"]["scopeMapId"] ?? .null
+        if case .string(let requested) = body["properties"]["scopeMapId"] {
+            guard requested.lowercased().hasPrefix(registryID.lowercased() + "/scopemaps/"), try await scopeMap(id: requested) != nil else {
+                throw AzureErrorResponse(.badRequest, code: "ScopeMapNotFound", message: "The scope map '\(requested.prefix(300))' does not exist in this registry.")
+            }
+            scopeMapID = .string(requested)
+        }
+        guard case .string = scopeMapID else {
+            throw AzureErrorResponse(.badRequest, code: "InvalidRequestContent", message: "A token needs properties.scopeMapId.")
+        }
+        var status = existing?["properties"]["status"] ?? .string("enabled")
+        if case .string(let requested) = body["properties"]["status"] {
+            guard ["enabled", "disabled"].contains(requested.lowercased()) else {
+                throw AzureErrorResponse(.badRequest, code: "InvalidRequestContent", message: "status is enabled or disabled.")
+            }
+            status = .string(requested.lowercased())
+        }
+        var passwords: [JSONValue] = { if case .array(let old) = existing?["properties"]["credentials"]["passwords"] ?? .null { old } else { [] } }()
+        if case .array(let kept) = body["properties"]["credentials"]["passwords"] {
+            let names = Set(kept.compactMap { if case .string(let name) = $0["name"] { name.lowercased() } else { nil } })
+            passwords = passwords.filter { if case .string(let name) = $0["name"] { names.contains(name.lowercased()) } else { false } }
+        }
+        let resource = JSONObject([
+            ("id", .string(id)), ("name", .string(name)), ("type", .string("Microsoft.ContainerRegistry/registries/tokens")),
+            ("properties", .object(JSONObject([
+                ("creationDate", existing?["properties"]["creationDate"] ?? .string(Self.now())), ("provisioningState", .string("Succeeded")),
+                ("scopeMapId", scopeMapID), ("status", status),
+                ("credentials", .object(JSONObject([("certificates", .array([])), ("passwords", .array(passwords))]))),
+            ]))),
+        ])
+        try await documents.putDocument(StoredDocument(id: id.lowercased(), type: Self.tokenType, name: name.lowercased(),
+                                                       body: JSONText.serialize(.object(resource))))
+        return (Self.presented(.object(resource)), existing == nil)
+    }
+
+    func deleteToken(id: String) async throws -> Bool {
+        try await documents.deleteDocument(id: id.lowercased())
+    }
+
+    /// `generateCredentials`: new values for `password1`, `password2` or (no name) both; each value is shown once.
+    func generateCredentials(registryID: String, body: JSONValue) async throws -> JSONValue {
+        guard case .string(let tokenID) = body["tokenId"], tokenID.lowercased().hasPrefix(registryID.lowercased() + "/tokens/"),
+              var token = try await storedToken(id: tokenID), case .string(let tokenName) = token["name"] else {
+            throw AzureErrorResponse(.badRequest, code: "TokenNotFound", message: "tokenId must name a token of this registry.")
+        }
+        var names = ["password1", "password2"]
+        if case .string(let name) = body["name"] {
+            guard names.contains(name.lowercased()) else {
+                throw AzureErrorResponse(.badRequest, code: "InvalidRequestContent", message: "name is password1 or password2.")
+            }
+            names = [name.lowercased()]
+        }
+        var expiry: JSONValue = .null
+        if case .string(let text) = body["expiry"] {
+            guard let date = Self.parseDate(text), date.timeIntervalSince1970 > Date().timeIntervalSince1970, date.timeIntervalSince1970 < 4e9 else {
+                throw AzureErrorResponse(.badRequest, code: "InvalidRequestContent", message: "expiry must be an ISO 8601 date in the future, before 2096.")
+            }
+            expiry = .string(Self.format(date))
+        }
+        var passwords: [JSONValue] = { if case .array(let old) = token["properties"]["credentials"]["passwords"] { old } else { [] } }()
+        var shown: [JSONValue] = []
+        for name in names {
+            let secret = PasswordCredential.generateSecret()
+            let check = try JSONText.parse(String(decoding: try JSONEncoder().encode(PasswordCredential.create(username: tokenName.lowercased(), password: secret)),
+                                                  as: UTF8.self))
+            let created = JSONValue.string(Self.now())
+            passwords.removeAll { $0["name"] == .string(name) }
+            passwords.append(.object(JSONObject([("name", .string(name)), ("creationTime", created), ("expiry", expiry), ("check", check)])))
+            shown.append(.object(JSONObject([("name", .string(name)), ("creationTime", created), ("expiry", expiry), ("value", .string(secret))])))
+        }
+        passwords.sort { JSONText.serialize($0["name"]) < JSONText.serialize($1["name"]) }
+        guard case .object(var properties) = token["properties"], case .object(var credentials) = properties["credentials"] ?? .null,
+              case .object(var object) = token else {
+            throw AzureErrorResponse(.internalServerError, code: "InternalError", message: "the stored token is malformed")
+        }
+        credentials["passwords"] = .array(passwords)
+        properties["credentials"] = .object(credentials)
+        object["properties"] = .object(properties)
+        token = .object(object)
+        try await documents.putDocument(StoredDocument(id: tokenID.lowercased(), type: Self.tokenType, name: tokenName.lowercased(),
+                                                       body: JSONText.serialize(token)))
+        return .object(JSONObject([("username", .string(tokenName)), ("passwords", .array(shown))]))
+    }
+
+    // MARK: the data plane
+
+    /// The scope-map actions (repository pattern, registry action) a token's name and password open on the registry,
+    /// or nil when they are not an enabled token's unexpired password.
+    func access(registryID: String, tokenName: String, password: String) async throws -> [(repository: String, action: String)]? {
+        guard let token = try await storedToken(id: "\(registryID)/tokens/\(tokenName)"), token["properties"]["status"] == .string("enabled"),
+              case .array(let passwords) = token["properties"]["credentials"]["passwords"] else { return nil }
+        let now = Date()
+        let opens = passwords.contains { entry in
+            if case .string(let expiry) = entry["expiry"], let date = Self.parseDate(expiry), date <= now { return false }
+            guard let check = try? JSONDecoder().decode(PasswordCredential.self, from: Data(JSONText.serialize(entry["check"]).utf8)) else { return false }
+            return check.matches(username: tokenName.lowercased(), password: password)
+        }
+        return opens ? try await scopeActions(of: token) : nil
+    }
+
+    /// Whether the token still exists and is enabled (checked on every data-plane request made with its access token).
+    func isEnabled(registryID: String, tokenName: String) async throws -> Bool {
+        try await storedToken(id: "\(registryID)/tokens/\(tokenName)")?["properties"]["status"] == .string("enabled")
+    }
+
+    private func scopeActions(of token: JSONValue) async throws -> [(repository: String, action: String)] {
+        guard case .string(let mapID) = token["properties"]["scopeMapId"], let map = try await scopeMap(id: mapID),
+              case .array(let actions) = map["properties"]["actions"] else { return [] }
+        return actions.compactMap { item in
+            guard case .string(let text) = item, let (repository, operation) = try? Self.parseAction(text),
+                  let action = Self.actions[operation] ?? nil else { return nil }
+            return (repository, action)
+        }
+    }
+
+    // MARK: helpers
+
+    private func storedToken(id: String) async throws -> JSONValue? {
+        try await documents.document(id: id.lowercased()).map { try JSONText.parse($0.body) }
+    }
+
+    /// A token as ARM shows it: without the checks of its passwords.
+    static func presented(_ token: JSONValue) -> JSONValue {
+        guard case .object(var object) = token, case .object(var properties) = object["properties"] ?? .null,
+              case .object(var credentials) = properties["credentials"] ?? .null, case .array(let passwords) = credentials["passwords"] ?? .null else { return token }
+        credentials["passwords"] = .array(passwords.map { entry in
+            guard case .object(var fields) = entry else { return entry }
+            fields["check"] = nil
+            return .object(fields)
+        })
+        properties["credentials"] = .object(credentials)
+        object["properties"] = .object(properties)
+        return .object(object)
+    }
+
+    private func registry(_ registryID: String) async throws -> JSONValue {
+        guard let registry = try await registries.get(id: registryID) else { throw notFound("registry", String(registryID.split(separator: "/").last ?? "")) }
+        return registry
+    }
+
+    /// The registry id from a child's id (`…/registries/r/tokens/t` → `…/registries/r`).
+    static func parent(of id: String, child: String) -> String {
+        guard let range = id.range(of: "/\(child)/", options: [.caseInsensitive, .backwards]) else { return id }
+        return String(id[..<range.lowerBound])
+    }
+
+    /// ACR's rule for token and scope-map names: 5 to 50 letters, digits, `-` and `_`.
+    static func validateName(_ name: String, kind: String) throws {
+        guard (5...50).contains(name.count), name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
+            throw AzureErrorResponse(.badRequest, code: "InvalidResourceName", message: "A \(kind) name is 5 to 50 letters, digits, '-' and '_'.")
+        }
+    }
+
+    private func notFound(_ kind: String, _ name: String) -> AzureErrorResponse {
+        AzureErrorResponse(.notFound, code: "ResourceNotFound", message: "The \(kind) '\(name.prefix(100))' was not found.")
+    }
+
+    static func now() -> String { format(Date()) }
+
+    static func format(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: date)
+    }
+
+    static func parseDate(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.date(from: text)
+    }
+}
