@@ -83,7 +83,7 @@ struct CofferResponder: HTTPResponder {
         if path == "/oauth2/exchange" {
             return try await registryAPI.respondToExchange(request, context: context)
         }
-        if path == "/v2" || path.hasPrefix("/v2/") {
+        if path == "/v2" || path.hasPrefix("/v2/") || path.hasPrefix("/acr/v1/") {
             return try await registryAPI.respond(to: request, context: context, hostRegistry: hostRegistry,
                                                  clientAddress: context.remoteAddress?.ipAddress)
         }

@@ -48,6 +48,9 @@ public protocol MetadataStore: Sendable {
     /// Removes a manifest and every tag that points at it; false when it was not there.
     func deleteManifest(registry: String, repository: String, digest: Digest) async throws -> Bool
     func deleteTag(registry: String, repository: String, tag: String) async throws -> Bool
+    /// Removes a repository: its tags, manifests, blob links and its name (the blobs stay until garbage collection).
+    /// Returns the manifest digests and tags it held; empty when there was no such repository.
+    func deleteRepository(registry: String, repository: String) async throws -> (manifests: [String], tags: [String])
     /// Tags in lexical order after `last`, at most `limit` when given.
     func tags(registry: String, repository: String, after last: String?, limit: Int?) async throws -> [String]
     func repositoryExists(registry: String, repository: String) async throws -> Bool

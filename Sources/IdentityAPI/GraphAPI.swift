@@ -140,7 +140,7 @@ public struct GraphAPI: Sendable {
         }
         let requested = try await Self.body(request)["passwordCredential"] as? [String: Any] ?? [:]
         let end = try (requested["endDateTime"] as? String).map { text in
-            guard let date = Self.parseDate(text), date.timeIntervalSince1970 > 0, date.timeIntervalSince1970 < 4e9 else {
+            guard let date = AzureDates.parse(text), date.timeIntervalSince1970 > 0, date.timeIntervalSince1970 < 4e9 else {
                 throw Self.error(.badRequest, "Request_BadRequest", "endDateTime must be an ISO 8601 date between 1970 and 2096.")
             }
             return Int64(date.timeIntervalSince1970)
@@ -253,17 +253,7 @@ public struct GraphAPI: Sendable {
     }
 
     static func date(_ seconds: Int64) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(seconds)))
-    }
-
-    static func parseDate(_ text: String) -> Date? {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = formatter.date(from: text) { return date }
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.date(from: text)
+        AzureDates.format(Date(timeIntervalSince1970: TimeInterval(seconds)))
     }
 
     private func collection(_ name: String, _ items: [[String: Any]]) throws -> Response {

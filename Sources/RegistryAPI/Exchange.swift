@@ -88,6 +88,12 @@ struct Exchange<Context: RequestContext> {
             }
         case (.referrers(_, let digest), let target?):
             return try await referrers(target, digest)
+        case (.acrCatalog, _):
+            return try await catalog()
+        case (.acrRepository, let target?), (.acrTags, let target?), (.acrTag, let target?), (.acrManifests, let target?), (.acrManifest, let target?):
+            let metadata = ACRMetadata(registry: registry, target: target, loginServer: service)
+            let (status, body) = try await metadata.respond(to: route, method: method, limit: try pagination().limit)
+            return respond(status, json: body)
         default:
             throw RegistryError(.unsupported, "\(method.rawValue) is not supported on this endpoint")
         }

@@ -6,6 +6,7 @@ import HTTPTypes
 struct OCIOperation: Sendable, Equatable {
     enum Endpoint: String, Sendable, CaseIterable {
         case base, catalog, tags, manifest, blob, startUpload, upload, referrers
+        case acrCatalog, acrRepository, acrTags, acrTag, acrManifests, acrManifest
     }
 
     enum Requirement: Sendable, Equatable {
@@ -39,6 +40,15 @@ struct OCIOperation: Sendable, Equatable {
         OCIOperation(endpoint: .upload, method: .put, requirement: .repository(["push"])),
         OCIOperation(endpoint: .upload, method: .delete, requirement: .repository(["push"])),
         OCIOperation(endpoint: .referrers, method: .get, requirement: .repository(["pull"])),
+        OCIOperation(endpoint: .acrCatalog, method: .get, requirement: .catalog),
+        OCIOperation(endpoint: .acrRepository, method: .get, requirement: .repository(["metadata_read"])),
+        OCIOperation(endpoint: .acrRepository, method: .delete, requirement: .repository(["delete"])),
+        OCIOperation(endpoint: .acrTags, method: .get, requirement: .repository(["metadata_read"])),
+        OCIOperation(endpoint: .acrTag, method: .get, requirement: .repository(["metadata_read"])),
+        OCIOperation(endpoint: .acrTag, method: .delete, requirement: .repository(["delete"])),
+        OCIOperation(endpoint: .acrManifests, method: .get, requirement: .repository(["metadata_read"])),
+        OCIOperation(endpoint: .acrManifest, method: .get, requirement: .repository(["metadata_read"])),
+        OCIOperation(endpoint: .acrManifest, method: .delete, requirement: .repository(["delete"])),
     ]
 
     static func find(_ endpoint: Endpoint, _ method: HTTPRequest.Method) -> OCIOperation? {
@@ -57,14 +67,21 @@ extension OCIRoute {
         case .startUpload: .startUpload
         case .upload: .upload
         case .referrers: .referrers
+        case .acrCatalog: .acrCatalog
+        case .acrRepository: .acrRepository
+        case .acrTags: .acrTags
+        case .acrTag: .acrTag
+        case .acrManifests: .acrManifests
+        case .acrManifest: .acrManifest
         }
     }
 
     /// The repository name as the URL writes it; nil for the endpoints that name none.
     var repositoryName: String? {
         switch self {
-        case .base, .catalog: nil
+        case .base, .catalog, .acrCatalog: nil
         case .tags(let name), .manifest(let name, _), .blob(let name, _), .startUpload(let name), .upload(let name, _), .referrers(let name, _): name
+        case .acrRepository(let name), .acrTags(let name), .acrTag(let name, _), .acrManifests(let name), .acrManifest(let name, _): name
         }
     }
 }

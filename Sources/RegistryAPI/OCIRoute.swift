@@ -14,9 +14,20 @@ enum OCIRoute: Equatable {
     case startUpload(name: String)
     case upload(name: String, id: String)
     case referrers(name: String, digest: String)
+    /// ACR's metadata API (`/acr/v1/…`), which `az acr repository` uses.
+    case acrCatalog
+    case acrRepository(name: String)
+    case acrTags(name: String)
+    case acrTag(name: String, tag: String)
+    case acrManifests(name: String)
+    case acrManifest(name: String, reference: String)
 
-    /// - Parameter path: the request path, starting with `/v2`.
+    /// - Parameter path: the request path, starting with `/v2` or `/acr/v1/`.
     init?(path: String) {
+        if path.hasPrefix("/acr/v1/") {
+            self.init(acrPath: path.dropFirst("/acr/v1/".count))
+            return
+        }
         guard path == "/v2" || path.hasPrefix("/v2/") else { return nil }
         let rest = path.dropFirst(path == "/v2" ? 3 : 4)
         if rest.isEmpty {
@@ -43,6 +54,26 @@ enum OCIRoute: Equatable {
             self = .blob(name: name, digest: digest)
         } else if let (name, digest) = split("/referrers/"), !digest.contains("/") {
             self = .referrers(name: name, digest: digest)
+        } else {
+            return nil
+        }
+    }
+
+    /// `_catalog`, `<name>`, `<name>/_tags[/<tag>]`, `<name>/_manifests[/<digest>]`.
+    private init?(acrPath rest: Substring) {
+        guard !rest.isEmpty else { return nil }
+        if rest == "_catalog" {
+            self = .acrCatalog
+        } else if rest.hasSuffix("/_tags") {
+            self = .acrTags(name: String(rest.dropLast("/_tags".count)))
+        } else if rest.hasSuffix("/_manifests") {
+            self = .acrManifests(name: String(rest.dropLast("/_manifests".count)))
+        } else if let range = rest.range(of: "/_tags/", options: .backwards), !rest[range.upperBound...].contains("/") {
+            self = .acrTag(name: String(rest[..<range.lowerBound]), tag: String(rest[range.upperBound...]))
+        } else if let range = rest.range(of: "/_manifests/", options: .backwards), !rest[range.upperBound...].contains("/") {
+            self = .acrManifest(name: String(rest[..<range.lowerBound]), reference: String(rest[range.upperBound...]))
+        } else if !rest.hasPrefix("_") {
+            self = .acrRepository(name: String(rest))
         } else {
             return nil
         }

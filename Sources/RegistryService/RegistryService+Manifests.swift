@@ -105,6 +105,11 @@ extension RegistryService {
         return StoredManifest(record: record, bytes: bytes)
     }
 
+    /// Deletes a repository with everything in it (ACR's `DELETE /acr/v1/<repository>`).
+    public func deleteRepository(registry: String, repository: RepositoryName) async throws -> (manifests: [String], tags: [String]) {
+        try await metadata.deleteRepository(registry: registry, repository: repository.value)
+    }
+
     /// Deletes by digest (the manifest and its tags) or by tag (only the tag).
     public func deleteManifest(registry: String, repository: RepositoryName, reference: ManifestReference) async throws {
         switch reference {
@@ -128,6 +133,20 @@ extension RegistryService {
 
     public func repositories(registry: String, after last: String?, limit: Int?) async throws -> [String] {
         try await metadata.repositories(registry: registry, after: last, limit: limit)
+    }
+
+    /// A repository's manifests and its tags with the digest each names, for ACR's metadata API (names and sizes only:
+    /// nothing here needs the registry's key, so it answers while a customer-managed key is unavailable).
+    public func repositoryContents(registry: String, repository: RepositoryName) async throws -> (manifests: [ManifestRecord], tags: [(name: String, digest: Digest)]) {
+        guard try await metadata.repositoryExists(registry: registry, repository: repository.value) else {
+            throw RegistryError(.nameUnknown, "repository \(repository) is not known")
+        }
+        let manifests = try await metadata.manifests(registry: registry, repository: repository.value)
+        var tags: [(name: String, digest: Digest)] = []
+        for tag in try await metadata.tags(registry: registry, repository: repository.value, after: nil, limit: nil) {
+            if let digest = try await metadata.resolveTag(registry: registry, repository: repository.value, tag: tag) { tags.append((tag, digest)) }
+        }
+        return (manifests, tags)
     }
 
     /// The bytes the registry's blobs and manifests take (their content sizes), as `listUsages` reports them.

@@ -29,7 +29,7 @@ public struct RegistryAccess: Sendable {
         if let registry = try? await registryResource(named: username), registry["properties"]["adminUserEnabled"] == .bool(true),
            case .string(let id) = registry["id"], (try? await credentials.matches(registryID: id, password: password)) == true {
             return (username, grants(service: service, requested: requested) { name in
-                name.lowercased() == username.lowercased() ? ["pull", "push", "delete"] : []
+                name.lowercased() == username.lowercased() ? ["pull", "push", "delete", "metadata_read"] : []
             })
         }
         return await tokenGrants(username: username, password: password, service: service, requested: requested)
@@ -87,7 +87,10 @@ public struct RegistryAccess: Sendable {
         for name in Set(requested.compactMap { registryName(of: $0, service: service) }) {
             guard let registry = try? await registryResource(named: name), case .string(let id) = registry["id"],
                   let permitted = try? await directory.permitted(principalID, among: Self.dataActions.map(\.rbac), at: id) else { continue }
-            allowedByRegistry[name] = Set(Self.dataActions.filter { permitted.contains($0.rbac) }.map(\.action))
+            var actions = Set(Self.dataActions.filter { permitted.contains($0.rbac) }.map(\.action))
+            // Who may pull may read the metadata ACR's API shows (AcrPull's `…/repositories/metadata/read`).
+            if actions.contains("pull") { actions.insert("metadata_read") }
+            allowedByRegistry[name] = actions
         }
         return grants(service: service, requested: requested) { allowedByRegistry[$0] ?? [] }
     }
@@ -99,7 +102,7 @@ public struct RegistryAccess: Sendable {
             guard let registry = registryName(of: scope, service: service) else { return nil }
             switch scope.type {
             case "repository":
-                let actions = scope.actions.filter { allowed(registry).contains($0) || ($0 == "*" && allowed(registry).count == 3) }
+                let actions = scope.actions.filter { allowed(registry).contains($0) || ($0 == "*" && ["pull", "push", "delete"].allSatisfy(allowed(registry).contains)) }
                 return actions.isEmpty ? nil : AccessGrant(type: "repository", name: scope.name, actions: actions)
             case "registry" where scope.name == "catalog" && allowed(registry).contains("pull"):
                 return AccessGrant(type: "registry", name: "catalog", actions: ["*"])

@@ -202,10 +202,10 @@ struct RegistryTokens: Sendable {
         }
         var expiry: JSONValue = .null
         if case .string(let text) = body["expiry"] {
-            guard let date = Self.parseDate(text), date.timeIntervalSince1970 > Date().timeIntervalSince1970, date.timeIntervalSince1970 < 4e9 else {
+            guard let date = AzureDates.parse(text), date.timeIntervalSince1970 > Date().timeIntervalSince1970, date.timeIntervalSince1970 < 4e9 else {
                 throw AzureErrorResponse(.badRequest, code: "InvalidRequestContent", message: "expiry must be an ISO 8601 date in the future, before 2096.")
             }
-            expiry = .string(Self.format(date))
+            expiry = .string(AzureDates.format(date))
         }
         var passwords: [JSONValue] = { if case .array(let old) = token["properties"]["credentials"]["passwords"] { old } else { [] } }()
         var shown: [JSONValue] = []
@@ -241,7 +241,7 @@ struct RegistryTokens: Sendable {
               case .array(let passwords) = token["properties"]["credentials"]["passwords"] else { return nil }
         let now = Date()
         let opens = passwords.contains { entry in
-            if case .string(let expiry) = entry["expiry"], let date = Self.parseDate(expiry), date <= now { return false }
+            if case .string(let expiry) = entry["expiry"], let date = AzureDates.parse(expiry), date <= now { return false }
             guard let check = try? JSONDecoder().decode(PasswordCredential.self, from: Data(JSONText.serialize(entry["check"]).utf8)) else { return false }
             return check.matches(username: tokenName.lowercased(), password: password)
         }
@@ -305,19 +305,5 @@ struct RegistryTokens: Sendable {
         AzureErrorResponse(.notFound, code: "ResourceNotFound", message: "The \(kind) '\(name.prefix(100))' was not found.")
     }
 
-    static func now() -> String { format(Date()) }
-
-    static func format(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: date)
-    }
-
-    static func parseDate(_ text: String) -> Date? {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = formatter.date(from: text) { return date }
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.date(from: text)
-    }
+    static func now() -> String { AzureDates.format(Date()) }
 }

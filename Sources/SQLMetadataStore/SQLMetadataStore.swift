@@ -233,6 +233,22 @@ public final class SQLMetadataStore: MetadataStore {
         }
     }
 
+    public func deleteRepository(registry: String, repository: String) async throws -> (manifests: [String], tags: [String]) {
+        try await sessions.transaction { db in
+            let manifests = try await db.raw("""
+                SELECT digest FROM manifests WHERE registry = \(bind: registry) AND repository = \(bind: repository) ORDER BY digest
+                """).all().map { try $0.decode(column: "digest", as: String.self) }
+            let tags = try await db.raw("""
+                SELECT name FROM tags WHERE registry = \(bind: registry) AND repository = \(bind: repository) ORDER BY name
+                """).all().map { try $0.decode(column: "name", as: String.self) }
+            for table in ["tags", "manifests", "manifest_blobs", "repository_blobs"] {
+                try await db.raw("DELETE FROM \(unsafeRaw: table) WHERE registry = \(bind: registry) AND repository = \(bind: repository)").run()
+            }
+            try await db.raw("DELETE FROM repositories WHERE registry = \(bind: registry) AND name = \(bind: repository)").run()
+            return (manifests, tags)
+        }
+    }
+
     public func deleteTag(registry: String, repository: String, tag: String) async throws -> Bool {
         try await sessions.transaction { db in
             guard try await db.raw("""

@@ -68,7 +68,10 @@ import Testing
             },
             Caller(description: "delete", actions: ["delete"], catalog: false) { try issue($0, [($0.name("coffer", "ci"), ["delete"])]) },
             Caller(description: "every action", actions: Set(all), catalog: true) { try issue($0, [($0.name("coffer", "ci"), all)], catalog: true) },
-            Caller(description: "`*`", actions: Set(all), catalog: false) { try issue($0, [($0.name("coffer", "ci"), ["*"])]) },
+            Caller(description: "`*`", actions: Set(all + ["metadata_read"]), catalog: false) { try issue($0, [($0.name("coffer", "ci"), ["*"])]) },
+            Caller(description: "metadata_read", actions: ["metadata_read"], catalog: false) {
+                try issue($0, [($0.name("coffer", "ci"), ["metadata_read"])])
+            },
             Caller(description: "every action on another repository", actions: [], catalog: false) {
                 try issue($0, [($0.name("coffer", "other"), all)])
             },
@@ -107,7 +110,7 @@ import Testing
             }
         }
         try await fixture.server.close()
-        // 17 operations × 2 styles × 15 callers.
+        // 26 operations × 2 styles × 16 callers.
         #expect(checked == OCIOperation.all.count * Style.allCases.count * callers.count)
         #expect(checked >= 500)
     }
@@ -122,6 +125,9 @@ import Testing
             (.base, "/v2/"), (.catalog, "/v2/_catalog"), (.tags, "/v2/coffer/ci/tags/list"), (.manifest, "/v2/coffer/ci/manifests/v1"),
             (.blob, "/v2/coffer/ci/blobs/\(sha256([1]))"), (.startUpload, "/v2/coffer/ci/blobs/uploads/"),
             (.upload, "/v2/coffer/ci/blobs/uploads/\(UUID().uuidString.lowercased())"), (.referrers, "/v2/coffer/ci/referrers/\(sha256([1]))"),
+            (.acrCatalog, "/acr/v1/_catalog"), (.acrRepository, "/acr/v1/coffer/ci"), (.acrTags, "/acr/v1/coffer/ci/_tags"),
+            (.acrTag, "/acr/v1/coffer/ci/_tags/v1"), (.acrManifests, "/acr/v1/coffer/ci/_manifests"),
+            (.acrManifest, "/acr/v1/coffer/ci/_manifests/\(sha256([1]))"),
         ]
         #expect(Set(routes.map(\.0)) == Set(OCIOperation.Endpoint.allCases))
         var refused = 0
@@ -133,7 +139,7 @@ import Testing
                 refused += 1
             }
         }
-        #expect(refused == 8 * 7 - OCIOperation.all.count)
+        #expect(refused == OCIOperation.Endpoint.allCases.count * 7 - OCIOperation.all.count)
         try await fixture.server.close()
     }
 
@@ -167,6 +173,15 @@ import Testing
         case (.upload, .put): return ("\(upload)?digest=\(config)", nil)
         case (.upload, _): return (upload, nil)
         case (.referrers, _): return ("/v2/\(name)/referrers/\(config)", nil)
+        case (.acrCatalog, _): return ("/acr/v1/_catalog", nil)
+        // Deletes the repository (later operations then find nothing: 404 is still not a refusal).
+        case (.acrRepository, _): return ("/acr/v1/\(name)", nil)
+        case (.acrTags, _): return ("/acr/v1/\(name)/_tags", nil)
+        case (.acrTag, .delete): return ("/acr/v1/\(name)/_tags/absent", nil)
+        case (.acrTag, _): return ("/acr/v1/\(name)/_tags/v1", nil)
+        case (.acrManifests, _): return ("/acr/v1/\(name)/_manifests", nil)
+        case (.acrManifest, .delete): return ("/acr/v1/\(name)/_manifests/\(sha256([0xAB]))", nil)
+        case (.acrManifest, _): return ("/acr/v1/\(name)/_manifests/\(config)", nil)
         }
     }
 }

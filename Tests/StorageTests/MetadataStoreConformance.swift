@@ -128,6 +128,24 @@ private func content(_ digest: Digest) -> BlobRecord {
     }
 
     @Test(arguments: MetadataStoreFactory.backends)
+    func aDeletedRepositoryLeavesNothingBehindButItsBlobs(_ factory: MetadataStoreFactory) async throws {
+        let store = try await factory.make()
+        defer { Task { try await store.close() } }
+        try await store.putManifest(manifest("app", digest("b")), content: content(digest("b")), references: .init(), tag: "v1")
+        try await store.putManifest(manifest("app", digest("a")), content: content(digest("a")), references: .init(), tag: nil)
+        try await store.putManifest(manifest("other", digest("c")), content: content(digest("c")), references: .init(), tag: "v1")
+        let deleted = try await store.deleteRepository(registry: "r", repository: "app")
+        #expect(deleted.manifests == [digest("a").description, digest("b").description] && deleted.tags == ["v1"])
+        #expect(try await !store.repositoryExists(registry: "r", repository: "app"))
+        #expect(try await store.repositories(registry: "r", after: nil, limit: nil) == ["other"])
+        #expect(try await store.manifests(registry: "r", repository: "app").isEmpty)
+        #expect(try await store.resolveTag(registry: "r", repository: "other", tag: "v1") == digest("c"))
+        #expect(try await store.blob(registry: "r", digest: digest("a")) != nil)
+        let again = try await store.deleteRepository(registry: "r", repository: "app")
+        #expect(again.manifests.isEmpty && again.tags.isEmpty)
+    }
+
+    @Test(arguments: MetadataStoreFactory.backends)
     func leasesHaveOneHolderUntilTheyRunOut(_ factory: MetadataStoreFactory) async throws {
         let store = try await factory.make()
         defer { Task { try await store.close() } }

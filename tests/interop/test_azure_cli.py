@@ -300,3 +300,31 @@ def test_registry_tokens_and_scope_maps(az, coffer, tmp_path):
     usage = az.json("acr", "show-usage", "-n", "tokreg")["value"]
     size = next(entry for entry in usage if entry["name"] == "Size")
     assert size["unit"] == "Bytes" and size["limit"] == 100 * 1024 ** 3 and size["currentValue"] > 50_000
+
+
+def test_acr_repository_commands(az, coffer, tmp_path):
+    """`az acr repository` reads and deletes through ACR's metadata API (`/acr/v1/…`), with the caller's Entra token."""
+    az("group", "create", "--name", "repos-rg", "--location", "westeurope")
+    az("acr", "create", "-n", "reporeg", "-g", "repos-rg", "--sku", "Basic")
+    server = f"reporeg.cr.localhost:{coffer.port}"
+    source = str(tmp_path / "source")
+    build_image(source, "v1", [os.urandom(20_000)])
+    admin = f"{coffer.username}:{coffer.password}"
+    for destination in ("team/app:v1", "team/app:stable", "tools:v1"):
+        assert skopeo("copy", "--dest-cert-dir", coffer.cert_dir, "--dest-creds", admin, f"oci:{source}:v1",
+                      f"docker://{server}/{destination}").returncode == 0
+    assert az.tsv("acr", "repository", "list", "-n", "reporeg", "--query", "join(' ', @)") == "team/app tools"
+    assert az.tsv("acr", "repository", "show-tags", "-n", "reporeg", "--repository", "team/app", "--query", "join(' ', @)") == "stable v1"
+    shown = az.json("acr", "repository", "show", "-n", "reporeg", "--repository", "team/app")
+    assert shown["tagCount"] == 2 and shown["manifestCount"] == 1 and shown["registry"] == server
+    digest = az.tsv("acr", "repository", "show", "-n", "reporeg", "--image", "team/app:v1", "--query", "digest")
+    assert digest.startswith("sha256:")
+    manifests = az.json("acr", "manifest", "list-metadata", "-r", "reporeg", "-n", "team/app")
+    assert [m["digest"] for m in manifests] == [digest] and sorted(manifests[0]["tags"]) == ["stable", "v1"]
+    az("acr", "repository", "untag", "-n", "reporeg", "--image", "team/app:stable")
+    assert az.tsv("acr", "repository", "show-tags", "-n", "reporeg", "--repository", "team/app", "--query", "join(' ', @)") == "v1"
+    deleted = az.json("acr", "repository", "delete", "-n", "reporeg", "--repository", "team/app", "--yes")
+    assert deleted["manifestsDeleted"] == [digest] and deleted["tagsDeleted"] == ["v1"]
+    assert az.tsv("acr", "repository", "list", "-n", "reporeg", "--query", "join(' ', @)") == "tools"
+    missing = az("acr", "repository", "show", "-n", "reporeg", "--repository", "team/app", check=False)
+    assert missing.returncode != 0 and "ERROR:" in missing.stderr
