@@ -73,6 +73,8 @@ struct ARMExchange {
         case .listSubscriptionRegistries:
             return jsonResponse(.object(JSONObject([("value", .array(try await api.registries.listPresented(under: subscriptionScope)))])))
         case .listVaults: return try AzureJSON.response(VaultList(value: try await api.vaults.vaults(under: groupID(group))))
+        case .listSubscriptionManagedHSMs, .listManagedHSMs, .listDeletedManagedHSMs:
+            return jsonResponse(.object(JSONObject([("value", .array([]))])))
         case .getVault:
             guard let vault = try await api.vaults.vault(id: route.scope) else { throw vaultNotFound(route["vault"], group: group) }
             return try AzureJSON.response(vault)
@@ -93,6 +95,11 @@ struct ARMExchange {
         case .deleteRegistry: return try await delete(Registries.type, id: route.scope, name: route["registry"])
         case .listCredentials: return jsonResponse(try await api.registries.listCredentials(id: route.scope))
         case .listUsages: return jsonResponse(try await api.registries.listUsages(id: route.scope))
+        case .importImage:
+            try await api.registries.importImage(targetID: route.scope, body: try await Self.jsonBody(request)) { source in
+                try await authorizeLinked(RegistryDataAction.pull, source)
+            }
+            return AzureJSON.empty(.ok)
         case .regenerateCredential:
             guard case .string(let passwordName) = try await Self.jsonBody(request)["name"] else {
                 throw AzureErrorResponse(.badRequest, code: "InvalidRequestContent", message: "The body must name the password: {\"name\": \"password\"}.")

@@ -12,7 +12,9 @@ enum ARMOperation: CaseIterable, Sendable {
     case listFeatures, listProviderFeatures, getFeature, registerFeature, unregisterFeature
     case listDeletedVaults, getDeletedVault, purgeDeletedVault, listSubscriptionVaults, listSubscriptionRegistries
     case listVaults, getVault, putVault, patchVault, deleteVault, updateAccessPolicies
-    case listRegistries, getRegistry, putRegistry, patchRegistry, deleteRegistry, listCredentials, regenerateCredential, listUsages
+    /// Managed HSMs: there are none here, but az lists them beside vaults (`az keyvault list|list-deleted`).
+    case listSubscriptionManagedHSMs, listManagedHSMs, listDeletedManagedHSMs
+    case listRegistries, getRegistry, putRegistry, patchRegistry, deleteRegistry, listCredentials, regenerateCredential, listUsages, importImage
     case listReplications, getReplication, putReplication, deleteReplication
     case listScopeMaps, getScopeMap, putScopeMap, patchScopeMap, deleteScopeMap
     case listTokens, getToken, putToken, patchToken, deleteToken, generateCredentials
@@ -62,6 +64,9 @@ enum ARMOperation: CaseIterable, Sendable {
         case .patchVault: (.patch, vault)
         case .deleteVault: (.delete, vault)
         case .updateAccessPolicies: (.put, vault + "/accessPolicies/{operationKind}")
+        case .listSubscriptionManagedHSMs: (.get, subscription + "/providers/Microsoft.KeyVault/managedHSMs")
+        case .listManagedHSMs: (.get, group + "/providers/Microsoft.KeyVault/managedHSMs")
+        case .listDeletedManagedHSMs: (.get, subscription + "/providers/Microsoft.KeyVault/deletedManagedHSMs")
         case .listRegistries: (.get, group + "/providers/Microsoft.ContainerRegistry/registries")
         case .getRegistry: (.get, registry)
         case .putRegistry: (.put, registry)
@@ -70,6 +75,7 @@ enum ARMOperation: CaseIterable, Sendable {
         case .listCredentials: (.post, registry + "/listCredentials")
         case .regenerateCredential: (.post, registry + "/regenerateCredential")
         case .listUsages: (.get, registry + "/listUsages")
+        case .importImage: (.post, registry + "/importImage")
         case .listReplications: (.get, registry + "/replications")
         case .getReplication: (.get, registry + "/replications/{replication}")
         case .putReplication: (.put, registry + "/replications/{replication}")
@@ -129,8 +135,11 @@ enum ARMOperation: CaseIterable, Sendable {
         case .putVault, .patchVault: "Microsoft.KeyVault/vaults/write"
         case .deleteVault: "Microsoft.KeyVault/vaults/delete"
         case .updateAccessPolicies: "Microsoft.KeyVault/vaults/accessPolicies/write"
+        case .listSubscriptionManagedHSMs, .listManagedHSMs: "Microsoft.KeyVault/managedHSMs/read"
+        case .listDeletedManagedHSMs: "Microsoft.KeyVault/deletedManagedHSMs/read"
         case .listSubscriptionRegistries, .listRegistries, .getRegistry: "Microsoft.ContainerRegistry/registries/read"
         case .listUsages: "Microsoft.ContainerRegistry/registries/listUsages/read"
+        case .importImage: "Microsoft.ContainerRegistry/registries/importImage/action"
         case .putRegistry, .patchRegistry: "Microsoft.ContainerRegistry/registries/write"
         case .deleteRegistry: "Microsoft.ContainerRegistry/registries/delete"
         case .listCredentials: "Microsoft.ContainerRegistry/registries/listCredentials/action"

@@ -67,7 +67,7 @@ import Testing
             },
             try await caller("Key Vault Crypto Officer of the group", .keyVaultCryptoOfficer, at: group) { action in
                 (Self.isAuthorization(action) && Self.isRead(action)) || action == "microsoft.resources/subscriptions/resourcegroups/read"
-                    || action.hasPrefix("microsoft.resources/deployments/") || (action.hasPrefix("microsoft.keyvault/") && Self.isRead(action))
+                    || action.hasPrefix("microsoft.resources/deployments/") || (action.hasPrefix("microsoft.keyvault/") && !action.contains("managedhsms") && Self.isRead(action))
             },
             try await caller("AcrPull of the group", .acrPull, at: group) { _ in false },
             try await caller("Owner of another group", .owner, at: otherGroup) { _ in true },

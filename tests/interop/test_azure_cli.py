@@ -204,7 +204,7 @@ def test_graph_service_principals_and_role_assignments(az, coffer):
     assert token_for(reset["password"]) == 401
 
 
-def test_rbac_vault_keys_with_default_az_keyvault_create(az, coffer):
+def test_rbac_vault_keys_with_default_az_keyvault_create(az, coffer, tmp_path):
     """`az keyvault create` defaults to an RBAC vault: the creator grants itself a data role, then uses every key command."""
     az("group", "create", "--name", "keys-rg", "--location", "westeurope")
     vault_id = az.tsv("keyvault", "create", "--name", "keysvault", "-g", "keys-rg", "--query", "id")
@@ -223,10 +223,42 @@ def test_rbac_vault_keys_with_default_az_keyvault_create(az, coffer):
     rotated = az.tsv("keyvault", "key", "rotate", "--vault-name", "keysvault", "-n", "k1", "--query", "key.kid")
     assert rotated != kid
     assert len(az.json("keyvault", "key", "list-versions", "--vault-name", "keysvault", "-n", "k1")) == 2
+    digest = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+    signature = az.tsv("keyvault", "key", "sign", "--vault-name", "keysvault", "-n", "k1", "--algorithm", "RS256", "--digest", digest,
+                       "--query", "signature")
+    assert az.tsv("keyvault", "key", "verify", "--vault-name", "keysvault", "-n", "k1", "--algorithm", "RS256", "--digest", digest,
+                  "--signature", signature, "--query", "isValid") == "true"
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"lifetimeActions": [{"trigger": {"timeAfterCreate": "P90D"}, "action": {"type": "Rotate"}}],
+                                  "attributes": {"expiryTime": "P2Y"}}))
+    assert az.tsv("keyvault", "key", "rotation-policy", "update", "--vault-name", "keysvault", "-n", "k1", "--value", f"@{policy}",
+                  "--query", "lifetimeActions[0].timeAfterCreate") == "P90D"
+    az("keyvault", "key", "set-attributes", "--vault-name", "keysvault", "-n", "k1", "--enabled", "false")
+    assert az.tsv("keyvault", "key", "show", "--vault-name", "keysvault", "-n", "k1", "--query", "attributes.enabled") == "false"
+    az("keyvault", "key", "set-attributes", "--vault-name", "keysvault", "-n", "k1", "--enabled", "true")
+    backup = tmp_path / "k1.backup"
+    az("keyvault", "key", "backup", "--vault-name", "keysvault", "-n", "k1", "--file", str(backup))
     az("keyvault", "key", "delete", "--vault-name", "keysvault", "-n", "k1")
     assert az.tsv("keyvault", "key", "list-deleted", "--vault-name", "keysvault", "--query", "[].name") == "k1"
     assert az.tsv("keyvault", "key", "recover", "--vault-name", "keysvault", "-n", "k1", "--query", "key.kid").startswith(
         f"https://keysvault.vault.localhost:{coffer.port}/keys/k1/")
+    # Deleted and purged (this vault has no purge protection), then restored from its backup.
+    az("keyvault", "key", "delete", "--vault-name", "keysvault", "-n", "k1")
+    az("keyvault", "key", "purge", "--vault-name", "keysvault", "-n", "k1")
+    assert az.tsv("keyvault", "key", "restore", "--vault-name", "keysvault", "--file", str(backup), "--query", "key.kid") == rotated
+    pem = tmp_path / "rsa.pem"
+    subprocess.run(["openssl", "genrsa", "-out", str(pem), "2048"], check=True, capture_output=True)
+    assert az.tsv("keyvault", "key", "import", "--vault-name", "keysvault", "-n", "imported", "--pem-file", str(pem), "--query", "key.kty") == "RSA"
+    assert az.tsv("keyvault", "key", "create", "--vault-name", "keysvault", "-n", "ec1", "--kty", "EC", "--curve", "P-256",
+                  "--query", "key.crv") == "P-256"
+
+    # The vault itself: soft delete, list-deleted, recover, purge.
+    az("keyvault", "delete", "--name", "keysvault")
+    assert az.tsv("keyvault", "list-deleted", "--query", "[].name") == "keysvault"
+    assert az.tsv("keyvault", "recover", "--name", "keysvault", "--query", "name") == "keysvault"
+    az("keyvault", "delete", "--name", "keysvault")
+    az("keyvault", "purge", "--name", "keysvault")
+    assert az.tsv("keyvault", "list-deleted", "--query", "length(@)") == "0"
 
 
 def skopeo(*args):
@@ -328,3 +360,17 @@ def test_acr_repository_commands(az, coffer, tmp_path):
     assert az.tsv("acr", "repository", "list", "-n", "reporeg", "--query", "join(' ', @)") == "tools"
     missing = az("acr", "repository", "show", "-n", "reporeg", "--repository", "team/app", check=False)
     assert missing.returncode != 0 and "ERROR:" in missing.stderr
+
+    # az acr import, from another registry of this server (by login server, then by --registry), under the target's key.
+    az("acr", "create", "-n", "importreg", "-g", "repos-rg", "--sku", "Basic")
+    az("acr", "import", "-n", "importreg", "--source", f"{server}/tools:v1", "-t", "copied/tools:v1")
+    assert az.tsv("acr", "repository", "show-tags", "-n", "importreg", "--repository", "copied/tools", "--query", "join(' ', @)") == "v1"
+    again = az("acr", "import", "-n", "importreg", "--source", "tools:v1", "-r", "reporeg", "-t", "copied/tools:v1", check=False)
+    assert again.returncode != 0 and "TagAlreadyExists" in again.stderr
+    az("acr", "import", "-n", "importreg", "--source", "tools:v1", "-r", "reporeg", "-t", "copied/tools:v1", "--force")
+    back = str(tmp_path / "back")
+    pulled = skopeo("copy", "--src-cert-dir", coffer.cert_dir, "--src-creds", admin, f"docker://importreg.cr.localhost:{coffer.port}/copied/tools:v1",
+                    f"oci:{back}:v1")
+    assert pulled.returncode == 0, pulled.stderr
+    missing = az("acr", "import", "-n", "importreg", "--source", f"{server}/tools:absent", "-t", "x:y", check=False)
+    assert missing.returncode != 0 and "ImageNotFound" in missing.stderr
