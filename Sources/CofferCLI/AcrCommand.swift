@@ -69,11 +69,12 @@ struct AcrCommand: AsyncParsableCommand {
             try await runClient(common) { client in
                 var location = self.location ?? ""
                 if location.isEmpty { location = try await client.location(ofGroup: resourceGroup) }
-                return try await client.arm(.PUT, "\(client.groupPath(resourceGroup))/providers/Microsoft.ContainerRegistry/registries/\(name)",
-                                            apiVersion: AcrCommand.apiVersion, body: .from([
-                                                ("location", .string(location)), ("sku", .from([("name", .string(sku))])),
-                                                ("properties", .from([("adminUserEnabled", .bool(adminEnabled))])),
-                                            ]))
+                return AzureOutputShape.flattened(try await client.arm(
+                    .PUT, "\(client.groupPath(resourceGroup))/providers/Microsoft.ContainerRegistry/registries/\(name)",
+                    apiVersion: AcrCommand.apiVersion, body: .from([
+                        ("location", .string(location)), ("sku", .from([("name", .string(sku))])),
+                        ("properties", .from([("adminUserEnabled", .bool(adminEnabled))])),
+                    ])))
             }
         }
     }
@@ -85,7 +86,7 @@ struct AcrCommand: AsyncParsableCommand {
         @OptionGroup var common: CommonOptions
 
         func run() async throws {
-            try await runClient(common) { client in try await AcrCommand.find(client, name, group: resourceGroup) }
+            try await runClient(common) { client in AzureOutputShape.flattened(try await AcrCommand.find(client, name, group: resourceGroup)) }
         }
     }
 
@@ -98,7 +99,7 @@ struct AcrCommand: AsyncParsableCommand {
             try await runClient(common) { client in
                 let path = resourceGroup.map { "\(client.groupPath($0))/providers/Microsoft.ContainerRegistry/registries" }
                     ?? "/subscriptions/\(client.subscriptionID)/providers/Microsoft.ContainerRegistry/registries"
-                return try await client.arm(.GET, path, apiVersion: AcrCommand.apiVersion)["value"]
+                return AzureOutputShape.flattenedList(try await client.arm(.GET, path, apiVersion: AcrCommand.apiVersion)["value"])
             }
         }
     }

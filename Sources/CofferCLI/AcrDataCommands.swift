@@ -26,7 +26,7 @@ extension AcrCommand {
                 var body = JSONObject()
                 if let adminEnabled { body["properties"] = .from([("adminUserEnabled", .bool(adminEnabled))]) }
                 if let sku { body["sku"] = .from([("name", .string(sku))]) }
-                return try await client.arm(.PATCH, id, apiVersion: AcrCommand.apiVersion, body: .object(body))
+                return AzureOutputShape.flattened(try await client.arm(.PATCH, id, apiVersion: AcrCommand.apiVersion, body: .object(body)))
             }
         }
     }

@@ -20,8 +20,8 @@ struct IdentityCommand: AsyncParsableCommand {
             try await runClient(common) { client in
                 var location = self.location ?? ""
                 if location.isEmpty { location = try await client.location(ofGroup: resourceGroup) }
-                return try await client.arm(.PUT, IdentityCommand.path(client, resourceGroup, name), apiVersion: "2023-01-31",
-                                            body: .from([("location", .string(location))]))
+                return AzureOutputShape.flattened(try await client.arm(.PUT, IdentityCommand.path(client, resourceGroup, name), apiVersion: "2023-01-31",
+                                                                       body: .from([("location", .string(location))])))
             }
         }
     }
@@ -33,17 +33,23 @@ struct IdentityCommand: AsyncParsableCommand {
         @OptionGroup var common: CommonOptions
 
         func run() async throws {
-            try await runClient(common) { client in try await client.arm(.GET, IdentityCommand.path(client, resourceGroup, name), apiVersion: "2023-01-31") }
+            try await runClient(common) { client in
+                AzureOutputShape.flattened(try await client.arm(.GET, IdentityCommand.path(client, resourceGroup, name), apiVersion: "2023-01-31"))
+            }
         }
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List user-assigned managed identities.")
-        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String
+        static let configuration = CommandConfiguration(abstract: "List user-assigned managed identities (of a group, or of the subscription).")
+        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String?
         @OptionGroup var common: CommonOptions
 
         func run() async throws {
-            try await runClient(common) { client in try await client.arm(.GET, IdentityCommand.path(client, resourceGroup), apiVersion: "2023-01-31")["value"] }
+            try await runClient(common) { client in
+                let path = resourceGroup.map { IdentityCommand.path(client, $0) }
+                    ?? "/subscriptions/\(client.subscriptionID)/providers/Microsoft.ManagedIdentity/userAssignedIdentities"
+                return AzureOutputShape.flattenedList(try await client.arm(.GET, path, apiVersion: "2023-01-31")["value"])
+            }
         }
     }
 

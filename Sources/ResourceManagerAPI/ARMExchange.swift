@@ -143,7 +143,8 @@ struct ARMExchange {
         case .deleteToken: return try await delete(RegistryTokens.tokenType, id: route.scope, name: route["token"])
         case .generateCredentials:
             return jsonResponse(try await api.registryTokens.generateCredentials(registryID: route.scope, body: try await Self.jsonBody(request)))
-        case .listIdentities: return try await listIdentities(group: group)
+        case .listIdentities: return try await listIdentities(under: groupID(group))
+        case .listSubscriptionIdentities: return try await listIdentities(under: subscriptionScope)
         case .getIdentity:
             guard let document = try await api.documents.document(id: route.scope) else { throw identityNotFound(route["identity"], group: group) }
             return try AzureJSON.response(try await present(identity: document))
@@ -376,9 +377,9 @@ struct ARMExchange {
 
     static let identityType = "microsoft.managedidentity/userassignedidentities"
 
-    private func listIdentities(group: String) async throws -> Response {
+    private func listIdentities(under scope: String) async throws -> Response {
         var identities: [IdentityResource] = []
-        for document in try await api.documents.documents(under: groupID(group).lowercased() + "/", type: Self.identityType) {
+        for document in try await api.documents.documents(under: scope.lowercased() + "/", type: Self.identityType) {
             identities.append(try await present(identity: document))
         }
         return try AzureJSON.response(IdentityList(value: identities))

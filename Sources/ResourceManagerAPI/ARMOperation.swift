@@ -18,7 +18,7 @@ enum ARMOperation: CaseIterable, Sendable {
     case listReplications, getReplication, putReplication, deleteReplication
     case listScopeMaps, getScopeMap, putScopeMap, patchScopeMap, deleteScopeMap
     case listTokens, getToken, putToken, patchToken, deleteToken, generateCredentials
-    case listIdentities, getIdentity, putIdentity, patchIdentity, deleteIdentity, listWorkloadEnvironment
+    case listSubscriptionIdentities, listIdentities, getIdentity, putIdentity, patchIdentity, deleteIdentity, listWorkloadEnvironment
     case listRoleAssignments, getRoleAssignment, putRoleAssignment, deleteRoleAssignment, listRoleDefinitions, getRoleDefinition
     case listDeployments, getDeployment, putDeployment, deleteDeployment, validateDeployment
     case getDeploymentStatus, listDeploymentOperations, getDeploymentOperation
@@ -91,6 +91,7 @@ enum ARMOperation: CaseIterable, Sendable {
         case .patchToken: (.patch, registry + "/tokens/{token}")
         case .deleteToken: (.delete, registry + "/tokens/{token}")
         case .generateCredentials: (.post, registry + "/generateCredentials")
+        case .listSubscriptionIdentities: (.get, subscription + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities")
         case .listIdentities: (.get, group + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities")
         case .getIdentity: (.get, identity)
         case .putIdentity: (.put, identity)
@@ -154,7 +155,7 @@ enum ARMOperation: CaseIterable, Sendable {
         case .putToken, .patchToken: "Microsoft.ContainerRegistry/registries/tokens/write"
         case .deleteToken: "Microsoft.ContainerRegistry/registries/tokens/delete"
         case .generateCredentials: "Microsoft.ContainerRegistry/registries/generateCredentials/action"
-        case .listIdentities, .getIdentity: "Microsoft.ManagedIdentity/userAssignedIdentities/read"
+        case .listSubscriptionIdentities, .listIdentities, .getIdentity: "Microsoft.ManagedIdentity/userAssignedIdentities/read"
         case .putIdentity, .patchIdentity: "Microsoft.ManagedIdentity/userAssignedIdentities/write"
         case .deleteIdentity: "Microsoft.ManagedIdentity/userAssignedIdentities/delete"
         // Handing a workload an identity's credentials is attaching the identity to it.

@@ -27,7 +27,7 @@ def skopeo_push(coffer, tmp_path, server, repository, tag, *credentials):
 def new_registry(coffer, name):
     coffer_cli(coffer, "group", "create", "--name", "acr-rg", "--location", "westeurope")
     return coffer_cli(coffer, "acr", "create", "-n", name, "-g", "acr-rg", "--sku", "Basic",
-                      "--query", "properties.loginServer", "-o", "tsv").stdout.strip()
+                      "--query", "loginServer", "-o", "tsv").stdout.strip()
 
 
 def test_admin_user_credentials(coffer, tmp_path):
@@ -41,7 +41,7 @@ def test_admin_user_credentials(coffer, tmp_path):
     assert skopeo_push(coffer, tmp_path, server, "app", "v1", "--dest-creds", f"adminreg:{first}").returncode == 0
     # The admin user of one registry is nobody at another.
     other = coffer_cli(coffer, "acr", "create", "-n", "otherreg", "-g", "acr-rg", "--sku", "Basic",
-                       "--query", "properties.loginServer", "-o", "tsv").stdout.strip()
+                       "--query", "loginServer", "-o", "tsv").stdout.strip()
     assert skopeo_push(coffer, tmp_path, other, "app", "v1", "--dest-creds", f"adminreg:{first}").returncode != 0
     # Renewing one password retires it; the other keeps working.
     renewed = json.loads(coffer_cli(coffer, "acr", "credential", "renew", "-n", "adminreg", "--password-name", "password").stdout)
@@ -80,7 +80,7 @@ def test_acr_login_and_repository_commands(coffer, tmp_path):
     assert json.loads(coffer_cli(coffer, "acr", "repository", "show-tags", "-n", "loginreg", "--repository", "app").stdout) in ([], None)
     # A token is bound to its registry.
     other = coffer_cli(coffer, "acr", "create", "-n", "elsewhere", "-g", "acr-rg", "--sku", "Basic",
-                       "--query", "properties.loginServer", "-o", "tsv").stdout.strip()
+                       "--query", "loginServer", "-o", "tsv").stdout.strip()
     assert skopeo_push(coffer, tmp_path, other, "app", "v1", "--dest-creds", f"{NULL_USER}:{exposed['accessToken']}").returncode != 0
 
 
@@ -94,7 +94,7 @@ def test_roles_decide_what_an_identity_may_do(coffer, tmp_path):
     def identity_token():
         response = requests.get(f"https://localhost:{coffer.port}/msi/token", headers={"X-IDENTITY-HEADER": header}, verify=coffer.ca, timeout=30,
                                 params={"api-version": "2019-08-01", "resource": f"https://localhost:{coffer.port}",
-                                        "client_id": identity["properties"]["clientId"]})
+                                        "client_id": identity["clientId"]})
         return response.json()["access_token"]
 
     def registry_token(scope):
@@ -114,7 +114,7 @@ def test_roles_decide_what_an_identity_may_do(coffer, tmp_path):
     arm = coffer.operator_token()
     assigned = requests.put(f"https://{coffer.host}{registry_id}/providers/Microsoft.Authorization/roleAssignments/{uuid.uuid4()}",
                             params={"api-version": "2022-04-01"}, headers={"Authorization": f"Bearer {arm}"}, verify=coffer.ca, timeout=30,
-                            json={"properties": {"principalId": identity["properties"]["principalId"], "roleDefinitionId":
+                            json={"properties": {"principalId": identity["principalId"], "roleDefinitionId":
                                   f"/subscriptions/{operator['subscriptionId']}/providers/Microsoft.Authorization/roleDefinitions/7f951dda-4ed3-4680-a7ca-43fe172d538d"}})
     assert assigned.status_code == 201, assigned.text
     assert registry_token("repository:app:pull,push") == [{"type": "repository", "name": "app", "actions": ["pull"]}]

@@ -27,7 +27,7 @@ def test_seed_first_steps(coffer):
     kek = coffer_cli(coffer, "keyvault", "key", "create", "--name", "kek", "--vault-name", "cmkvault",
                      "--query", "key.kid", "--output", "tsv").stdout.strip()
     assert kek.startswith(f"https://cmkvault.vault.localhost:{coffer.port}/keys/kek/") and "\n" not in kek
-    identity = coffer_cli(coffer, "identity", "create", "-n", "cmk-identity", "-g", "cmk-rg", "--query", "properties.principalId",
+    identity = coffer_cli(coffer, "identity", "create", "-n", "cmk-identity", "-g", "cmk-rg", "--query", "principalId",
                           "-o", "tsv").stdout.strip()
     assert len(identity) == 36
     policies = coffer_cli(coffer, "keyvault", "set-policy", "-n", "cmkvault", "--object-id", identity,
@@ -80,7 +80,7 @@ def test_registry_resource_is_a_real_registry(coffer, tmp_path):
     from oci_layout import build_image
     coffer_cli(coffer, "group", "create", "--name", "acr-rg", "--location", "westeurope")
     login_server = coffer_cli(coffer, "acr", "create", "-n", "myregistry1", "-g", "acr-rg", "--sku", "Premium",
-                              "--query", "properties.loginServer", "-o", "tsv").stdout.strip()
+                              "--query", "loginServer", "-o", "tsv").stdout.strip()
     assert login_server == f"myregistry1.cr.localhost:{coffer.port}"
     # ACR_ID=$(az acr show --name <registry-name> --query id --output tsv)
     acr_id = coffer_cli(coffer, "acr", "show", "--name", "myregistry1", "--query", "id", "--output", "tsv").stdout.strip()
@@ -187,3 +187,18 @@ def test_key_rotation_policy_commands(coffer, tmp_path):
     shown = json.loads(coffer_cli(coffer, "keyvault", "key", "rotation-policy", "show", "--vault-name", "rpvault", "--name", "k").stdout)
     assert shown["attributes"]["expiryTime"] == "P90D"
     assert shown["lifetimeActions"][0]["trigger"]["timeAfterCreate"] == "P30D"
+
+
+def test_outputs_have_the_shape_az_prints(coffer):
+    """az prints SDK models: a registry's and an identity's properties at the top level, `resourceGroup` added."""
+    coffer_cli(coffer, "group", "create", "--name", "shape-rg", "--location", "westeurope")
+    coffer_cli(coffer, "acr", "create", "-n", "shaperegistry", "-g", "shape-rg", "--sku", "Standard")
+    assert coffer_cli(coffer, "acr", "show", "--name", "shaperegistry", "--query", "loginServer", "-o", "tsv").stdout.strip() == \
+        f"shaperegistry.cr.localhost:{coffer.port}"
+    shown = json.loads(coffer_cli(coffer, "acr", "show", "--name", "shaperegistry").stdout)
+    assert shown["adminUserEnabled"] is False and shown["resourceGroup"] == "shape-rg" and "properties" not in shown
+    identity = json.loads(coffer_cli(coffer, "identity", "create", "-n", "shapeid", "-g", "shape-rg").stdout)
+    assert len(identity["clientId"]) == 36 and len(identity["principalId"]) == 36 and identity["resourceGroup"] == "shape-rg"
+    # identity list, like az's, needs no group.
+    assert coffer_cli(coffer, "identity", "list", "--query", "[].name", "-o", "tsv").stdout.split() == ["shapeid"]
+    assert coffer_cli(coffer, "acr", "list", "--query", "[].loginServer", "-o", "tsv").stdout.split() == [f"shaperegistry.cr.localhost:{coffer.port}"]

@@ -63,13 +63,13 @@ def registry_body(identity, kek, sku="Premium", **properties):
     body = {"location": "westeurope", "sku": {"name": sku},
             "identity": {"type": "UserAssigned", "userAssignedIdentities": {identity["id"]: {}}},
             "properties": {"encryption": {"status": "enabled", "keyVaultProperties": {
-                "identity": identity["properties"]["clientId"], "keyIdentifier": kek}}}}
+                "identity": identity["clientId"], "keyIdentifier": kek}}}}
     body["properties"].update(properties)
     return body
 
 
 def grant(coffer, identity, *permissions):
-    coffer_cli(coffer, "keyvault", "set-policy", "-n", "cmkvault", "--object-id", identity["properties"]["principalId"],
+    coffer_cli(coffer, "keyvault", "set-policy", "-n", "cmkvault", "--object-id", identity["principalId"],
                "--key-permissions", *permissions)
 
 
@@ -167,7 +167,7 @@ def test_revocation_fails_closed_and_recovers(coffer):
     assert cloud.put(path, registry_body(identity, kek)).status_code == 201
     data = os.urandom(50_000)
     digest, _ = push_blob(coffer, "revocable", data)
-    coffer_cli(coffer, "keyvault", "delete-policy", "-n", "cmkvault", "--object-id", identity["properties"]["principalId"])
+    coffer_cli(coffer, "keyvault", "delete-policy", "-n", "cmkvault", "--object-id", identity["principalId"])
     time.sleep(3)
     denied = pull_blob(coffer, "revocable", digest)
     assert denied.status_code == 503 and denied.json()["errors"][0]["code"] == "KEY_UNAVAILABLE"
@@ -219,7 +219,7 @@ def test_acr_encryption_commands(coffer):
     assert shown["status"] == "enabled" and shown["keyVaultProperties"]["keyIdentifier"] == kek
     other = coffer_cli(coffer, "keyvault", "key", "create", "--name", "other", "--vault-name", "cmkvault", "--query", "key.kid", "-o", "tsv").stdout.strip()
     rotated = json.loads(coffer_cli(coffer, "acr", "encryption", "rotate-key", "--name", "clireg", "--key-encryption-key", other,
-                                    "--identity", identity["properties"]["clientId"]).stdout)
+                                    "--identity", identity["clientId"]).stdout)
     assert rotated["keyVaultProperties"]["keyIdentifier"] == other and rotated["keyVaultProperties"]["lastKeyRotationTimestamp"]
 
 
@@ -346,7 +346,7 @@ def test_unfit_keys_and_vaults_are_refused(coffer):
     coffer_cli(coffer, "keyvault", "create", "--name", "plainvault", "--group", "rg")
     unprotected = coffer_cli(coffer, "keyvault", "key", "create", "--name", "kek", "--vault-name", "plainvault",
                              "--query", "key.kid", "-o", "tsv").stdout.strip()
-    coffer_cli(coffer, "keyvault", "set-policy", "-n", "plainvault", "--object-id", identity["properties"]["principalId"],
+    coffer_cli(coffer, "keyvault", "set-policy", "-n", "plainvault", "--object-id", identity["principalId"],
                "--key-permissions", "get", "wrapKey", "unwrapKey")
     for key, code in [(ec_key, "InvalidKeyType"), (disabled_key, "KeyDisabled"), (unprotected, "KeyVaultNotProtected")]:
         refused = cloud.put(path, registry_body(identity, key))

@@ -23,7 +23,7 @@ def test_registry_and_vault_on_postgresql_and_s3(postgres_database, s3_bucket, t
         coffer_cli(coffer, "keyvault", "create", "--name", "pgvault", "--group", "pg-rg", "--enable-purge-protection")
         kid = coffer_cli(coffer, "keyvault", "key", "create", "--name", "k", "--vault-name", "pgvault", "--query", "key.kid", "-o", "tsv").stdout.strip()
         server = coffer_cli(coffer, "acr", "create", "-n", "pgregistry", "-g", "pg-rg", "--sku", "Premium",
-                            "--query", "properties.loginServer", "-o", "tsv").stdout.strip()
+                            "--query", "loginServer", "-o", "tsv").stdout.strip()
         source = str(tmp_path / "source")
         layers = build_image(source, "v1", [os.urandom(200_000)])
         creds = f"{coffer.username}:{coffer.password}"

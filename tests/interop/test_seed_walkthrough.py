@@ -40,12 +40,12 @@ def test_seed_walkthrough(coffer, tmp_path):
                                        "--api-version", "2019-12-01-preview").stdout)
     identity = json.loads(coffer_cli(coffer, "identity", "show", "-n", "seedidentity", "-g", "seed-rg").stdout)
     assert encryption["status"] == "enabled"
-    assert encryption["keyVaultProperties"]["identity"] == identity["properties"]["clientId"]
+    assert encryption["keyVaultProperties"]["identity"] == identity["clientId"]
     assert encryption["keyVaultProperties"]["keyIdentifier"] == kek
     assert encryption["keyVaultProperties"]["versionedKeyIdentifier"] == kek
     vault = json.loads(coffer_cli(coffer, "keyvault", "show", "--name", "seedvault").stdout)
     granted = [policy["permissions"]["keys"] for policy in vault["properties"]["accessPolicies"]
-               if policy["objectId"] == identity["properties"]["principalId"]]
+               if policy["objectId"] == identity["principalId"]]
     assert granted == [["get", "unwrapKey", "wrapKey"]]
 
     # Use the registry: push and pull at its login server.
