@@ -406,7 +406,10 @@ enum TemplateFunctions {
                 throw TemplateError("format() refers to argument {\(spec.first?.prefix(20) ?? "")}, which is not given")
             }
             var piece = try text(values[position])
-            if spec.count == 2, spec[1].uppercased().hasPrefix("D"), let width = Int(spec[1].dropFirst()), piece.count < width {
+            if spec.count == 2, case .number(let number) = values[position],
+               let formatted = try TemplateNumberFormats.format(number, specifier: spec[1]) {
+                piece = formatted
+            } else if spec.count == 2, spec[1].uppercased().hasPrefix("D"), let width = Int(spec[1].dropFirst()), piece.count < width {
                 guard width <= TemplateLimits.maximumPaddedLength else {
                     throw TemplateError("format() width must be at most \(TemplateLimits.maximumPaddedLength)")
                 }

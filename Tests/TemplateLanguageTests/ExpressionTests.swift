@@ -62,6 +62,27 @@ func evaluate(_ expression: String, _ context: FixedContext = FixedContext()) th
         #expect(result["literal"] == .string("[not an expression]"))
     }
 
+    @Test func numbersFormatAsDotNetDoes() throws {
+        let cases: [(String, String)] = [
+            ("[format('{0:N0}', 8175133)]", "8,175,133"),
+            ("[format('{0:N}', 1234.5)]", "1,234.50"),
+            ("[format('{0:N1}', -1234567.25)]", "-1,234,567.3"),
+            ("[format('{0:F3}', 2.5)]", "2.500"),
+            ("[format('{0:F0}', 2.5)]", "3"),
+            ("[format('{0:D5}', -42)]", "-00042"),
+            ("[format('{0:X}', 255)]", "FF"),
+            ("[format('{0:x4}', 255)]", "00ff"),
+            ("[format('{0:P1}', 0.1234)]", "12.3 %"),
+            ("[format('{0:E2}', 12345)]", "1.23E+004"),
+            ("[format('{0:G}', 12.5)]", "12.5"),
+            ("[format('{0:N0} of {1}', 1000, 'items')]", "1,000 of items"),
+        ]
+        for (expression, expected) in cases {
+            #expect(try evaluate(expression) == .string(expected), "\(expression)")
+        }
+        #expect(throws: TemplateError.self) { try evaluate("[format('{0:D3}', 1.5)]") }
+    }
+
     @Test func referencesAreFoundForImplicitDependencies() throws {
         let value = try JSONText.parse("""
             {"identity": "[reference(resourceId('Microsoft.ManagedIdentity/userAssignedIdentities', parameters('identity_name')), '2018-11-30').principalId]"}
