@@ -192,7 +192,7 @@ struct ARMExchange {
     var providers: ResourceProviders { ResourceProviders(api: api, authorizeLinked: authorizeLinked) }
 
     private func put(_ type: String, id: String, name: String, body: JSONValue) async throws -> Response {
-        let (state, created) = try await providers.put(type: type, id: id, name: name, body: body)
+        let (state, created) = try await providers.put(type: type, id: id, name: name, body: body, apiVersion: apiVersion)
         return jsonResponse(state, status: created ? .created : .ok)
     }
 

@@ -214,7 +214,8 @@ extension ARMExchange {
             return (try await deployNested(resource, context: resource.evaluationContext(context), group: group), !existed)
         }
         let body = try TemplateEvaluator.evaluate(resource.definition, context: resource.evaluationContext(context))
-        return (try await providers.put(type: resource.type, id: resource.id, name: resource.name, body: body).state, !existed)
+        return (try await providers.put(type: resource.type, id: resource.id, name: resource.name, body: body,
+                                        apiVersion: resource.apiVersion).state, !existed)
     }
 
     /// The top-level resource an id belongs to (`…/providers/Ns/type/name`), which resources under it share.

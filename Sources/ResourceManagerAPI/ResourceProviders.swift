@@ -35,23 +35,28 @@ struct ResourceProviders: Sendable {
     }
 
     /// Creates or updates one resource from its (evaluated) definition; returns its state as a GET would show it, and
-    /// whether it was created.
-    func put(type: String, id: String, name: String, body: JSONValue) async throws -> (state: JSONValue, created: Bool) {
+    /// whether it was created. `apiVersion` is the one the request or template resource names, where defaults depend on it.
+    func put(type: String, id: String, name: String, body: JSONValue, apiVersion: String? = nil) async throws -> (state: JSONValue, created: Bool) {
         switch type.lowercased() {
         case ARMExchange.identityType:
             let existed = try await api.documents.document(id: id) != nil
             return (try await putIdentity(id: id, name: name, body: body), !existed)
         case "microsoft.keyvault/vaults":
-            let resource = try Self.decode(VaultResource.self, from: body)
+            var resource = try Self.decode(VaultResource.self, from: body)
             guard resource.location?.isEmpty == false else {
                 throw AzureErrorResponse(.badRequest, code: "LocationRequired", message: "The location property is required for this definition.")
             }
             // Switching a vault between access policies and RBAC changes who may use its keys: as in Azure, that takes
             // the right to grant roles (Owner, User Access Administrator), not just vaults/write — otherwise a
             // Contributor could leave RBAC mode and write itself an access policy.
-            if let existing = try await api.vaults.vault(id: id), let requested = resource.properties.enableRbacAuthorization,
+            let existing = try await api.vaults.vault(id: id)
+            if let existing, let requested = resource.properties.enableRbacAuthorization,
                requested != (existing.properties.enableRbacAuthorization ?? false) {
                 try await authorizeLinked(ARMOperation.putRoleAssignment.action, id)
+            }
+            // From API version 2026-02-01 a new vault that names no permission model uses RBAC (an update keeps its model).
+            if existing == nil, resource.properties.enableRbacAuthorization == nil, let apiVersion, apiVersion.prefix(10) >= "2026-02-01" {
+                resource.properties.enableRbacAuthorization = true
             }
             let (vault, created) = try await api.vaults.putVault(id: id, name: name, body: resource, vaultURI: api.vaultURI(name), tenantID: api.tenantID)
             return (try Self.encode(vault), created)
