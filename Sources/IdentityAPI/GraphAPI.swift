@@ -21,6 +21,8 @@ public struct GraphAPI: Sendable {
     let base: String
 
     static let writeAction = AzureAction.control("Microsoft.Authorization/roleAssignments/write")
+    static let maximumPasswords = 20
+    static let readAction = AzureAction.control("Microsoft.Authorization/roleAssignments/read")
 
     public init(directory: Directory, tenantID: String, subscriptionID: String, base: String) {
         self.directory = directory
@@ -42,9 +44,8 @@ public struct GraphAPI: Sendable {
         case (.get, "me", 1):
             throw Self.error(.badRequest, "BadRequest", "/me request is only valid with delegated authentication flow.")
         case (.get, "serviceprincipals", 1):
-            try await requireReader(caller)
             let filter = try GraphFilter.parse(request.uri.queryParameters.get("$filter"))
-            let found = try await directory.allPrincipals().filter { $0.hasServicePrincipal != false && filter.matches(servicePrincipal: $0) }
+            let found = try await visiblePrincipals(caller).filter { $0.hasServicePrincipal != false && filter.matches(servicePrincipal: $0) }
             return try collection("servicePrincipals", found.map(servicePrincipal))
         case (.get, "serviceprincipals", 2):
             let principal = try await servicePrincipal(rest[1], caller: caller)
@@ -68,13 +69,13 @@ public struct GraphAPI: Sendable {
             try await directory.delete(principal, keepingApplication: true)
             return AzureJSON.empty(.noContent)
         case (.get, "applications", 1):
-            try await requireReader(caller)
             let filter = try GraphFilter.parse(request.uri.queryParameters.get("$filter"))
-            let found = try await directory.allPrincipals().filter { $0.kind == .servicePrincipal && filter.matches(application: $0) }
+            let found = try await visiblePrincipals(caller).filter { $0.kind == .servicePrincipal && filter.matches(application: $0) }
             return try collection("applications", found.map(application))
         case (.get, "applications", 2):
-            try await requireReader(caller)
-            return try object(application(try await applicationOrError(rest[1])))
+            let principal = try await applicationOrError(rest[1])
+            if principal.objectId != caller.oid { try await requireReader(caller) }
+            return try object(application(principal))
         case (.post, "applications", 1):
             try await requireWriter(caller)
             let body = try await Self.body(request)
@@ -110,7 +111,6 @@ public struct GraphAPI: Sendable {
             try await requireWriter(caller)
             return try await removePassword(request, from: try await servicePrincipal(rest[1], caller: caller))
         case (.post, "directoryobjects", 2) where lower[1] == "getbyids":
-            try await requireReader(caller)
             let body = try await Self.body(request)
             guard let ids = body["ids"] as? [String], ids.count <= 1000 else {
                 throw Self.error(.badRequest, "Request_BadRequest", "ids (at most 1000) is required.")
@@ -118,7 +118,7 @@ public struct GraphAPI: Sendable {
             let wanted = Set(ids.map { $0.lowercased() })
             let types = (body["types"] as? [String])?.map { $0.lowercased() }
             var found: [[String: Any]] = []
-            for principal in try await directory.allPrincipals() {
+            for principal in try await visiblePrincipals(caller) {
                 if wanted.contains(principal.objectId), principal.hasServicePrincipal != false,
                    types == nil || types!.contains("serviceprincipal") || types!.contains("microsoft.graph.serviceprincipal") {
                     found.append(servicePrincipal(principal))
@@ -146,6 +146,9 @@ public struct GraphAPI: Sendable {
             return Int64(date.timeIntervalSince1970)
         }
         let name = (requested["displayName"] as? String).map { String($0.prefix(256)) }
+        guard directory.listedPasswords(of: principal).count < Self.maximumPasswords else {
+            throw Self.error(.badRequest, "Request_BadRequest", "An application has at most \(Self.maximumPasswords) passwords; remove one first.")
+        }
         let (password, secret) = try await directory.addPassword(to: principal, displayName: name, endDateTime: end)
         var presented = Self.present(password)
         presented["secretText"] = secret
@@ -153,6 +156,10 @@ public struct GraphAPI: Sendable {
     }
 
     private func removePassword(_ request: Request, from principal: Principal) async throws -> Response {
+        if try await directory.isBootstrapOperator(principal), directory.listedPasswords(of: principal).count <= 1 {
+            throw Self.error(.badRequest, "Request_BadRequest",
+                             "The bootstrap operator keeps at least one password: add the new one first (az ad sp credential reset --append), then remove the old.")
+        }
         guard let keyID = try await Self.body(request)["keyId"] as? String,
               try await directory.removePassword(keyID: keyID, from: principal) else {
             throw Self.error(.badRequest, "Request_BadRequest", "No password with this keyId exists.")
@@ -174,9 +181,27 @@ public struct GraphAPI: Sendable {
     }
 
     private func requireReader(_ caller: AccessTokenClaims) async throws {
-        guard try await directory.hasRole(of: caller.oid, near: "/subscriptions/\(subscriptionID)") else {
+        guard try await mayReadDirectory(caller) else {
             throw Self.error(.forbidden, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
         }
+    }
+
+    /// Who may read the whole directory: a reader of the subscription's role assignments (Reader, Contributor, Owner
+    /// there), or a principal who may grant roles somewhere (it must find the principals it grants to). Anyone else sees
+    /// only its own principal, as an application without Graph permissions does in Entra: a role on one registry does
+    /// not reveal every principal and the resource ids their names carry.
+    private func mayReadDirectory(_ caller: AccessTokenClaims) async throws -> Bool {
+        if try await directory.permits(caller.oid, Self.readAction, at: "/subscriptions/\(subscriptionID)") { return true }
+        for assignment in try await directory.roleAssignments() where assignment.principalID == caller.oid {
+            if try await directory.permits(caller.oid, Self.writeAction, at: assignment.scope) { return true }
+        }
+        return false
+    }
+
+    /// The principals the caller may see: all, or only its own.
+    private func visiblePrincipals(_ caller: AccessTokenClaims) async throws -> [Principal] {
+        let all = try await directory.allPrincipals()
+        return try await mayReadDirectory(caller) ? all : all.filter { $0.objectId == caller.oid }
     }
 
     private func requireWriter(_ caller: AccessTokenClaims) async throws {

@@ -35,7 +35,8 @@ extension RegistryService {
         let targets = request.targetTags.map(\.repository) + request.untaggedRepositories
         for repository in Set(targets.map(\.value)).sorted() {
             let target = try RepositoryName(repository)
-            try await copy(top, from: request, into: target, depth: 0)
+            var progress = ImportProgress()
+            try await copy(top, from: request, into: target, depth: 0, progress: &progress)
             for (tagged, tag) in request.targetTags where tagged.value == repository {
                 _ = try await putManifest(registry: request.targetRegistry, repository: target, reference: .tag(tag), bytes: top.bytes,
                                           contentType: top.record.mediaType)
@@ -45,14 +46,19 @@ extension RegistryService {
     }
 
     /// Copies what a manifest references into `target` and, for the children of an index, the child manifests.
-    private func copy(_ manifest: StoredManifest, from request: ImportRequest, into target: RepositoryName, depth: Int) async throws {
+    private func copy(_ manifest: StoredManifest, from request: ImportRequest, into target: RepositoryName, depth: Int,
+                      progress: inout ImportProgress) async throws {
         guard depth <= 4 else { throw RegistryError(.manifestInvalid, "indexes nest too deep to import") }
+        try Task.checkCancellation()
         let parsed: ParsedManifest
         do { parsed = try ParsedManifest(bytes: manifest.bytes, contentType: manifest.record.mediaType) } catch {
             throw RegistryError(.manifestInvalid, error.message)
         }
-        for digest in parsed.blobReferences
-        where try await metadata.isBlobLinked(registry: request.targetRegistry, repository: target.value, digest: digest) == false {
+        for digest in parsed.blobReferences where progress.blobs.insert(digest).inserted {
+            guard progress.blobs.count <= ImportProgress.maximumBlobs else {
+                throw RegistryError(.unsupported, "an import copies at most \(ImportProgress.maximumBlobs) blobs")
+            }
+            guard try await metadata.isBlobLinked(registry: request.targetRegistry, repository: target.value, digest: digest) == false else { continue }
             let content = try await openBlob(registry: request.sourceRegistry, repository: request.sourceRepository, digest: digest)
             if let body = content.body {
                 _ = try await uploadBlob(registry: request.targetRegistry, repository: target, digest: digest, body: body)
@@ -60,9 +66,13 @@ extension RegistryService {
                 _ = try await uploadBlob(registry: request.targetRegistry, repository: target, digest: digest, body: EmptyBuffers())
             }
         }
-        for digest in parsed.manifestReferences {
+        // An index may list a manifest many times, and manifests under it may share children: each is copied once.
+        for digest in parsed.manifestReferences where progress.manifests.insert(digest).inserted {
+            guard progress.manifests.count <= ImportProgress.maximumManifests else {
+                throw RegistryError(.unsupported, "an import copies at most \(ImportProgress.maximumManifests) manifests")
+            }
             let child = try await self.manifest(registry: request.sourceRegistry, repository: request.sourceRepository, reference: .digest(digest))
-            try await copy(child, from: request, into: target, depth: depth + 1)
+            try await copy(child, from: request, into: target, depth: depth + 1, progress: &progress)
             _ = try await putManifest(registry: request.targetRegistry, repository: target, reference: .digest(digest), bytes: child.bytes,
                                       contentType: child.record.mediaType)
         }
@@ -71,6 +81,14 @@ extension RegistryService {
                                       bytes: manifest.bytes, contentType: manifest.record.mediaType)
         }
     }
+}
+
+/// What one import has copied so far, and how much it may.
+private struct ImportProgress {
+    static let maximumManifests = 1_000
+    static let maximumBlobs = 10_000
+    var manifests: Set<Digest> = []
+    var blobs: Set<Digest> = []
 }
 
 /// No bytes (an empty blob's body).

@@ -57,8 +57,11 @@ struct Registries: Sendable {
         }
     }
 
+    /// The registry resource at `id`; nil when there is none, or when the id names another kind of resource (an id
+    /// taken from a request body may name anything).
     func get(id: String) async throws -> JSONValue? {
-        try await documents.document(id: id).map { try JSONText.parse($0.body) }
+        guard let document = try await documents.document(id: id), document.type == Self.type else { return nil }
+        return try JSONText.parse(document.body)
     }
 
     func list(under prefix: String) async throws -> [JSONValue] {

@@ -49,8 +49,9 @@ public struct RegistryAccess: Sendable {
             let actions = scope.actions.filter { allowed.contains($0) || ($0 == "*" && ["pull", "push", "delete"].allSatisfy(allowed.contains)) }
             return actions.isEmpty ? nil : AccessGrant(type: "repository", name: scope.name, actions: actions)
         }
-        // The catalog names every repository: only a token that may read metadata of all of them lists it.
-        let catalog = requested.contains { $0.type == "registry" && $0.name == "catalog" }
+        // The catalog names every repository: only a token that may read metadata of all of them lists it, and only at
+        // its registry's login server (the base address's catalog lists every registry).
+        let catalog = registryOfService(service) != nil && requested.contains { $0.type == "registry" && $0.name == "catalog" }
             && access.contains { $0.repository == "*" && $0.action == "metadata_read" }
         return (Self.tokenSubject(registry: tokenRegistry, token: username),
                 granted + (catalog ? [AccessGrant(type: "registry", name: "catalog", actions: ["*"])] : []))

@@ -22,6 +22,7 @@ extension Registries {
             throw Self.invalid("The source registry was not found.")
         }
         try await authorizeSource(sourceID)
+        try Self.refuseIfNetworkRestricted(sourceRegistry)
         let (repository, reference) = try Self.parseImage(image)
         let tags: [(repository: RepositoryName, tag: Tag)] = try Self.strings(body["targetTags"]).map { text in
             let (repository, reference) = try Self.parseImage(text)
@@ -70,6 +71,17 @@ extension Registries {
                                      message: "Coffer imports only from its own registries; '\(uri.prefix(200))' is not one.")
         }
         return try JSONText.parse(registry.body)
+    }
+
+    /// A source behind a firewall (public access disabled, or default action Deny) lets imports through only when it
+    /// lets trusted services by (`networkRuleBypassOptions: AzureServices`, Azure's default): an import must not be a
+    /// way around the rules a pull would meet.
+    static func refuseIfNetworkRestricted(_ registry: JSONValue) throws {
+        let properties = registry["properties"]
+        let restricted = properties["publicNetworkAccess"] == .string("Disabled") || properties["networkRuleSet"]["defaultAction"] == .string("Deny")
+        guard restricted, properties["networkRuleBypassOptions"] == .string("None") else { return }
+        throw AzureErrorResponse(.forbidden, code: "ImportSourceNetworkRestricted",
+                                 message: "The source registry's network rules do not let trusted services through (networkRuleBypassOptions is None).")
     }
 
     /// `repository:tag` or `repository@digest` (a bare repository means `:latest`).

@@ -38,7 +38,8 @@ enum TemplateNumberFormats {
     /// `digits` decimals, midpoints away from zero.
     static func fixed(_ value: Double, _ digits: Int) -> String {
         guard abs(value) < 1e15 else { return String(format: "%.\(digits)f", value) }
-        var exact = Decimal(value)
+        // Decimal cannot hold magnitudes this small; they round to zero at any precision allowed here anyway.
+        var exact = abs(value) < 1e-100 ? Decimal(0) : Decimal(value)
         var rounded = Decimal()
         NSDecimalRound(&rounded, &exact, digits, .plain)
         var text = NSDecimalNumber(decimal: rounded).description(withLocale: Locale(identifier: "en_US_POSIX"))

@@ -26,7 +26,9 @@ import Testing
         let contributor = try await fixture.principal("contributor", roles: [(.contributor, group)])
         let contributorToken = try fixture.token(for: contributor, audience: Self.graph)
         let operatorToken = try fixture.token(for: operatorPrincipal, audience: Self.graph)
-        let outsider = try fixture.token(for: try await fixture.principal("outsider"), audience: Self.graph)
+        let outsiderPrincipal = try await fixture.principal("outsider")
+        let outsider = try fixture.token(for: outsiderPrincipal, audience: Self.graph)
+        let groupOwnerToken = try fixture.token(for: try await fixture.principal("groupowner", roles: [(.owner, group)]), audience: Self.graph)
         let operatorApplication = operatorPrincipal.applicationObjectId ?? operatorPrincipal.appId
         try await fixture.test(at: "graph.localhost:8443") { client in
             func send(_ method: HTTPRequest.Method, _ path: String, _ token: String?, _ body: String? = nil) async throws -> TestResponse {
@@ -34,11 +36,17 @@ import Testing
                 if let token { headers[.authorization] = "Bearer \(token)" }
                 return try await client.execute(uri: path, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
             }
-            // A Contributor may read the directory but not give itself the operator's rights through a new password.
-            let listed = try await send(.get, "/v1.0/servicePrincipals?$filter=appId%20eq%20'\(operatorPrincipal.appId)'", contributorToken)
-            #expect(listed.status == .ok)
-            guard case .array(let items) = try Self.json(listed)["value"] else { throw SetupError("no value array") }
-            #expect(items.count == 1 && items.first?["id"] == .string(operatorPrincipal.objectId))
+            // Who may grant roles somewhere (an Owner of a group) reads the directory; a Contributor sees only itself.
+            let byAppID = "/v1.0/servicePrincipals?$filter=appId%20eq%20'\(operatorPrincipal.appId)'"
+            guard case .array(let found) = try Self.json(try await send(.get, byAppID, groupOwnerToken))["value"],
+                  case .array(let hidden) = try Self.json(try await send(.get, byAppID, contributorToken))["value"],
+                  case .array(let own) = try Self.json(try await send(.get, "/v1.0/servicePrincipals", contributorToken))["value"] else {
+                throw SetupError("no value array")
+            }
+            #expect(found.count == 1 && found.first?["id"] == .string(operatorPrincipal.objectId))
+            #expect(hidden.isEmpty)
+            #expect(own.count == 1 && own.first?["id"] == .string(contributor.objectId))
+            // Nor give itself the operator's rights through a new password.
             let stolen = try await send(.post, "/v1.0/applications/\(operatorApplication)/addPassword", contributorToken, "{}")
             #expect(stolen.status == .forbidden)
             #expect(try Self.json(stolen)["error"]["code"] == .string("Authorization_RequestDenied"))
@@ -46,7 +54,11 @@ import Testing
             #expect(viaServicePrincipal.status == .forbidden)
             #expect(try await send(.post, "/v1.0/applications", contributorToken, #"{"displayName":"mine"}"#).status == .forbidden)
             // Without any role only one's own principal is readable.
-            #expect(try await send(.get, "/v1.0/servicePrincipals", outsider).status == .forbidden)
+            guard case .array(let alone) = try Self.json(try await send(.get, "/v1.0/servicePrincipals", outsider))["value"] else {
+                throw SetupError("no value array")
+            }
+            #expect(alone.count == 1 && alone.first?["id"] == .string(outsiderPrincipal.objectId))
+            #expect(try await send(.get, "/v1.0/servicePrincipals/\(operatorPrincipal.objectId)", outsider).status == .forbidden)
             #expect(try await send(.get, "/v1.0/servicePrincipals/\(contributor.objectId)", contributorToken).status == .ok)
             // A token for the resource manager is not a Graph token; no token at all is a 401.
             let armToken = try fixture.token(for: operatorPrincipal)
@@ -64,7 +76,13 @@ import Testing
             let late = try await send(.post, "/v1.0/applications/\(operatorApplication)/addPassword", operatorToken,
                                       #"{"passwordCredential":{"endDateTime":"9999999-01-01T00:00:00Z"}}"#)
             #expect(late.status == .badRequest)
-            // The operator cannot be deleted, so no one is locked out.
+            // The operator keeps at least one password and cannot be deleted, so no one is locked out.
+            let passwords = try Self.json(try await send(.get, "/v1.0/applications/\(operatorApplication)", operatorToken))["passwordCredentials"]
+            guard case .array(let credentials) = passwords, credentials.count == 1, case .string(let keyID) = credentials[0]["keyId"] else {
+                throw SetupError("the operator should have one password")
+            }
+            let removed = try await send(.post, "/v1.0/applications/\(operatorApplication)/removePassword", operatorToken, #"{"keyId":"\#(keyID)"}"#)
+            #expect(removed.status == .badRequest)
             #expect(try await send(.delete, "/v1.0/servicePrincipals/\(operatorPrincipal.objectId)", operatorToken).status == .forbidden)
         }
     }

@@ -76,11 +76,15 @@ func evaluate(_ expression: String, _ context: FixedContext = FixedContext()) th
             ("[format('{0:E2}', 12345)]", "1.23E+004"),
             ("[format('{0:G}', 12.5)]", "12.5"),
             ("[format('{0:N0} of {1}', 1000, 'items')]", "1,000 of items"),
+            ("[format('{0:N2}', json('1e-200'))]", "0.00"),
         ]
         for (expression, expected) in cases {
             #expect(try evaluate(expression) == .string(expected), "\(expression)")
         }
         #expect(throws: TemplateError.self) { try evaluate("[format('{0:D3}', 1.5)]") }
+        // Beyond Decimal's range the exact value is written, as .NET Core does: 301 integer digits.
+        guard case .string(let huge) = try evaluate("[format('{0:F1}', json('-1e300'))]") else { Issue.record("not a string"); return }
+        #expect(huge.hasPrefix("-1000000000000000052504") && huge.hasSuffix(".0") && huge.count == 304)
     }
 
     @Test func referencesAreFoundForImplicitDependencies() throws {

@@ -266,3 +266,57 @@ def test_deleting_a_group_deletes_what_it_holds(coffer):
     assert arm.call("GET", f"{group}/providers/Microsoft.ManagedIdentity/userAssignedIdentities", api="api-version=2023-01-31").json()["value"] == []
     assignments = arm.call("GET", f"{group}/providers/Microsoft.Authorization/roleAssignments", api="api-version=2022-04-01").json()["value"]
     assert all(a["properties"]["principalId"] != worker["properties"]["principalId"] for a in assignments), assignments
+
+
+def test_import_and_registry_tokens_open_no_other_registry(coffer, tmp_path):
+    """A Contributor of its own group names another resource whose name is a victim registry's as an import source,
+    or asks its registry token for the base address's catalog; an import is not a way around a source's firewall."""
+    import subprocess
+    from oci_layout import build_image
+    arm = Arm(coffer)
+    victim_group, attacker_group = arm.group("victim-rg"), arm.group("attacker-rg")
+    registry_api = "api-version=2023-07-01"
+    for group, name in ((victim_group, "victimreg"), (attacker_group, "attackreg")):
+        response = arm.call("PUT", f"{group}/providers/Microsoft.ContainerRegistry/registries/{name}", api=registry_api,
+                            body={"location": "westeurope", "sku": {"name": "Premium"}})
+        assert response.status_code in (200, 201), response.text
+    source = str(tmp_path / "source")
+    build_image(source, "v1", [b"secret layer"])
+    pushed = subprocess.run(["skopeo", "copy", "--dest-cert-dir", coffer.cert_dir, "--dest-creds", f"{coffer.username}:{coffer.password}",
+                             f"oci:{source}:v1", f"docker://victimreg.cr.localhost:{coffer.port}/app:v1"], capture_output=True, text=True, timeout=120)
+    assert pushed.returncode == 0, pushed.stderr
+    attacker = arm.identity(attacker_group, "attacker")
+    assert arm.assign(attacker_group, attacker["properties"]["principalId"], CONTRIBUTOR).status_code == 201
+    token = arm.token_of(attacker)
+    # An identity in the attacker's group named like the victim registry stands in for a registry id.
+    decoy = arm.call("PUT", f"{attacker_group}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/victimreg", token=token,
+                     api="api-version=2023-01-31", body={"location": "westeurope"})
+    assert decoy.status_code in (200, 201), decoy.text
+    imported = arm.call("POST", f"{attacker_group}/providers/Microsoft.ContainerRegistry/registries/attackreg/importImage", token=token,
+                        api=registry_api, body={"source": {"resourceId": decoy.json()["id"], "sourceImage": "app:v1"}, "targetTags": ["loot:v1"]})
+    assert imported.status_code == 400 and "not found" in imported.json()["error"]["message"], imported.text
+    # Naming the victim registry itself needs pull on it.
+    direct = arm.call("POST", f"{attacker_group}/providers/Microsoft.ContainerRegistry/registries/attackreg/importImage", token=token,
+                      api=registry_api, body={"source": {"resourceId": f"{victim_group}/providers/Microsoft.ContainerRegistry/registries/victimreg",
+                                                         "sourceImage": "app:v1"}, "targetTags": ["loot:v1"]})
+    assert direct.status_code == 403, direct.text
+    # A token of the attacker's registry that may read all of its metadata gets no catalog of the whole server.
+    registry = f"{attacker_group}/providers/Microsoft.ContainerRegistry/registries/attackreg"
+    assert arm.call("PUT", f"{registry}/tokens/reader", token=token, api=registry_api,
+                    body={"properties": {"scopeMapId": f"{registry}/scopeMaps/_repositories_pull_metadata_read"}}).status_code in (200, 201)
+    password = arm.call("POST", f"{registry}/generateCredentials", token=token, api=registry_api,
+                        body={"tokenId": f"{registry}/tokens/reader", "name": "password1"}).json()["passwords"][0]["value"]
+    base = coffer.host
+    granted = requests.get(f"https://{base}/oauth2/token", params=[("service", base), ("scope", "registry:catalog:*"),
+                                                                   ("scope", "repository:attackreg/x:pull")],
+                           auth=("reader", password), verify=coffer.ca, timeout=30).json()["access_token"]
+    catalog = requests.get(f"https://{base}/v2/_catalog", headers={"Authorization": f"Bearer {granted}"}, verify=coffer.ca, timeout=30)
+    assert catalog.status_code == 403 and "victimreg" not in catalog.text
+    # The victim closes its registry to the network and to trusted services: the operator's import is refused too.
+    closed = arm.call("PATCH", f"{victim_group}/providers/Microsoft.ContainerRegistry/registries/victimreg", api=registry_api,
+                      body={"properties": {"publicNetworkAccess": "Disabled", "networkRuleBypassOptions": "None"}})
+    assert closed.status_code == 200, closed.text
+    refused = arm.call("POST", f"{registry}/importImage", api=registry_api,
+                       body={"source": {"resourceId": f"{victim_group}/providers/Microsoft.ContainerRegistry/registries/victimreg",
+                                        "sourceImage": "app:v1"}, "targetTags": ["copy:v1"]})
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "ImportSourceNetworkRestricted", refused.text

@@ -34,8 +34,9 @@ def azure(coffer, monkeypatch):
 
 
 def create_vault(azure, name, purge_protection=True, key_permissions=("all",)):
+    # Access policies, named explicitly: from API version 2026-02-01 (this SDK's) a new vault defaults to RBAC, as in Azure.
     properties = VaultProperties(tenant_id=azure["operator"]["tenantId"], sku=Sku(family="A", name="standard"), access_policies=[],
-                                 enable_purge_protection=purge_protection, soft_delete_retention_in_days=7)
+                                 enable_rbac_authorization=False, enable_purge_protection=purge_protection, soft_delete_retention_in_days=7)
     vault = azure["management"].vaults.begin_create_or_update(
         "rg1", name, VaultCreateOrUpdateParameters(location="westeurope", properties=properties)).result()
     if key_permissions:
