@@ -126,7 +126,8 @@ struct Exchange<Context: RequestContext> {
         } catch {
             throw challenge(error.message, error: "invalid_token")
         }
-        // A registry token disabled or deleted since this access token was issued is refused at once.
+        // A registry token disabled or deleted, or whose password was removed or regenerated, since this access token was
+        // issued is refused at once.
         if let provider = api.accessProvider, !(await provider.isActive(subject: claims.sub)) {
             throw challenge("the token this access was granted to is disabled or deleted", error: "invalid_token")
         }

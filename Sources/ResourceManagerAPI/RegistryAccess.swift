@@ -42,32 +42,34 @@ public struct RegistryAccess: Sendable {
         let tokenRegistry = registryOfService(service)?.lowercased() ?? (registries.count == 1 ? registries.first : nil)
         guard let tokenRegistry, let registry = try? await registryResource(named: tokenRegistry), case .string(let id) = registry["id"],
               let access = try? await tokens.access(registryID: id, tokenName: username, password: password) else { return nil }
+        let (password, actions) = access
         let granted: [AccessGrant] = requested.compactMap { scope in
             guard scope.type == "repository", registryName(of: scope, service: service) == tokenRegistry else { return nil }
             let repository = registryOfService(service) == nil ? String(scope.name.drop { $0 != "/" }.dropFirst()) : scope.name
-            let allowed = Set(access.filter { Self.pattern($0.repository, matches: repository) }.map(\.action))
+            let allowed = Set(actions.filter { Self.pattern($0.repository, matches: repository) }.map(\.action))
             let actions = scope.actions.filter { allowed.contains($0) || ($0 == "*" && ["pull", "push", "delete"].allSatisfy(allowed.contains)) }
             return actions.isEmpty ? nil : AccessGrant(type: "repository", name: scope.name, actions: actions)
         }
         // The catalog names every repository: only a token that may read metadata of all of them lists it, and only at
         // its registry's login server (the base address's catalog lists every registry).
         let catalog = registryOfService(service) != nil && requested.contains { $0.type == "registry" && $0.name == "catalog" }
-            && access.contains { $0.repository == "*" && $0.action == "metadata_read" }
-        return (Self.tokenSubject(registry: tokenRegistry, token: username),
+            && actions.contains { $0.repository == "*" && $0.action == "metadata_read" }
+        return (Self.tokenSubject(registry: tokenRegistry, token: username, password: password),
                 granted + (catalog ? [AccessGrant(type: "registry", name: "catalog", actions: ["*"])] : []))
     }
 
     public func isActive(subject: String) async -> Bool {
         guard subject.hasPrefix(Self.tokenSubjectPrefix) else { return true }
-        let parts = subject.dropFirst(Self.tokenSubjectPrefix.count).split(separator: "/", maxSplits: 1).map(String.init)
-        guard parts.count == 2, let registry = try? await registryResource(named: parts[0]), case .string(let id) = registry["id"] else { return false }
-        return (try? await tokens.isEnabled(registryID: id, tokenName: parts[1])) == true
+        let parts = subject.dropFirst(Self.tokenSubjectPrefix.count).split(separator: "/", maxSplits: 2).map(String.init)
+        guard parts.count == 3, let registry = try? await registryResource(named: parts[0]), case .string(let id) = registry["id"] else { return false }
+        return (try? await tokens.isValid(registryID: id, tokenName: parts[1], password: parts[2])) == true
     }
 
     static let tokenSubjectPrefix = "token:"
 
-    static func tokenSubject(registry: String, token: String) -> String {
-        "\(tokenSubjectPrefix)\(registry)/\(token.lowercased())"
+    /// `token:<registry>/<token>/<password>@<its creation time>`: what an access token of a registry token stands for.
+    static func tokenSubject(registry: String, token: String, password: String) -> String {
+        "\(tokenSubjectPrefix)\(registry)/\(token.lowercased())/\(password)"
     }
 
     /// A scope map's repository pattern: a name, or a prefix ending in `*`.

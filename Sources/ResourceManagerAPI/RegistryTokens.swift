@@ -236,21 +236,37 @@ struct RegistryTokens: Sendable {
 
     /// The scope-map actions (repository pattern, registry action) a token's name and password open on the registry,
     /// or nil when they are not an enabled token's unexpired password.
-    func access(registryID: String, tokenName: String, password: String) async throws -> [(repository: String, action: String)]? {
+    /// Also names the password that matched (`password1@<creationTime>`), so that its access tokens end with it.
+    func access(registryID: String, tokenName: String, password: String) async throws
+        -> (password: String, actions: [(repository: String, action: String)])? {
         guard let token = try await storedToken(id: "\(registryID)/tokens/\(tokenName)"), token["properties"]["status"] == .string("enabled"),
               case .array(let passwords) = token["properties"]["credentials"]["passwords"] else { return nil }
         let now = Date()
-        let opens = passwords.contains { entry in
-            if case .string(let expiry) = entry["expiry"], let date = AzureDates.parse(expiry), date <= now { return false }
-            guard let check = try? JSONDecoder().decode(PasswordCredential.self, from: Data(JSONText.serialize(entry["check"]).utf8)) else { return false }
+        let matched = passwords.first { entry in
+            guard Self.isCurrent(entry, now: now),
+                  let check = try? JSONDecoder().decode(PasswordCredential.self, from: Data(JSONText.serialize(entry["check"]).utf8)) else { return false }
             return check.matches(username: tokenName.lowercased(), password: password)
         }
-        return opens ? try await scopeActions(of: token) : nil
+        guard let matched, let identity = Self.identity(of: matched) else { return nil }
+        return (identity, try await scopeActions(of: token))
     }
 
-    /// Whether the token still exists and is enabled (checked on every data-plane request made with its access token).
-    func isEnabled(registryID: String, tokenName: String) async throws -> Bool {
-        try await storedToken(id: "\(registryID)/tokens/\(tokenName)")?["properties"]["status"] == .string("enabled")
+    /// Whether the token is still enabled and still has the password its access token was granted for (not deleted,
+    /// regenerated or expired since): checked on every data-plane request made with that access token.
+    func isValid(registryID: String, tokenName: String, password: String) async throws -> Bool {
+        guard let token = try await storedToken(id: "\(registryID)/tokens/\(tokenName)"), token["properties"]["status"] == .string("enabled"),
+              case .array(let passwords) = token["properties"]["credentials"]["passwords"] else { return false }
+        return passwords.contains { Self.identity(of: $0) == password && Self.isCurrent($0, now: Date()) }
+    }
+
+    private static func identity(of password: JSONValue) -> String? {
+        guard case .string(let name) = password["name"], case .string(let created) = password["creationTime"] else { return nil }
+        return "\(name)@\(created)"
+    }
+
+    private static func isCurrent(_ password: JSONValue, now: Date) -> Bool {
+        if case .string(let expiry) = password["expiry"], let date = AzureDates.parse(expiry), date <= now { return false }
+        return true
     }
 
     private func scopeActions(of token: JSONValue) async throws -> [(repository: String, action: String)] {

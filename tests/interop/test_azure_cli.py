@@ -311,12 +311,15 @@ def test_registry_tokens_and_scope_maps(az, coffer, tmp_path):
     assert requests.get(manifest, headers={"Authorization": f"Bearer {bearer}", **accept}, verify=coffer.ca, timeout=30).status_code == 401
     assert skopeo("inspect", "--cert-dir", coffer.cert_dir, "--creds", creds, f"docker://{server}/app:v1").returncode != 0
     az("acr", "token", "update", "-n", "citoken", "-r", "tokreg", "--status", "enabled")
+    assert requests.get(manifest, headers={"Authorization": f"Bearer {bearer}", **accept}, verify=coffer.ca, timeout=30).status_code == 200
 
     # New passwords; a deleted one stops working.
     password2 = az.tsv("acr", "token", "credential", "generate", "-n", "citoken", "-r", "tokreg", "--password2", "--query", "passwords[0].value")
     assert skopeo("inspect", "--cert-dir", coffer.cert_dir, "--creds", f"citoken:{password2}", f"docker://{server}/app:v1").returncode == 0
     az("acr", "token", "credential", "delete", "-n", "citoken", "-r", "tokreg", "--password1")
     assert skopeo("inspect", "--cert-dir", coffer.cert_dir, "--creds", creds, f"docker://{server}/app:v1").returncode != 0
+    # The access token granted for the deleted password ends with it.
+    assert requests.get(manifest, headers={"Authorization": f"Bearer {bearer}", **accept}, verify=coffer.ca, timeout=30).status_code == 401
     assert az.tsv("acr", "token", "show", "-n", "citoken", "-r", "tokreg", "--query", "credentials.passwords[].name") == "password2"
 
     # A wider scope map opens the other repository; a deleted token opens nothing.
