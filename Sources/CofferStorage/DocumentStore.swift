@@ -29,6 +29,9 @@ public protocol DocumentStore: Sendable {
     func putDocument(_ document: StoredDocument) async throws
     /// Inserts; throws `StorageError.conflict` when the id exists.
     func insertDocument(_ document: StoredDocument) async throws
+    /// Replaces the document only while its body is still `expected` (compare and swap): false when another writer
+    /// changed or removed it since it was read, so a read-change-write never undoes a concurrent change.
+    func replaceDocument(_ document: StoredDocument, ifBodyIs expected: String) async throws -> Bool
     /// Removes; false when there was none.
     func deleteDocument(id: String) async throws -> Bool
 }

@@ -37,28 +37,45 @@ extension Directory {
     /// A new generated secret for the application; the secret is returned once and kept only as a check.
     public func addPassword(to principal: Principal, displayName: String?, endDateTime: Int64?,
                             now: Int64 = Int64(Date().timeIntervalSince1970)) async throws -> (ApplicationPassword, String) {
-        var principal = principal
         let secret = PasswordCredential.generateSecret()
         let password = ApplicationPassword(keyId: UUID().uuidString.lowercased(), displayName: displayName, hint: String(secret.prefix(3)),
                                            startDateTime: now, endDateTime: endDateTime ?? now + 2 * 365 * 86400,
                                            check: .create(username: principal.appId, password: secret))
-        principal.passwords = (principal.passwords ?? []) + [password]
-        try await save(principal)
+        guard try await change(principal, { $0.passwords = ($0.passwords ?? []) + [password]; return true }) else {
+            throw StorageError(.notFound, "the application was deleted")
+        }
         return (password, secret)
     }
 
     /// Removes a password by key id; false when the application has none with it.
     public func removePassword(keyID: String, from principal: Principal) async throws -> Bool {
-        var principal = principal
-        if let legacy = principal.credential, Self.keyID(of: legacy) == keyID.lowercased() {
-            principal.credential = nil
-        } else if let passwords = principal.passwords, passwords.contains(where: { $0.keyId == keyID.lowercased() }) {
-            principal.passwords = passwords.filter { $0.keyId != keyID.lowercased() }
-        } else {
-            return false
+        try await change(principal) { principal in
+            if let legacy = principal.credential, Self.keyID(of: legacy) == keyID.lowercased() {
+                principal.credential = nil
+            } else if let passwords = principal.passwords, passwords.contains(where: { $0.keyId == keyID.lowercased() }) {
+                principal.passwords = passwords.filter { $0.keyId != keyID.lowercased() }
+            } else {
+                return false
+            }
+            return true
         }
-        try await save(principal)
-        return true
+    }
+
+    /// Reads the principal's document afresh, changes it and writes it back only if nobody wrote it in between (else
+    /// reads again), so that two password changes at once never undo each other. `change` answers whether it changed
+    /// anything; false (or a principal that is gone) writes nothing.
+    private func change(_ principal: Principal, _ change: (inout Principal) -> Bool) async throws -> Bool {
+        let id = Self.documentID(principal)
+        for _ in 0..<8 {
+            guard let stored = try await store.document(id: id) else { return false }
+            var current = try JSONDecoder().decode(Principal.self, from: Data(stored.body.utf8))
+            guard change(&current) else { return false }
+            let body = String(decoding: try JSONEncoder().encode(current), as: UTF8.self)
+            if try await store.replaceDocument(StoredDocument(id: id, type: Self.principalType, name: stored.name, body: body), ifBodyIs: stored.body) {
+                return true
+            }
+        }
+        throw StorageError(.conflict, "the application was being changed by other requests; retry")
     }
 
     /// Every password of the application, the one it was created with included.

@@ -1,4 +1,5 @@
 import AzureHTTP
+import CofferStorage
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -149,7 +150,13 @@ public struct GraphAPI: Sendable {
         guard directory.listedPasswords(of: principal).count < Self.maximumPasswords else {
             throw Self.error(.badRequest, "Request_BadRequest", "An application has at most \(Self.maximumPasswords) passwords; remove one first.")
         }
-        let (password, secret) = try await directory.addPassword(to: principal, displayName: name, endDateTime: end)
+        let password: ApplicationPassword, secret: String
+        do {
+            (password, secret) = try await directory.addPassword(to: principal, displayName: name, endDateTime: end)
+        } catch let error as StorageError where error.code == .notFound || error.code == .conflict {
+            throw Self.error(error.code == .notFound ? .notFound : .conflict, error.code == .notFound ? "Request_ResourceNotFound" : "Request_Conflict",
+                             error.message)
+        }
         var presented = Self.present(password)
         presented["secretText"] = secret
         return try object(presented)
@@ -160,8 +167,14 @@ public struct GraphAPI: Sendable {
             throw Self.error(.badRequest, "Request_BadRequest",
                              "The bootstrap operator keeps at least one password: add the new one first (az ad sp credential reset --append), then remove the old.")
         }
-        guard let keyID = try await Self.body(request)["keyId"] as? String,
-              try await directory.removePassword(keyID: keyID, from: principal) else {
+        let keyID = try await Self.body(request)["keyId"] as? String
+        let removed: Bool
+        do {
+            if let keyID { removed = try await directory.removePassword(keyID: keyID, from: principal) } else { removed = false }
+        } catch let error as StorageError where error.code == .conflict {
+            throw Self.error(.conflict, "Request_Conflict", error.message)
+        }
+        guard removed else {
             throw Self.error(.badRequest, "Request_BadRequest", "No password with this keyId exists.")
         }
         return AzureJSON.empty(.noContent)

@@ -146,41 +146,62 @@ struct RegistryTokens: Sendable {
         let registryID = Self.parent(of: id, child: "tokens")
         try Self.validateName(name, kind: "token")
         _ = try await registry(registryID)
-        let existing = try await storedToken(id: id)
-        if patch, existing == nil { throw notFound("token", name) }
-        var scopeMapID = existing?["properties"]["scopeMapId"] ?? .null
+        var requestedMap: JSONValue = .null
         if case .string(let requested) = body["properties"]["scopeMapId"] {
             guard requested.lowercased().hasPrefix(registryID.lowercased() + "/scopemaps/"), try await scopeMap(id: requested) != nil else {
                 throw AzureErrorResponse(.badRequest, code: "ScopeMapNotFound", message: "The scope map '\(requested.prefix(300))' does not exist in this registry.")
             }
-            scopeMapID = .string(requested)
+            requestedMap = .string(requested)
         }
-        guard case .string = scopeMapID else {
-            throw AzureErrorResponse(.badRequest, code: "InvalidRequestContent", message: "A token needs properties.scopeMapId.")
-        }
-        var status = existing?["properties"]["status"] ?? .string("enabled")
+        var status: JSONValue = .null
         if case .string(let requested) = body["properties"]["status"] {
             guard ["enabled", "disabled"].contains(requested.lowercased()) else {
                 throw AzureErrorResponse(.badRequest, code: "InvalidRequestContent", message: "status is enabled or disabled.")
             }
             status = .string(requested.lowercased())
         }
-        var passwords: [JSONValue] = { if case .array(let old) = existing?["properties"]["credentials"]["passwords"] ?? .null { old } else { [] } }()
-        if case .array(let kept) = body["properties"]["credentials"]["passwords"] {
-            let names = Set(kept.compactMap { if case .string(let name) = $0["name"] { name.lowercased() } else { nil } })
-            passwords = passwords.filter { if case .string(let name) = $0["name"] { names.contains(name.lowercased()) } else { false } }
+        let (token, created) = try await changeToken(id: id, name: name) { existing in
+            if patch, existing == nil { throw notFound("token", name) }
+            let scopeMapID = requestedMap.isNull ? existing?["properties"]["scopeMapId"] ?? .null : requestedMap
+            guard case .string = scopeMapID else {
+                throw AzureErrorResponse(.badRequest, code: "InvalidRequestContent", message: "A token needs properties.scopeMapId.")
+            }
+            var passwords: [JSONValue] = { if case .array(let old) = existing?["properties"]["credentials"]["passwords"] ?? .null { old } else { [] } }()
+            if case .array(let kept) = body["properties"]["credentials"]["passwords"] {
+                let names = Set(kept.compactMap { if case .string(let name) = $0["name"] { name.lowercased() } else { nil } })
+                passwords = passwords.filter { if case .string(let name) = $0["name"] { names.contains(name.lowercased()) } else { false } }
+            }
+            return .object(JSONObject([
+                ("id", .string(id)), ("name", .string(name)), ("type", .string("Microsoft.ContainerRegistry/registries/tokens")),
+                ("properties", .object(JSONObject([
+                    ("creationDate", existing?["properties"]["creationDate"] ?? .string(Self.now())), ("provisioningState", .string("Succeeded")),
+                    ("scopeMapId", scopeMapID), ("status", status.isNull ? existing?["properties"]["status"] ?? .string("enabled") : status),
+                    ("credentials", .object(JSONObject([("certificates", .array([])), ("passwords", .array(passwords))]))),
+                ]))),
+            ]))
         }
-        let resource = JSONObject([
-            ("id", .string(id)), ("name", .string(name)), ("type", .string("Microsoft.ContainerRegistry/registries/tokens")),
-            ("properties", .object(JSONObject([
-                ("creationDate", existing?["properties"]["creationDate"] ?? .string(Self.now())), ("provisioningState", .string("Succeeded")),
-                ("scopeMapId", scopeMapID), ("status", status),
-                ("credentials", .object(JSONObject([("certificates", .array([])), ("passwords", .array(passwords))]))),
-            ]))),
-        ])
-        try await documents.putDocument(StoredDocument(id: id.lowercased(), type: Self.tokenType, name: name.lowercased(),
-                                                       body: JSONText.serialize(.object(resource))))
-        return (Self.presented(.object(resource)), existing == nil)
+        return (Self.presented(token), created)
+    }
+
+    /// Reads the token, changes it and writes it back only if nobody wrote it in between (else reads again): a change
+    /// made on an old read (a password generated while another was deleted) never brings back what was removed.
+    private func changeToken(id: String, name: String, _ change: (JSONValue?) async throws -> JSONValue) async throws -> (JSONValue, Bool) {
+        for _ in 0..<8 {
+            let stored = try await documents.document(id: id.lowercased())
+            let changed = try await change(try stored.map { try JSONText.parse($0.body) })
+            let document = StoredDocument(id: id, type: Self.tokenType, name: name, body: JSONText.serialize(changed))
+            if let stored {
+                if try await documents.replaceDocument(document, ifBodyIs: stored.body) { return (changed, false) }
+            } else {
+                do {
+                    try await documents.insertDocument(document)
+                    return (changed, true)
+                } catch let error as StorageError where error.code == .conflict {
+                    continue
+                }
+            }
+        }
+        throw AzureErrorResponse(.conflict, code: "ConcurrentUpdate", message: "The token was being changed by other requests; retry.")
     }
 
     func deleteToken(id: String) async throws -> Bool {
@@ -190,7 +211,7 @@ struct RegistryTokens: Sendable {
     /// `generateCredentials`: new values for `password1`, `password2` or (no name) both; each value is shown once.
     func generateCredentials(registryID: String, body: JSONValue) async throws -> JSONValue {
         guard case .string(let tokenID) = body["tokenId"], tokenID.lowercased().hasPrefix(registryID.lowercased() + "/tokens/"),
-              var token = try await storedToken(id: tokenID), case .string(let tokenName) = token["name"] else {
+              let found = try await storedToken(id: tokenID), case .string(let tokenName) = found["name"] else {
             throw AzureErrorResponse(.badRequest, code: "TokenNotFound", message: "tokenId must name a token of this registry.")
         }
         var names = ["password1", "password2"]
@@ -207,28 +228,33 @@ struct RegistryTokens: Sendable {
             }
             expiry = .string(AzureDates.format(date))
         }
-        var passwords: [JSONValue] = { if case .array(let old) = token["properties"]["credentials"]["passwords"] { old } else { [] } }()
-        var shown: [JSONValue] = []
+        var generated: [(name: String, secret: String, check: JSONValue)] = []
         for name in names {
             let secret = PasswordCredential.generateSecret()
             let check = try JSONText.parse(String(decoding: try JSONEncoder().encode(PasswordCredential.create(username: tokenName.lowercased(), password: secret)),
                                                   as: UTF8.self))
-            let created = JSONValue.string(Self.now())
-            passwords.removeAll { $0["name"] == .string(name) }
-            passwords.append(.object(JSONObject([("name", .string(name)), ("creationTime", created), ("expiry", expiry), ("check", check)])))
-            shown.append(.object(JSONObject([("name", .string(name)), ("creationTime", created), ("expiry", expiry), ("value", .string(secret))])))
+            generated.append((name, secret, check))
         }
-        passwords.sort { JSONText.serialize($0["name"]) < JSONText.serialize($1["name"]) }
-        guard case .object(var properties) = token["properties"], case .object(var credentials) = properties["credentials"] ?? .null,
-              case .object(var object) = token else {
-            throw AzureErrorResponse(.internalServerError, code: "InternalError", message: "the stored token is malformed")
+        let created = JSONValue.string(Self.now())
+        _ = try await changeToken(id: tokenID, name: tokenName) { token in
+            guard case .object(var object)? = token, case .object(var properties) = object["properties"] ?? .null,
+                  case .object(var credentials) = properties["credentials"] ?? .null else {
+                throw AzureErrorResponse(.badRequest, code: "TokenNotFound", message: "The token was deleted.")
+            }
+            var passwords: [JSONValue] = { if case .array(let old) = credentials["passwords"] ?? .null { old } else { [] } }()
+            for entry in generated {
+                passwords.removeAll { $0["name"] == .string(entry.name) }
+                passwords.append(.object(JSONObject([("name", .string(entry.name)), ("creationTime", created), ("expiry", expiry), ("check", entry.check)])))
+            }
+            passwords.sort { JSONText.serialize($0["name"]) < JSONText.serialize($1["name"]) }
+            credentials["passwords"] = .array(passwords)
+            properties["credentials"] = .object(credentials)
+            object["properties"] = .object(properties)
+            return .object(object)
         }
-        credentials["passwords"] = .array(passwords)
-        properties["credentials"] = .object(credentials)
-        object["properties"] = .object(properties)
-        token = .object(object)
-        try await documents.putDocument(StoredDocument(id: tokenID.lowercased(), type: Self.tokenType, name: tokenName.lowercased(),
-                                                       body: JSONText.serialize(token)))
+        let shown: [JSONValue] = generated.map { entry in
+            .object(JSONObject([("name", .string(entry.name)), ("creationTime", created), ("expiry", expiry), ("value", .string(entry.secret))]))
+        }
         return .object(JSONObject([("username", .string(tokenName)), ("passwords", .array(shown))]))
     }
 

@@ -49,6 +49,18 @@ extension SQLMetadataStore: DocumentStore {
         }
     }
 
+    public func replaceDocument(_ document: StoredDocument, ifBodyIs expected: String) async throws -> Bool {
+        try await sessions.transaction { db in
+            try await db.raw("""
+                UPDATE documents SET type = \(bind: document.type), name = \(bind: document.name), body = \(bind: document.body)
+                WHERE id = \(bind: document.id) AND body = \(bind: expected)
+                """).run()
+            let current = try await db.raw("SELECT body FROM documents WHERE id = \(bind: document.id)").first()?
+                .decode(column: "body", as: String.self)
+            return current == document.body
+        }
+    }
+
     public func deleteDocument(id: String) async throws -> Bool {
         try await sessions.transaction { db in
             guard try await db.raw("SELECT id FROM documents WHERE id = \(bind: id.lowercased())").first() != nil else { return false }

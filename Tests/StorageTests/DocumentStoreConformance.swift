@@ -25,6 +25,30 @@ import Testing
     }
 
     @Test(arguments: SQLStoreBackend.all)
+    func replacementsSwapOnlyWhatWasRead(_ backend: SQLStoreBackend) async throws {
+        let store = try await backend.make()
+        defer { Task { try await store.close() } }
+        let id = "/subscriptions/s/resourcegroups/rg/providers/x/tokens/t"
+        try await store.putDocument(StoredDocument(id: id, type: "x/tokens", name: "t", body: "{\"v\":1}"))
+        #expect(try await store.replaceDocument(StoredDocument(id: id, type: "x/tokens", name: "t", body: "{\"v\":2}"), ifBodyIs: "{\"v\":1}"))
+        // A writer that read version 1 does not undo version 2.
+        #expect(try await !store.replaceDocument(StoredDocument(id: id, type: "x/tokens", name: "t", body: "{\"v\":3}"), ifBodyIs: "{\"v\":1}"))
+        #expect(try await store.document(id: id)?.body == "{\"v\":2}")
+        _ = try await store.deleteDocument(id: id)
+        #expect(try await !store.replaceDocument(StoredDocument(id: id, type: "x/tokens", name: "t", body: "{\"v\":4}"), ifBodyIs: "{\"v\":2}"))
+        #expect(try await store.document(id: id) == nil)
+        // Concurrent writers that each read the same version: exactly one swaps.
+        try await store.putDocument(StoredDocument(id: id, type: "x/tokens", name: "t", body: "{\"v\":0}"))
+        let swapped = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for writer in 1...8 {
+                group.addTask { try await store.replaceDocument(StoredDocument(id: id, type: "x/tokens", name: "t", body: "{\"w\":\(writer)}"), ifBodyIs: "{\"v\":0}") }
+            }
+            return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(swapped == 1)
+    }
+
+    @Test(arguments: SQLStoreBackend.all)
     func keyVersionsSoftDeleteAndPurge(_ backend: SQLStoreBackend) async throws {
         let store = try await backend.make()
         defer { Task { try await store.close() } }
