@@ -144,6 +144,11 @@ struct Registries: Sendable {
                                      message: "Network rules (networkRuleSet) are only available on the Premium SKU (asked: \(skuName)).")
         }
         _ = try RegistryNetworkRules.rules(of: .object(resource))
+        if existing == nil {
+            // A token or scope map written while an earlier registry of this id was being deleted must not come to life
+            // in the new one.
+            try await deleteChildren(of: id)
+        }
         do {
             if existing == nil {
                 try await registry.createRegistry(name: name.lowercased(), keyWrapperID: keyEncryptionKey ?? keyWrapperID)
@@ -169,12 +174,17 @@ struct Registries: Sendable {
         try await directory.deleteManagedIdentity(resourceID: id)
         try await adminCredentials.delete(registryID: id)
         networkRules.invalidate(registry: name)
+        try await deleteChildren(of: id)
+        return try await documents.deleteDocument(id: id)
+    }
+
+    /// Removes the registry's replications, scope maps and tokens.
+    private func deleteChildren(of id: String) async throws {
         for (child, type) in [("replications", RegistryReplications.type), ("scopemaps", RegistryTokens.scopeMapType), ("tokens", RegistryTokens.tokenType)] {
             for document in try await documents.documents(under: id.lowercased() + "/\(child)/", type: type) {
                 _ = try await documents.deleteDocument(id: document.id)
             }
         }
-        return try await documents.deleteDocument(id: id)
     }
 
     /// ACR's retention policy: `days` 0–365, `status` enabled or disabled, Premium only.
