@@ -62,6 +62,8 @@ public protocol MetadataStore: Sendable {
     func manifests(registry: String, repository: String) async throws -> [ManifestRecord]
     /// The digests that have at least one tag in a repository.
     func taggedDigests(registry: String, repository: String) async throws -> Set<Digest>
+    /// Every tag of a repository with the digest it names, ordered by tag (one query, for ACR's metadata API).
+    func tagsWithDigests(registry: String, repository: String) async throws -> [(name: String, digest: Digest)]
 
     // Garbage collection
     /// Manifests stored before references were recorded (an older schema); collection waits until they have them.

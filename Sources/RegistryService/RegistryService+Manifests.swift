@@ -142,11 +142,7 @@ extension RegistryService {
             throw RegistryError(.nameUnknown, "repository \(repository) is not known")
         }
         let manifests = try await metadata.manifests(registry: registry, repository: repository.value)
-        var tags: [(name: String, digest: Digest)] = []
-        for tag in try await metadata.tags(registry: registry, repository: repository.value, after: nil, limit: nil) {
-            if let digest = try await metadata.resolveTag(registry: registry, repository: repository.value, tag: tag) { tags.append((tag, digest)) }
-        }
-        return (manifests, tags)
+        return (manifests, try await metadata.tagsWithDigests(registry: registry, repository: repository.value))
     }
 
     /// The bytes the registry's blobs and manifests take (their content sizes), as `listUsages` reports them.

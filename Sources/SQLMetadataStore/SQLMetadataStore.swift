@@ -182,6 +182,14 @@ public final class SQLMetadataStore: MetadataStore {
         }
     }
 
+    public func tagsWithDigests(registry: String, repository: String) async throws -> [(name: String, digest: Digest)] {
+        try await sessions.read { db in
+            try await db.raw("""
+                SELECT name, digest FROM tags WHERE registry = \(bind: registry) AND repository = \(bind: repository) ORDER BY name
+                """).all().map { (try $0.decode(column: "name", as: String.self), try Self.digest($0, "digest")) }
+        }
+    }
+
     public func manifest(registry: String, repository: String, digest: Digest) async throws -> ManifestRecord? {
         try await sessions.read { db in
             try await db.raw("""

@@ -122,6 +122,7 @@ private func content(_ digest: Digest) -> BlobRecord {
         try await store.putManifest(manifest("other", digest("c")), content: content(digest("c")), references: .init(), tag: "v1")
         #expect(try await store.manifests(registry: "r", repository: "app").map(\.digest) == [digest("a"), digest("b")])
         #expect(try await store.taggedDigests(registry: "r", repository: "app") == [digest("b")])
+        #expect(try await store.tagsWithDigests(registry: "r", repository: "app").map { "\($0.name)=\($0.digest)" } == ["v1=\(digest("b"))"])
         _ = try await store.deleteTag(registry: "r", repository: "app", tag: "v1")
         #expect(try await store.taggedDigests(registry: "r", repository: "app").isEmpty)
         #expect(try await store.manifests(registry: "r", repository: "nothing").isEmpty)
