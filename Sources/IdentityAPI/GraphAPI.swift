@@ -203,12 +203,15 @@ public struct GraphAPI: Sendable {
     /// there), or a principal who may grant roles somewhere (it must find the principals it grants to). Anyone else sees
     /// only its own principal, as an application without Graph permissions does in Entra: a role on one registry does
     /// not reveal every principal and the resource ids their names carry.
+    /// One read of the role assignments: each of the caller's roles is judged on its own (a role held above another
+    /// scope is itself one of the caller's assignments).
     private func mayReadDirectory(_ caller: AccessTokenClaims) async throws -> Bool {
-        if try await directory.permits(caller.oid, Self.readAction, at: "/subscriptions/\(subscriptionID)") { return true }
-        for assignment in try await directory.roleAssignments() where assignment.principalID == caller.oid {
-            if try await directory.permits(caller.oid, Self.writeAction, at: assignment.scope) { return true }
+        let subscription = "/subscriptions/\(subscriptionID)"
+        return try await directory.roleAssignments().contains { assignment in
+            guard assignment.principalID == caller.oid, let definition = assignment.role?.definition else { return false }
+            return definition.permits(Self.writeAction)
+                || (Directory.scope(subscription, isWithin: assignment.scope) && definition.permits(Self.readAction))
         }
-        return false
     }
 
     /// The principals the caller may see: all, or only its own.
