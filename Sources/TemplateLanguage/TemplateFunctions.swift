@@ -193,7 +193,8 @@ enum TemplateFunctions {
                 let growth = TemplateLimits.occurrences(of: target, in: value) * (replacement.utf8.count - target.utf8.count)
                 try TemplateLimits.ensure(size: value.utf8.count + growth, from: name)
             }
-            return .string(value.replacingOccurrences(of: target, with: replacement))
+            guard !target.isEmpty else { return .string(value) }
+            return .string(TextSearch.string(TextSearch(target).replace(in: Array(value.utf16), with: Array(replacement.utf16))))
         case "split":
             try count(2...2)
             let separators: [String]
@@ -202,11 +203,18 @@ enum TemplateFunctions {
             } else {
                 separators = [try string(1)]
             }
-            var parts = [try string(0)]
-            for separator in separators where !separator.isEmpty {
-                parts = parts.flatMap { $0.components(separatedBy: separator) }
+            let value = Array(try string(0).utf16)
+            // Each separator is a pass over the whole text: their number times its length is bounded.
+            let (work, overflow) = separators.count.multipliedReportingOverflow(by: max(1, value.count))
+            guard !overflow, work <= Self.maximumSplitWork else {
+                throw TemplateError("split() with \(separators.count) separators over \(value.count) characters is too much work (at most \(Self.maximumSplitWork))")
             }
-            return .array(parts.map { .string($0) })
+            var parts: [ArraySlice<UInt16>] = [value[...]]
+            for separator in separators where !separator.isEmpty {
+                let search = TextSearch(separator)
+                parts = parts.flatMap { search.split(Array($0)) }
+            }
+            return .array(parts.map { .string(TextSearch.string($0)) })
         case "startswith": try count(2...2); return .bool((try string(0)).lowercased().hasPrefix((try string(1)).lowercased()))
         case "endswith": try count(2...2); return .bool((try string(0)).lowercased().hasSuffix((try string(1)).lowercased()))
         case "padleft":
@@ -286,7 +294,9 @@ enum TemplateFunctions {
         case "contains":
             try count(2...2)
             switch args[0] {
-            case .string(let value): return .bool(value.contains(try text(args[1])))
+            case .string(let value):
+                let needle = try text(args[1])
+                return .bool(needle.isEmpty || TextSearch(needle).first(in: Array(value.utf16)) != nil)
             case .array(let items): return .bool(items.contains { equal($0, args[1]) })
             case .object(let object):
                 let key = try text(args[1]).lowercased()
@@ -306,10 +316,12 @@ enum TemplateFunctions {
             try count(2...2)
             switch args[0] {
             case .string(let value):
-                let needle = try string(1)
-                let range = lower == "indexof" ? value.lowercased().range(of: needle.lowercased())
-                    : value.lowercased().range(of: needle.lowercased(), options: .backwards)
-                return .number(Double(range.map { value.distance(from: value.startIndex, to: $0.lowerBound) } ?? -1))
+                // Case-insensitive, positions in UTF-16 code units, an empty value found at the start (the end for
+                // lastIndexOf), as .NET answers.
+                let haystack = Array(value.lowercased().utf16), search = TextSearch((try string(1)).lowercased())
+                if search.needle.isEmpty { return .number(Double(lower == "indexof" ? 0 : haystack.count)) }
+                let found = lower == "indexof" ? search.first(in: haystack) : search.last(in: haystack)
+                return .number(Double(found ?? -1))
             case .array(let items):
                 let index = lower == "indexof" ? items.firstIndex { equal($0, args[1]) } : items.lastIndex { equal($0, args[1]) }
                 return .number(Double(index ?? -1))
@@ -333,23 +345,37 @@ enum TemplateFunctions {
                 }
                 return .object(result)
             }
+            // Buckets by a hash consistent with `equal`: comparing every item with every kept one was quadratic, and
+            // two 4 MiB arrays took hours of CPU within a single call.
             var items: [JSONValue] = []
-            for index in args.indices { for item in try array(index) where !items.contains(where: { equal($0, item) }) { items.append(item) } }
+            var kept: [Int: [Int]] = [:]
+            for index in args.indices {
+                for item in try array(index) {
+                    let hash = looseHash(item)
+                    if kept[hash, default: []].contains(where: { equal(items[$0], item) }) { continue }
+                    kept[hash, default: []].append(items.count)
+                    items.append(item)
+                }
+            }
             return .array(items)
         case "intersection":
             guard args.count >= 2 else { throw TemplateError("intersection() takes at least two arguments") }
             if case .object = args[0] {
+                // Builds what is kept rather than removing what is not: each removal from an object is linear.
                 var result = try object(0)
                 for index in args.indices.dropFirst() {
                     let other = try object(index)
-                    for key in result.keys where other[key] == nil || !equal(other[key]!, result[key]!) { result[key] = nil }
+                    var kept = JSONObject()
+                    for key in result.keys { if let value = result[key], let mine = other[key], equal(mine, value) { kept[key] = value } }
+                    result = kept
                 }
                 return .object(result)
             }
             var items = try array(0)
             for index in args.indices.dropFirst() {
-                let other = try array(index)
-                items = items.filter { item in other.contains { equal($0, item) } }
+                var others: [Int: [JSONValue]] = [:]
+                for item in try array(index) { others[looseHash(item), default: []].append(item) }
+                items = items.filter { item in others[looseHash(item)]?.contains { equal($0, item) } ?? false }
             }
             return .array(items)
         case "items":
@@ -366,6 +392,35 @@ enum TemplateFunctions {
     }
 
     /// ARM compares strings without regard to case; other values structurally.
+    /// A hash that ``equal(_:_:)`` values share: strings by their lowercase (at every depth, coarser than objects'
+    /// exact comparison, which is still consistent), objects whatever their key order. Set operations bucket by it.
+    static func looseHash(_ value: JSONValue) -> Int {
+        var hasher = Hasher()
+        switch value {
+        case .string(let text): hasher.combine(0); hasher.combine(text.lowercased())
+        case .number(let number): hasher.combine(1); hasher.combine(number)
+        case .bool(let flag): hasher.combine(2); hasher.combine(flag)
+        case .null: hasher.combine(3)
+        case .array(let items):
+            hasher.combine(4)
+            for item in items { hasher.combine(looseHash(item)) }
+        case .object(let object):
+            hasher.combine(5)
+            var pairs = 0
+            for key in object.keys {
+                var pair = Hasher()
+                pair.combine(key.lowercased())
+                pair.combine(looseHash(object[key] ?? .null))
+                pairs = pairs &+ pair.finalize()
+            }
+            hasher.combine(pairs)
+        }
+        return hasher.finalize()
+    }
+
+    /// Separators times characters `split()` may work through in one call.
+    static let maximumSplitWork = 20_000_000
+
     static func equal(_ a: JSONValue, _ b: JSONValue) -> Bool {
         switch (a, b) {
         case (.string(let x), .string(let y)): return x.lowercased() == y.lowercased()

@@ -44,6 +44,9 @@ public struct TemplatePlan: Sendable {
         "microsoft.authorization/roleassignments", "microsoft.resources/deployments",
     ]
 
+    /// Resources a template may define, copies included (Azure Resource Manager's limit): planning is quadratic in them.
+    public static let maximumResources = 800
+
     /// - Parameters:
     ///   - template: the template document.
     ///   - parameterValues: `{"name": {"value": …}}`, as deployments receive them.
@@ -111,6 +114,9 @@ public struct TemplatePlan: Sendable {
                 }
                 loopInstances.append(id)
                 planned.append(entry)
+                guard planned.count <= Self.maximumResources else {
+                    throw TemplateError("the template defines more than \(Self.maximumResources) resources, copies included (Azure Resource Manager's limit)")
+                }
             }
         }
         if Set(planned.map { $0.id.lowercased() }).count != planned.count {
@@ -118,16 +124,17 @@ public struct TemplatePlan: Sendable {
             throw TemplateError("the resource '\(duplicate.type)/\(duplicate.name)' is defined more than once in the template")
         }
 
-        /// The planned resources a reference names: by id, name or type/name, or every instance of a copy loop.
-        func find(_ reference: String) -> [Int] {
-            let lower = reference.lowercased()
-            return planned.indices.filter { position in
-                let entry = planned[position]
-                return entry.id.lowercased() == lower || entry.name.lowercased() == lower || "\(entry.type)/\(entry.name)".lowercased() == lower
-                    || entry.copy?.loop.lowercased() == lower
-            }
+        // The planned resources a reference names: by id, name or type/name, or every instance of a copy loop. Indexed
+        // once: a `dependsOn` may list many thousands of names, each looked up against every resource otherwise.
+        var named: [String: [Int]] = [:]
+        for (position, entry) in planned.enumerated() {
+            var keys: Set<String> = [entry.id.lowercased(), entry.name.lowercased(), "\(entry.type)/\(entry.name)".lowercased()]
+            if let loop = entry.copy?.loop { keys.insert(loop.lowercased()) }
+            for key in keys { named[key, default: []].append(position) }
         }
+        func find(_ reference: String) -> [Int] { named[reference.lowercased()] ?? [] }
         var edges: [[Int]] = Array(repeating: [], count: planned.count)
+        var edgeSets: [Set<Int>] = Array(repeating: [], count: planned.count)
         for (position, entry) in planned.enumerated() {
             let entryContext: any TemplateContext = entry.copy.map { ScopedContext.iteration(context, loop: $0.loop, index: $0.index) } ?? context
             var targets: [JSONValue] = entry.previousBatch.map { .string($0) }
@@ -137,21 +144,23 @@ public struct TemplatePlan: Sendable {
             targets += TemplateEvaluator.referencedResources(in: entry.definition, context: entryContext)
             for target in targets {
                 guard case .string(let text) = target else { continue }
-                for other in find(text) where other != position && !edges[position].contains(other) { edges[position].append(other) }
+                for other in find(text) where other != position && edgeSets[position].insert(other).inserted { edges[position].append(other) }
             }
         }
-        // Kahn's algorithm, keeping template order among the ready ones.
+        // Kahn's algorithm, keeping template order among the ready ones: O(resources² + edges), resources ≤ 800.
+        var waitingOn = edges.map(\.count)
+        var dependents: [[Int]] = Array(repeating: [], count: planned.count)
+        for (position, targets) in edges.enumerated() { for target in targets { dependents[target].append(position) } }
         var remaining = Array(planned.indices)
-        var done: Set<Int> = []
         var order: [Int] = []
         while !remaining.isEmpty {
-            guard let next = remaining.first(where: { edges[$0].allSatisfy(done.contains) }) else {
-                let names = remaining.map { planned[$0].name }.joined(separator: ", ")
+            guard let slot = remaining.firstIndex(where: { waitingOn[$0] == 0 }) else {
+                let names = remaining.prefix(20).map { planned[$0].name }.joined(separator: ", ")
                 throw TemplateError("circular dependency detected among resources: \(names)")
             }
+            let next = remaining.remove(at: slot)
             order.append(next)
-            done.insert(next)
-            remaining.removeAll { $0 == next }
+            for dependent in dependents[next] { waitingOn[dependent] -= 1 }
         }
         let resources = order.map { position in
             let entry = planned[position]

@@ -157,4 +157,78 @@ import Testing
         #expect(try context.variable("twice") == .number(4))
         #expect(try context.variable("fixed") == .number(2))
     }
+
+    /// The call budget bounds how many calls a deployment makes, not what one costs: `union` and `intersection`
+    /// compared every item with every other (two arrays of 50,000 items: ~4·10^9 comparisons, minutes of CPU in one
+    /// call, and a deployment may make many such calls). They now bucket by a hash consistent with the template language's equality.
+    @Test func setOperationsCostLinearTime() throws {
+        let big = "flatten(map(range(0, 5), lambda('i', range(mul(lambdaVariables('i'), 10000), 10000))))"
+        #expect(try evaluate("[length(union(\(big), \(big)))]") == .number(50_000))
+        #expect(try evaluate("[length(intersection(\(big), skip(\(big), 20000)))]") == .number(30_000))
+        // Equality as before: strings whatever their case (the first spelling kept), objects whatever their key order.
+        #expect(try evaluate("[union(createArray('A', 'b'), createArray('a', 'c'))]") == .array([.string("A"), .string("b"), .string("c")]))
+        #expect(try evaluate("[intersection(createArray('A', 'b', 1), createArray('a', 1))]") == .array([.string("A"), .number(1)]))
+        #expect(try evaluate("[length(union(createArray(createObject('a', 1, 'b', 2)), createArray(createObject('b', 2, 'a', 1))))]") == .number(1))
+        #expect(try evaluate("[length(union(createArray(createArray('X', 1)), createArray(createArray('x', 1), createArray(1, 'x'))))]") == .number(2))
+        // Objects: intersection keeps the keys both hold with equal values, and removing keys one by one (linear
+        // each) is no longer how it gets there.
+        let keys = "toObject(range(0, 10000), lambda('i', string(lambdaVariables('i'))))"
+        #expect(try evaluate("[length(intersection(\(keys), \(keys)))]") == .number(10_000))
+        #expect(try evaluate("[intersection(createObject('a', 1, 'b', 2), createObject('b', 2, 'a', 3))]")
+                == .object(JSONObject([("b", .number(2))])))
+    }
+
+    /// Planning was cubic in resources (every `dependsOn` name looked up against every resource, and the ordering
+    /// scanned them all per step); Azure's limit of 800 resources is now enforced and the lookups are indexed.
+    @Test func resourcesAreBoundedAndTheirOrderCheap() throws {
+        func template(count: Int, dependsOn: String) throws -> JSONValue {
+            try JSONText.parse("""
+                {"resources": [{"type": "Microsoft.ManagedIdentity/userAssignedIdentities", "apiVersion": "2018-11-30",
+                  "name": "[concat('id', copyIndex())]", "copy": {"name": "ids", "count": \(count)}, "dependsOn": \(dependsOn)},
+                 {"type": "Microsoft.ManagedIdentity/userAssignedIdentities", "apiVersion": "2018-11-30", "name": "last",
+                  "copy": {"name": "lasts", "count": 1}}]}
+                """)
+        }
+        // 799 + 1 resources, each naming 1,000 dependencies that match nothing and one that does.
+        let plan = try TemplatePlan.make(template: try template(count: 799, dependsOn: "\"[concat(split(padLeft('', 999, ','), ','), createArray('last'))]\""),
+                                         parameterValues: .null, scope: scope)
+        #expect(plan.resources.count == 800)
+        #expect(plan.resources.first?.name == "last")
+        #expect(plan.resources.dropFirst().allSatisfy { $0.dependsOn.count == 1 })
+        let error = #expect(throws: TemplateError.self) {
+            try TemplatePlan.make(template: try template(count: 800, dependsOn: "[]"), parameterValues: .null, scope: scope)
+        }
+        #expect(error?.message.contains("more than 800 resources") == true, "\(error?.message ?? "")")
+    }
+
+    /// Foundation's substring search is quadratic in the worst case (`aaa…ab` in `aaa…a`: 4 s at 20,000 characters);
+    /// at a million characters the searches below took hours each. They are linear now.
+    @Test func stringSearchesCostLinearTime() throws {
+        let hay = "padLeft('', 1000000, 'a')", needle = "concat(padLeft('', 500000, 'a'), 'b')"
+        #expect(try evaluate("[contains(\(hay), \(needle))]") == .bool(false))
+        #expect(try evaluate("[indexOf(\(hay), \(needle))]") == .number(-1))
+        #expect(try evaluate("[lastIndexOf(\(hay), \(needle))]") == .number(-1))
+        #expect(try evaluate("[length(replace(\(hay), \(needle), 'x'))]") == .number(1_000_000))
+        #expect(try evaluate("[length(split(\(hay), \(needle)))]") == .number(1))
+        #expect(try evaluate("[indexOf(concat(\(hay), 'b'), \(needle))]") == .number(500_000))
+        // Separators times characters is bounded, so an array of many separators is not a pass each.
+        let error = #expect(throws: TemplateError.self) { try evaluate("[split(\(hay), split(padLeft('', 99, ','), ','))]") }
+        #expect(error?.message.contains("too much work") == true, "\(error?.message ?? "")")
+    }
+
+    /// What the linear searches answer, as Azure Resource Manager (.NET) does.
+    @Test func stringSearchesAnswerAsBefore() throws {
+        #expect(try evaluate("[indexOf('abcABC', 'C')]") == .number(2))
+        #expect(try evaluate("[lastIndexOf('abcABC', 'c')]") == .number(5))
+        #expect(try evaluate("[indexOf('abc', '')]") == .number(0))
+        #expect(try evaluate("[lastIndexOf('abc', '')]") == .number(3))
+        #expect(try evaluate("[indexOf('\u{1F600}x', 'x')]") == .number(2))
+        #expect(try evaluate("[contains('Hello', 'ell')]") == .bool(true))
+        #expect(try evaluate("[contains('Hello', 'ELL')]") == .bool(false))
+        #expect(try evaluate("[replace('aaa', 'aa', 'b')]") == .string("ba"))
+        #expect(try evaluate("[replace('a-b-c', '-', '+=')]") == .string("a+=b+=c"))
+        #expect(try evaluate("[split('a,b;c', createArray(',', ';'))]") == .array([.string("a"), .string("b"), .string("c")]))
+        #expect(try evaluate("[split('a::b', ':')]") == .array([.string("a"), .string(""), .string("b")]))
+        #expect(try evaluate("[split('\u{1F600}-\u{1F601}', '-')]") == .array([.string("\u{1F600}"), .string("\u{1F601}")]))
+    }
 }
