@@ -59,12 +59,15 @@ struct IdentityCommand: AsyncParsableCommand {
             commandName: "workload-env",
             abstract: "Show IDENTITY_ENDPOINT and IDENTITY_HEADER for a workload that acts as this identity (needs Owner or Contributor on it).")
         @Option(name: [.short, .long]) var name: String
+        @Flag(help: "Revoke every header handed out so far and show the new one (needs write access to the identity).")
+        var regenerate = false
         @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String
         @OptionGroup var common: CommonOptions
 
         func run() async throws {
             try await runClient(common) { client in
-                try await client.arm(.POST, IdentityCommand.path(client, resourceGroup, name) + "/listWorkloadEnvironment", apiVersion: "2023-01-31")
+                try await client.arm(.POST, IdentityCommand.path(client, resourceGroup, name)
+                                     + (regenerate ? "/regenerateWorkloadEnvironment" : "/listWorkloadEnvironment"), apiVersion: "2023-01-31")
             }
         }
     }

@@ -38,6 +38,10 @@ struct Serve: AsyncParsableCommand {
     var idleConnectionSeconds: Int?
     @Option(help: "Seconds within which a control-plane or token request's whole body must arrive (default 30).")
     var requestBodySeconds: Int?
+    @Option(help: "Bytes per second a registry upload's body must bring over each rate window, else 408 (default 1024; 0: no check).")
+    var uploadMinimumBytesPerSecond: Int?
+    @Option(help: "Seconds of the window over which an upload's rate is measured (default 60).")
+    var uploadRateWindowSeconds: Int?
 
     func run() async throws {
         var settings = try config.map(ServerConfiguration.load(file:)) ?? ServerConfiguration()
@@ -62,6 +66,8 @@ struct Serve: AsyncParsableCommand {
         if let uploadSessionsPerPrincipal { settings.uploadSessionsPerPrincipal = uploadSessionsPerPrincipal }
         if let idleConnectionSeconds { settings.idleConnectionSeconds = idleConnectionSeconds }
         if let requestBodySeconds { settings.requestBodySeconds = requestBodySeconds }
+        if let uploadMinimumBytesPerSecond { settings.uploadMinimumBytesPerSecond = uploadMinimumBytesPerSecond }
+        if let uploadRateWindowSeconds { settings.uploadRateWindowSeconds = uploadRateWindowSeconds }
         guard (settings.certificateFile == nil) == (settings.privateKeyFile == nil) else {
             throw ValidationError("--certificate and --private-key go together")
         }

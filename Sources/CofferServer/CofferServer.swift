@@ -55,9 +55,14 @@ public struct CofferServer: Sendable {
         } else {
             try FileSystemBlobStore(root: configuration.path("blobs"))
         }
+        let place = configuration.metadataURL == nil ? configuration.path("metadata.sqlite") : "the PostgreSQL metadata store"
+        try await MasterKeyCheck(secrets.masterKey).verify(in: metadata, generated: secrets.unwrittenMasterKeyPath != nil, holdsData: {
+            try await !metadata.documents(type: Directory.tenantType, name: nil).isEmpty
+        }, place: place)
+        var created = secrets.created
+        if let written = try secrets.writeNewMasterKey() { created.append(written) }
         let directory = Directory(store: metadata, signer: TokenSigner(privateKey: secrets.tokenSigningKey))
         let bootstrap = try await directory.bootstrap()
-        var created = secrets.created
         if let secret = bootstrap.operatorSecret {
             created.append(try DataDirectory.writeOperatorCredentials(configuration, bootstrap: bootstrap, secret: secret))
         }
@@ -67,6 +72,8 @@ public struct CofferServer: Sendable {
         var registryConfiguration = RegistryConfiguration()
         registryConfiguration.masterKeyLifetime = .seconds(configuration.keyAccessCheckSeconds)
         registryConfiguration.uploadIdleTimeout = .seconds(max(1, configuration.uploadIdleSeconds))
+        registryConfiguration.uploadMinimumBytesPerSecond = max(0, configuration.uploadMinimumBytesPerSecond)
+        registryConfiguration.uploadRateWindow = .seconds(max(1, configuration.uploadRateWindowSeconds))
         registryConfiguration.uploadLimits = UploadLimits(perRepository: max(1, configuration.uploadSessionsPerRepository),
                                                           perPrincipal: max(1, configuration.uploadSessionsPerPrincipal))
         let registry = RegistryService(
@@ -94,7 +101,7 @@ public struct CofferServer: Sendable {
                 CofferResponder.label(of: CofferResponder.hostName(service), under: registrySuffix)
             },
             resourceManagerAudiences: ["https://localhost:\(port)", "https://127.0.0.1:\(port)", "https://[::1]:\(port)"],
-            workloadSecrets: workloadSecrets, identityEndpoint: "https://localhost:\(port)\(IdentityAPI.managedIdentityPath)",
+            workloadSecrets: workloadSecrets, identityBase: "https://localhost:\(port)", identityEndpoint: "https://localhost:\(port)\(IdentityAPI.managedIdentityPath)",
             nodeID: configuration.nodeID
         )
         try await resourceManagerAPI.failInterruptedDeployments()
@@ -105,7 +112,7 @@ public struct CofferServer: Sendable {
             registryAPI: RegistryAPI(service: registry, authority: authority, accessProvider: resourceManagerAPI.registryAccess,
                                      networkPolicy: resourceManagerAPI.registryNetworkRules),
             identityAPI: IdentityAPI(directory: directory, tenantID: bootstrap.tenantID, workloadSecrets: workloadSecrets,
-                                     imdsEnabled: configuration.imdsEnabled),
+                                     imdsEnabled: configuration.imdsEnabled, base: "https://localhost:\(port)"),
             keyVaultAPI: KeyVaultAPI(vaults: vaults, directory: directory, tenantID: bootstrap.tenantID, vaultHostSuffix: vaultSuffix, port: port),
             resourceManagerAPI: resourceManagerAPI,
             graphAPI: GraphAPI(directory: directory, tenantID: bootstrap.tenantID, subscriptionID: bootstrap.subscriptionID,

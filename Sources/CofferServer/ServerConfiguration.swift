@@ -60,8 +60,13 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     public var idleConnectionSeconds: Int = 120
     /// The whole body of a control-plane or token request (at most a few MiB, read before it is used) must arrive within
     /// this many seconds: a body trickled a byte at a time would otherwise hold its connection for ever. Registry
-    /// uploads stream and are bounded by the idle timeout and the upload-session limits instead.
+    /// uploads stream: they are bounded by a minimum rate (``uploadMinimumBytesPerSecond``) instead.
     public var requestBodySeconds: Int = 30
+    /// A registry upload's body must bring at least this many bytes per second over every
+    /// ``uploadRateWindowSeconds`` while it arrives (a body trickled just fast enough to dodge the idle timeout would
+    /// otherwise hold its connection and upload session for ever); 0 turns the check off.
+    public var uploadMinimumBytesPerSecond: Int = 1024
+    public var uploadRateWindowSeconds: Int = 60
 
     public init() {}
 
@@ -116,6 +121,8 @@ private struct PartialConfiguration: Decodable {
     var uploadSessionsPerPrincipal: Int?
     var idleConnectionSeconds: Int?
     var requestBodySeconds: Int?
+    var uploadMinimumBytesPerSecond: Int?
+    var uploadRateWindowSeconds: Int?
 
     func apply(to configuration: inout ServerConfiguration) {
         if let dataDirectory { configuration.dataDirectory = dataDirectory }
@@ -145,5 +152,7 @@ private struct PartialConfiguration: Decodable {
         if let uploadSessionsPerPrincipal { configuration.uploadSessionsPerPrincipal = uploadSessionsPerPrincipal }
         if let idleConnectionSeconds { configuration.idleConnectionSeconds = idleConnectionSeconds }
         if let requestBodySeconds { configuration.requestBodySeconds = requestBodySeconds }
+        if let uploadMinimumBytesPerSecond { configuration.uploadMinimumBytesPerSecond = uploadMinimumBytesPerSecond }
+        if let uploadRateWindowSeconds { configuration.uploadRateWindowSeconds = uploadRateWindowSeconds }
     }
 }

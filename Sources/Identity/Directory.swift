@@ -20,7 +20,7 @@ public final class Directory: Sendable {
         public let expiresIn: Int64
     }
 
-    static let tenantType = "coffer/tenants"
+    public static let tenantType = "coffer/tenants"
     static let principalType = "coffer/principals"
     static let subscriptionType = "microsoft.resources/subscriptions"
     static let roleAssignmentType = "microsoft.authorization/roleassignments"

@@ -61,6 +61,17 @@ extension Directory {
         }
     }
 
+    /// Revokes every workload header of a user-assigned identity handed out so far: the next header differs. Returns
+    /// the identity as it now is (nil if it is gone).
+    public func regenerateWorkloadSecret(of principal: Principal) async throws -> Principal? {
+        _ = try await change(principal) { current in
+            let (next, overflow) = (current.workloadSecretGeneration ?? 0).addingReportingOverflow(1)
+            current.workloadSecretGeneration = overflow ? 1 : next
+            return true
+        }
+        return try await self.principal(objectID: principal.objectId)
+    }
+
     /// Reads the principal's document afresh, changes it and writes it back only if nobody wrote it in between (else
     /// reads again), so that two password changes at once never undo each other. `change` answers whether it changed
     /// anything; false (or a principal that is gone) writes nothing.

@@ -23,6 +23,9 @@ public struct Principal: Codable, Sendable, Equatable {
     /// False for an application whose service principal Graph has not created yet (the two are created apart); it
     /// cannot sign in.
     public var hasServicePrincipal: Bool?
+    /// For user-assigned identities: how many times their workload header was regenerated (nil: never). It is part of
+    /// the header, so regenerating revokes every header handed out before.
+    public var workloadSecretGeneration: Int?
 
     public init(objectId: String, appId: String, tenantId: String, displayName: String, kind: Kind, credential: PasswordCredential?,
                 resourceId: String? = nil) {

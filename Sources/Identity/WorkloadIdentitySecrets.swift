@@ -7,7 +7,8 @@ import Foundation
 /// secret and the identity's object id (HMAC-SHA256). Knowing one identity's header says nothing about another's,
 /// and deleting an identity (its object id goes) voids its header. Who may obtain a header is the resource manager's
 /// decision: whoever may attach the identity to a workload (`…/userAssignedIdentities/*/assign/action`). Headers
-/// are computed, never stored, so the host secret is the only thing to keep.
+/// are computed, never stored, so the host secret is the only thing to keep. The identity's generation
+/// (``Principal/workloadSecretGeneration``) is part of the message: regenerating it revokes a leaked header.
 public struct WorkloadIdentitySecrets: Sendable {
     private let key: SymmetricKey
 
@@ -17,7 +18,10 @@ public struct WorkloadIdentitySecrets: Sendable {
 
     /// The header for a managed identity's workloads.
     public func header(for principal: Principal) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(for: Array(principal.objectId.lowercased().utf8), using: key)
+        // Generation 0 signs the bare object id, as headers did before generations existed.
+        let generation = principal.workloadSecretGeneration ?? 0
+        let message = principal.objectId.lowercased() + (generation == 0 ? "" : "|\(generation)")
+        let mac = HMAC<SHA256>.authenticationCode(for: Array(message.utf8), using: key)
         return Data(mac).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
     }

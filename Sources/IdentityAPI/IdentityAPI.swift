@@ -14,11 +14,15 @@ public struct IdentityAPI: Sendable {
     let workloadSecrets: WorkloadIdentitySecrets
     /// Whether the IMDS path answers: it takes no secret, so anything that can reach Coffer could get tokens.
     let imdsEnabled: Bool
+    /// Where this service is reached (`https://localhost:8443`): tokens' issuer and the discovery document's URLs.
+    /// Configuration, never the request's Host, so no caller chooses what its tokens or the discovery document say.
+    let base: String
 
     public static let managedIdentityPath = "/msi/token"
 
-    public init(directory: Directory, tenantID: String, workloadSecrets: WorkloadIdentitySecrets, imdsEnabled: Bool) {
+    public init(directory: Directory, tenantID: String, workloadSecrets: WorkloadIdentitySecrets, imdsEnabled: Bool, base: String) {
         self.directory = directory
+        self.base = base
         self.tenantID = tenantID
         self.workloadSecrets = workloadSecrets
         self.imdsEnabled = imdsEnabled
@@ -34,37 +38,36 @@ public struct IdentityAPI: Sendable {
 
     public func respond(to request: Request, context: some RequestContext) async throws -> Response {
         let components = request.uri.path.split(separator: "/").map { String($0).lowercased() }
-        let base = baseURL(of: request)
         if request.uri.path.lowercased() == Self.managedIdentityPath || request.uri.path.lowercased() == "/metadata/identity/oauth2/token" {
-            return try await managedIdentityToken(request, base: base)
+            return try await managedIdentityToken(request)
         }
         let rest = Array(components.dropFirst())
         do {
             switch (request.method, rest) {
             case (.get, ["v2.0", ".well-known", "openid-configuration"]):
-                return try AzureJSON.response(discovery(base: base, version: "v2.0"))
+                return try AzureJSON.response(discovery(version: "v2.0"))
             case (.get, [".well-known", "openid-configuration"]):
-                return try AzureJSON.response(discovery(base: base, version: nil))
+                return try AzureJSON.response(discovery(version: nil))
             case (.get, ["discovery", "v2.0", "keys"]), (.get, ["discovery", "keys"]):
                 return try AzureJSON.response(jwks())
             case (.post, ["oauth2", "v2.0", "token"]):
-                return try await token(request, base: base, version2: true)
+                return try await token(request, version2: true)
             case (.post, ["oauth2", "token"]):
-                return try await token(request, base: base, version2: false)
+                return try await token(request, version2: false)
             default:
                 throw AzureErrorResponse(.notFound, code: "NotFound", message: "no identity endpoint at this path")
             }
         }
     }
 
-    /// The issuer of tokens requested at `base`.
-    func issuer(base: String) -> String { "\(base)/\(tenantID)/v2.0" }
+    /// The issuer of every token this service issues.
+    var issuer: String { "\(base)/\(tenantID)/v2.0" }
 
-    private func discovery(base: String, version: String?) -> [String: OpenIDValue] {
+    private func discovery(version: String?) -> [String: OpenIDValue] {
         let prefix = "\(base)/\(tenantID)"
         let oauth = version.map { "\(prefix)/oauth2/\($0)" } ?? "\(prefix)/oauth2"
         return [
-            "issuer": .string(issuer(base: base)),
+            "issuer": .string(issuer),
             "token_endpoint": .string("\(oauth)/token"),
             "authorization_endpoint": .string("\(oauth)/authorize"),
             "jwks_uri": .string("\(prefix)/discovery/\(version.map { "\($0)/" } ?? "")keys"),
@@ -86,7 +89,7 @@ public struct IdentityAPI: Sendable {
         ]]]
     }
 
-    private func token(_ request: Request, base: String, version2: Bool) async throws -> Response {
+    private func token(_ request: Request, version2: Bool) async throws -> Response {
         var request = request
         let body = try await request.collectBody(upTo: 64 * 1024)
         let form = CredentialParsing.form(String(buffer: body)).compactMapValues(\.first)
@@ -117,7 +120,7 @@ public struct IdentityAPI: Sendable {
         guard let principal = try await directory.authenticate(tenantID: tenantID, clientID: clientID, secret: secret) else {
             return try Self.oauthError(.unauthorized, "invalid_client", "AADSTS7000215: Invalid client secret provided, or unknown client id.", code: 7000215)
         }
-        let issued = try directory.issueToken(for: principal, resource: resource, issuer: issuer(base: base))
+        let issued = try directory.issueToken(for: principal, resource: resource, issuer: issuer)
         var response: [String: OpenIDValue] = [
             "token_type": .string("Bearer"), "expires_in": .number(issued.expiresIn), "ext_expires_in": .number(issued.expiresIn),
             "access_token": .string(issued.token),
@@ -131,7 +134,7 @@ public struct IdentityAPI: Sendable {
 
     /// App Service style (`IDENTITY_ENDPOINT` + `X-IDENTITY-HEADER`, api-version 2019-08-01) and IMDS style
     /// (`/metadata/identity/oauth2/token` + `Metadata: true`) managed-identity tokens.
-    private func managedIdentityToken(_ request: Request, base: String) async throws -> Response {
+    private func managedIdentityToken(_ request: Request) async throws -> Response {
         let query = request.uri.queryParameters
         let isIMDS = request.uri.path.lowercased().hasPrefix("/metadata/")
         func refuse(_ status: HTTPResponse.Status, _ message: String) throws -> Response {
@@ -173,7 +176,7 @@ public struct IdentityAPI: Sendable {
             }
             principal = found
         }
-        let issued = try directory.issueToken(for: principal, resource: resource, issuer: issuer(base: base))
+        let issued = try directory.issueToken(for: principal, resource: resource, issuer: issuer)
         let now = Int64(Date().timeIntervalSince1970)
         return try AzureJSON.response([
             "access_token": issued.token, "expires_on": String(now + issued.expiresIn), "expires_in": String(issued.expiresIn),

@@ -28,8 +28,7 @@ public struct KeyVaultAPI: Sendable {
     ///   - vaultName: the vault the host names.
     ///   - identityBase: where clients get tokens (`https://localhost:8443`), for the challenge.
     public func respond(to request: Request, context: some RequestContext, vaultName: String, identityBase: String) async throws -> Response {
-        let base = baseURL(of: request)
-        // The audience is this server's configuration, never the request's Host.
+        // The audience and the vault's URL (its keys' `kid`s) are this server's configuration, never the request's Host.
         let resource = "https://\(vaultHostSuffix):\(port)"
         do {
             guard let token = bearerToken(of: request) else {
@@ -57,7 +56,7 @@ public struct KeyVaultAPI: Sendable {
                                          + "'appid=\(claims.appid);oid=\(claims.oid)' does not have keys permission on key vault "
                                          + "'\(vaultName.prefix(24))', or the vault does not exist.")
             }
-            let exchange = VaultExchange(api: self, request: request, claims: claims, vault: vault, baseURL: base, apiVersion: version)
+            let exchange = VaultExchange(api: self, request: request, claims: claims, vault: vault, baseURL: "https://\(vaultName.lowercased()).\(vaultHostSuffix):\(port)", apiVersion: version)
             return try await exchange.dispatch()
         } catch let error as KeyVaultError {
             throw Self.wire(error)

@@ -35,6 +35,9 @@ struct Exchange<Context: RequestContext> {
     }
 
     private var registry: RegistryService { api.service }
+    private var uploadRate: UploadRateGuard {
+        UploadRateGuard(minimumBytesPerSecond: registry.configuration.uploadMinimumBytesPerSecond, window: registry.configuration.uploadRateWindow)
+    }
     private var method: HTTPRequest.Method { request.method }
     private var query: FlatDictionary<Substring, Substring> { request.uri.queryParameters }
 
@@ -383,8 +386,10 @@ struct Exchange<Context: RequestContext> {
         }
         if let digestText = query.get("digest") {
             let digest = try parseDigest(digestText)
-            let record = try await registry.uploadBlob(registry: target.registry, repository: target.repository, digest: digest,
-                                                       principal: target.principal, body: request.body)
+            let record = try await uploadRate.run(body: request.body) { [registry] body in
+                try await registry.uploadBlob(registry: target.registry, repository: target.repository, digest: digest,
+                                              principal: target.principal, body: body)
+            }
             return respond(.created, headers: blobCreatedHeaders(target, record.digest))
         }
         return try await startUploadSession(target)
@@ -412,10 +417,12 @@ struct Exchange<Context: RequestContext> {
     private func patchUpload(_ target: RepositoryTarget, _ id: String) async throws -> Response {
         let chunk = try chunkRange()
         do {
-            let progress = try await registry.appendToUpload(
-                registry: target.registry, repository: target.repository, id: id, expectedOffset: chunk?.start, expectedLength: chunk?.length,
-                body: request.body
-            )
+            let progress = try await uploadRate.run(body: request.body) { [registry] body in
+                try await registry.appendToUpload(
+                    registry: target.registry, repository: target.repository, id: id, expectedOffset: chunk?.start, expectedLength: chunk?.length,
+                    body: body
+                )
+            }
             return respond(.accepted, headers: uploadHeaders(target, progress))
         } catch let error as RegistryError where error.code == .uploadOutOfOrder {
             throw outOfOrder(error, target, id)
@@ -436,10 +443,12 @@ struct Exchange<Context: RequestContext> {
         let digest = try parseDigest(digestText)
         let chunk = try chunkRange()
         do {
-            let record = try await registry.completeUpload(
-                registry: target.registry, repository: target.repository, id: id, digest: digest,
-                expectedOffset: chunk?.start, expectedLength: chunk?.length, body: request.body
-            )
+            let record = try await uploadRate.run(body: request.body) { [registry] body in
+                try await registry.completeUpload(
+                    registry: target.registry, repository: target.repository, id: id, digest: digest,
+                    expectedOffset: chunk?.start, expectedLength: chunk?.length, body: body
+                )
+            }
             return respond(.created, headers: blobCreatedHeaders(target, record.digest))
         } catch let error as RegistryError where error.code == .uploadOutOfOrder {
             throw outOfOrder(error, target, id)

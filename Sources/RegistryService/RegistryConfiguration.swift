@@ -15,6 +15,10 @@ public struct RegistryConfiguration: Sendable {
     public var uploadIdleTimeout: Duration = .seconds(7 * 24 * 3600)
     /// Open upload sessions allowed per repository and per principal; a start beyond them is refused (429).
     public var uploadLimits = UploadLimits(perRepository: 1000, perPrincipal: 1000)
+    /// An upload's body must bring at least this many bytes per second over every ``uploadRateWindow`` while it
+    /// arrives, else it is cut off (408); 0 turns the check off.
+    public var uploadMinimumBytesPerSecond: Int = 1024
+    public var uploadRateWindow: Duration = .seconds(60)
 
     public init() {}
 }

@@ -152,6 +152,8 @@ struct ARMExchange {
             return try await put(Self.identityType, id: route.scope, name: route["identity"], body: try await Self.jsonBody(request))
         case .deleteIdentity: return try await delete(Self.identityType, id: route.scope, name: route["identity"])
         case .listWorkloadEnvironment: return try await workloadEnvironment(identityID: identityID(group, route["identity"]), name: route["identity"], group: group)
+        case .regenerateWorkloadEnvironment:
+            return try await workloadEnvironment(identityID: identityID(group, route["identity"]), name: route["identity"], group: group, regenerate: true)
         case .listRoleAssignments:
             let filter = try AuthorizationFilter.parse(request.uri.queryParameters.get("$filter"))
             let assignments = try await api.directory.roleAssignments().filter { filter.shows($0, listedAt: route["scope"]) }
@@ -393,9 +395,14 @@ struct ARMExchange {
     /// `POST …/userAssignedIdentities/{name}/listWorkloadEnvironment` (Coffer's own action): what a workload sets to act
     /// as this identity, `IDENTITY_ENDPOINT` and its `IDENTITY_HEADER`. Handing an identity to a workload is attaching
     /// it, so the operation needs the assign action on it, as attaching it to a registry does.
-    private func workloadEnvironment(identityID: String, name: String, group: String) async throws -> Response {
-        guard try await api.documents.document(id: identityID) != nil, let principal = try await api.directory.managedIdentity(resourceID: identityID) else {
+    /// `regenerate` (`…/regenerateWorkloadEnvironment`) first revokes every header handed out before.
+    private func workloadEnvironment(identityID: String, name: String, group: String, regenerate: Bool = false) async throws -> Response {
+        guard try await api.documents.document(id: identityID) != nil, var principal = try await api.directory.managedIdentity(resourceID: identityID) else {
             throw identityNotFound(name, group: group)
+        }
+        if regenerate {
+            guard let regenerated = try await api.directory.regenerateWorkloadSecret(of: principal) else { throw identityNotFound(name, group: group) }
+            principal = regenerated
         }
         return try AzureJSON.response([
             "IDENTITY_ENDPOINT": api.identityEndpoint, "IDENTITY_HEADER": api.workloadSecrets.header(for: principal), "clientId": principal.appId,

@@ -18,7 +18,7 @@ enum ARMOperation: CaseIterable, Sendable {
     case listReplications, getReplication, putReplication, deleteReplication
     case listScopeMaps, getScopeMap, putScopeMap, patchScopeMap, deleteScopeMap
     case listTokens, getToken, putToken, patchToken, deleteToken, generateCredentials
-    case listSubscriptionIdentities, listIdentities, getIdentity, putIdentity, patchIdentity, deleteIdentity, listWorkloadEnvironment
+    case listSubscriptionIdentities, listIdentities, getIdentity, putIdentity, patchIdentity, deleteIdentity, listWorkloadEnvironment, regenerateWorkloadEnvironment
     case listRoleAssignments, getRoleAssignment, putRoleAssignment, deleteRoleAssignment, listRoleDefinitions, getRoleDefinition
     case listDeployments, getDeployment, putDeployment, deleteDeployment, validateDeployment
     case getDeploymentStatus, listDeploymentOperations, getDeploymentOperation
@@ -98,6 +98,7 @@ enum ARMOperation: CaseIterable, Sendable {
         case .patchIdentity: (.patch, identity)
         case .deleteIdentity: (.delete, identity)
         case .listWorkloadEnvironment: (.post, identity + "/listWorkloadEnvironment")
+        case .regenerateWorkloadEnvironment: (.post, identity + "/regenerateWorkloadEnvironment")
         case .listRoleAssignments: (.get, assignments)
         case .getRoleAssignment: (.get, assignments + "/{assignment}")
         case .putRoleAssignment: (.put, assignments + "/{assignment}")
@@ -160,6 +161,8 @@ enum ARMOperation: CaseIterable, Sendable {
         case .deleteIdentity: "Microsoft.ManagedIdentity/userAssignedIdentities/delete"
         // Handing a workload an identity's credentials is attaching the identity to it.
         case .listWorkloadEnvironment: "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action"
+        // Revoking what workloads hold disrupts them: it takes the right to change the identity.
+        case .regenerateWorkloadEnvironment: "Microsoft.ManagedIdentity/userAssignedIdentities/write"
         case .listRoleAssignments, .getRoleAssignment: "Microsoft.Authorization/roleAssignments/read"
         case .putRoleAssignment: "Microsoft.Authorization/roleAssignments/write"
         case .deleteRoleAssignment: "Microsoft.Authorization/roleAssignments/delete"

@@ -35,6 +35,8 @@ public struct ResourceManagerAPI: Sendable {
     /// The managed-identity endpoint's per-identity headers, handed out by `listWorkloadEnvironment`.
     let workloadSecrets: WorkloadIdentitySecrets
     let identityEndpoint: String
+    /// Where tokens are issued (`https://localhost:8443`), named in the 401 challenge: configured, never the Host.
+    let identityBase: String
     /// Deployments and group deletions in the background; the server runs it in its service group.
     public let jobs = ControlPlaneJobs()
     /// Names this process in the records of the deployments it runs (only it may fail them as interrupted).
@@ -48,10 +50,11 @@ public struct ResourceManagerAPI: Sendable {
                 subscriptionID: String, featureApprovalSeconds: Int64 = 5, registryKeyWrapperID: String, requirePreviewRegistration: Bool = true,
                 secrets: SecretBox, vaultURI: @escaping @Sendable (String) -> String, loginServer: @escaping @Sendable (String) -> String,
                 registryOfService: @escaping @Sendable (String) -> String?, resourceManagerAudiences: Set<String>,
-                workloadSecrets: WorkloadIdentitySecrets, identityEndpoint: String, nodeID: String = "local") {
+                workloadSecrets: WorkloadIdentitySecrets, identityBase: String, identityEndpoint: String, nodeID: String = "local") {
         self.nodeID = nodeID
         self.workloadSecrets = workloadSecrets
         self.identityEndpoint = identityEndpoint
+        self.identityBase = identityBase
         self.directory = directory
         self.vaults = vaults
         self.documents = documents
@@ -105,12 +108,11 @@ public struct ResourceManagerAPI: Sendable {
 
     /// The caller of a request that carries an ARM token, or Azure's 401.
     public func authenticate(_ request: Request) throws -> AccessTokenClaims {
-        let base = baseURL(of: request)
         guard let token = bearerToken(of: request) else {
             throw AzureErrorResponse(.unauthorized, code: "AuthenticationFailed", message: "Authentication failed. The 'Authorization' header is missing.",
-                                     headers: [.wwwAuthenticate: "Bearer authorization_uri=\"\(base)/\(tenantID)\", error=\"invalid_token\""])
+                                     headers: [.wwwAuthenticate: "Bearer authorization_uri=\"\(identityBase)/\(tenantID)\", error=\"invalid_token\""])
         }
-        return try authenticate(token, base: base)
+        return try authenticate(token)
     }
 
     /// The action the metrics endpoint needs at the subscription (Reader, Contributor, Owner have it).
@@ -132,7 +134,7 @@ public struct ResourceManagerAPI: Sendable {
 
     /// Verifies an ARM token: this tenant, and an audience of this resource manager. The audiences are configured,
     /// never taken from the request's Host (which the caller chooses).
-    private func authenticate(_ token: String, base: String) throws -> AccessTokenClaims {
+    private func authenticate(_ token: String) throws -> AccessTokenClaims {
         let audiences = registryAccess.resourceManagerAudiences.union(["https://management.azure.com", "https://management.core.windows.net"])
         let outcome = Result { () throws(TokenError) -> AccessTokenClaims in
             try directory.verify(token, tenantID: tenantID, audiences: audiences)
@@ -141,7 +143,7 @@ public struct ResourceManagerAPI: Sendable {
         case .success(let claims): return claims
         case .failure(let error):
             throw AzureErrorResponse(.unauthorized, code: "InvalidAuthenticationToken", message: "The access token is invalid: \(error.message).",
-                                     headers: [.wwwAuthenticate: "Bearer authorization_uri=\"\(base)/\(tenantID)\", error=\"invalid_token\""])
+                                     headers: [.wwwAuthenticate: "Bearer authorization_uri=\"\(identityBase)/\(tenantID)\", error=\"invalid_token\""])
         }
     }
 

@@ -63,6 +63,30 @@ extension TestClientProtocol {
         }
     }
 
+    @Test func theIssuerAndTheDiscoveryDocumentComeFromConfigurationNotTheHost() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        let (principal, secret) = try await fixture.directory.createServicePrincipal(tenantID: fixture.tenantID, displayName: "app")
+        let configured = "https://localhost:8443/\(fixture.tenantID)"
+        try await fixture.test(at: "attacker.example:9999") { client in
+            let issued = try await client.form("/\(fixture.tenantID)/oauth2/v2.0/token", [
+                ("grant_type", "client_credentials"), ("client_id", principal.appId), ("client_secret", secret),
+                ("scope", "https://localhost:8443/.default")])
+            #expect(issued.status == .ok, "\(String(buffer: issued.body))")
+            let token = try #require(try Self.json(issued)["access_token"] as? String)
+            let claims = try fixture.directory.verify(token, tenantID: fixture.tenantID, audiences: ["https://localhost:8443"])
+            #expect(claims.iss == "\(configured)/v2.0")
+            let discovery = try Self.json(try await client.execute(uri: "/\(fixture.tenantID)/v2.0/.well-known/openid-configuration", method: .get))
+            #expect(discovery["issuer"] as? String == "\(configured)/v2.0")
+            #expect(discovery["token_endpoint"] as? String == "\(configured)/oauth2/v2.0/token")
+            #expect(discovery["jwks_uri"] as? String == "\(configured)/discovery/v2.0/keys")
+            // The resource manager's challenge names the configured identity service too.
+            let challenge = try await client.execute(uri: "/subscriptions?api-version=2022-12-01", method: .get)
+            #expect(challenge.status == .unauthorized)
+            #expect(challenge.headers[.wwwAuthenticate]?.contains("authorization_uri=\"\(configured)\"") == true,
+                    "\(challenge.headers[.wwwAuthenticate] ?? "")")
+        }
+    }
+
     @Test func aManagedIdentityTokenNeedsThatIdentitysOwnHeader() async throws {
         let fixture = try await ControlPlaneFixture.make()
         let admin = try await fixture.principal("admin", roles: [(.owner, fixture.subscription)])
@@ -102,6 +126,40 @@ extension TestClientProtocol {
             #expect(try await ask(firstClientID, header: hostSecret).status == .unauthorized)
             #expect(try await ask(firstClientID, header: nil).status == .unauthorized)
             #expect(try await ask(UUID().uuidString.lowercased(), header: firstHeader).status == .unauthorized)
+        }
+    }
+
+    @Test func regeneratingAWorkloadHeaderRevokesTheOldOneAndTakesWriteAccess() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        let admin = try await fixture.principal("admin", roles: [(.owner, fixture.subscription)])
+        let group = "\(fixture.subscription)/resourceGroups/identity-regen"
+        let operatorOnly = try await fixture.principal("operator", roles: [(.managedIdentityOperator, group)])
+        let armToken = try fixture.token(for: admin)
+        let operatorToken = try fixture.token(for: operatorOnly)
+        try await fixture.test { client in
+            try await client.armOK(.put, group, token: armToken, body: #"{"location":"westeurope"}"#)
+            let identity = "\(group)/providers/Microsoft.ManagedIdentity/userAssignedIdentities/worker"
+            try await client.armOK(.put, identity, token: armToken, body: #"{"location":"westeurope"}"#)
+            // The operator may hand the identity to a workload, but not revoke what other workloads hold.
+            let listed = try Self.json(try await client.armOK(.post, identity + "/listWorkloadEnvironment", token: operatorToken))
+            let old = try #require(listed["IDENTITY_HEADER"] as? String)
+            let clientID = try #require(listed["clientId"] as? String)
+            let refused = try await client.arm(.post, identity + "/regenerateWorkloadEnvironment", token: operatorToken)
+            #expect(refused.status == .forbidden, "\(String(buffer: refused.body))")
+
+            func ask(header: String) async throws -> HTTPResponse.Status {
+                try await client.execute(uri: "/msi/token?api-version=2019-08-01&resource=https%3A%2F%2Fvault.localhost%3A8443&client_id=\(clientID)",
+                                         method: .get, headers: [HTTPField.Name("X-IDENTITY-HEADER")!: header], body: nil).status
+            }
+            #expect(try await ask(header: old) == .ok)
+            let regenerated = try Self.json(try await client.armOK(.post, identity + "/regenerateWorkloadEnvironment", token: armToken))
+            let new = try #require(regenerated["IDENTITY_HEADER"] as? String)
+            #expect(new != old)
+            #expect(try await ask(header: old) == .unauthorized)
+            #expect(try await ask(header: new) == .ok)
+            // What is listed afterwards is the new header.
+            let relisted = try Self.json(try await client.armOK(.post, identity + "/listWorkloadEnvironment", token: operatorToken))
+            #expect(relisted["IDENTITY_HEADER"] as? String == new)
         }
     }
 }

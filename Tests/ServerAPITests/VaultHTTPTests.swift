@@ -99,6 +99,19 @@ extension TestClientProtocol {
         }
     }
 
+    @Test func keyIdentifiersNameTheConfiguredVaultURLWhateverTheHostSays() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        let (admin, _, _) = try await Self.setUp(fixture)
+        let adminToken = try fixture.token(for: admin, audience: Self.vaultAudience)
+        // The vault's name in another case, another port: a `kid` is what CMK registries store, so it must not follow the Host.
+        try await fixture.test(at: "HttpVault.vault.localhost:9999") { client in
+            let created = try await client.vault(.post, "/keys/k1/create", token: adminToken, body: #"{"kty":"RSA","key_size":2048}"#)
+            #expect(created.status == .ok, "\(String(buffer: created.body))")
+            let kid = try #require((try Self.json(created)["key"] as? [String: Any])?["kid"] as? String)
+            #expect(kid.hasPrefix("https://httpvault.vault.localhost:8443/keys/k1/"), "\(kid)")
+        }
+    }
+
     @Test func accessPoliciesDecideEachOperation() async throws {
         let fixture = try await ControlPlaneFixture.make()
         let (admin, reader, stranger) = try await Self.setUp(fixture)

@@ -1,5 +1,6 @@
 """What a principal with an ordinary token tried against the control plane (issue 11), each now refused: widening
 its own rights through a deployment, and attaching identities it has no rights on."""
+import hashlib
 import socket
 import ssl
 import time
@@ -187,23 +188,9 @@ def test_a_trickled_body_is_cut_off(coffer):
                           data={"grant_type": "client_credentials", "client_id": "nobody", "client_secret": "x",
                                 "scope": f"https://{coffer.host}/.default"})
     assert whole.status_code == 401, whole.text
-    context = ssl.create_default_context(cafile=coffer.ca)
-    with socket.create_connection(("127.0.0.1", coffer.port)) as raw, context.wrap_socket(raw, server_hostname="localhost") as tls:
-        tls.sendall((f"POST {path} HTTP/1.1\r\nHost: {coffer.host}\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-                     "Content-Length: 1000\r\n\r\ngrant_type=").encode())
-        tls.settimeout(0.5)
-        started, received, closed = time.time(), b"", False
-        while time.time() - started < 15 and not closed:
-            try:
-                tls.sendall(b"x")
-                chunk = tls.recv(65536)
-                closed = not chunk
-                received += chunk
-            except socket.timeout:
-                continue
-            except (OSError, ssl.SSLError):
-                closed = True
-        elapsed = time.time() - started
+    head = (f"POST {path} HTTP/1.1\r\nHost: {coffer.host}\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            "Content-Length: 1000\r\n\r\ngrant_type=").encode()
+    received, closed, elapsed = send_slowly(coffer, head, total=989, step=1, pause=0.5, seconds=15)
     assert received.startswith(b"HTTP/1.1 408"), received[:200]
     assert b"RequestTimeout" in received
     assert closed and elapsed < 8, elapsed
@@ -320,3 +307,75 @@ def test_import_and_registry_tokens_open_no_other_registry(coffer, tmp_path):
                        body={"source": {"resourceId": f"{victim_group}/providers/Microsoft.ContainerRegistry/registries/victimreg",
                                         "sourceImage": "app:v1"}, "targetTags": ["copy:v1"]})
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "ImportSourceNetworkRestricted", refused.text
+
+
+def send_slowly(coffer, head, total, step, pause, seconds):
+    """Sends a request's `head`, then `total` body bytes, `step` bytes every `pause` seconds, over a raw TLS socket, for
+    at most `seconds`; stops early once the server has answered in full or closed the connection. Returns (what the
+    server answered, whether it closed the connection, seconds taken)."""
+    context = ssl.create_default_context(cafile=coffer.ca)
+    with socket.create_connection(("127.0.0.1", coffer.port)) as raw, context.wrap_socket(raw, server_hostname="localhost") as tls:
+        tls.sendall(head)
+        tls.settimeout(pause)
+        started, sent, received, closed = time.time(), 0, b"", False
+
+        def answered():
+            head, separator, body = received.partition(b"\r\n\r\n")
+            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0)
+            return separator and len(body) >= length and b"connection: close" not in head.lower()
+
+        while time.time() - started < seconds and not closed and not answered():
+            if sent < total:
+                tls.sendall(b"x" * min(step, total - sent))
+                sent += min(step, total - sent)
+            try:
+                chunk = tls.recv(65536)
+                closed = not chunk
+                received += chunk
+            except socket.timeout:
+                continue
+            except (OSError, ssl.SSLError):
+                closed = True
+        return received, closed, time.time() - started
+
+
+def patch_at_rate(coffer, location, token, total, step, pause, seconds):
+    """PATCHes `total` bytes to an upload, `step` bytes every `pause` seconds (``send_slowly``)."""
+    head = (f"PATCH {location} HTTP/1.1\r\nHost: {coffer.host}\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: application/octet-stream\r\nContent-Length: {total}\r\n\r\n").encode()
+    return send_slowly(coffer, head, total, step, pause, seconds)
+
+
+@pytest.mark.serve_args("--upload-rate-window-seconds", "2", "--upload-minimum-bytes-per-second", "1000")
+def test_a_trickled_upload_is_cut_off(coffer):
+    """A registry upload's body streams, so it had no deadline: a client sending a little just before each idle
+    timeout held its connection and its upload session for as long as it liked. Each rate window must now bring a
+    minimum of bytes."""
+    token = coffer.token("repository:coffer/trickle:pull,push")
+    base = f"https://{coffer.host}"
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def start():
+        started = requests.post(f"{base}/v2/coffer/trickle/blobs/uploads/", headers=headers, verify=coffer.ca, timeout=30)
+        assert started.status_code == 202, started.text
+        return started.headers["Location"].removeprefix(base)
+
+    # The positive control: the same raw client at a normal rate gets its chunk accepted.
+    received, _, _ = patch_at_rate(coffer, start(), token, total=200_000, step=20_000, pause=0.05, seconds=20)
+    assert received.startswith(b"HTTP/1.1 202"), received[:300]
+
+    # 100 bytes every half second: far below 1000 bytes per second, and never idle long enough for the idle timeout.
+    location = start()
+    received, closed, elapsed = patch_at_rate(coffer, location, token, total=100_000, step=100, pause=0.5, seconds=20)
+    assert received.startswith(b"HTTP/1.1 408"), received[:300]
+    assert b"BLOB_UPLOAD_INVALID" in received and b"bytes per second" in received
+    assert b"connection: close" in received.lower()
+    assert closed and elapsed < 8, elapsed
+    # The session is left in a state a client can read (it may resume or start over), and the server serves on.
+    status = requests.get(f"{base}{location}", headers=headers, verify=coffer.ca, timeout=30)
+    assert status.status_code in (204, 404), status.text
+    data = b"after the trickle"
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    pushed = requests.post(f"{base}/v2/coffer/trickle/blobs/uploads/?digest={digest}", data=data, verify=coffer.ca, timeout=30,
+                           headers={**headers, "Content-Type": "application/octet-stream"})
+    assert pushed.status_code == 201, pushed.text
