@@ -3,7 +3,8 @@ import CofferServer
 import Logging
 
 struct Serve: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the registry (and, later, vault, identity and resource manager) over HTTPS.")
+    static let configuration = CommandConfiguration(
+        abstract: "Run the registry, key vault, identity service and resource manager over HTTPS on one port.")
 
     @Option(help: "A JSON configuration file; flags override it.") var config: String?
     @Option(help: "Data directory (default ./.coffer).") var dataDir: String?
@@ -68,10 +69,10 @@ struct Serve: AsyncParsableCommand {
         if let requestBodySeconds { settings.requestBodySeconds = requestBodySeconds }
         if let uploadMinimumBytesPerSecond { settings.uploadMinimumBytesPerSecond = uploadMinimumBytesPerSecond }
         if let uploadRateWindowSeconds { settings.uploadRateWindowSeconds = uploadRateWindowSeconds }
-        guard (settings.certificateFile == nil) == (settings.privateKeyFile == nil) else {
-            throw ValidationError("--certificate and --private-key go together")
+        try settings.validate()
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), not \(logLevel.prefix(40))")
         }
-        let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level

@@ -8,6 +8,8 @@ import IdentityAPI
 import KeyVault
 import KeyVaultAPI
 import Logging
+import NIOCore
+import NIOPosix
 import ResourceManagerAPI
 import NIOSSL
 import PostgresMetadataStore
@@ -32,6 +34,7 @@ public struct CofferServer: Sendable {
     let logger: Logger
 
     public static func prepare(_ configuration: ServerConfiguration, logger: Logger = Logger(label: "coffer")) async throws -> CofferServer {
+        try configuration.validate()
         let secrets = try DataDirectory.prepare(configuration)
         let sessions: any SQLSessions = if let url = configuration.metadataURL {
             try await PostgresSessions.connect(url: url, logger: logger)
@@ -55,12 +58,13 @@ public struct CofferServer: Sendable {
         } else {
             try FileSystemBlobStore(root: configuration.path("blobs"))
         }
+        var created = secrets.created
         let place = configuration.metadataURL == nil ? configuration.path("metadata.sqlite") : "the PostgreSQL metadata store"
         try await MasterKeyCheck(secrets.masterKey).verify(in: metadata, generated: secrets.unwrittenMasterKeyPath != nil, holdsData: {
             try await !metadata.documents(type: Directory.tenantType, name: nil).isEmpty
-        }, place: place)
-        var created = secrets.created
-        if let written = try secrets.writeNewMasterKey() { created.append(written) }
+        }, place: place, beforeRecording: {
+            if let written = try secrets.writeNewMasterKey() { created.append(written) }
+        })
         let directory = Directory(store: metadata, signer: TokenSigner(privateKey: secrets.tokenSigningKey))
         let bootstrap = try await directory.bootstrap()
         if let secret = bootstrap.operatorSecret {
@@ -151,7 +155,8 @@ public struct CofferServer: Sendable {
                                  tlsConfiguration: tls),
                 configuration: .init(address: .hostname(address, port: configuration.port), serverName: nil),
                 onServerRunning: { [logger] channel in
-                    logger.info("listening", metadata: ["coffer.address": .string(String(describing: channel.localAddress))])
+                    let address = channel.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
+                    logger.info("listening", metadata: ["coffer.address": .string(address)])
                 },
                 logger: logger
             ))
@@ -181,10 +186,40 @@ public struct CofferServer: Sendable {
             nodeHasStopped: { node in try await heartbeat.hasStopped(node) },
             logger: logger
         ))
-        printWelcome()
-        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        do {
+            try await Self.ensurePortIsFree(configuration)
+            printWelcome()
+            let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            try await group.run()
+        } catch {
+            try? await metadata.close()
+            if let error = error as? IOError, error.errnoCode == EADDRINUSE { throw Self.portInUse(configuration) }
+            throw error
+        }
         try await metadata.close()
+    }
+
+    /// Binds and releases every listen address before the banner says the server runs: a port another process holds
+    /// is one line naming it and the flag, not NIO's `bind(descriptor:ptr:bytes:)` after a banner. (The listeners
+    /// bind for real a moment later; one taken in between is still reported the same way by ``run()``.)
+    static func ensurePortIsFree(_ configuration: ServerConfiguration) async throws {
+        for address in configuration.listenAddresses {
+            do {
+                let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .bind(host: address, port: configuration.port).get()
+                try await channel.close()
+            } catch let error as IOError where error.errnoCode == EADDRINUSE {
+                throw portInUse(configuration)
+            } catch {
+                throw ServerStartError("cannot listen on \(address) port \(configuration.port) (--address, --port): \(error)")
+            }
+        }
+    }
+
+    static func portInUse(_ configuration: ServerConfiguration) -> ServerStartError {
+        ServerStartError("port \(configuration.port) is already in use on \(configuration.listenAddresses.joined(separator: ", ")) "
+                         + "(another coffer serve?): stop that process or choose another port with --port")
     }
 
     /// This node's heartbeat: it lasts a few maintenance passes.

@@ -93,7 +93,7 @@ enum DataDirectory {
 
     private static func tlsIdentity(_ configuration: ServerConfiguration, created: inout [String]) throws -> (String, String) {
         if let certificateFile = configuration.certificateFile, let privateKeyFile = configuration.privateKeyFile {
-            return (try String(contentsOfFile: certificateFile, encoding: .utf8), try String(contentsOfFile: privateKeyFile, encoding: .utf8))
+            return (try readText(certificateFile, setting: "--certificate"), try readText(privateKeyFile, setting: "--private-key"))
         }
         let caPath = configuration.path("ca.pem")
         let caKeyPath = configuration.path("ca-key.pem")
@@ -119,6 +119,14 @@ enum DataDirectory {
         return (server.certificatePEM, server.privateKeyPEM)
     }
 
+    /// A file a setting names, or one line saying which file and which setting.
+    private static func readText(_ path: String, setting: String) throws -> String {
+        guard let contents = FileManager.default.contents(atPath: path) else {
+            throw ServerStartError("cannot read \(path) (\(setting)): check that it exists and that this user may read it")
+        }
+        return String(decoding: contents, as: UTF8.self)
+    }
+
     /// - Parameter setting: the `--master-key-file` value that named the file, if one did (for the error).
     private static func readMasterKey(_ path: String, setting: String?) throws -> SymmetricKey {
         let named = setting == nil ? "the server master key \(path)" : "the server master key file \(path) (--master-key-file)"
@@ -140,6 +148,11 @@ enum DataDirectory {
         let temporary = path + ".tmp"
         guard FileManager.default.createFile(atPath: temporary, contents: Data(text.utf8), attributes: [.posixPermissions: permissions]) else {
             throw ServerStartError("cannot write \(path)")
+        }
+        // On disk before it is named: a key file that a crash left empty would be worse than none.
+        if let handle = FileHandle(forWritingAtPath: temporary) {
+            try? handle.synchronize()
+            try? handle.close()
         }
         guard rename(temporary, path) == 0 else { throw ServerStartError("cannot write \(path)") }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import JMESPath
 
 /// Everything `coffer serve` can be told, with the embedded defaults.
 public struct ServerConfiguration: Codable, Sendable, Equatable {
@@ -70,13 +71,98 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
 
     public init() {}
 
-    /// Reads a JSON configuration file; keys not present keep their defaults.
+    /// Reads a JSON configuration file; keys not present keep their defaults. Every problem is one line naming the
+    /// file and the setting: an unreadable file, bad JSON, an unknown key (a typo would otherwise be ignored), a
+    /// value of the wrong type.
     public static func load(file: String) throws -> ServerConfiguration {
-        let data = try Data(contentsOf: URL(fileURLWithPath: file))
-        let overrides = try JSONDecoder().decode(PartialConfiguration.self, from: data)
+        let source = "the configuration file \(file) (--config)"
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw ServerStartError("cannot read \(source): check that it exists and that this user may read it")
+        }
+        let document: JSONValue
+        do {
+            document = try JSONText.parse(String(decoding: data, as: UTF8.self))
+        } catch {
+            throw ServerStartError("\(source) is not valid JSON: \(error)")
+        }
+        guard case .object(let object) = document else { throw ServerStartError("\(source) must hold a JSON object of settings") }
+        let known = PartialConfiguration.keys
+        for key in object.keys where !known.contains(key) {
+            let near = known.min { editDistance($0, key) < editDistance($1, key) }.map { " (did you mean \"\($0)\"?)" } ?? ""
+            throw ServerStartError("\(source) has an unknown setting \"\(key.prefix(60))\"\(near); README.md lists the settings")
+        }
+        let overrides: PartialConfiguration
+        do {
+            overrides = try JSONDecoder().decode(PartialConfiguration.self, from: data)
+        } catch DecodingError.typeMismatch(let type, let context) {
+            let key = context.codingPath.first?.stringValue ?? "?"
+            throw ServerStartError("\(source): \"\(key)\" must be \(Self.describe(type))")
+        } catch DecodingError.valueNotFound(let type, let context) {
+            let key = context.codingPath.first?.stringValue ?? "?"
+            throw ServerStartError("\(source): \"\(key)\" must be \(Self.describe(type))")
+        } catch {
+            throw ServerStartError("\(source) cannot be read as settings")
+        }
         var configuration = ServerConfiguration()
         overrides.apply(to: &configuration)
         return configuration
+    }
+
+    private static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is Int.Type, is Int?.Type: "a whole number"
+        case is Bool.Type, is Bool?.Type: "true or false"
+        case is [String].Type, is [String]?.Type: "a list of strings"
+        default: "a string"
+        }
+    }
+
+    /// Levenshtein distance, for "did you mean" (setting names are short).
+    private static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a.lowercased().prefix(64)), b = Array(b.lowercased().prefix(64))
+        var previous = Array(0...b.count)
+        for (i, x) in a.enumerated() {
+            var current = [i + 1]
+            for (j, y) in b.enumerated() { current.append(Swift.min(previous[j + 1] + 1, current[j] + 1, previous[j] + (x == y ? 0 : 1))) }
+            previous = current
+        }
+        return previous[b.count]
+    }
+
+    /// The numeric settings, their flags and what they allow: a value outside is refused at start with one line
+    /// (a negative interval or a port of 70000 would otherwise fail later, or trap in duration arithmetic).
+    static var numericSettings: [(key: String, flag: String?, range: ClosedRange<Int>, value: KeyPath<ServerConfiguration, Int>)] {
+        let seconds = 1...315_360_000 // up to ten years
+        return [
+            ("port", "--port", 1...65535, \.port),
+            ("tokenLifetimeSeconds", nil, 60...86_400, \.tokenLifetimeSeconds),
+            ("keyRotationCheckSeconds", nil, seconds, \.keyRotationCheckSeconds),
+            ("featureApprovalSeconds", nil, 0...86_400, \.featureApprovalSeconds),
+            ("keyAccessCheckSeconds", "--key-access-check-seconds", seconds, \.keyAccessCheckSeconds),
+            ("customerManagedKeyVersionCheckSeconds", "--key-version-check-seconds", seconds, \.customerManagedKeyVersionCheckSeconds),
+            ("retentionCheckSeconds", "--retention-check-seconds", seconds, \.retentionCheckSeconds),
+            ("garbageCollectionSeconds", "--gc-interval-seconds", seconds, \.garbageCollectionSeconds),
+            ("garbageCollectionGraceSeconds", "--gc-grace-seconds", 0...315_360_000, \.garbageCollectionGraceSeconds),
+            ("uploadIdleSeconds", "--upload-idle-seconds", seconds, \.uploadIdleSeconds),
+            ("uploadSessionsPerRepository", "--upload-sessions-per-repository", 1...1_000_000, \.uploadSessionsPerRepository),
+            ("uploadSessionsPerPrincipal", "--upload-sessions-per-principal", 1...1_000_000, \.uploadSessionsPerPrincipal),
+            ("idleConnectionSeconds", "--idle-connection-seconds", seconds, \.idleConnectionSeconds),
+            ("requestBodySeconds", "--request-body-seconds", seconds, \.requestBodySeconds),
+            ("uploadMinimumBytesPerSecond", "--upload-minimum-bytes-per-second", 0...(1 << 40), \.uploadMinimumBytesPerSecond),
+            ("uploadRateWindowSeconds", "--upload-rate-window-seconds", 1...86_400, \.uploadRateWindowSeconds),
+        ]
+    }
+
+    /// Refuses values no server can run with, naming the setting, its flag and what is allowed.
+    public func validate() throws {
+        for setting in Self.numericSettings where !setting.range.contains(self[keyPath: setting.value]) {
+            let names = setting.flag.map { "\($0) (\"\(setting.key)\" in a configuration file)" } ?? "\"\(setting.key)\" (configuration file)"
+            throw ServerStartError("\(names) must be \(setting.range.lowerBound) to \(setting.range.upperBound), not \(self[keyPath: setting.value])")
+        }
+        guard !listenAddresses.isEmpty else { throw ServerStartError("\"listenAddresses\" (configuration file) must name at least one address") }
+        guard (certificateFile == nil) == (privateKeyFile == nil) else {
+            throw ServerStartError("--certificate and --private-key (\"certificateFile\" and \"privateKeyFile\") go together")
+        }
     }
 
     /// The path of a file in the data directory.
@@ -94,6 +180,9 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
 
 /// The configuration file's shape: every key optional.
 private struct PartialConfiguration: Decodable {
+    /// The settings a file may hold: this type's property names, which are its JSON keys.
+    static let keys: Set<String> = Set(Mirror(reflecting: PartialConfiguration()).children.compactMap(\.label))
+
     var dataDirectory: String?
     var listenAddresses: [String]?
     var port: Int?

@@ -297,14 +297,17 @@ struct Exchange<Context: RequestContext> {
         if let length = request.headers[.contentLength].flatMap(decimal), length > limit {
             throw RegistryError(.sizeInvalid, "manifest is larger than \(limit) bytes")
         }
-        var bytes: [UInt8] = []
-        for try await buffer in request.body {
-            guard bytes.count + buffer.readableBytes <= limit else {
-                throw RegistryError(.sizeInvalid, "manifest is larger than \(limit) bytes")
+        // A manifest's body is held to the uploads' minimum rate too: trickled, it would hold its connection.
+        return try await uploadRate.run(body: request.body) { body in
+            var bytes: [UInt8] = []
+            for try await buffer in body {
+                guard bytes.count + buffer.readableBytes <= limit else {
+                    throw RegistryError(.sizeInvalid, "manifest is larger than \(limit) bytes")
+                }
+                bytes += buffer.readableBytesView
             }
-            bytes += buffer.readableBytesView
+            return bytes
         }
-        return bytes
     }
 
     // MARK: blobs

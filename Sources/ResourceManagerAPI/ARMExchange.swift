@@ -401,6 +401,8 @@ struct ARMExchange {
             throw identityNotFound(name, group: group)
         }
         if regenerate {
+            // It hands out the new header too, which takes what handing one out always takes.
+            try await authorize(ARMOperation.listWorkloadEnvironment.action, scope: identityID)
             guard let regenerated = try await api.directory.regenerateWorkloadSecret(of: principal) else { throw identityNotFound(name, group: group) }
             principal = regenerated
         }

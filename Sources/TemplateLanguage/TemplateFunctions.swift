@@ -316,12 +316,14 @@ enum TemplateFunctions {
             try count(2...2)
             switch args[0] {
             case .string(let value):
-                // Case-insensitive, positions in UTF-16 code units, an empty value found at the start (the end for
-                // lastIndexOf), as .NET answers.
-                let haystack = Array(value.lowercased().utf16), search = TextSearch((try string(1)).lowercased())
-                if search.needle.isEmpty { return .number(Double(lower == "indexof" ? 0 : haystack.count)) }
-                let found = lower == "indexof" ? search.first(in: haystack) : search.last(in: haystack)
-                return .number(Double(found ?? -1))
+                // Case-insensitive; positions in characters, as `substring`, `length` and `take` count them; an empty
+                // value is found at the start (the end for lastIndexOf).
+                let lowered = value.lowercased(), search = TextSearch((try string(1)).lowercased())
+                if search.needle.isEmpty { return .number(Double(lower == "indexof" ? 0 : lowered.count)) }
+                let haystack = Array(lowered.utf16)
+                guard let found = lower == "indexof" ? search.first(in: haystack) : search.last(in: haystack) else { return .number(-1) }
+                let position = lowered.utf16.index(lowered.startIndex, offsetBy: found)
+                return .number(Double(lowered.distance(from: lowered.startIndex, to: position)))
             case .array(let items):
                 let index = lower == "indexof" ? items.firstIndex { equal($0, args[1]) } : items.lastIndex { equal($0, args[1]) }
                 return .number(Double(index ?? -1))
@@ -392,25 +394,27 @@ enum TemplateFunctions {
     }
 
     /// ARM compares strings without regard to case; other values structurally.
-    /// A hash that ``equal(_:_:)`` values share: strings by their lowercase (at every depth, coarser than objects'
-    /// exact comparison, which is still consistent), objects whatever their key order. Set operations bucket by it.
-    static func looseHash(_ value: JSONValue) -> Int {
+    /// A hash that ``equal(_:_:)`` values share, and that tells apart what it tells apart: strings by their lowercase
+    /// where `equal` ignores case (at the top and through arrays), exactly inside objects (compared exactly), objects
+    /// whatever their key order. Set operations bucket by it; hashing case variants alike inside objects would put
+    /// every one of thousands of unequal objects in one bucket and make them quadratic again.
+    static func looseHash(_ value: JSONValue, exact: Bool = false) -> Int {
         var hasher = Hasher()
         switch value {
-        case .string(let text): hasher.combine(0); hasher.combine(text.lowercased())
+        case .string(let text): hasher.combine(0); hasher.combine(exact ? text : text.lowercased())
         case .number(let number): hasher.combine(1); hasher.combine(number)
         case .bool(let flag): hasher.combine(2); hasher.combine(flag)
         case .null: hasher.combine(3)
         case .array(let items):
             hasher.combine(4)
-            for item in items { hasher.combine(looseHash(item)) }
+            for item in items { hasher.combine(looseHash(item, exact: exact)) }
         case .object(let object):
             hasher.combine(5)
             var pairs = 0
             for key in object.keys {
                 var pair = Hasher()
-                pair.combine(key.lowercased())
-                pair.combine(looseHash(object[key] ?? .null))
+                pair.combine(key)
+                pair.combine(looseHash(object[key] ?? .null, exact: true))
                 pairs = pairs &+ pair.finalize()
             }
             hasher.combine(pairs)

@@ -371,6 +371,11 @@ def test_a_trickled_upload_is_cut_off(coffer):
     assert b"BLOB_UPLOAD_INVALID" in received and b"bytes per second" in received
     assert b"connection: close" in received.lower()
     assert closed and elapsed < 8, elapsed
+    # A manifest's body is held to the same rate.
+    head = (f"PUT /v2/coffer/trickle/manifests/v1 HTTP/1.1\r\nHost: {coffer.host}\r\nAuthorization: Bearer {token}\r\n"
+            "Content-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: 100000\r\n\r\n").encode()
+    received, closed, elapsed = send_slowly(coffer, head, total=100_000, step=100, pause=0.5, seconds=20)
+    assert received.startswith(b"HTTP/1.1 408") and closed and elapsed < 8, (received[:300], closed, elapsed)
     # The session is left in a state a client can read (it may resume or start over), and the server serves on.
     status = requests.get(f"{base}{location}", headers=headers, verify=coffer.ca, timeout=30)
     assert status.status_code in (204, 404), status.text

@@ -1,12 +1,14 @@
-"""A start with a server master key that does not fit the data is refused (issue 16): before, a restart without
-`--master-key-file` generated a new key, came up healthy, and answered every data call with 503 as if the data
-were lost."""
+"""What a start that cannot work says (issue 16): one actionable line, never a Foundation error dump. Above all, a
+server master key that does not fit the data is refused: before, a restart without `--master-key-file` generated a
+new key, came up healthy, and answered every data call with 503 as if the data were lost."""
 import base64
 import hashlib
 import os
 import shutil
 import subprocess
 import tempfile
+
+import json
 
 import requests
 
@@ -102,3 +104,56 @@ def test_a_second_node_without_the_shared_key_is_refused(postgres_database, tmp_
                 node.log.close()
         shutil.rmtree(first_dir, ignore_errors=True)
         shutil.rmtree(second_dir, ignore_errors=True)
+
+
+def test_configuration_mistakes_are_one_line_naming_the_setting(tmp_path):
+    data_dir = str(tmp_path / "data")
+    config = tmp_path / "coffer.json"
+
+    def with_config(text):
+        config.write_text(text)
+        return refused_start(data_dir, "--config", str(config))
+
+    line = refused_start(data_dir, "--config", str(tmp_path / "nowhere.json"))
+    assert "nowhere.json" in line and "cannot read" in line and "--config" in line, line
+    line = with_config('{"port": 8443,,}')
+    assert "coffer.json" in line and "not valid JSON" in line, line
+    # A typo was silently ignored: now it is named, with the setting meant.
+    line = with_config(json.dumps({"portt": 9443}))
+    assert '"portt"' in line and 'did you mean "port"' in line, line
+    line = with_config(json.dumps({"port": "9443"}))
+    assert '"port" must be a whole number' in line, line
+    line = with_config(json.dumps({"tokenLifetimeSeconds": 5}))
+    assert '"tokenLifetimeSeconds"' in line and "60 to 86400" in line, line
+    # Flags: a value out of range names the flag and the file key; an unknown log level is refused, not made `info`.
+    line = refused_start(data_dir, "--port", "70000")
+    assert "--port" in line and "1 to 65535" in line and "not 70000" in line, line
+    line = refused_start(data_dir, "--gc-interval-seconds=-1")
+    assert "--gc-interval-seconds" in line and '"garbageCollectionSeconds"' in line, line
+    line = refused_start(data_dir, "--log-level", "verbose")
+    assert "--log-level" in line and "debug" in line and "verbose" in line, line
+    line = refused_start(data_dir, "--certificate", str(tmp_path / "no-cert.pem"), "--private-key", str(tmp_path / "no-key.pem"))
+    assert "no-cert.pem" in line and "--certificate" in line, line
+    line = refused_start(data_dir, "--certificate", str(tmp_path / "no-cert.pem"))
+    assert "--certificate and --private-key" in line, line
+    # None of these wrote a master key or anything else worth keeping.
+    assert not os.path.exists(os.path.join(data_dir, "master.key"))
+
+
+def test_a_port_in_use_is_named(tmp_path):
+    workdir = tempfile.mkdtemp(prefix="coffer-interop-")
+    coffer = Coffer(workdir)
+    try:
+        result = subprocess.run([BINARY, "serve", "--data-dir", str(tmp_path / "data"), "--port", str(coffer.port)],
+                                capture_output=True, text=True, timeout=60)
+        output = result.stdout + result.stderr
+        assert result.returncode != 0, output
+        errors = [line for line in output.splitlines() if line.startswith("Error:")]
+        assert len(errors) == 1 and f"port {coffer.port} is already in use" in errors[0] and "--port" in errors[0], output
+        assert "bind(descriptor" not in output and "errno" not in output, output
+        # The banner did not claim a running server first.
+        assert "https://localhost" not in output, output
+    finally:
+        coffer.stop()
+        coffer.log.close()
+        shutil.rmtree(workdir, ignore_errors=True)
