@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/vapor/sqlite-kit.git", from: "4.5.2"),
         .package(url: "https://github.com/vapor/postgres-kit.git", from: "2.17.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         .target(name: "JMESPath", swiftSettings: swiftSettings),
@@ -117,8 +118,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "AzureErrors",
+            dependencies: [.product(name: "HTTPTypes", package: "swift-http-types")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "AzureHTTP",
-            dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: ["AzureErrors", .product(name: "Hummingbird", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -131,10 +137,21 @@ let package = Package(
             dependencies: ["AzureHTTP", "Identity", "KeyVault", .product(name: "Hummingbird", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),
+        // The control plane's domain: resource providers' models, validation and operations, and the operation table
+        // with the action each needs. No HTTP server in it; `ResourceManagerAPI` puts it on the wire.
+        .target(
+            name: "ControlPlane",
+            dependencies: [
+                "AzureErrors", "Identity", "KeyVault", "CofferStorage", "Envelope", "RegistryService", "JMESPath", "OCIModels",
+                .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "ResourceManagerAPI",
             dependencies: [
-                "AzureHTTP", "Identity", "KeyVault", "CofferStorage", "Envelope", "RegistryService", "JMESPath", "TemplateLanguage",
+                "AzureHTTP", "ControlPlane", "Identity", "KeyVault", "CofferStorage", "Envelope", "RegistryService", "JMESPath", "TemplateLanguage",
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -152,7 +169,7 @@ let package = Package(
             name: "CofferServer",
             dependencies: [
                 "RegistryAPI", "RegistryService", "SQLMetadataStore", "PostgresMetadataStore", "S3BlobStore", "Envelope", "Identity",
-                "IdentityAPI", "KeyVaultAPI", "ResourceManagerAPI", "KeyVault", "AzureHTTP", "JMESPath",
+                "IdentityAPI", "KeyVaultAPI", "ResourceManagerAPI", "ControlPlane", "KeyVault", "AzureHTTP", "JMESPath",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -222,7 +239,7 @@ let package = Package(
         .testTarget(
             name: "ServerAPITests",
             dependencies: [
-                "ResourceManagerAPI", "CofferServer", "CofferStorage", "Identity", "JMESPath",
+                "ResourceManagerAPI", "ControlPlane", "CofferServer", "CofferStorage", "Identity", "JMESPath",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

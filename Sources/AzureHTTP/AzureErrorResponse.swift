@@ -1,21 +1,10 @@
+@_exported import AzureErrors
 import Foundation
 import HTTPTypes
 import Hummingbird
 
-/// An error in Azure's shape, `{"error":{"code","message"}}`, with an `x-ms-request-id`.
-public struct AzureErrorResponse: HTTPResponseError {
-    public let status: HTTPResponse.Status
-    public let code: String
-    public let message: String
-    public var headers: HTTPFields
-
-    public init(_ status: HTTPResponse.Status, code: String, message: String, headers: HTTPFields = [:]) {
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = headers
-    }
-
+// The domain's error, written as Azure writes errors.
+extension AzureErrorResponse: HTTPResponseError {
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var fields = headers
         fields[.contentType] = "application/json; charset=utf-8"
@@ -23,12 +12,6 @@ public struct AzureErrorResponse: HTTPResponseError {
         let body = try JSONEncoder().encode(["error": ["code": code, "message": message]])
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
-}
-
-extension HTTPField.Name {
-    public static let msRequestID = Self("x-ms-request-id")!
-    /// Where a long-running operation's status is polled (ARM's asynchronous-operation pattern).
-    public static let azureAsyncOperation = Self("Azure-AsyncOperation")!
 }
 
 /// JSON in and out, the way Azure's services speak it.

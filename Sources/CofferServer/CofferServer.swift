@@ -1,3 +1,4 @@
+import ControlPlane
 import CofferStorage
 import Envelope
 import Foundation

@@ -1,3 +1,4 @@
+import ControlPlane
 import AzureHTTP
 import CofferStorage
 import Foundation

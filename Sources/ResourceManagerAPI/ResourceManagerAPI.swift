@@ -1,3 +1,4 @@
+import ControlPlane
 import AzureHTTP
 import CofferStorage
 import Envelope
@@ -257,4 +258,12 @@ extension DeletedVaultResource {
         copy.vault = nil
         return copy
     }
+}
+
+/// Makes a stored JSON document a response.
+func jsonResponse(_ value: JSONValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+    var fields = headers
+    fields[.contentType] = "application/json; charset=utf-8"
+    fields[.msRequestID] = UUID().uuidString.lowercased()
+    return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(string: JSONText.serialize(value))))
 }

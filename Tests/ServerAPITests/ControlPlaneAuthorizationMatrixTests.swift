@@ -4,6 +4,7 @@ import HummingbirdTesting
 import Identity
 import Testing
 @testable import CofferServer
+@testable import ControlPlane
 @testable import ResourceManagerAPI
 
 /// The control plane's authorization matrix, generated from ``ARMOperation/allCases``: every operation, for every kind

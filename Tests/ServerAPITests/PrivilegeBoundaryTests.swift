@@ -6,6 +6,7 @@ import Identity
 import JMESPath
 import Testing
 @testable import CofferServer
+@testable import ControlPlane
 @testable import ResourceManagerAPI
 
 /// Boundaries a principal with ordinary rights must not cross, found by a review of the control plane: leaving a

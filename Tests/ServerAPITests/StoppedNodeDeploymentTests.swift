@@ -3,6 +3,7 @@ import Foundation
 import JMESPath
 import Testing
 @testable import CofferServer
+@testable import ControlPlane
 @testable import ResourceManagerAPI
 
 /// A node that stops for good leaves its running deployments to the maintenance lease holder, which fails them once

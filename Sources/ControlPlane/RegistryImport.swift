@@ -1,4 +1,4 @@
-import AzureHTTP
+import AzureErrors
 import Foundation
 import Identity
 import JMESPath
@@ -8,8 +8,8 @@ import RegistryService
 /// ACR's `importImage` (`az acr import`) between registries of this server: the source named by its resource id or
 /// login server, the image copied with its blobs under the target's key. The caller needs `importImage/action` on
 /// the target (the operation's own check) and pull on the source (checked here through `authorizeSource`), as in Azure.
-extension Registries {
-    func importImage(targetID: String, body: JSONValue, authorizeSource: (String) async throws -> Void) async throws {
+package extension Registries {
+    package func importImage(targetID: String, body: JSONValue, authorizeSource: (String) async throws -> Void) async throws {
         guard let target = try await get(id: targetID), case .string(let targetName) = target["name"] else {
             throw AzureErrorResponse(.notFound, code: "ResourceNotFound", message: "The registry was not found.")
         }
@@ -76,7 +76,7 @@ extension Registries {
     /// A source behind a firewall (public access disabled, or default action Deny) lets imports through only when it
     /// lets trusted services by (`networkRuleBypassOptions: AzureServices`, Azure's default): an import must not be a
     /// way around the rules a pull would meet.
-    static func refuseIfNetworkRestricted(_ registry: JSONValue) throws {
+    package static func refuseIfNetworkRestricted(_ registry: JSONValue) throws {
         let properties = registry["properties"]
         let restricted = properties["publicNetworkAccess"] == .string("Disabled") || properties["networkRuleSet"]["defaultAction"] == .string("Deny")
         guard restricted, properties["networkRuleBypassOptions"] == .string("None") else { return }
@@ -85,7 +85,7 @@ extension Registries {
     }
 
     /// `repository:tag` or `repository@digest` (a bare repository means `:latest`).
-    static func parseImage(_ text: String) throws -> (RepositoryName, ManifestReference) {
+    package static func parseImage(_ text: String) throws -> (RepositoryName, ManifestReference) {
         do {
             if let at = text.firstIndex(of: "@") {
                 return (try RepositoryName(text[..<at]), .digest(try Digest(parsing: text[text.index(after: at)...])))

@@ -6,7 +6,7 @@ import Identity
 /// scope with the one RBAC evaluator (``Directory/permits(_:_:at:)``), and only then runs its handler; a handler
 /// cannot forget the check, an operation without an action does not compile, and the authorization matrix test
 /// walks this table, so a new operation is covered the day it is added.
-enum ARMOperation: CaseIterable, Sendable {
+package enum ARMOperation: CaseIterable, Sendable {
     case listSubscriptions, getSubscription, listSubscriptionResources
     case listGroups, getGroup, headGroup, putGroup, deleteGroup, getGroupDeletion, listGroupResources
     case listFeatures, listProviderFeatures, getFeature, registerFeature, unregisterFeature
@@ -26,7 +26,7 @@ enum ARMOperation: CaseIterable, Sendable {
     /// The path, its literal segments matched case-insensitively. `{name}` captures one segment; `{scope…}` (only
     /// first) captures the scope a role assignment or definition is read or made at: `subscriptions/{subscription}`
     /// and anything below.
-    var route: (method: HTTPRequest.Method, path: String) {
+    package var route: (method: HTTPRequest.Method, path: String) {
         let subscription = "subscriptions/{subscription}"
         let group = subscription + "/resourceGroups/{group}"
         let vault = group + "/providers/Microsoft.KeyVault/vaults/{vault}"
@@ -117,7 +117,7 @@ enum ARMOperation: CaseIterable, Sendable {
     }
 
     /// The Azure action the caller needs at the operation's scope (the path up to its last named segment).
-    var action: AzureAction {
+    package var action: AzureAction {
         let name = switch self {
         case .listSubscriptions, .getSubscription: "Microsoft.Resources/subscriptions/read"
         case .listSubscriptionResources: "Microsoft.Resources/subscriptions/resources/read"
@@ -178,22 +178,22 @@ enum ARMOperation: CaseIterable, Sendable {
     }
 
     /// Every operation's path template split in segments, computed once.
-    static let templates: [(operation: ARMOperation, segments: [String])] = allCases.map { operation in
+    package static let templates: [(operation: ARMOperation, segments: [String])] = allCases.map { operation in
         (operation, operation.route.path.split(separator: "/").map(String.init))
     }
 }
 
 /// A request matched to its operation: the captured path values and the scope its action is checked at.
-struct ARMRouteMatch {
-    let operation: ARMOperation
+package struct ARMRouteMatch {
+    package let operation: ARMOperation
     /// Captured segments by name (`group`, `vault`, …), as sent.
-    let values: [String: String]
+    package let values: [String: String]
     /// The target's id: the path up to the template's last named segment (`/subscriptions/{id}` when it has none).
-    let scope: String
+    package let scope: String
 
-    subscript(_ name: String) -> String { values[name] ?? "" }
+    package subscript(_ name: String) -> String { values[name] ?? "" }
 
-    enum Failure: Error {
+    package enum Failure: Error {
         case noRoute
         /// The path names an operation, but not with this method.
         case methodNotAllowed
@@ -201,7 +201,7 @@ struct ARMRouteMatch {
 
     /// The operation of `method` and `path` (components without empty ones), with deployments also addressed
     /// without their provider segment (`resourceGroups/{group}/deployments/…`), as the REST API allows.
-    static func match(method: HTTPRequest.Method, path: [String]) -> Result<ARMRouteMatch, Failure> {
+    package static func match(method: HTTPRequest.Method, path: [String]) -> Result<ARMRouteMatch, Failure> {
         var path = path
         if path.count >= 6, path[2].lowercased() == "resourcegroups", path[4].lowercased() == "deployments" {
             path.insert(contentsOf: ["providers", "Microsoft.Resources"], at: 4)

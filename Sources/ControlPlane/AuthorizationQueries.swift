@@ -1,16 +1,16 @@
-import AzureHTTP
+import AzureErrors
 import Foundation
 import Identity
 
 /// The `$filter` forms `Microsoft.Authorization` answers on role assignments and definitions, as `az role` sends them:
 /// `atScope()`, `principalId eq '…'`, `assignedTo('…')`, `roleName eq '…'`, `type eq '…'`, joined by `and`.
-struct AuthorizationFilter: Sendable, Equatable {
-    var atScopeOnly = false
-    var principalID: String?
-    var roleName: String?
-    var roleType: String?
+package struct AuthorizationFilter: Sendable, Equatable {
+    package var atScopeOnly = false
+    package var principalID: String?
+    package var roleName: String?
+    package var roleType: String?
 
-    static func parse(_ filter: String?) throws -> AuthorizationFilter {
+    package static func parse(_ filter: String?) throws -> AuthorizationFilter {
         var result = AuthorizationFilter()
         guard let filter, !filter.trimmingCharacters(in: .whitespaces).isEmpty else { return result }
         guard filter.utf8.count <= 1024 else { throw invalid(filter) }
@@ -36,13 +36,13 @@ struct AuthorizationFilter: Sendable, Equatable {
 
     /// Whether a role assignment at `assignment` shows in a listing at `scope`: at it, above it and (unless `atScope()`)
     /// below it, as Azure lists them.
-    func shows(_ assignment: Directory.RoleAssignment, listedAt scope: String) -> Bool {
+    package func shows(_ assignment: Directory.RoleAssignment, listedAt scope: String) -> Bool {
         if let principalID, assignment.principalID != principalID { return false }
         if Directory.scope(scope, isWithin: assignment.scope) { return true }
         return !atScopeOnly && Directory.scope(assignment.scope, isWithin: scope)
     }
 
-    func shows(_ role: BuiltInRole) -> Bool {
+    package func shows(_ role: BuiltInRole) -> Bool {
         if let roleName, roleName.lowercased() != role.rawValue.lowercased() { return false }
         if let roleType, roleType.lowercased() != "builtinrole" { return false }
         return true
@@ -68,26 +68,26 @@ struct AuthorizationFilter: Sendable, Equatable {
 }
 
 /// A built-in role definition as `Microsoft.Authorization/roleDefinitions` presents it, at the scope it was read at.
-struct RoleDefinitionResource: Encodable {
-    struct Permission: Encodable {
-        let actions: [String]
-        let notActions: [String]
-        let dataActions: [String]
-        let notDataActions: [String]
+package struct RoleDefinitionResource: Encodable {
+    package struct Permission: Encodable {
+        package let actions: [String]
+        package let notActions: [String]
+        package let dataActions: [String]
+        package let notDataActions: [String]
     }
-    struct Properties: Encodable {
-        let roleName: String
-        let type = "BuiltInRole"
-        let description: String
-        let assignableScopes = ["/"]
-        let permissions: [Permission]
+    package struct Properties: Encodable {
+        package let roleName: String
+        package let type = "BuiltInRole"
+        package let description: String
+        package let assignableScopes = ["/"]
+        package let permissions: [Permission]
     }
-    let id: String
-    let name: String
-    let type = "Microsoft.Authorization/roleDefinitions"
-    let properties: Properties
+    package let id: String
+    package let name: String
+    package let type = "Microsoft.Authorization/roleDefinitions"
+    package let properties: Properties
 
-    init(_ role: BuiltInRole, scope: String) {
+    package init(_ role: BuiltInRole, scope: String) {
         let definition = role.definition
         id = "\(scope)/providers/Microsoft.Authorization/roleDefinitions/\(role.definitionID)"
         name = role.definitionID
@@ -97,6 +97,10 @@ struct RoleDefinitionResource: Encodable {
     }
 }
 
-struct RoleDefinitionList: Encodable {
-    let value: [RoleDefinitionResource]
+package struct RoleDefinitionList: Encodable {
+    package let value: [RoleDefinitionResource]
+
+    package init(value: [RoleDefinitionResource]) {
+        self.value = value
+    }
 }

@@ -1,4 +1,4 @@
-import AzureHTTP
+import AzureErrors
 import CofferStorage
 import Foundation
 import JMESPath
@@ -6,18 +6,22 @@ import JMESPath
 /// `GET /subscriptions/{s}/resources` and `GET /subscriptions/{s}/resourceGroups/{g}/resources`: every tracked
 /// resource under the scope in ARM's generic shape (id, name, type, location, tags, sku, kind, identity),
 /// narrowed by `$filter` as ARM reads it.
-struct ResourceListing: Sendable {
+package struct ResourceListing: Sendable {
     /// The types the listing shows, as ARM spells them, by the stored (lowercased) type.
-    static let listedTypes: [String: String] = [
+    package static let listedTypes: [String: String] = [
         "microsoft.keyvault/vaults": "Microsoft.KeyVault/vaults",
         "microsoft.managedidentity/userassignedidentities": "Microsoft.ManagedIdentity/userAssignedIdentities",
         "microsoft.containerregistry/registries": "Microsoft.ContainerRegistry/registries",
         "microsoft.containerregistry/registries/replications": "Microsoft.ContainerRegistry/registries/replications",
     ]
 
-    let documents: any DocumentStore
+    package let documents: any DocumentStore
 
-    func list(under scope: String, filter: String?) async throws -> [JSONValue] {
+    package init(documents: any DocumentStore) {
+        self.documents = documents
+    }
+
+    package func list(under scope: String, filter: String?) async throws -> [JSONValue] {
         let conditions: [ResourceFilter.Condition]
         do {
             conditions = try ResourceFilter.parse(filter ?? "")

@@ -3,13 +3,13 @@ import JMESPath
 
 /// The `$filter` forms ARM accepts on resource listings: `resourceType eq '…'`, `name eq '…'`, `location eq '…'`,
 /// `resourceGroup eq '…'`, `tagName eq '…' [and tagValue eq '…']`, `substringof('…', name)`, joined by `and`.
-struct ResourceFilter: Sendable {
-    enum Condition: Sendable {
+package struct ResourceFilter: Sendable {
+    package enum Condition: Sendable {
         case equals(field: String, value: String)
         case nameContains(String)
         case tag(name: String, value: String?)
 
-        func matches(_ resource: JSONValue) -> Bool {
+        package func matches(_ resource: JSONValue) -> Bool {
             func text(_ value: JSONValue) -> String { if case .string(let text) = value { text.lowercased() } else { "" } }
             switch self {
             case .equals("resourcetype", let value): return text(resource["type"]) == value.lowercased()
@@ -28,7 +28,7 @@ struct ResourceFilter: Sendable {
         }
     }
 
-    static func parse(_ filter: String) throws -> [Condition] {
+    package static func parse(_ filter: String) throws -> [Condition] {
         let trimmed = filter.trimmingCharacters(in: .whitespaces)
         guard !trimmed.isEmpty else { return [] }
         var conditions: [Condition] = []
@@ -85,7 +85,7 @@ struct ResourceFilter: Sendable {
     }
 
     /// A filter outside the supported forms.
-    struct Invalid: Error {}
+    package struct Invalid: Error {}
 
     private static func invalid(_ filter: String) -> Invalid { Invalid() }
 }

@@ -1,4 +1,4 @@
-import AzureHTTP
+import AzureErrors
 import CofferStorage
 import Foundation
 import JMESPath
@@ -7,22 +7,27 @@ import JMESPath
 /// storage, so a replication is a record (a region the registry is declared in), not a copy; what matters is
 /// that the rules hold: Premium only, and never on a registry encrypted with a customer-managed key (the
 /// seed's limit).
-struct RegistryReplications: Sendable {
-    static let type = "microsoft.containerregistry/registries/replications"
+package struct RegistryReplications: Sendable {
+    package static let type = "microsoft.containerregistry/registries/replications"
 
-    let documents: any DocumentStore
-    let registries: Registries
+    package let documents: any DocumentStore
+    package let registries: Registries
 
-    func list(registryID: String) async throws -> [JSONValue] {
+    package init(documents: any DocumentStore, registries: Registries) {
+        self.documents = documents
+        self.registries = registries
+    }
+
+    package func list(registryID: String) async throws -> [JSONValue] {
         try await documents.documents(under: registryID.lowercased() + "/replications/", type: Self.type).map { try JSONText.parse($0.body) }
     }
 
-    func get(id: String) async throws -> JSONValue? {
+    package func get(id: String) async throws -> JSONValue? {
         try await documents.document(id: id).map { try JSONText.parse($0.body) }
     }
 
     /// Creates or updates a replication of the registry `registryID`.
-    func put(registryID: String, name: String, body: JSONValue) async throws -> (JSONValue, Bool) {
+    package func put(registryID: String, name: String, body: JSONValue) async throws -> (JSONValue, Bool) {
         guard (1...50).contains(name.count), name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else {
             throw AzureErrorResponse(.badRequest, code: "InvalidResourceName", message: "Replication names are 1 to 50 alphanumeric characters.")
         }
@@ -59,7 +64,7 @@ struct RegistryReplications: Sendable {
         return (.object(resource), existing == nil)
     }
 
-    func delete(id: String) async throws -> Bool {
+    package func delete(id: String) async throws -> Bool {
         try await documents.deleteDocument(id: id)
     }
 }

@@ -1,4 +1,4 @@
-import AzureHTTP
+import AzureErrors
 import CofferStorage
 import Envelope
 import Foundation
@@ -8,18 +8,23 @@ import JMESPath
 /// A registry's admin user: user name = registry name, two passwords (`password`, `password2`) so one can be
 /// regenerated while the other is in use. `listCredentials` must give the passwords back, so they are sealed
 /// (not hashed) under the server master key, each bound to its registry and name.
-struct RegistryAdminCredentials: Sendable {
-    static let type = "coffer/registryadmincredentials"
-    static let passwordNames = ["password", "password2"]
+package struct RegistryAdminCredentials: Sendable {
+    package static let type = "coffer/registryadmincredentials"
+    package static let passwordNames = ["password", "password2"]
 
-    let documents: any DocumentStore
-    let secrets: SecretBox
+    package let documents: any DocumentStore
+    package let secrets: SecretBox
+
+    package init(documents: any DocumentStore, secrets: SecretBox) {
+        self.documents = documents
+        self.secrets = secrets
+    }
 
     private func documentID(_ registryID: String) -> String { registryID.lowercased() + "/admincredentials" }
     private func context(_ registryID: String, _ name: String) -> String { "registry admin password\u{0}\(registryID.lowercased())\u{0}\(name)" }
 
     /// The passwords by name, generating them the first time.
-    func ensure(registryID: String, registryName: String) async throws -> [(name: String, value: String)] {
+    package func ensure(registryID: String, registryName: String) async throws -> [(name: String, value: String)] {
         if let existing = try await passwords(registryID: registryID) { return existing }
         var passwords: [(String, String)] = []
         for name in Self.passwordNames { passwords.append((name, PasswordCredential.generateSecret())) }
@@ -27,7 +32,7 @@ struct RegistryAdminCredentials: Sendable {
         return passwords
     }
 
-    func passwords(registryID: String) async throws -> [(name: String, value: String)]? {
+    package func passwords(registryID: String) async throws -> [(name: String, value: String)]? {
         guard let document = try await documents.document(id: documentID(registryID)),
               case .array(let entries) = try JSONText.parse(document.body)["passwords"] else { return nil }
         return entries.compactMap { entry in
@@ -38,7 +43,7 @@ struct RegistryAdminCredentials: Sendable {
     }
 
     /// Replaces one password with a new one; the other keeps working.
-    func regenerate(registryID: String, registryName: String, name: String) async throws -> [(name: String, value: String)] {
+    package func regenerate(registryID: String, registryName: String, name: String) async throws -> [(name: String, value: String)] {
         guard Self.passwordNames.contains(name) else {
             throw AzureErrorResponse(.badRequest, code: "InvalidPasswordName", message: "The password name must be password or password2.")
         }
@@ -48,12 +53,12 @@ struct RegistryAdminCredentials: Sendable {
         return passwords
     }
 
-    func delete(registryID: String) async throws {
+    package func delete(registryID: String) async throws {
         _ = try await documents.deleteDocument(id: documentID(registryID))
     }
 
     /// Whether `password` is one of the registry's admin passwords (compared in constant time).
-    func matches(registryID: String, password: String) async throws -> Bool {
+    package func matches(registryID: String, password: String) async throws -> Bool {
         let candidate = Array(password.utf8)
         var matched = false
         for stored in try await passwords(registryID: registryID) ?? [] {
@@ -72,7 +77,7 @@ struct RegistryAdminCredentials: Sendable {
     }
 
     /// The body `listCredentials` answers with.
-    static func presented(username: String, passwords: [(name: String, value: String)]) -> JSONValue {
+    package static func presented(username: String, passwords: [(name: String, value: String)]) -> JSONValue {
         .object(JSONObject([
             ("username", .string(username)),
             ("passwords", .array(passwords.map { .object(JSONObject([("name", .string($0.name)), ("value", .string($0.value))])) })),

@@ -1,4 +1,4 @@
-import AzureHTTP
+import AzureErrors
 import CofferStorage
 import Foundation
 import JMESPath
@@ -13,17 +13,17 @@ import Glibc
 /// (addresses or CIDR ranges). Rules are cached for a few seconds per registry, since every data call asks;
 /// a change through this resource manager takes effect at once.
 public final class RegistryNetworkRules: Sendable {
-    struct Rules: Sendable {
-        let publicAccessDisabled: Bool
-        let denyByDefault: Bool
-        let allowed: [AddressRange]
+    package struct Rules: Sendable {
+        package let publicAccessDisabled: Bool
+        package let denyByDefault: Bool
+        package let allowed: [AddressRange]
     }
 
     private let documents: any DocumentStore
     private let cache = Mutex<[String: (rules: Rules?, expires: ContinuousClock.Instant)]>([:])
     private let lifetime: Duration
 
-    init(documents: any DocumentStore, lifetime: Duration = .seconds(5)) {
+    package init(documents: any DocumentStore, lifetime: Duration = .seconds(5)) {
         self.documents = documents
         self.lifetime = lifetime
     }
@@ -49,12 +49,12 @@ public final class RegistryNetworkRules: Sendable {
     }
 
     /// Forgets a registry's cached rules (after its resource changed here).
-    func invalidate(registry: String) {
+    package func invalidate(registry: String) {
         _ = cache.withLock { $0.removeValue(forKey: registry.lowercased()) }
     }
 
     /// Whether a registry resource asks for rules at all (deny by default, or any IP rule), valid or not.
-    static func declaresRules(_ registry: JSONValue) -> Bool {
+    package static func declaresRules(_ registry: JSONValue) -> Bool {
         let ruleSet = registry["properties"]["networkRuleSet"]
         if case .string(let action) = ruleSet["defaultAction"], action.lowercased() == "deny" { return true }
         if case .array(let ipRules) = ruleSet["ipRules"], !ipRules.isEmpty { return true }
@@ -62,7 +62,7 @@ public final class RegistryNetworkRules: Sendable {
     }
 
     /// The rules in a registry resource; throws Azure's 400 for a malformed rule.
-    static func rules(of registry: JSONValue) throws -> Rules {
+    package static func rules(of registry: JSONValue) throws -> Rules {
         let ruleSet = registry["properties"]["networkRuleSet"]
         var allowed: [AddressRange] = []
         if case .array(let ipRules) = ruleSet["ipRules"] {
@@ -84,11 +84,11 @@ public final class RegistryNetworkRules: Sendable {
 }
 
 /// An IPv4 or IPv6 address range: an address, or a CIDR prefix.
-struct AddressRange: Sendable {
-    let network: [UInt8]
-    let prefixLength: Int
+package struct AddressRange: Sendable {
+    package let network: [UInt8]
+    package let prefixLength: Int
 
-    init?(_ text: String) {
+    package init?(_ text: String) {
         let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
         guard let first = parts.first, let network = Self.address(first) else { return nil }
         let length = parts.count == 2 ? Int(parts[1]) : network.count * 8
@@ -97,7 +97,7 @@ struct AddressRange: Sendable {
         self.prefixLength = length
     }
 
-    func contains(_ address: [UInt8]) -> Bool {
+    package func contains(_ address: [UInt8]) -> Bool {
         guard address.count == network.count else { return false }
         var remaining = prefixLength
         for (a, b) in zip(address, network) where remaining > 0 {
@@ -110,7 +110,7 @@ struct AddressRange: Sendable {
     }
 
     /// The bytes of an IPv4 (4) or IPv6 (16) address; an IPv4-mapped IPv6 address reads as IPv4.
-    static func address(_ text: String) -> [UInt8]? {
+    package static func address(_ text: String) -> [UInt8]? {
         var v4 = in_addr()
         if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }
         var v6 = in6_addr()

@@ -1,7 +1,6 @@
-import AzureHTTP
+import AzureErrors
 import CofferStorage
 import Foundation
-import Hummingbird
 import Identity
 import JMESPath
 import KeyVault
@@ -9,27 +8,41 @@ import Logging
 import RegistryService
 
 /// `Microsoft.ContainerRegistry/registries`: each resource is a real registry on the data plane at its login server.
-struct Registries: Sendable {
-    static let type = "microsoft.containerregistry/registries"
-    static let skus = ["Basic", "Standard", "Premium"]
+package struct Registries: Sendable {
+    package static let type = "microsoft.containerregistry/registries"
+    package static let skus = ["Basic", "Standard", "Premium"]
 
-    let documents: any DocumentStore
-    let directory: Directory
-    let registry: RegistryService
-    let vaults: VaultService
-    let features: FeatureRegistrations
-    let adminCredentials: RegistryAdminCredentials
-    let networkRules: RegistryNetworkRules
-    let tenantID: String
+    package let documents: any DocumentStore
+    package let directory: Directory
+    package let registry: RegistryService
+    package let vaults: VaultService
+    package let features: FeatureRegistrations
+    package let adminCredentials: RegistryAdminCredentials
+    package let networkRules: RegistryNetworkRules
+    package let tenantID: String
     /// `<name>.cr.localhost:8443` for a registry name.
-    let loginServer: @Sendable (String) -> String
+    package let loginServer: @Sendable (String) -> String
     /// The key wrapper new registries' master keys are wrapped with.
-    let keyWrapperID: String
+    package let keyWrapperID: String
     /// Customer-managed keys need the PrivatePreview feature registered first (the seed's gate).
-    let requirePreviewRegistration: Bool
+    package let requirePreviewRegistration: Bool
+
+    package init(documents: any DocumentStore, directory: Directory, registry: RegistryService, vaults: VaultService, features: FeatureRegistrations, adminCredentials: RegistryAdminCredentials, networkRules: RegistryNetworkRules, tenantID: String, loginServer: @escaping @Sendable (String) -> String, keyWrapperID: String, requirePreviewRegistration: Bool) {
+        self.documents = documents
+        self.directory = directory
+        self.registry = registry
+        self.vaults = vaults
+        self.features = features
+        self.adminCredentials = adminCredentials
+        self.networkRules = networkRules
+        self.tenantID = tenantID
+        self.loginServer = loginServer
+        self.keyWrapperID = keyWrapperID
+        self.requirePreviewRegistration = requirePreviewRegistration
+    }
 
     /// Property names as Azure writes them, for requests that spell them otherwise (templates are case-insensitive).
-    static let canonicalNames = [
+    package static let canonicalNames = [
         "adminuserenabled": "adminUserEnabled", "encryption": "encryption", "status": "status",
         "keyvaultproperties": "keyVaultProperties", "identity": "identity", "keyidentifier": "keyIdentifier",
         "networkruleset": "networkRuleSet", "defaultaction": "defaultAction", "virtualnetworkrules": "virtualNetworkRules",
@@ -39,7 +52,7 @@ struct Registries: Sendable {
         "networkrulebypassoptions": "networkRuleBypassOptions", "anonymouspullenabled": "anonymousPullEnabled",
     ]
 
-    static func canonical(_ value: JSONValue) -> JSONValue {
+    package static func canonical(_ value: JSONValue) -> JSONValue {
         switch value {
         case .object(let object):
             var result = JSONObject()
@@ -50,7 +63,7 @@ struct Registries: Sendable {
         }
     }
 
-    static func validateName(_ name: String) throws {
+    package static func validateName(_ name: String) throws {
         guard (5...50).contains(name.count), name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else {
             throw AzureErrorResponse(.badRequest, code: "InvalidResourceName",
                                      message: "Registry names must be 5 to 50 alphanumeric characters; '\(name.prefix(60))' is not.")
@@ -59,17 +72,17 @@ struct Registries: Sendable {
 
     /// The registry resource at `id`; nil when there is none, or when the id names another kind of resource (an id
     /// taken from a request body may name anything).
-    func get(id: String) async throws -> JSONValue? {
+    package func get(id: String) async throws -> JSONValue? {
         guard let document = try await documents.document(id: id), document.type == Self.type else { return nil }
         return try JSONText.parse(document.body)
     }
 
-    func list(under prefix: String) async throws -> [JSONValue] {
+    package func list(under prefix: String) async throws -> [JSONValue] {
         try await documents.documents(under: prefix.lowercased() + "/", type: Self.type).map { try JSONText.parse($0.body) }
     }
 
     /// The registries under `prefix` as GET shows them.
-    func listPresented(under prefix: String) async throws -> [JSONValue] {
+    package func listPresented(under prefix: String) async throws -> [JSONValue] {
         var registries: [JSONValue] = []
         for registry in try await list(under: prefix) { registries.append(await presented(registry)) }
         return registries
@@ -77,7 +90,7 @@ struct Registries: Sendable {
 
     /// A registry as GET shows it: a customer-managed-key registry reports in `properties.status` whether its
     /// data is readable, its key inaccessible, or its key purged (the data crypto-shredded).
-    func presented(_ resource: JSONValue, now: Date = Date()) async -> JSONValue {
+    package func presented(_ resource: JSONValue, now: Date = Date()) async -> JSONValue {
         guard case .string(let status) = resource["properties"]["encryption"]["status"], status.lowercased() == "enabled",
               case .string(let name) = resource["name"], case .object(var object) = resource,
               case .object(var properties) = resource["properties"] else { return resource }
@@ -97,7 +110,7 @@ struct Registries: Sendable {
     /// Creates or updates a registry resource from a PUT body; creates the data-plane registry on first PUT.
     /// - Parameter authorizeAssignment: checks that the caller may attach the user-assigned identity with this resource id
     ///   (`…/userAssignedIdentities/*/assign/action`); called for each identity the body names.
-    func put(id: String, name: String, body: JSONValue, now: Int64 = Int64(Date().timeIntervalSince1970),
+    package func put(id: String, name: String, body: JSONValue, now: Int64 = Int64(Date().timeIntervalSince1970),
              authorizeAssignment: (String) async throws -> Void) async throws -> (JSONValue, Bool) {
         try Self.validateName(name)
         let existing = try await get(id: id)
@@ -168,7 +181,7 @@ struct Registries: Sendable {
         return (.object(resource), existing == nil)
     }
 
-    func delete(id: String, name: String) async throws -> Bool {
+    package func delete(id: String, name: String) async throws -> Bool {
         guard try await documents.document(id: id) != nil else { return false }
         try await registry.deleteRegistry(name: name.lowercased())
         try await directory.deleteManagedIdentity(resourceID: id)
@@ -188,7 +201,7 @@ struct Registries: Sendable {
     }
 
     /// ACR's retention policy: `days` 0–365, `status` enabled or disabled, Premium only.
-    static func validateRetention(_ policy: JSONValue, sku: String) throws {
+    package static func validateRetention(_ policy: JSONValue, sku: String) throws {
         guard case .object = policy else { return }
         if case .number(let days) = policy["days"], days != days.rounded() || !(0...365).contains(days) {
             throw AzureErrorResponse(.badRequest, code: "InvalidRetentionDays", message: "retentionPolicy.days must be a whole number from 0 to 365.")
@@ -205,7 +218,7 @@ struct Registries: Sendable {
     }
 
     /// One retention pass over every registry whose policy is enabled (days default to 7, as ACR's).
-    func applyRetentionPolicies(now: Int64) async {
+    package func applyRetentionPolicies(now: Int64) async {
         guard let documents = try? await documents.documents(type: Self.type, name: nil) else { return }
         for document in documents {
             guard let resource = try? JSONText.parse(document.body), case .string(let name) = resource["name"],
@@ -219,11 +232,11 @@ struct Registries: Sendable {
         }
     }
 
-    static let logger = Logger(label: "coffer.resourcemanager")
+    package static let logger = Logger(label: "coffer.resourcemanager")
 
     /// `listUsages`: the registry's storage against its SKU's included storage, and its webhooks, scope maps and
     /// tokens against their limits (ACR's names, units and limits per SKU).
-    func listUsages(id: String) async throws -> JSONValue {
+    package func listUsages(id: String) async throws -> JSONValue {
         guard let resource = try await get(id: id), case .string(let name) = resource["name"] else {
             throw AzureErrorResponse(.notFound, code: "ResourceNotFound", message: "The registry was not found.")
         }
@@ -242,13 +255,13 @@ struct Registries: Sendable {
     }
 
     /// `listCredentials`: the admin user and its two passwords; refused while the admin user is disabled.
-    func listCredentials(id: String) async throws -> JSONValue {
+    package func listCredentials(id: String) async throws -> JSONValue {
         let (registry, name) = try await adminEnabledRegistry(id: id)
         return RegistryAdminCredentials.presented(username: name, passwords: try await adminCredentials.ensure(registryID: registry, registryName: name))
     }
 
     /// `regenerateCredential`: a new value for `password` or `password2`.
-    func regenerateCredential(id: String, passwordName: String) async throws -> JSONValue {
+    package func regenerateCredential(id: String, passwordName: String) async throws -> JSONValue {
         let (registry, name) = try await adminEnabledRegistry(id: id)
         let passwords = try await adminCredentials.regenerate(registryID: registry, registryName: name, name: passwordName)
         return RegistryAdminCredentials.presented(username: name, passwords: passwords)
@@ -355,7 +368,7 @@ struct Registries: Sendable {
 
     /// For registries whose key identifier has no version (`keyRotationEnabled`): when the key has a newer
     /// version, rewraps the master key under it and records the rotation. Returns the registries rotated.
-    func followLatestKeyVersions(now: Int64 = Int64(Date().timeIntervalSince1970)) async throws -> [String] {
+    package func followLatestKeyVersions(now: Int64 = Int64(Date().timeIntervalSince1970)) async throws -> [String] {
         var rotated: [String] = []
         for document in try await documents.documents(type: Self.type, name: nil) {
             var resource = try JSONText.parse(document.body)
@@ -398,7 +411,7 @@ struct Registries: Sendable {
         return try await vaults.getKey(vault: vault, name: reference.name, version: reference.version, baseURL: reference.baseURL)
     }
 
-    static func skuName(_ sku: JSONValue) -> String? {
+    package static func skuName(_ sku: JSONValue) -> String? {
         guard case .string(let name) = sku["name"] else { return nil }
         return skus.first { $0.lowercased() == name.lowercased() }
     }
@@ -445,14 +458,6 @@ struct Registries: Sendable {
     }
 }
 
-extension JSONValue {
-    var isNull: Bool { self == .null }
-}
-
-/// Makes a stored JSON document a response.
-func jsonResponse(_ value: JSONValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
-    var fields = headers
-    fields[.contentType] = "application/json; charset=utf-8"
-    fields[.msRequestID] = UUID().uuidString.lowercased()
-    return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(string: JSONText.serialize(value))))
+package extension JSONValue {
+    package var isNull: Bool { self == .null }
 }

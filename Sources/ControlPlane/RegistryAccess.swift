@@ -6,21 +6,31 @@ import JMESPath
 /// Answers the registry token endpoint for admin users and for principals, from the registry resources,
 /// their admin credentials and role assignments (the server plugs it in as the registry API's access provider).
 public struct RegistryAccess: Sendable {
-    let documents: any DocumentStore
-    let directory: Directory
-    let tenantID: String
-    let credentials: RegistryAdminCredentials
-    let tokens: RegistryTokens
+    package let documents: any DocumentStore
+    package let directory: Directory
+    package let tenantID: String
+    package let credentials: RegistryAdminCredentials
+    package let tokens: RegistryTokens
     /// The registry a service (a login server, `<name>.cr.localhost:8443`) belongs to; nil for the base address,
     /// where repository names start with the registry's name.
-    let registryOfService: @Sendable (String) -> String?
+    package let registryOfService: @Sendable (String) -> String?
     /// The audiences of this server's resource-manager tokens (its base addresses), which the exchange accepts
     /// besides Azure's management and registry audiences.
-    let resourceManagerAudiences: Set<String>
+    package let resourceManagerAudiences: Set<String>
+
+    package init(documents: any DocumentStore, directory: Directory, tenantID: String, credentials: RegistryAdminCredentials, tokens: RegistryTokens, registryOfService: @escaping @Sendable (String) -> String?, resourceManagerAudiences: Set<String>) {
+        self.documents = documents
+        self.directory = directory
+        self.tenantID = tenantID
+        self.credentials = credentials
+        self.tokens = tokens
+        self.registryOfService = registryOfService
+        self.resourceManagerAudiences = resourceManagerAudiences
+    }
 
     /// The registry data plane's actions and the RBAC actions that allow them (AcrPull, AcrPush, AcrDelete; Owner and
     /// Contributor through `*`, Reader through `*/read`).
-    static let dataActions: [(action: String, rbac: AzureAction)] = [
+    package static let dataActions: [(action: String, rbac: AzureAction)] = [
         ("pull", RegistryDataAction.pull), ("push", RegistryDataAction.push), ("delete", RegistryDataAction.delete),
     ]
 
@@ -65,15 +75,15 @@ public struct RegistryAccess: Sendable {
         return (try? await tokens.isValid(registryID: id, tokenName: parts[1], password: parts[2])) == true
     }
 
-    static let tokenSubjectPrefix = "token:"
+    package static let tokenSubjectPrefix = "token:"
 
     /// `token:<registry>/<token>/<password>@<its creation time>`: what an access token of a registry token stands for.
-    static func tokenSubject(registry: String, token: String, password: String) -> String {
+    package static func tokenSubject(registry: String, token: String, password: String) -> String {
         "\(tokenSubjectPrefix)\(registry)/\(token.lowercased())/\(password)"
     }
 
     /// A scope map's repository pattern: a name, or a prefix ending in `*`.
-    static func pattern(_ pattern: String, matches repository: String) -> Bool {
+    package static func pattern(_ pattern: String, matches repository: String) -> Bool {
         pattern.hasSuffix("*") ? repository.hasPrefix(pattern.dropLast()) : pattern == repository
     }
 

@@ -1,4 +1,4 @@
-import AzureHTTP
+import AzureErrors
 import CofferStorage
 import Foundation
 import Identity
@@ -8,16 +8,16 @@ import JMESPath
 /// `registries/tokens` (a name, a scope map, up to two passwords), with `generateCredentials`. The registry's token
 /// endpoint takes a token's name and password as it takes the admin user's, and grants what its scope map allows;
 /// a disabled or deleted token is refused at once, on its next request, not when its access token expires.
-struct RegistryTokens: Sendable {
-    static let scopeMapType = "microsoft.containerregistry/registries/scopemaps"
-    static let tokenType = "microsoft.containerregistry/registries/tokens"
+package struct RegistryTokens: Sendable {
+    package static let scopeMapType = "microsoft.containerregistry/registries/scopemaps"
+    package static let tokenType = "microsoft.containerregistry/registries/tokens"
     /// The scope-map actions, and the registry data-plane action each opens (metadata/write opens nothing here:
     /// Coffer has no repository attributes to write).
-    static let actions: [String: String?] = [
+    package static let actions: [String: String?] = [
         "content/read": "pull", "content/write": "push", "content/delete": "delete", "metadata/read": "metadata_read", "metadata/write": nil,
     ]
     /// ACR's system-defined scope maps.
-    static let systemScopeMaps: [(name: String, actions: [String], description: String)] = [
+    package static let systemScopeMaps: [(name: String, actions: [String], description: String)] = [
         ("_repositories_admin", ["content/read", "content/write", "content/delete", "metadata/read", "metadata/write"],
          "Can perform all read, write and delete operations on the registry"),
         ("_repositories_pull", ["content/read"], "Can pull any repository of the registry"),
@@ -27,18 +27,23 @@ struct RegistryTokens: Sendable {
          "Can perform all read and write operations on the registry"),
     ]
 
-    let documents: any DocumentStore
-    let registries: Registries
+    package let documents: any DocumentStore
+    package let registries: Registries
+
+    package init(documents: any DocumentStore, registries: Registries) {
+        self.documents = documents
+        self.registries = registries
+    }
 
     // MARK: scope maps
 
-    func listScopeMaps(registryID: String) async throws -> [JSONValue] {
+    package func listScopeMaps(registryID: String) async throws -> [JSONValue] {
         _ = try await registry(registryID)
         let stored = try await documents.documents(under: registryID.lowercased() + "/scopemaps/", type: Self.scopeMapType).map { try JSONText.parse($0.body) }
         return Self.systemScopeMaps.map { systemScopeMap($0, registryID: registryID) } + stored
     }
 
-    func scopeMap(id: String) async throws -> JSONValue? {
+    package func scopeMap(id: String) async throws -> JSONValue? {
         let registryID = Self.parent(of: id, child: "scopeMaps")
         if let system = Self.systemScopeMaps.first(where: { id.lowercased().hasSuffix("/scopemaps/" + $0.name) }) {
             return try await registries.get(id: registryID) == nil ? nil : systemScopeMap(system, registryID: registryID)
@@ -47,7 +52,7 @@ struct RegistryTokens: Sendable {
     }
 
     /// Creates or replaces (PUT) or updates (PATCH: the actions and description given) a user-defined scope map.
-    func putScopeMap(id: String, name: String, body: JSONValue, patch: Bool) async throws -> (JSONValue, Bool) {
+    package func putScopeMap(id: String, name: String, body: JSONValue, patch: Bool) async throws -> (JSONValue, Bool) {
         let registryID = Self.parent(of: id, child: "scopeMaps")
         try Self.validateName(name, kind: "scope map")
         guard !name.hasPrefix("_") else {
@@ -84,7 +89,7 @@ struct RegistryTokens: Sendable {
         return (.object(resource), existing == nil)
     }
 
-    func deleteScopeMap(id: String) async throws -> Bool {
+    package func deleteScopeMap(id: String) async throws -> Bool {
         if Self.systemScopeMaps.contains(where: { id.lowercased().hasSuffix("/scopemaps/" + $0.name) }) {
             throw AzureErrorResponse(.badRequest, code: "SystemScopeMapCannotBeDeleted", message: "System scope maps cannot be changed or deleted.")
         }
@@ -103,7 +108,7 @@ struct RegistryTokens: Sendable {
     }
 
     /// `repositories/<repository or prefix*>/<content|metadata>/<read|write|delete>`.
-    static func parseAction(_ action: String) throws -> (repository: String, action: String) {
+    package static func parseAction(_ action: String) throws -> (repository: String, action: String) {
         let parts = action.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         guard action.utf8.count <= 300 else { throw invalidAction(action) }
         if parts.first?.lowercased() == "gateway" {
@@ -118,31 +123,31 @@ struct RegistryTokens: Sendable {
     }
 
     /// A repository name (lowercase letters, digits, `._-` separators, `/` paths), optionally ending in `*`.
-    static func isRepositoryPattern(_ pattern: String) -> Bool {
+    package static func isRepositoryPattern(_ pattern: String) -> Bool {
         let name = pattern.hasSuffix("*") ? String(pattern.dropLast()) : pattern
         guard pattern.count <= 256, pattern == "*" || !name.isEmpty else { return false }
         return name.allSatisfy { ($0.isASCII && ($0.isLowercase || $0.isNumber)) || "._-/".contains($0) }
     }
 
-    static func invalidAction(_ action: String) -> AzureErrorResponse {
+    package static func invalidAction(_ action: String) -> AzureErrorResponse {
         AzureErrorResponse(.badRequest, code: "InvalidScopeMapActions",
                            message: "'\(action.prefix(300))' is not a scope map action: use repositories/<repository>/<content/read|content/write|content/delete|metadata/read|metadata/write>.")
     }
 
     // MARK: tokens
 
-    func listTokens(registryID: String) async throws -> [JSONValue] {
+    package func listTokens(registryID: String) async throws -> [JSONValue] {
         _ = try await registry(registryID)
         return try await documents.documents(under: registryID.lowercased() + "/tokens/", type: Self.tokenType).map { Self.presented(try JSONText.parse($0.body)) }
     }
 
-    func token(id: String) async throws -> JSONValue? {
+    package func token(id: String) async throws -> JSONValue? {
         try await storedToken(id: id).map(Self.presented)
     }
 
     /// Creates or replaces (PUT) or updates (PATCH) a token: its scope map, its status, and which of its passwords
     /// remain (az deletes a password by sending the names of the others).
-    func putToken(id: String, name: String, body: JSONValue, patch: Bool) async throws -> (JSONValue, Bool) {
+    package func putToken(id: String, name: String, body: JSONValue, patch: Bool) async throws -> (JSONValue, Bool) {
         let registryID = Self.parent(of: id, child: "tokens")
         try Self.validateName(name, kind: "token")
         _ = try await registry(registryID)
@@ -204,12 +209,12 @@ struct RegistryTokens: Sendable {
         throw AzureErrorResponse(.conflict, code: "ConcurrentUpdate", message: "The token was being changed by other requests; retry.")
     }
 
-    func deleteToken(id: String) async throws -> Bool {
+    package func deleteToken(id: String) async throws -> Bool {
         try await documents.deleteDocument(id: id.lowercased())
     }
 
     /// `generateCredentials`: new values for `password1`, `password2` or (no name) both; each value is shown once.
-    func generateCredentials(registryID: String, body: JSONValue) async throws -> JSONValue {
+    package func generateCredentials(registryID: String, body: JSONValue) async throws -> JSONValue {
         guard case .string(let tokenID) = body["tokenId"], tokenID.lowercased().hasPrefix(registryID.lowercased() + "/tokens/"),
               let found = try await storedToken(id: tokenID), case .string(let tokenName) = found["name"] else {
             throw AzureErrorResponse(.badRequest, code: "TokenNotFound", message: "tokenId must name a token of this registry.")
@@ -263,7 +268,7 @@ struct RegistryTokens: Sendable {
     /// The scope-map actions (repository pattern, registry action) a token's name and password open on the registry,
     /// or nil when they are not an enabled token's unexpired password.
     /// Also names the password that matched (`password1@<creationTime>`), so that its access tokens end with it.
-    func access(registryID: String, tokenName: String, password: String) async throws
+    package func access(registryID: String, tokenName: String, password: String) async throws
         -> (password: String, actions: [(repository: String, action: String)])? {
         guard let token = try await storedToken(id: "\(registryID)/tokens/\(tokenName)"), token["properties"]["status"] == .string("enabled"),
               case .array(let passwords) = token["properties"]["credentials"]["passwords"] else { return nil }
@@ -279,7 +284,7 @@ struct RegistryTokens: Sendable {
 
     /// Whether the token is still enabled and still has the password its access token was granted for (not deleted,
     /// regenerated or expired since): checked on every data-plane request made with that access token.
-    func isValid(registryID: String, tokenName: String, password: String) async throws -> Bool {
+    package func isValid(registryID: String, tokenName: String, password: String) async throws -> Bool {
         guard let token = try await storedToken(id: "\(registryID)/tokens/\(tokenName)"), token["properties"]["status"] == .string("enabled"),
               case .array(let passwords) = token["properties"]["credentials"]["passwords"] else { return false }
         return passwords.contains { Self.identity(of: $0) == password && Self.isCurrent($0, now: Date()) }
@@ -312,7 +317,7 @@ struct RegistryTokens: Sendable {
     }
 
     /// A token as ARM shows it: without the checks of its passwords.
-    static func presented(_ token: JSONValue) -> JSONValue {
+    package static func presented(_ token: JSONValue) -> JSONValue {
         guard case .object(var object) = token, case .object(var properties) = object["properties"] ?? .null,
               case .object(var credentials) = properties["credentials"] ?? .null, case .array(let passwords) = credentials["passwords"] ?? .null else { return token }
         credentials["passwords"] = .array(passwords.map { entry in
@@ -331,13 +336,13 @@ struct RegistryTokens: Sendable {
     }
 
     /// The registry id from a child's id (`…/registries/r/tokens/t` → `…/registries/r`).
-    static func parent(of id: String, child: String) -> String {
+    package static func parent(of id: String, child: String) -> String {
         guard let range = id.range(of: "/\(child)/", options: [.caseInsensitive, .backwards]) else { return id }
         return String(id[..<range.lowerBound])
     }
 
     /// ACR's rule for token and scope-map names: 5 to 50 letters, digits, `-` and `_`.
-    static func validateName(_ name: String, kind: String) throws {
+    package static func validateName(_ name: String, kind: String) throws {
         guard (5...50).contains(name.count), name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
             throw AzureErrorResponse(.badRequest, code: "InvalidResourceName", message: "A \(kind) name is 5 to 50 letters, digits, '-' and '_'.")
         }
@@ -347,5 +352,5 @@ struct RegistryTokens: Sendable {
         AzureErrorResponse(.notFound, code: "ResourceNotFound", message: "The \(kind) '\(name.prefix(100))' was not found.")
     }
 
-    static func now() -> String { AzureDates.format(Date()) }
+    package static func now() -> String { AzureDates.format(Date()) }
 }

@@ -7,8 +7,8 @@ import Synchronization
 /// work under way to reach a recorded end (each job writes its final state); the process then exits.
 public final class ControlPlaneJobs: Service, Sendable {
     private struct State {
-        var accepting = true
-        var running: [UUID: Task<Void, Never>] = [:]
+        package var accepting = true
+        package var running: [UUID: Task<Void, Never>] = [:]
     }
 
     private let state = Mutex(State())
@@ -16,7 +16,7 @@ public final class ControlPlaneJobs: Service, Sendable {
     public init() {}
 
     /// Starts `work` in the background; false once shutdown has begun (the caller answers 503).
-    func start(_ work: @escaping @Sendable () async -> Void) -> Bool {
+    package func start(_ work: @escaping @Sendable () async -> Void) -> Bool {
         state.withLock { state in
             guard state.accepting else { return false }
             let id = UUID()

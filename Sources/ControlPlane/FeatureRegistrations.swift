@@ -1,29 +1,34 @@
-import AzureHTTP
+import AzureErrors
 import CofferStorage
 import Foundation
-import Hummingbird
 
 /// `Microsoft.Features`: preview-feature registrations per subscription. A registration is
 /// `Registering` until `approvalDelay` has passed, then `Registered` (automatic approval).
-struct FeatureRegistrations: Sendable {
-    static let type = "microsoft.features/providers/features"
+package struct FeatureRegistrations: Sendable {
+    package static let type = "microsoft.features/providers/features"
 
-    let documents: any DocumentStore
-    let subscriptionID: String
-    let approvalDelay: Int64
+    package let documents: any DocumentStore
+    package let subscriptionID: String
+    package let approvalDelay: Int64
 
-    private struct Record: Codable {
-        var namespace: String
-        var name: String
-        var requestedAt: Int64
-        var unregistered: Bool
+    package init(documents: any DocumentStore, subscriptionID: String, approvalDelay: Int64) {
+        self.documents = documents
+        self.subscriptionID = subscriptionID
+        self.approvalDelay = approvalDelay
     }
 
-    func id(namespace: String, name: String) -> String {
+    private struct Record: Codable {
+        package var namespace: String
+        package var name: String
+        package var requestedAt: Int64
+        package var unregistered: Bool
+    }
+
+    package func id(namespace: String, name: String) -> String {
         "/subscriptions/\(subscriptionID)/providers/Microsoft.Features/providers/\(namespace)/features/\(name)"
     }
 
-    func register(namespace: String, name: String, now: Int64 = Int64(Date().timeIntervalSince1970)) async throws -> FeatureResource {
+    package func register(namespace: String, name: String, now: Int64 = Int64(Date().timeIntervalSince1970)) async throws -> FeatureResource {
         let id = id(namespace: namespace, name: name)
         if let existing = try await record(id: id), !existing.unregistered { return present(existing, now: now) }
         let record = Record(namespace: namespace, name: name, requestedAt: now, unregistered: false)
@@ -31,7 +36,7 @@ struct FeatureRegistrations: Sendable {
         return present(record, now: now)
     }
 
-    func unregister(namespace: String, name: String, now: Int64 = Int64(Date().timeIntervalSince1970)) async throws -> FeatureResource {
+    package func unregister(namespace: String, name: String, now: Int64 = Int64(Date().timeIntervalSince1970)) async throws -> FeatureResource {
         let id = id(namespace: namespace, name: name)
         var record = try await record(id: id) ?? Record(namespace: namespace, name: name, requestedAt: now, unregistered: true)
         record.unregistered = true
@@ -40,7 +45,7 @@ struct FeatureRegistrations: Sendable {
     }
 
     /// A feature's state; one never registered is `NotRegistered`.
-    func show(namespace: String, name: String, now: Int64 = Int64(Date().timeIntervalSince1970)) async throws -> FeatureResource {
+    package func show(namespace: String, name: String, now: Int64 = Int64(Date().timeIntervalSince1970)) async throws -> FeatureResource {
         let id = id(namespace: namespace, name: name)
         guard let record = try await record(id: id) else {
             return FeatureResource(id: id, name: "\(namespace)/\(name)", type: "Microsoft.Features/providers/features",
@@ -49,7 +54,7 @@ struct FeatureRegistrations: Sendable {
         return present(record, now: now)
     }
 
-    func list(namespace: String?, now: Int64 = Int64(Date().timeIntervalSince1970)) async throws -> [FeatureResource] {
+    package func list(namespace: String?, now: Int64 = Int64(Date().timeIntervalSince1970)) async throws -> [FeatureResource] {
         try await documents.documents(type: Self.type, name: nil).compactMap { document in
             guard let record = try? JSONDecoder().decode(Record.self, from: Data(document.body.utf8)) else { return nil }
             guard namespace == nil || record.namespace.lowercased() == namespace!.lowercased() else { return nil }
@@ -58,7 +63,7 @@ struct FeatureRegistrations: Sendable {
     }
 
     /// Whether the feature is `Registered` now (the preview gate of customer-managed keys asks this).
-    func isRegistered(namespace: String, name: String, now: Int64 = Int64(Date().timeIntervalSince1970)) async throws -> Bool {
+    package func isRegistered(namespace: String, name: String, now: Int64 = Int64(Date().timeIntervalSince1970)) async throws -> Bool {
         try await show(namespace: namespace, name: name, now: now).properties.state == "Registered"
     }
 
@@ -78,14 +83,18 @@ struct FeatureRegistrations: Sendable {
     }
 }
 
-struct FeatureResource: Codable, Sendable {
-    struct Properties: Codable, Sendable { let state: String }
-    let id: String
-    let name: String
-    let type: String
-    let properties: Properties
+package struct FeatureResource: Codable, Sendable {
+    package struct Properties: Codable, Sendable { let state: String }
+    package let id: String
+    package let name: String
+    package let type: String
+    package let properties: Properties
 }
 
-struct FeatureList: Encodable {
-    let value: [FeatureResource]
+package struct FeatureList: Encodable {
+    package let value: [FeatureResource]
+
+    package init(value: [FeatureResource]) {
+        self.value = value
+    }
 }
