@@ -209,6 +209,9 @@ public final class VaultService: Sendable {
                 if empty { policies.remove(at: index) } else { policies[index].permissions = permissions }
             }
         }
+        guard policies.count <= AccessPolicyRules.maximumPolicies else {
+            throw KeyVaultError(.badParameter, "A vault holds at most \(AccessPolicyRules.maximumPolicies) access policies.")
+        }
         vault.properties.accessPolicies = policies
         try await save(vault)
         return vault

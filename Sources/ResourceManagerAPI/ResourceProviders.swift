@@ -44,6 +44,7 @@ struct ResourceProviders: Sendable {
             return (try await putIdentity(id: id, name: name, body: body), !existed)
         case "microsoft.keyvault/vaults":
             var resource = try Self.decode(VaultResource.self, from: body)
+            try AccessPolicyRules.check(resource.properties.accessPolicies ?? [])
             guard resource.location?.isEmpty == false else {
                 throw AzureErrorResponse(.badRequest, code: "LocationRequired", message: "The location property is required for this definition.")
             }
@@ -68,6 +69,7 @@ struct ResourceProviders: Sendable {
                                          message: "access policy resources are named '<vault>/add', '/replace' or '/remove'")
             }
             let entries = try Self.decode([AccessPolicyEntry].self, from: body["properties"]["accessPolicies"])
+            try AccessPolicyRules.check(entries)
             let vaultID = String(id.dropLast("/accessPolicies/\(parts[1])".count))
             let vault = try await api.vaults.updateAccessPolicies(vaultID: vaultID, operation: operation, entries: entries)
             let policies = try Self.encode(vault.properties.accessPolicies ?? [])

@@ -161,4 +161,32 @@ extension TestClientProtocol {
             #expect((try Self.json(encrypted)["iv"] as? String)?.isEmpty == false)
         }
     }
+
+    /// Access policies naming unknown permissions or ids that are not GUIDs were stored and never matched anything
+    /// (issue 16: `set-policy --key-permissions fly` was accepted): now a 400 names the value, through every path.
+    @Test func accessPoliciesWithUnknownPermissionsOrBadIdsAreRefused() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        let (admin, _, _) = try await Self.setUp(fixture)
+        let token = try fixture.token(for: admin)
+        let vault = "\(fixture.subscription)/resourceGroups/vault-http/providers/Microsoft.KeyVault/vaults/httpvault"
+        let tenant = fixture.tenantID, object = admin.objectId
+        @Sendable func policy(objectId: String = object, keys: String = #"["get"]"#) -> String {
+            #"{"properties":{"accessPolicies":[{"tenantId":"\#(tenant)","objectId":"\#(objectId)","permissions":{"keys":\#(keys)}}]}}"#
+        }
+        try await fixture.test { client in
+            for (body, named) in [(policy(keys: #"["get","fly"]"#), "keys[1]: 'fly'"), (policy(objectId: "x"), "objectId: 'x'")] {
+                let added = try await client.arm(.put, vault + "/accessPolicies/add", token: token, body: body)
+                #expect(added.status == .badRequest, "\(String(buffer: added.body))")
+                #expect(String(buffer: added.body).contains(named), "\(String(buffer: added.body))")
+            }
+            let created = try await client.arm(.put, "\(fixture.subscription)/resourceGroups/vault-http/providers/Microsoft.KeyVault/vaults/other",
+                                               token: token, body: #"{"location":"westeurope","properties":{"tenantId":"\#(tenant)","sku":{"family":"A","name":"standard"},"accessPolicies":[{"tenantId":"\#(tenant)","objectId":"\#(object)","permissions":{"keys":["Fly"]}}]}}"#)
+            #expect(created.status == .badRequest && String(buffer: created.body).contains("'Fly'"), "\(String(buffer: created.body))")
+            // The positive control: names in any case, and the vault's policies hold what was added.
+            let good = try await client.arm(.put, vault + "/accessPolicies/add", token: token, body: policy(keys: #"["Get","wrapKey","UNWRAPKEY"]"#))
+            #expect(good.status == .ok || good.status == .created, "\(String(buffer: good.body))")
+            #expect(String(buffer: try await client.armOK(.get, vault, token: token).body).contains("UNWRAPKEY"))
+        }
+    }
 }
+
