@@ -12,7 +12,7 @@ struct AcrCommand: AsyncParsableCommand {
 
         struct Show: AsyncParsableCommand {
             static let configuration = CommandConfiguration(abstract: "Show a registry's encryption settings (properties.encryption).")
-            @Option(name: [.short, .long]) var name: String
+            @Option(name: [.short, .long], help: "The registry's name.") var name: String
             @OptionGroup var common: CommonOptions
 
             func run() async throws {
@@ -23,7 +23,7 @@ struct AcrCommand: AsyncParsableCommand {
         struct RotateKey: AsyncParsableCommand {
             static let configuration = CommandConfiguration(commandName: "rotate-key",
                                                             abstract: "Rewrap the registry's master key under another key (same or another vault).")
-            @Option(name: [.short, .long]) var name: String
+            @Option(name: [.short, .long], help: "The registry's name.") var name: String
             @Option(help: "The new key identifier (versionless to follow its newest version).") var keyEncryptionKey: String
             @Option(help: "Client id of the user-assigned identity to reach the key with, or [system].") var identity: String
             @OptionGroup var common: CommonOptions
@@ -58,11 +58,11 @@ struct AcrCommand: AsyncParsableCommand {
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a container registry (service-managed encryption).")
-        @Option(name: [.short, .long]) var name: String
-        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String
+        @Option(name: [.short, .long], help: "The registry's name.") var name: String
+        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")], help: "The resource group.") var resourceGroup: String
         @Option(help: "Basic, Standard or Premium.") var sku: String
-        @Option(name: [.short, .long]) var location: String?
-        @Flag(help: "Enable the admin user.") var adminEnabled = false
+        @Option(name: [.short, .long], help: "The Azure region, e.g. westeurope (default: the resource group's).") var location: String?
+        @Option(help: "true or false (alone: true): enable the admin user (default false).") var adminEnabled: Bool?
         @OptionGroup var common: CommonOptions
 
         func run() async throws {
@@ -73,7 +73,7 @@ struct AcrCommand: AsyncParsableCommand {
                     .PUT, "\(client.groupPath(resourceGroup))/providers/Microsoft.ContainerRegistry/registries/\(name)",
                     apiVersion: AcrCommand.apiVersion, body: .from([
                         ("location", .string(location)), ("sku", .from([("name", .string(sku))])),
-                        ("properties", .from([("adminUserEnabled", .bool(adminEnabled))])),
+                        ("properties", .from([("adminUserEnabled", .bool(adminEnabled ?? false))])),
                     ])))
             }
         }
@@ -81,8 +81,8 @@ struct AcrCommand: AsyncParsableCommand {
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show a registry's resource (found by name across the subscription).")
-        @Option(name: [.short, .long]) var name: String
-        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String?
+        @Option(name: [.short, .long], help: "The registry's name.") var name: String
+        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")], help: "The resource group (optional: the name is looked up in the subscription).") var resourceGroup: String?
         @OptionGroup var common: CommonOptions
 
         func run() async throws {
@@ -92,7 +92,7 @@ struct AcrCommand: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List registries (of a group, or of the subscription).")
-        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String?
+        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")], help: "The resource group (optional: the name is looked up in the subscription).") var resourceGroup: String?
         @OptionGroup var common: CommonOptions
 
         func run() async throws {
@@ -106,9 +106,9 @@ struct AcrCommand: AsyncParsableCommand {
 
     struct Delete: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Delete a registry: its resource, its data, its master key.")
-        @Option(name: [.short, .long]) var name: String
-        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String?
-        @Flag(name: [.short, .long]) var yes = false
+        @Option(name: [.short, .long], help: "The registry's name.") var name: String
+        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")], help: "The resource group (optional: the name is looked up in the subscription).") var resourceGroup: String?
+        @Flag(name: [.short, .long], help: "Do not ask for confirmation.") var yes = false
         @OptionGroup var common: CommonOptions
 
         func run() async throws {

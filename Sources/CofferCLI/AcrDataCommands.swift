@@ -15,7 +15,7 @@ extension AcrCommand {
 
     struct Update: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Update a registry's settings.")
-        @Option(name: [.short, .long]) var name: String
+        @Option(name: [.short, .long], help: "The registry's name.") var name: String
         @Option(help: "true or false: enable or disable the admin user.") var adminEnabled: Bool?
         @Option(help: "Basic, Standard or Premium.") var sku: String?
         @OptionGroup var common: CommonOptions
@@ -36,7 +36,7 @@ extension AcrCommand {
 
         struct Show: AsyncParsableCommand {
             static let configuration = CommandConfiguration(abstract: "Show the admin user's name and two passwords.")
-            @Option(name: [.short, .long]) var name: String
+            @Option(name: [.short, .long], help: "The registry's name.") var name: String
             @OptionGroup var common: CommonOptions
 
             func run() async throws {
@@ -49,7 +49,7 @@ extension AcrCommand {
 
         struct Renew: AsyncParsableCommand {
             static let configuration = CommandConfiguration(abstract: "Regenerate one of the two admin passwords.")
-            @Option(name: [.short, .long]) var name: String
+            @Option(name: [.short, .long], help: "The registry's name.") var name: String
             @Option(help: "password or password2.") var passwordName: String
             @OptionGroup var common: CommonOptions
 
@@ -72,7 +72,7 @@ extension AcrCommand {
                 token instead: log in with user name 00000000-0000-0000-0000-000000000000 and the token as password.
                 """
         )
-        @Option(name: [.short, .long]) var name: String
+        @Option(name: [.short, .long], help: "The registry's name.") var name: String
         @Flag(help: "Print the token instead of writing an auth file.") var exposeToken = false
         @Option(help: "The auth file to write.") var authFile: String?
         @OptionGroup var common: CommonOptions
@@ -112,7 +112,7 @@ extension AcrCommand {
 
         struct List: AsyncParsableCommand {
             static let configuration = CommandConfiguration(abstract: "List the repositories of a registry.")
-            @Option(name: [.short, .long]) var name: String
+            @Option(name: [.short, .long], help: "The registry's name.") var name: String
             @OptionGroup var common: CommonOptions
 
             func run() async throws {
@@ -129,8 +129,8 @@ extension AcrCommand {
 
         struct ShowTags: AsyncParsableCommand {
             static let configuration = CommandConfiguration(commandName: "show-tags", abstract: "List the tags of a repository.")
-            @Option(name: [.short, .long]) var name: String
-            @Option var repository: String
+            @Option(name: [.short, .long], help: "The registry's name.") var name: String
+            @Option(help: "The repository, e.g. team/app.") var repository: String
             @OptionGroup var common: CommonOptions
 
             func run() async throws {
@@ -147,10 +147,10 @@ extension AcrCommand {
 
         struct Delete: AsyncParsableCommand {
             static let configuration = CommandConfiguration(abstract: "Delete an image (--image repo:tag or repo@digest: its manifest and the tags on it) or every tagged image of a repository.")
-            @Option(name: [.short, .long]) var name: String
-            @Option var repository: String?
-            @Option var image: String?
-            @Flag(name: [.short, .long]) var yes = false
+            @Option(name: [.short, .long], help: "The registry's name.") var name: String
+            @Option(help: "The repository, e.g. team/app.") var repository: String?
+            @Option(help: "An image: repository:tag or repository@digest.") var image: String?
+            @Flag(name: [.short, .long], help: "Do not ask for confirmation.") var yes = false
             @OptionGroup var common: CommonOptions
 
             func run() async throws {

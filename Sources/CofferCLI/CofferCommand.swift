@@ -14,10 +14,17 @@ public struct CofferCommand: AsyncParsableCommand {
     /// `az` accepts `--enable-purge-protection true` as well as the bare flag; so do we.
     public static func normalized(_ arguments: ArraySlice<String>) -> [String] {
         let booleanFlags: Set<String> = ["--enable-soft-delete", "--enable-purge-protection", "--enable-rbac-authorization"]
+        let threeStateOptions: Set<String> = ["--admin-enabled", "--enabled"]
         var result: [String] = []
         var index = arguments.startIndex
         while index < arguments.endIndex {
             let argument = arguments[index]
+            // az's three-state options take `true`, `false` or nothing (meaning true): the parser wants a value.
+            if threeStateOptions.contains(argument), index + 1 == arguments.endIndex || arguments[index + 1].hasPrefix("-") {
+                result += [argument, "true"]
+                index += 1
+                continue
+            }
             if booleanFlags.contains(argument), index + 1 < arguments.endIndex, ["true", "false"].contains(arguments[index + 1].lowercased()) {
                 if arguments[index + 1].lowercased() == "true" { result.append(argument) }
                 index += 2

@@ -25,7 +25,6 @@ struct DeploymentCommand: AsyncParsableCommand {
                 help: "Parameters: name=value pairs, @file.json (a parameters file) or inline JSON.") var parameters: [String] = []
         @Option(name: [.short, .long], help: "Deployment name (default: the template file's name).") var name: String?
         @Option(help: "Incremental or Complete.") var mode: String = "Incremental"
-        @Flag(help: "Do not wait for the deployment to finish (it runs on; `deployment group show` tells its state).") var noWait = false
 
         var deploymentName: String {
             name ?? URL(fileURLWithPath: templateFile).deletingPathExtension().lastPathComponent
@@ -57,21 +56,27 @@ struct DeploymentCommand: AsyncParsableCommand {
         }
     }
 
+    /// Only creating has something to wait for: `validate` answers at once.
+    struct Waiting: ParsableArguments {
+        @Flag(help: "Do not wait for the deployment to finish (it runs on; `deployment group show` tells its state).") var noWait = false
+    }
+
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Deploy a template to a resource group (validates first).")
         @OptionGroup var input: Input
+        @OptionGroup var waiting: Waiting
         @OptionGroup var common: CommonOptions
 
         func run() async throws {
-            try await runClient(common) { client in try await DeploymentCommand.create(client, input) }
+            try await runClient(common) { client in try await DeploymentCommand.create(client, input, noWait: waiting.noWait) }
         }
     }
 
-    static func create(_ client: CofferClient, _ input: Input) async throws -> JSONValue {
+    static func create(_ client: CofferClient, _ input: Input, noWait: Bool) async throws -> JSONValue {
         let body = try input.body()
         let path = DeploymentCommand.path(client, input.resourceGroup, input.deploymentName)
         try await client.arm(.POST, path + "/validate", apiVersion: apiVersion, body: body)
-        let result = try await client.arm(.PUT, path, apiVersion: apiVersion, body: body, wait: !input.noWait)
+        let result = try await client.arm(.PUT, path, apiVersion: apiVersion, body: body, wait: !noWait)
         if case .string("Failed") = result["properties"]["provisioningState"] {
             throw CLIError(CofferClient.describe(.object(JSONObject([("error", result["properties"]["error"])]))))
         }
@@ -93,8 +98,8 @@ struct DeploymentCommand: AsyncParsableCommand {
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show a deployment (state, outputs, error).")
-        @Option(name: [.customShort("g"), .customLong("resource-group")]) var resourceGroup: String
-        @Option(name: [.short, .long]) var name: String
+        @Option(name: [.customShort("g"), .customLong("resource-group")], help: "The resource group.") var resourceGroup: String
+        @Option(name: [.short, .long], help: "The deployment's name.") var name: String
         @OptionGroup var common: CommonOptions
 
         func run() async throws {
@@ -106,7 +111,7 @@ struct DeploymentCommand: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the deployments of a resource group.")
-        @Option(name: [.customShort("g"), .customLong("resource-group")]) var resourceGroup: String
+        @Option(name: [.customShort("g"), .customLong("resource-group")], help: "The resource group.") var resourceGroup: String
         @OptionGroup var common: CommonOptions
 
         func run() async throws {
@@ -118,8 +123,8 @@ struct DeploymentCommand: AsyncParsableCommand {
 
     struct Delete: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Delete a deployment record (not the resources it made).")
-        @Option(name: [.customShort("g"), .customLong("resource-group")]) var resourceGroup: String
-        @Option(name: [.short, .long]) var name: String
+        @Option(name: [.customShort("g"), .customLong("resource-group")], help: "The resource group.") var resourceGroup: String
+        @Option(name: [.short, .long], help: "The deployment's name.") var name: String
         @OptionGroup var common: CommonOptions
 
         func run() async throws {
@@ -144,7 +149,7 @@ extension DeploymentCommand {
 
         struct List: AsyncParsableCommand {
             static let configuration = CommandConfiguration(abstract: "List what each resource of a deployment did.")
-            @Option(name: [.customShort("g"), .customLong("resource-group")]) var resourceGroup: String
+            @Option(name: [.customShort("g"), .customLong("resource-group")], help: "The resource group.") var resourceGroup: String
             @Option(name: [.short, .long], help: "The deployment name.") var name: String
             @OptionGroup var common: CommonOptions
 
@@ -157,7 +162,7 @@ extension DeploymentCommand {
 
         struct Show: AsyncParsableCommand {
             static let configuration = CommandConfiguration(abstract: "Show one operation of a deployment.")
-            @Option(name: [.customShort("g"), .customLong("resource-group")]) var resourceGroup: String
+            @Option(name: [.customShort("g"), .customLong("resource-group")], help: "The resource group.") var resourceGroup: String
             @Option(name: [.short, .long], help: "The deployment name.") var name: String
             @Option(name: .customLong("operation-ids"), help: "The operation id.") var operationID: String
             @OptionGroup var common: CommonOptions
@@ -180,10 +185,11 @@ struct LegacyGroupDeployment: AsyncParsableCommand {
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Deploy a template to a resource group.")
         @OptionGroup var input: DeploymentCommand.Input
+        @OptionGroup var waiting: DeploymentCommand.Waiting
         @OptionGroup var common: CommonOptions
 
         func run() async throws {
-            try await runClient(common) { client in try await DeploymentCommand.create(client, input) }
+            try await runClient(common) { client in try await DeploymentCommand.create(client, input, noWait: waiting.noWait) }
         }
     }
 }

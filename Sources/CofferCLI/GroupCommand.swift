@@ -28,7 +28,7 @@ struct GroupCommand: AsyncParsableCommand {
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show a resource group.")
-        @Option(name: [.short, .long, .customLong("resource-group"), .customShort("g")]) var name: String
+        @Option(name: [.short, .long, .customLong("resource-group"), .customShort("g")], help: "The resource group's name.") var name: String
         @OptionGroup var common: CommonOptions
 
         func run() async throws {
@@ -49,7 +49,7 @@ struct GroupCommand: AsyncParsableCommand {
 
     struct Delete: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Delete a resource group and everything in it.")
-        @Option(name: [.short, .long, .customLong("resource-group"), .customShort("g")]) var name: String
+        @Option(name: [.short, .long, .customLong("resource-group"), .customShort("g")], help: "The resource group's name.") var name: String
         @Flag(name: [.short, .long], help: "Do not prompt for confirmation.") var yes = false
         @OptionGroup var common: CommonOptions
 

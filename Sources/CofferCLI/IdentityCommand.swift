@@ -11,9 +11,9 @@ struct IdentityCommand: AsyncParsableCommand {
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a user-assigned identity.")
-        @Option(name: [.short, .long]) var name: String
-        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String
-        @Option(name: [.short, .long]) var location: String?
+        @Option(name: [.short, .long], help: "The identity's name.") var name: String
+        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")], help: "The resource group.") var resourceGroup: String
+        @Option(name: [.short, .long], help: "The Azure region, e.g. westeurope (default: the resource group's).") var location: String?
         @OptionGroup var common: CommonOptions
 
         func run() async throws {
@@ -28,8 +28,8 @@ struct IdentityCommand: AsyncParsableCommand {
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show a user-assigned managed identity.")
-        @Option(name: [.short, .long]) var name: String
-        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String
+        @Option(name: [.short, .long], help: "The identity's name.") var name: String
+        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")], help: "The resource group.") var resourceGroup: String
         @OptionGroup var common: CommonOptions
 
         func run() async throws {
@@ -41,7 +41,7 @@ struct IdentityCommand: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List user-assigned managed identities (of a group, or of the subscription).")
-        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String?
+        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")], help: "The resource group (optional: the name is looked up in the subscription).") var resourceGroup: String?
         @OptionGroup var common: CommonOptions
 
         func run() async throws {
@@ -58,10 +58,10 @@ struct IdentityCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "workload-env",
             abstract: "Show IDENTITY_ENDPOINT and IDENTITY_HEADER for a workload that acts as this identity (needs Owner or Contributor on it).")
-        @Option(name: [.short, .long]) var name: String
+        @Option(name: [.short, .long], help: "The identity's name.") var name: String
         @Flag(help: "Revoke every header handed out so far and show the new one (needs write access to the identity).")
         var regenerate = false
-        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String
+        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")], help: "The resource group.") var resourceGroup: String
         @OptionGroup var common: CommonOptions
 
         func run() async throws {
@@ -74,8 +74,8 @@ struct IdentityCommand: AsyncParsableCommand {
 
     struct Delete: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Delete a user-assigned managed identity.")
-        @Option(name: [.short, .long]) var name: String
-        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String
+        @Option(name: [.short, .long], help: "The identity's name.") var name: String
+        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")], help: "The resource group.") var resourceGroup: String
         @OptionGroup var common: CommonOptions
 
         func run() async throws {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import JMESPath
 
 struct KeyVaultCommand: AsyncParsableCommand {
@@ -14,8 +15,8 @@ struct KeyVaultCommand: AsyncParsableCommand {
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create a key vault. Unless --enable-rbac-authorization, the creator gets every key permission by access policy.")
-        @Option(name: [.short, .long]) var name: String
-        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String
+        @Option(name: [.short, .long], help: "The vault's name.") var name: String
+        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")], help: "The resource group.") var resourceGroup: String
         @Option(name: [.short, .long], help: "Location (default: the resource group's).") var location: String?
         @Flag(help: "Accepted for compatibility: soft delete is always on.") var enableSoftDelete = false
         @Flag(help: "Turn on purge protection (it cannot be turned off).") var enablePurgeProtection = false
@@ -48,8 +49,8 @@ struct KeyVaultCommand: AsyncParsableCommand {
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show a vault.")
-        @Option(name: [.short, .long]) var name: String
-        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String?
+        @Option(name: [.short, .long], help: "The vault's name.") var name: String
+        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")], help: "The resource group (optional: the name is looked up in the subscription).") var resourceGroup: String?
         @OptionGroup var common: CommonOptions
 
         func run() async throws {
@@ -61,7 +62,7 @@ struct KeyVaultCommand: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List vaults.")
-        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String?
+        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")], help: "The resource group (optional: the name is looked up in the subscription).") var resourceGroup: String?
         @OptionGroup var common: CommonOptions
 
         func run() async throws {
@@ -75,8 +76,8 @@ struct KeyVaultCommand: AsyncParsableCommand {
 
     struct Delete: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Soft-delete a vault (recoverable until purged).")
-        @Option(name: [.short, .long]) var name: String
-        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String?
+        @Option(name: [.short, .long], help: "The vault's name.") var name: String
+        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")], help: "The resource group (optional: the name is looked up in the subscription).") var resourceGroup: String?
         @OptionGroup var common: CommonOptions
 
         func run() async throws {
@@ -89,8 +90,8 @@ struct KeyVaultCommand: AsyncParsableCommand {
 
     struct Recover: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Recover a soft-deleted vault.")
-        @Option(name: [.short, .long]) var name: String
-        @Option(name: [.short, .long]) var location: String
+        @Option(name: [.short, .long], help: "The vault's name.") var name: String
+        @Option(name: [.short, .long], help: "The Azure region, e.g. westeurope.") var location: String
         @OptionGroup var common: CommonOptions
 
         func run() async throws {
@@ -109,8 +110,8 @@ struct KeyVaultCommand: AsyncParsableCommand {
 
     struct Purge: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Purge a soft-deleted vault and its keys for good.")
-        @Option(name: [.short, .long]) var name: String
-        @Option(name: [.short, .long]) var location: String
+        @Option(name: [.short, .long], help: "The vault's name.") var name: String
+        @Option(name: [.short, .long], help: "The Azure region, e.g. westeurope.") var location: String
         @OptionGroup var common: CommonOptions
 
         func run() async throws {
@@ -124,8 +125,8 @@ struct KeyVaultCommand: AsyncParsableCommand {
 
     struct SetPolicy: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "set-policy", abstract: "Grant key permissions to a principal.")
-        @Option(name: [.short, .long]) var name: String
-        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String?
+        @Option(name: [.short, .long], help: "The vault's name.") var name: String
+        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")], help: "The resource group (optional: the name is looked up in the subscription).") var resourceGroup: String?
         @Option(help: "Object (principal) id to grant.") var objectId: String
         @Option(parsing: .upToNextOption, help: "Key permissions, e.g. get wrapKey unwrapKey.") var keyPermissions: [String]
         @OptionGroup var common: CommonOptions
@@ -139,9 +140,9 @@ struct KeyVaultCommand: AsyncParsableCommand {
 
     struct DeletePolicy: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "delete-policy", abstract: "Remove a principal's access policy.")
-        @Option(name: [.short, .long]) var name: String
-        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")]) var resourceGroup: String?
-        @Option var objectId: String
+        @Option(name: [.short, .long], help: "The vault's name.") var name: String
+        @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")], help: "The resource group (optional: the name is looked up in the subscription).") var resourceGroup: String?
+        @Option(help: "The principal's object id (a GUID).") var objectId: String
         @OptionGroup var common: CommonOptions
 
         func run() async throws {
@@ -166,7 +167,7 @@ struct KeyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "key", abstract: "Manage keys in a vault.",
         subcommands: [Create.self, Show.self, List.self, ListVersions.self, Delete.self, ListDeleted.self, ShowDeleted.self, Recover.self, Purge.self,
-                      Rotate.self, RotationPolicy.self]
+                      Rotate.self, RotationPolicy.self, SetAttributes.self]
     )
 
     struct Target: ParsableArguments {
@@ -306,6 +307,50 @@ struct KeyCommand: AsyncParsableCommand {
             try await runClient(common) { client in
                 try await client.vault(.DELETE, vault: target.vaultName, "/deletedkeys/\(target.name)")
                 return nil
+            }
+        }
+    }
+
+    /// `az keyvault key set-attributes`: enable or disable a key version, set its dates, tags and operations.
+    struct SetAttributes: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "set-attributes",
+                                                        abstract: "Change a key's attributes: enabled, expiry, not-before, tags, permitted operations.")
+        @OptionGroup var target: Target
+        @Option(help: "A version (default: the current one).") var version: String?
+        @Option(help: "true or false (alone: true): whether the key may be used.") var enabled: Bool?
+        @Option(help: "Expiry, ISO 8601 (2027-01-31T00:00:00Z).") var expires: String?
+        @Option(help: "Not usable before, ISO 8601.") var notBefore: String?
+        @Option(parsing: .upToNextOption, help: "Tags as key=value (replace the key's tags).") var tags: [String] = []
+        @Option(parsing: .upToNextOption, help: "Permitted operations (encrypt, decrypt, sign, verify, wrapKey, unwrapKey).") var ops: [String] = []
+        @OptionGroup var common: CommonOptions
+
+        static func epochSeconds(_ text: String, option: String) throws -> JSONValue {
+            let formatter = ISO8601DateFormatter()
+            guard let date = formatter.date(from: text) ?? { formatter.formatOptions = [.withFullDate]; return formatter.date(from: text) }() else {
+                throw ValidationError("\(option) takes an ISO 8601 date such as 2027-01-31T00:00:00Z, not \(text.prefix(40))")
+            }
+            return .number(date.timeIntervalSince1970.rounded(.down))
+        }
+
+        func run() async throws {
+            var attributes = JSONObject()
+            if let enabled { attributes["enabled"] = .bool(enabled) }
+            if let expires { attributes["exp"] = try Self.epochSeconds(expires, option: "--expires") }
+            if let notBefore { attributes["nbf"] = try Self.epochSeconds(notBefore, option: "--not-before") }
+            var body = JSONObject()
+            if !attributes.isEmpty { body["attributes"] = .object(attributes) }
+            if !tags.isEmpty {
+                var object = JSONObject()
+                for tag in tags {
+                    let parts = tag.split(separator: "=", maxSplits: 1).map(String.init)
+                    object[parts[0]] = .string(parts.count > 1 ? parts[1] : "")
+                }
+                body["tags"] = .object(object)
+            }
+            if !ops.isEmpty { body["key_ops"] = .array(ops.map { .string($0) }) }
+            guard !body.isEmpty else { throw ValidationError("name at least one of --enabled, --expires, --not-before, --tags, --ops") }
+            try await runClient(common) { client in
+                try await client.vault(.PATCH, vault: target.vaultName, "/keys/\(target.name)" + (version.map { "/\($0)" } ?? ""), body: .object(body))
             }
         }
     }

@@ -27,7 +27,7 @@ struct ResourceCommand: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List resources, filtered by group, type, name, location or tag.")
-        @Option(name: [.customShort("g"), .customLong("resource-group")]) var resourceGroup: String?
+        @Option(name: [.customShort("g"), .customLong("resource-group")], help: "The resource group (optional: the name is looked up in the subscription).") var resourceGroup: String?
         @Option(help: "Only this type (Namespace/type).") var resourceType: String?
         @Option(name: [.short, .long], help: "Only resources of this name.") var name: String?
         @Option(name: [.short, .long], help: "Only resources in this location.") var location: String?

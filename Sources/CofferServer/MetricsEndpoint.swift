@@ -1,3 +1,4 @@
+import AzureHTTP
 import Hummingbird
 import RegistryService
 import ResourceManagerAPI
@@ -9,6 +10,13 @@ struct MetricsEndpoint: Sendable {
     let resourceManager: ResourceManagerAPI
 
     func respond(to request: Request) async throws -> Response {
+        // Scrapers often try Basic first: say what this endpoint takes rather than that a header is missing.
+        if let header = request.headers[.authorization], !header.lowercased().hasPrefix("bearer ") {
+            throw AzureErrorResponse(.unauthorized, code: "AuthenticationFailed",
+                                     message: "GET /metrics takes a bearer token for the resource manager, of a principal with Reader on the "
+                                         + "subscription; Prometheus gets one itself with its oauth2 client-credentials settings (README: Metrics).",
+                                     headers: [.wwwAuthenticate: "Bearer"])
+        }
         try await resourceManager.requireMetricsReader(try resourceManager.authenticate(request))
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                         body: .init(byteBuffer: ByteBuffer(string: render())))

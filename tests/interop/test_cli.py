@@ -202,3 +202,48 @@ def test_outputs_have_the_shape_az_prints(coffer):
     # identity list, like az's, needs no group.
     assert coffer_cli(coffer, "identity", "list", "--query", "[].name", "-o", "tsv").stdout.split() == ["shapeid"]
     assert coffer_cli(coffer, "acr", "list", "--query", "[].loginServer", "-o", "tsv").stdout.split() == [f"shaperegistry.cr.localhost:{coffer.port}"]
+
+
+def test_cli_edges_a_newcomer_meets(coffer):
+    """Issue 16's CLI edges: `--admin-enabled` as az takes it, help for every option, no `--no-wait` where nothing
+    waits, and a /metrics 401 that says what it takes."""
+    coffer_cli(coffer, "group", "create", "--name", "edges-rg", "--location", "westeurope")
+    bare = json.loads(coffer_cli(coffer, "acr", "create", "-n", "edgesone", "-g", "edges-rg", "--sku", "Basic", "--admin-enabled").stdout)
+    assert bare["adminUserEnabled"] is True
+    spelled = json.loads(coffer_cli(coffer, "acr", "create", "-n", "edgestwo", "-g", "edges-rg", "--sku", "Basic",
+                                    "--admin-enabled", "false").stdout)
+    assert spelled["adminUserEnabled"] is False
+    for command in (["acr", "show"], ["acr", "create"], ["identity", "create"], ["keyvault", "set-policy"], ["group", "delete"]):
+        help_text = coffer_cli(coffer, *command, "--help").stdout
+        name_line = next(line for line in help_text.splitlines() if "--name" in line)
+        assert len(name_line.split("--name", 1)[1].split(maxsplit=1)) == 2, (command, name_line)  # a description follows
+    assert "--no-wait" not in coffer_cli(coffer, "deployment", "group", "validate", "--help").stdout
+    assert "--no-wait" in coffer_cli(coffer, "deployment", "group", "create", "--help").stdout
+
+    # /metrics: Basic is refused with a line that says what to send; the client-credentials grant (as Prometheus'
+    # oauth2 settings send it, the secret in Basic) gets a token that opens it.
+    refused = requests.get(f"https://{coffer.host}/metrics", auth=(coffer.username, coffer.password), verify=coffer.ca, timeout=30)
+    assert refused.status_code == 401 and "bearer token" in refused.json()["error"]["message"], refused.text
+    operator = coffer.operator()
+    token = requests.post(f"https://{coffer.host}/{operator['tenantId']}/oauth2/v2.0/token", verify=coffer.ca, timeout=30,
+                          auth=(operator["clientId"], operator["clientSecret"]),
+                          data={"grant_type": "client_credentials", "scope": f"https://{coffer.host}/.default"}).json()["access_token"]
+    scraped = requests.get(f"https://{coffer.host}/metrics", headers={"Authorization": f"Bearer {token}"}, verify=coffer.ca, timeout=30)
+    assert scraped.status_code == 200 and "coffer_key_access_total" in scraped.text
+
+
+def test_key_set_attributes_disables_and_enables_a_key(coffer):
+    """The README's "disable the key" had no command: `keyvault key set-attributes` as az has it."""
+    coffer_cli(coffer, "group", "create", "--name", "attrs-rg", "--location", "westeurope")
+    coffer_cli(coffer, "keyvault", "create", "--name", "attrsvault", "--group", "attrs-rg")
+    coffer_cli(coffer, "keyvault", "key", "create", "--name", "k", "--vault-name", "attrsvault")
+    disabled = json.loads(coffer_cli(coffer, "keyvault", "key", "set-attributes", "--name", "k", "--vault-name", "attrsvault",
+                                     "--enabled", "false", "--expires", "2031-01-31T00:00:00Z", "--tags", "team=platform").stdout)
+    assert disabled["attributes"]["enabled"] is False and disabled["attributes"]["exp"] == 1927584000
+    assert disabled["tags"] == {"team": "platform"}
+    shown = coffer_cli(coffer, "keyvault", "key", "show", "--name", "k", "--vault-name", "attrsvault", "--query", "attributes.enabled", "-o", "tsv")
+    assert shown.stdout.strip() == "False"  # as az writes booleans in tsv
+    enabled = json.loads(coffer_cli(coffer, "keyvault", "key", "set-attributes", "--name", "k", "--vault-name", "attrsvault", "--enabled").stdout)
+    assert enabled["attributes"]["enabled"] is True
+    bad = coffer_cli(coffer, "keyvault", "key", "set-attributes", "--name", "k", "--vault-name", "attrsvault", "--expires", "soon", check=False)
+    assert bad.returncode != 0 and "ISO 8601" in bad.stderr, bad.stderr
