@@ -10,6 +10,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Data directory (default ./.coffer).") var dataDir: String?
     @Option(name: .customLong("address"), help: "Address to listen on; repeat for several (default 127.0.0.1 and ::1).") var addresses: [String] = []
     @Option(help: "HTTPS port (default 8443).") var port: Int?
+    @Option(help: "The port clients reach the server at, behind a load balancer on another port (default: --port); every URL Coffer hands out names it.")
+    var publicPort: Int?
     @Option(help: "PEM certificate chain to serve instead of the generated one.") var certificate: String?
     @Option(help: "PEM private key of --certificate.") var privateKey: String?
     @Option(help: "Server master key file (32 bytes, base64).") var masterKeyFile: String?
@@ -49,6 +51,7 @@ struct Serve: AsyncParsableCommand {
         if let dataDir { settings.dataDirectory = dataDir }
         if !addresses.isEmpty { settings.listenAddresses = addresses }
         if let port { settings.port = port }
+        if let publicPort { settings.publicPort = publicPort }
         if let certificate { settings.certificateFile = certificate }
         if let privateKey { settings.privateKeyFile = privateKey }
         if let masterKeyFile { settings.masterKeyFile = masterKeyFile }

@@ -72,7 +72,7 @@ public struct CofferServer: Sendable {
             created.append(try DataDirectory.writeOperatorCredentials(configuration, bootstrap: bootstrap, secret: secret))
         }
         let vaults = VaultService(documents: metadata, keys: metadata, directory: directory, serverMasterKey: secrets.masterKey, logger: logger)
-        let port = configuration.port
+        let port = configuration.advertisedPort
         let vaultSuffix = configuration.vaultHostSuffix
         var registryConfiguration = RegistryConfiguration()
         registryConfiguration.masterKeyLifetime = .seconds(configuration.keyAccessCheckSeconds)
@@ -105,7 +105,10 @@ public struct CofferServer: Sendable {
             registryOfService: { [registrySuffix = configuration.registryHostSuffix] service in
                 CofferResponder.label(of: CofferResponder.hostName(service), under: registrySuffix)
             },
-            resourceManagerAudiences: ["https://localhost:\(port)", "https://127.0.0.1:\(port)", "https://[::1]:\(port)"],
+            // The advertised port, and the listen port (a node reached directly, behind its load balancer's back).
+            resourceManagerAudiences: Set(Set([port, configuration.port]).flatMap { port in
+                ["https://localhost:\(port)", "https://127.0.0.1:\(port)", "https://[::1]:\(port)"]
+            }),
             workloadSecrets: workloadSecrets, identityBase: "https://localhost:\(port)", identityEndpoint: "https://localhost:\(port)\(IdentityAPI.managedIdentityPath)",
             nodeID: configuration.nodeID
         )
@@ -162,7 +165,7 @@ public struct CofferServer: Sendable {
                 logger: logger
             ))
         }
-        let port = configuration.port
+        let port = configuration.advertisedPort
         let vaultSuffix = configuration.vaultHostSuffix
         let maintenanceInterval = configuration.maintenanceIntervalSeconds
         let heartbeat = Self.heartbeat(metadata, configuration)
@@ -247,7 +250,7 @@ public struct CofferServer: Sendable {
     private func printWelcome() {
         let host = configuration.listenAddresses.first.map { $0.contains(":") ? "[\($0)]" : $0 } ?? "localhost"
         var lines = [
-            "Coffer is starting on https://localhost:\(configuration.port) (\(configuration.listenAddresses.joined(separator: ", ")))",
+            "Coffer is starting on https://localhost:\(configuration.advertisedPort) (\(configuration.listenAddresses.joined(separator: ", ")))",
             "  data directory:      \(configuration.dataDirectory)",
             "  metadata:            \(metadataDescription)",
             "  blobs:               \(blobsDescription)",
@@ -255,8 +258,8 @@ public struct CofferServer: Sendable {
             "  admin credentials:   \(configuration.path("admin-credentials.json"))  (registry)",
             "  operator:            \(configuration.path("operator-credentials.json"))  (tenant \(bootstrap.tenantID), subscription \(bootstrap.subscriptionID))",
             "  managed identities:  coffer identity workload-env -n <identity> -g <group>  (IDENTITY_ENDPOINT and that identity's IDENTITY_HEADER)",
-            "  default registry:    \(host):\(configuration.port)/\(configuration.defaultRegistry)/<repository>"
-                + "  or  \(configuration.defaultRegistry).\(configuration.registryHostSuffix):\(configuration.port)/<repository>",
+            "  default registry:    \(host):\(configuration.advertisedPort)/\(configuration.defaultRegistry)/<repository>"
+                + "  or  \(configuration.defaultRegistry).\(configuration.registryHostSuffix):\(configuration.advertisedPort)/<repository>",
         ]
         if !created.isEmpty {
             lines.append("  first start: created " + created.joined(separator: ", "))
@@ -264,7 +267,7 @@ public struct CofferServer: Sendable {
         let caFile = configuration.certificateFile ?? configuration.path("ca.pem")
         lines += [
             "  Azure CLI (az), with REQUESTS_CA_BUNDLE=\(caFile):",
-            "    az cloud register -n coffer --endpoint-resource-manager https://localhost:\(configuration.port)/ && az cloud set -n coffer",
+            "    az cloud register -n coffer --endpoint-resource-manager https://localhost:\(configuration.advertisedPort)/ && az cloud set -n coffer",
             "    az config set core.instance_discovery=false",
             "    az login --service-principal -t \(bootstrap.tenantID) -u <clientId> -p <clientSecret>  (from operator-credentials.json)",
         ]

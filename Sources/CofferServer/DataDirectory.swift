@@ -85,7 +85,7 @@ enum DataDirectory {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let body = [
             "tenantId": bootstrap.tenantID, "subscriptionId": bootstrap.subscriptionID, "clientId": bootstrap.operatorClientID,
-            "clientSecret": secret, "authority": "https://localhost:\(configuration.port)",
+            "clientSecret": secret, "authority": "https://localhost:\(configuration.advertisedPort)",
         ]
         try writeSecret(String(decoding: try encoder.encode(body), as: UTF8.self) + "\n", to: path)
         return path

@@ -8,6 +8,13 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     /// Addresses to listen on; loopback by default.
     public var listenAddresses: [String] = ["127.0.0.1", "::1"]
     public var port: Int = 8443
+    /// The port clients reach this server at, when it differs from ``port`` (a load balancer on 443 in front of nodes
+    /// on 8443): every URL Coffer hands out — login servers, vault and key ids, token issuer and audiences, the
+    /// discovery and cloud metadata documents — names it. Nil: ``port``.
+    public var publicPort: Int?
+
+    /// The port in every URL Coffer hands out.
+    public var advertisedPort: Int { publicPort ?? port }
     /// A certificate chain and key (PEM) to serve instead of the generated local ones.
     public var certificateFile: String?
     public var privateKeyFile: String?
@@ -159,6 +166,9 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
             let names = setting.flag.map { "\($0) (\"\(setting.key)\" in a configuration file)" } ?? "\"\(setting.key)\" (configuration file)"
             throw ServerStartError("\(names) must be \(setting.range.lowerBound) to \(setting.range.upperBound), not \(self[keyPath: setting.value])")
         }
+        if let publicPort, !(1...65535).contains(publicPort) {
+            throw ServerStartError("--public-port (\"publicPort\" in a configuration file) must be 1 to 65535, not \(publicPort)")
+        }
         guard !listenAddresses.isEmpty else { throw ServerStartError("\"listenAddresses\" (configuration file) must name at least one address") }
         guard (certificateFile == nil) == (privateKeyFile == nil) else {
             throw ServerStartError("--certificate and --private-key (\"certificateFile\" and \"privateKeyFile\") go together")
@@ -186,6 +196,7 @@ private struct PartialConfiguration: Decodable {
     var dataDirectory: String?
     var listenAddresses: [String]?
     var port: Int?
+    var publicPort: Int?
     var certificateFile: String?
     var privateKeyFile: String?
     var masterKeyFile: String?
@@ -217,6 +228,7 @@ private struct PartialConfiguration: Decodable {
         if let dataDirectory { configuration.dataDirectory = dataDirectory }
         if let listenAddresses { configuration.listenAddresses = listenAddresses }
         if let port { configuration.port = port }
+        if let publicPort { configuration.publicPort = publicPort }
         if let certificateFile { configuration.certificateFile = certificateFile }
         if let privateKeyFile { configuration.privateKeyFile = privateKeyFile }
         if let masterKeyFile { configuration.masterKeyFile = masterKeyFile }

@@ -44,7 +44,9 @@ stream {{
 class Cluster:
     def __init__(self, database, bucket, extra_args=()):
         self.workdir = tempfile.mkdtemp(prefix="coffer-cluster-")
-        args = ["--metadata", database, "--blobs", f"s3://{bucket}/cluster", *extra_args]
+        # nginx's port, which both nodes advertise in every URL they hand out.
+        self.port = free_port()
+        args = ["--metadata", database, "--blobs", f"s3://{bucket}/cluster", "--public-port", str(self.port), *extra_args]
         os.makedirs(os.path.join(self.workdir, "a"))
         os.makedirs(os.path.join(self.workdir, "b"))
         self.a = Coffer(os.path.join(self.workdir, "a"), args)
@@ -56,7 +58,6 @@ class Cluster:
             if os.path.isfile(path) and not name.startswith("metadata.sqlite"):
                 shutil.copy2(path, shared)
         self.b = Coffer(os.path.join(self.workdir, "b"), args)
-        self.port = free_port()
         self.nginx_dir = os.path.join(self.workdir, "nginx")
         os.makedirs(self.nginx_dir)
         with open(os.path.join(self.nginx_dir, "nginx.conf"), "w") as handle:
@@ -274,3 +275,38 @@ def test_garbage_collection_on_one_node_spares_what_the_other_writes(cluster, tm
         assert time.time() < deadline, f"the collector counted {gc_passes(collector)['coffer_gc_blobs_removed_total']} removed blobs"
         time.sleep(1)
     assert_pulls_back(cluster, tmp_path, "keep", keep, keep_layers)
+
+
+def test_the_nodes_advertise_the_load_balancers_port(cluster):
+    """Behind a load balancer on another port, every URL a node handed out named the node's own port: tokens for the
+    balancer's address were refused, login servers and key ids pointed past it. `--public-port` names the balancer."""
+    base = f"https://{cluster.host}"
+    operator = cluster.a.operator()
+    discovery = requests.get(f"{base}/{operator['tenantId']}/v2.0/.well-known/openid-configuration", verify=cluster.a.ca, timeout=30).json()
+    assert discovery["token_endpoint"].startswith(f"{base}/"), discovery
+    token = requests.post(discovery["token_endpoint"], verify=cluster.a.ca, timeout=30, data={
+        "grant_type": "client_credentials", "client_id": operator["clientId"], "client_secret": operator["clientSecret"],
+        "scope": f"{base}/.default"}).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    group = f"/subscriptions/{operator['subscriptionId']}/resourceGroups/balanced"
+    assert requests.put(f"{base}{group}?api-version=2021-04-01", json={"location": "westeurope"}, headers=headers,
+                        verify=cluster.a.ca, timeout=30).status_code in (200, 201)
+    registry = requests.put(f"{base}{group}/providers/Microsoft.ContainerRegistry/registries/balancedreg?api-version=2023-07-01",
+                            json={"location": "westeurope", "sku": {"name": "Basic"}}, headers=headers, verify=cluster.a.ca, timeout=30)
+    assert registry.status_code in (200, 201), registry.text
+    assert registry.json()["properties"]["loginServer"] == f"balancedreg.cr.localhost:{cluster.port}"
+    vault = requests.put(f"{base}{group}/providers/Microsoft.KeyVault/vaults/balancedvault?api-version=2023-07-01", headers=headers,
+                         verify=cluster.a.ca, timeout=30, json={"location": "westeurope", "properties": {
+                             "tenantId": operator["tenantId"], "sku": {"family": "A", "name": "standard"}, "accessPolicies": [{
+                                 "tenantId": operator["tenantId"], "objectId": operator_object_id(cluster, base, headers),
+                                 "permissions": {"keys": ["all"]}}]}})
+    assert vault.status_code in (200, 201), vault.text
+    assert vault.json()["properties"]["vaultUri"] == f"https://balancedvault.vault.localhost:{cluster.port}/"
+
+
+def operator_object_id(cluster, base, headers):
+    """The operator's object id, from its own role assignments."""
+    subscription = cluster.a.operator()["subscriptionId"]
+    assignments = requests.get(f"{base}/subscriptions/{subscription}/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01",
+                               headers=headers, verify=cluster.a.ca, timeout=30).json()["value"]
+    return assignments[0]["properties"]["principalId"]
