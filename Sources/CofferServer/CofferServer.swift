@@ -248,7 +248,6 @@ public struct CofferServer: Sendable {
     }
 
     private func printWelcome() {
-        let host = configuration.listenAddresses.first.map { $0.contains(":") ? "[\($0)]" : $0 } ?? "localhost"
         var lines = [
             "Coffer is starting on https://localhost:\(configuration.advertisedPort) (\(configuration.listenAddresses.joined(separator: ", ")))",
             "  data directory:      \(configuration.dataDirectory)",
@@ -258,7 +257,7 @@ public struct CofferServer: Sendable {
             "  admin credentials:   \(configuration.path("admin-credentials.json"))  (registry)",
             "  operator:            \(configuration.path("operator-credentials.json"))  (tenant \(bootstrap.tenantID), subscription \(bootstrap.subscriptionID))",
             "  managed identities:  coffer identity workload-env -n <identity> -g <group>  (IDENTITY_ENDPOINT and that identity's IDENTITY_HEADER)",
-            "  default registry:    \(host):\(configuration.advertisedPort)/\(configuration.defaultRegistry)/<repository>"
+            "  default registry:    localhost:\(configuration.advertisedPort)/\(configuration.defaultRegistry)/<repository>"
                 + "  or  \(configuration.defaultRegistry).\(configuration.registryHostSuffix):\(configuration.advertisedPort)/<repository>",
         ]
         if !created.isEmpty {
