@@ -192,7 +192,7 @@ struct ARMExchange {
     }
 
     /// The resource providers, acting with this caller's rights for the checks they make themselves.
-    var providers: ResourceProviders { ResourceProviders(api: api, authorizeLinked: authorizeLinked) }
+    var providers: ResourceProviders { ResourceProviders(plane: api.services, authorizeLinked: authorizeLinked) }
 
     private func put(_ type: String, id: String, name: String, body: JSONValue) async throws -> Response {
         let (state, created) = try await providers.put(type: type, id: id, name: name, body: body, apiVersion: apiVersion)
@@ -264,9 +264,7 @@ struct ARMExchange {
         }
     }
 
-    static func isBeingDeleted(_ group: StoredDocument) -> Bool {
-        (try? JSONDecoder().decode(ResourceGroup.self, from: Data(group.body.utf8)))?.properties["provisioningState"] == "Deleting"
-    }
+    static func isBeingDeleted(_ group: StoredDocument) -> Bool { ControlPlaneServices.isBeingDeleted(group) }
 
     private func getGroup(_ name: String) async throws -> Response {
         guard let document = try await api.documents.document(id: groupID(name)) else {
@@ -378,7 +376,7 @@ struct ARMExchange {
 
     // MARK: user-assigned identities
 
-    static let identityType = "microsoft.managedidentity/userassignedidentities"
+    static let identityType = ControlPlaneServices.identityType
 
     private func listIdentities(under scope: String) async throws -> Response {
         var identities: [IdentityResource] = []

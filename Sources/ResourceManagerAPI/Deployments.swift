@@ -12,7 +12,7 @@ import TemplateLanguage
 /// poll) and `Retry-After`; the resources deploy in the background, each one recorded as a deployment
 /// operation, and the final GET shows `Succeeded` or `Failed` with the failing resource named.
 extension ARMExchange {
-    static let deploymentType = "microsoft.resources/deployments"
+    static let deploymentType = ControlPlaneServices.deploymentType
     static let operationStatusType = "microsoft.resources/deployments/operationstatuses"
     static let operationType = "microsoft.resources/deployments/operations"
     /// Which node runs a deployment (kept beside its record, never shown to clients).

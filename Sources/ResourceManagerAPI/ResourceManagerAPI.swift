@@ -26,7 +26,7 @@ public struct ResourceManagerAPI: Sendable {
     let replications: RegistryReplications
     let registryTokens: RegistryTokens
 
-    static let groupType = "microsoft.resources/resourcegroups"
+    static let groupType = ControlPlaneServices.groupType
 
     /// - Parameter featureApprovalSeconds: how long a preview-feature registration stays `Registering`.
     /// Answers the registry token endpoint for admin users and principals.
@@ -42,7 +42,12 @@ public struct ResourceManagerAPI: Sendable {
     public let jobs = ControlPlaneJobs()
     /// Names this process in the records of the deployments it runs (only it may fail them as interrupted).
     let nodeID: String
-    var groupDeletion: GroupDeletion { GroupDeletion(api: self) }
+    /// The control plane's operations, which the REST handlers and the deployment runner share.
+    var services: ControlPlaneServices {
+        ControlPlaneServices(directory: directory, vaults: vaults, documents: documents, tenantID: tenantID, subscriptionID: subscriptionID,
+                             vaultURI: vaultURI, registries: registries, replications: replications, registryTokens: registryTokens, jobs: jobs)
+    }
+    var groupDeletion: GroupDeletion { GroupDeletion(plane: services) }
 
     /// - Parameter secrets: seals what must be given back later (registry admin passwords).
     /// - Parameter registryOfService: the registry a login server (token `service`) belongs to.
@@ -160,14 +165,6 @@ public struct ResourceManagerAPI: Sendable {
 }
 
 
-struct ResourceGroup: Codable {
-    let id: String
-    let name: String
-    let type: String
-    let location: String
-    let tags: [String: String]
-    var properties: [String: String]
-}
 
 struct VaultList: Encodable {
     let value: [VaultResource]
@@ -206,41 +203,8 @@ struct AccessPolicyUpdate: Codable {
     let properties: Properties
 }
 
-struct IdentityResource: Codable {
-    struct Properties: Codable {
-        let tenantId: String
-        let principalId: String
-        let clientId: String
-    }
-    let id: String
-    let name: String
-    let type: String
-    let location: String
-    let tags: [String: String]
-    var properties: Properties?
-}
-
 struct IdentityList: Encodable {
     let value: [IdentityResource]
-}
-
-struct RoleAssignmentResource: Encodable {
-    struct Properties: Encodable {
-        let roleDefinitionId: String
-        let principalId: String
-        let scope: String
-        let principalType = "ServicePrincipal"
-    }
-    let id: String
-    let name: String
-    let type = "Microsoft.Authorization/roleAssignments"
-    let properties: Properties
-
-    init(_ assignment: Directory.RoleAssignment) {
-        id = assignment.id
-        name = assignment.name
-        properties = Properties(roleDefinitionId: assignment.roleDefinitionID, principalId: assignment.principalID, scope: assignment.scope)
-    }
 }
 
 struct RoleAssignmentList: Encodable {

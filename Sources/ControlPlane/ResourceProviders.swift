@@ -1,5 +1,4 @@
-import ControlPlane
-import AzureHTTP
+import AzureErrors
 import CofferStorage
 import Foundation
 import Identity
@@ -9,25 +8,30 @@ import KeyVault
 /// Creates, updates and deletes resources by type: the one way to do it, which the REST handlers and the template
 /// deployer both call, so that a rule (a vault's required location, a role assignment's known principal, the
 /// identity-attachment check) holds on both paths. The caller has already authorized the operation itself.
-struct ResourceProviders: Sendable {
-    let api: ResourceManagerAPI
+package struct ResourceProviders: Sendable {
+    package let plane: ControlPlaneServices
     /// Checks that the caller may perform an action on a scope a request reaches beyond its target (an identity a
     /// resource is given, a vault's permission model).
-    let authorizeLinked: @Sendable (AzureAction, String) async throws -> Void
+    package let authorizeLinked: @Sendable (AzureAction, String) async throws -> Void
+
+    package init(plane: ControlPlaneServices, authorizeLinked: @escaping @Sendable (AzureAction, String) async throws -> Void) {
+        self.plane = plane
+        self.authorizeLinked = authorizeLinked
+    }
 
     /// The caller's `userAssignedIdentities/*/assign/action` check on an identity a resource is given.
-    func authorizeAssignment(_ identityID: String) async throws {
+    package func authorizeAssignment(_ identityID: String) async throws {
         try await authorizeLinked(ARMOperation.listWorkloadEnvironment.action, identityID)
     }
 
     /// The scope a role assignment's id grants at: everything before `/providers/Microsoft.Authorization/roleAssignments/`.
-    static func roleAssignmentScope(of id: String) -> String {
+    package static func roleAssignmentScope(of id: String) -> String {
         String(id[..<(id.range(of: "/providers/Microsoft.Authorization/roleAssignments/", options: .caseInsensitive)?.lowerBound ?? id.endIndex)])
     }
 
     /// The resource type an id names: the provider namespace and every type segment after the last `providers`
     /// (`Microsoft.ContainerRegistry/registries`, `Microsoft.ContainerRegistry/registries/replications`).
-    static func resourceType(of id: String) -> String {
+    package static func resourceType(of id: String) -> String {
         let parts = id.split(separator: "/").map(String.init)
         guard let providers = parts.lastIndex(where: { $0.lowercased() == "providers" }), providers + 1 < parts.count else { return "" }
         let namespace = parts[providers + 1]
@@ -37,10 +41,10 @@ struct ResourceProviders: Sendable {
 
     /// Creates or updates one resource from its (evaluated) definition; returns its state as a GET would show it, and
     /// whether it was created. `apiVersion` is the one the request or template resource names, where defaults depend on it.
-    func put(type: String, id: String, name: String, body: JSONValue, apiVersion: String? = nil) async throws -> (state: JSONValue, created: Bool) {
+    package func put(type: String, id: String, name: String, body: JSONValue, apiVersion: String? = nil) async throws -> (state: JSONValue, created: Bool) {
         switch type.lowercased() {
-        case ARMExchange.identityType:
-            let existed = try await api.documents.document(id: id) != nil
+        case ControlPlaneServices.identityType:
+            let existed = try await plane.documents.document(id: id) != nil
             return (try await putIdentity(id: id, name: name, body: body), !existed)
         case "microsoft.keyvault/vaults":
             var resource = try Self.decode(VaultResource.self, from: body)
@@ -51,7 +55,7 @@ struct ResourceProviders: Sendable {
             // Switching a vault between access policies and RBAC changes who may use its keys: as in Azure, that takes
             // the right to grant roles (Owner, User Access Administrator), not just vaults/write — otherwise a
             // Contributor could leave RBAC mode and write itself an access policy.
-            let existing = try await api.vaults.vault(id: id)
+            let existing = try await plane.vaults.vault(id: id)
             if let existing, let requested = resource.properties.enableRbacAuthorization,
                requested != (existing.properties.enableRbacAuthorization ?? false) {
                 try await authorizeLinked(ARMOperation.putRoleAssignment.action, id)
@@ -60,7 +64,7 @@ struct ResourceProviders: Sendable {
             if existing == nil, resource.properties.enableRbacAuthorization == nil, let apiVersion, apiVersion.prefix(10) >= "2026-02-01" {
                 resource.properties.enableRbacAuthorization = true
             }
-            let (vault, created) = try await api.vaults.putVault(id: id, name: name, body: resource, vaultURI: api.vaultURI(name), tenantID: api.tenantID)
+            let (vault, created) = try await plane.vaults.putVault(id: id, name: name, body: resource, vaultURI: plane.vaultURI(name), tenantID: plane.tenantID)
             return (try Self.encode(vault), created)
         case "microsoft.keyvault/vaults/accesspolicies":
             let parts = name.split(separator: "/").map(String.init)
@@ -71,23 +75,23 @@ struct ResourceProviders: Sendable {
             let entries = try Self.decode([AccessPolicyEntry].self, from: body["properties"]["accessPolicies"])
             try AccessPolicyRules.check(entries)
             let vaultID = String(id.dropLast("/accessPolicies/\(parts[1])".count))
-            let vault = try await api.vaults.updateAccessPolicies(vaultID: vaultID, operation: operation, entries: entries)
+            let vault = try await plane.vaults.updateAccessPolicies(vaultID: vaultID, operation: operation, entries: entries)
             let policies = try Self.encode(vault.properties.accessPolicies ?? [])
             return (.object(JSONObject([("id", .string("\(vaultID)/accessPolicies/\(operation.rawValue)")),
                                         ("type", .string("Microsoft.KeyVault/vaults/accessPolicies")),
                                         ("properties", .object(JSONObject([("accessPolicies", policies)])))])), false)
         case Registries.type:
-            return try await api.registries.put(id: id, name: name, body: body, authorizeAssignment: { try await authorizeAssignment($0) })
+            return try await plane.registries.put(id: id, name: name, body: body, authorizeAssignment: { try await authorizeAssignment($0) })
         case RegistryReplications.type:
             let parts = name.split(separator: "/").map(String.init)
             guard parts.count == 2 else {
                 throw AzureErrorResponse(.badRequest, code: "InvalidRequestContent", message: "replication resources are named '<registry>/<replication>'")
             }
-            return try await api.replications.put(registryID: String(id.dropLast("/replications/\(parts[1])".count)), name: parts[1], body: body)
+            return try await plane.replications.put(registryID: String(id.dropLast("/replications/\(parts[1])".count)), name: parts[1], body: body)
         case RegistryTokens.scopeMapType:
-            return try await api.registryTokens.putScopeMap(id: id, name: Self.childName(name), body: body, patch: false)
+            return try await plane.registryTokens.putScopeMap(id: id, name: Self.childName(name), body: body, patch: false)
         case RegistryTokens.tokenType:
-            return try await api.registryTokens.putToken(id: id, name: Self.childName(name), body: body, patch: false)
+            return try await plane.registryTokens.putToken(id: id, name: Self.childName(name), body: body, patch: false)
         case "microsoft.authorization/roleassignments":
             return try await putRoleAssignment(id: id, name: name, body: body)
         default:
@@ -96,7 +100,7 @@ struct ResourceProviders: Sendable {
     }
 
     /// The last part of a child resource's name (`registry/token` → `token`).
-    static func childName(_ name: String) -> String {
+    package static func childName(_ name: String) -> String {
         name.split(separator: "/").last.map(String.init) ?? name
     }
 
@@ -109,24 +113,24 @@ struct ResourceProviders: Sendable {
             throw AzureErrorResponse(.badRequest, code: "RoleDefinitionDoesNotExist",
                                      message: "The specified role definition with ID '\(definition.split(separator: "/").last?.prefix(100) ?? "")' does not exist.")
         }
-        guard try await api.directory.principal(objectID: principalID) != nil else {
-            throw AzureErrorResponse(.badRequest, code: "PrincipalNotFound", message: "Principal \(principalID.prefix(100)) does not exist in the directory \(api.tenantID).")
+        guard try await plane.directory.principal(objectID: principalID) != nil else {
+            throw AzureErrorResponse(.badRequest, code: "PrincipalNotFound", message: "Principal \(principalID.prefix(100)) does not exist in the directory \(plane.tenantID).")
         }
         let existed = try await roleAssignment(id) != nil
         let name = name.split(separator: "/").last.map(String.init)?.lowercased() ?? name.lowercased()
-        try await api.directory.assignRole(role, to: principalID, scope: Self.roleAssignmentScope(of: id), name: name)
+        try await plane.directory.assignRole(role, to: principalID, scope: Self.roleAssignmentScope(of: id), name: name)
         guard let assignment = try await roleAssignment(id) else {
             throw AzureErrorResponse(.conflict, code: "Conflict", message: "The role assignment '\(name.prefix(100))' was deleted while it was being created.")
         }
         return (try Self.encode(RoleAssignmentResource(assignment)), !existed)
     }
 
-    func roleAssignment(_ id: String) async throws -> Directory.RoleAssignment? {
+    package func roleAssignment(_ id: String) async throws -> Directory.RoleAssignment? {
         // Bytes, not Swift's ==, which takes canonically equivalent ids (a look-alike group's) as one.
-        try await api.directory.roleAssignments().first { $0.id.utf8.elementsEqual(id.lowercased().utf8) }
+        try await plane.directory.roleAssignments().first { $0.id.utf8.elementsEqual(id.lowercased().utf8) }
     }
 
-    static func decode<T: Decodable>(_ type: T.Type, from value: JSONValue) throws -> T {
+    package static func decode<T: Decodable>(_ type: T.Type, from value: JSONValue) throws -> T {
         do {
             return try JSONDecoder().decode(type, from: Data(JSONText.serialize(value).utf8))
         } catch {
@@ -134,7 +138,7 @@ struct ResourceProviders: Sendable {
         }
     }
 
-    static func encode(_ value: some Encodable) throws -> JSONValue {
+    package static func encode(_ value: some Encodable) throws -> JSONValue {
         try JSONText.parse(String(decoding: try JSONEncoder().encode(value), as: UTF8.self))
     }
 
@@ -150,39 +154,39 @@ struct ResourceProviders: Sendable {
     }
 
     /// Deletes a resource (vaults soft-deleted, as in Azure); false when there was none.
-    func delete(type: String, id: String, name: String) async throws -> Bool {
+    package func delete(type: String, id: String, name: String) async throws -> Bool {
         switch type.lowercased() {
-        case ARMExchange.identityType:
-            guard try await api.documents.document(id: id) != nil else { return false }
+        case ControlPlaneServices.identityType:
+            guard try await plane.documents.document(id: id) != nil else { return false }
             // The principal first: a deletion cut short leaves a record that a retry removes, never a live identity.
-            try await api.directory.deleteManagedIdentity(resourceID: id)
-            _ = try await api.documents.deleteDocument(id: id)
+            try await plane.directory.deleteManagedIdentity(resourceID: id)
+            _ = try await plane.documents.deleteDocument(id: id)
             return true
         case "microsoft.keyvault/vaults":
-            return try await api.vaults.deleteVault(id: id, subscriptionID: api.subscriptionID)
+            return try await plane.vaults.deleteVault(id: id, subscriptionID: plane.subscriptionID)
         case Registries.type:
-            return try await api.registries.delete(id: id, name: name)
+            return try await plane.registries.delete(id: id, name: name)
         case RegistryReplications.type:
-            return try await api.replications.delete(id: id)
+            return try await plane.replications.delete(id: id)
         case RegistryTokens.scopeMapType:
-            return try await api.registryTokens.deleteScopeMap(id: id)
+            return try await plane.registryTokens.deleteScopeMap(id: id)
         case RegistryTokens.tokenType:
-            return try await api.registryTokens.deleteToken(id: id)
+            return try await plane.registryTokens.deleteToken(id: id)
         case "microsoft.authorization/roleassignments":
             guard let assignment = try await roleAssignment(id) else { return false }
-            return try await api.directory.deleteRoleAssignment(id: assignment.id)
+            return try await plane.directory.deleteRoleAssignment(id: assignment.id)
         default:
             throw AzureErrorResponse(.badRequest, code: "NoRegisteredProviderFound", message: "The resource type '\(type.prefix(200))' cannot be deleted here.")
         }
     }
 
-    func putIdentity(id: String, name: String, body: JSONValue) async throws -> JSONValue {
+    package func putIdentity(id: String, name: String, body: JSONValue) async throws -> JSONValue {
         guard (3...128).contains(name.count), name.first?.isLetter == true || name.first?.isNumber == true,
               name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
             throw AzureErrorResponse(.badRequest, code: "InvalidResourceName",
                                      message: "Identity names are 3-128 letters, digits, '-' and '_', starting with a letter or digit.")
         }
-        let existing = try await api.documents.document(id: id).flatMap { try? JSONDecoder().decode(IdentityResource.self, from: Data($0.body.utf8)) }
+        let existing = try await plane.documents.document(id: id).flatMap { try? JSONDecoder().decode(IdentityResource.self, from: Data($0.body.utf8)) }
         guard case .string(let location) = body["location"] == .null ? .string(existing?.location ?? "") : body["location"], !location.isEmpty else {
             throw AzureErrorResponse(.badRequest, code: "LocationRequired", message: "The location property is required for this definition.")
         }
@@ -193,9 +197,9 @@ struct ResourceProviders: Sendable {
         }
         let resource = IdentityResource(id: id, name: name, type: "Microsoft.ManagedIdentity/userAssignedIdentities", location: location,
                                         tags: tags, properties: nil)
-        try await api.documents.putDocument(StoredDocument(id: id, type: "microsoft.managedidentity/userassignedidentities", name: name,
+        try await plane.documents.putDocument(StoredDocument(id: id, type: "microsoft.managedidentity/userassignedidentities", name: name,
                                                            body: String(decoding: try JSONEncoder().encode(resource), as: UTF8.self)))
-        let principal = try await api.directory.managedIdentity(resourceID: id, displayName: name)
+        let principal = try await plane.directory.managedIdentity(resourceID: id, displayName: name)
         var presented = resource
         presented.properties = .init(tenantId: principal.tenantId, principalId: principal.objectId, clientId: principal.appId)
         return try JSONText.parse(String(decoding: try JSONEncoder().encode(presented), as: UTF8.self))

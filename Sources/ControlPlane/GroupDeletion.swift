@@ -1,5 +1,4 @@
-import ControlPlane
-import AzureHTTP
+import AzureErrors
 import CofferStorage
 import Foundation
 import Identity
@@ -13,48 +12,52 @@ import JMESPath
 /// The group is marked `Deleting` first (it takes no writes from then on), the cascade runs as a ``ControlPlaneJobs``
 /// job, and the group document goes last; every step is idempotent, so a deletion cut short by a crash is finished
 /// at the next start (``resumeInterrupted()``) or by another DELETE.
-struct GroupDeletion: Sendable {
-    let api: ResourceManagerAPI
-    static let operationType = "coffer/groupdeletions"
+package struct GroupDeletion: Sendable {
+    package let plane: ControlPlaneServices
 
-    struct Status {
-        enum State { case running, succeeded, failed(String) }
-        let state: State
-        let startedBy: String
+    package init(plane: ControlPlaneServices) {
+        self.plane = plane
+    }
+    package static let operationType = "coffer/groupdeletions"
+
+    package struct Status {
+        package enum State { case running, succeeded, failed(String) }
+        package let state: State
+        package let startedBy: String
     }
 
     /// Marks the group and starts its cascade; returns the operation id to poll. Refused while a deployment runs in it.
-    func start(groupID: String, name: String, startedBy: String) async throws -> String {
-        guard let document = try await api.documents.document(id: groupID) else {
+    package func start(groupID: String, name: String, startedBy: String) async throws -> String {
+        guard let document = try await plane.documents.document(id: groupID) else {
             throw AzureErrorResponse(.notFound, code: "ResourceGroupNotFound", message: "Resource group '\(name.prefix(100))' could not be found.")
         }
-        if !ARMExchange.isBeingDeleted(document) {
+        if !ControlPlaneServices.isBeingDeleted(document) {
             guard var group = try? JSONDecoder().decode(ResourceGroup.self, from: Data(document.body.utf8)) else {
                 throw AzureErrorResponse(.internalServerError, code: "InternalServerError", message: "The resource group record could not be read.")
             }
             // Mark first, then look for running deployments (a deployment records itself, then looks at the group):
             // whichever comes second sees the other. A deployment found running takes the mark back.
             group.properties["provisioningState"] = "Deleting"
-            try await api.documents.putDocument(StoredDocument(id: groupID, type: ResourceManagerAPI.groupType, name: document.name,
+            try await plane.documents.putDocument(StoredDocument(id: groupID, type: ControlPlaneServices.groupType, name: document.name,
                                                                body: String(decoding: try JSONEncoder().encode(group), as: UTF8.self)))
             do {
                 try await refuseWhileDeploying(groupID: groupID)
             } catch {
-                try await api.documents.putDocument(document)
+                try await plane.documents.putDocument(document)
                 throw error
             }
         }
         let operation = UUID().uuidString.lowercased()
         try await record(operation, groupID: groupID, startedBy: startedBy, state: "Running", message: nil)
-        guard api.jobs.start({ await run(operation, groupID: groupID, startedBy: startedBy) }) else {
+        guard plane.jobs.start({ await run(operation, groupID: groupID, startedBy: startedBy) }) else {
             try await record(operation, groupID: groupID, startedBy: startedBy, state: "Failed", message: "The server is shutting down; delete the group again.")
             throw AzureErrorResponse(.serviceUnavailable, code: "ServiceUnavailable", message: "The server is shutting down; delete the group again.")
         }
         return operation
     }
 
-    func status(operation: String) async throws -> Status? {
-        guard let document = try await api.documents.document(id: operationID(operation)) else { return nil }
+    package func status(operation: String) async throws -> Status? {
+        guard let document = try await plane.documents.document(id: operationID(operation)) else { return nil }
         let body = try JSONText.parse(document.body)
         guard case .string(let startedBy) = body["startedBy"] else { return nil }
         let state: Status.State = switch body["status"] {
@@ -66,9 +69,9 @@ struct GroupDeletion: Sendable {
     }
 
     /// Finishes the deletions a stopped process left under way (groups still marked `Deleting`).
-    func resumeInterrupted() async throws {
-        for document in try await api.documents.documents(type: ResourceManagerAPI.groupType, name: nil) where ARMExchange.isBeingDeleted(document) {
-            _ = api.jobs.start { try? await deleteContents(ofGroup: document.id) }
+    package func resumeInterrupted() async throws {
+        for document in try await plane.documents.documents(type: ControlPlaneServices.groupType, name: nil) where ControlPlaneServices.isBeingDeleted(document) {
+            _ = plane.jobs.start { try? await deleteContents(ofGroup: document.id) }
         }
     }
 
@@ -82,18 +85,18 @@ struct GroupDeletion: Sendable {
         }
     }
 
-    private func operationID(_ operation: String) -> String { "/subscriptions/\(api.subscriptionID)/operationresults/\(operation.lowercased())" }
+    private func operationID(_ operation: String) -> String { "/subscriptions/\(plane.subscriptionID)/operationresults/\(operation.lowercased())" }
 
     private func record(_ operation: String, groupID: String, startedBy: String, state: String, message: String?) async throws {
         var body = JSONObject([("groupId", .string(groupID)), ("startedBy", .string(startedBy)), ("status", .string(state))])
         if let message { body["message"] = .string(message) }
-        try await api.documents.putDocument(StoredDocument(id: operationID(operation), type: Self.operationType, name: operation,
+        try await plane.documents.putDocument(StoredDocument(id: operationID(operation), type: Self.operationType, name: operation,
                                                            body: JSONText.serialize(.object(body))))
     }
 
     private func refuseWhileDeploying(groupID: String) async throws {
-        for deployment in try await api.documents.documents(under: groupID.lowercased() + "/providers/microsoft.resources/deployments/",
-                                                            type: ARMExchange.deploymentType) {
+        for deployment in try await plane.documents.documents(under: groupID.lowercased() + "/providers/microsoft.resources/deployments/",
+                                                            type: ControlPlaneServices.deploymentType) {
             if case .string(let state) = try JSONText.parse(deployment.body)["properties"]["provisioningState"], ["Accepted", "Running"].contains(state) {
                 throw AzureErrorResponse(.conflict, code: "DeploymentActive",
                                          message: "The deployment '\(deployment.name)' is still running in this resource group; wait for it to end, then delete the group.")
@@ -103,25 +106,25 @@ struct GroupDeletion: Sendable {
 
     private func deleteContents(ofGroup groupID: String) async throws {
         let prefix = groupID.lowercased() + "/"
-        for registry in try await api.documents.documents(under: prefix + "providers/microsoft.containerregistry/registries/", type: Registries.type) {
-            _ = try await api.registries.delete(id: registry.id, name: registry.name)
+        for registry in try await plane.documents.documents(under: prefix + "providers/microsoft.containerregistry/registries/", type: Registries.type) {
+            _ = try await plane.registries.delete(id: registry.id, name: registry.name)
         }
-        for vault in try await api.vaults.vaults(under: groupID) {
-            _ = try await api.vaults.deleteVault(id: vault.id ?? "", subscriptionID: api.subscriptionID)
+        for vault in try await plane.vaults.vaults(under: groupID) {
+            _ = try await plane.vaults.deleteVault(id: vault.id ?? "", subscriptionID: plane.subscriptionID)
         }
-        for identity in try await api.documents.documents(under: prefix + "providers/microsoft.managedidentity/userassignedidentities/",
-                                                           type: ARMExchange.identityType) {
-            try await api.directory.deleteManagedIdentity(resourceID: identity.id)
-            _ = try await api.documents.deleteDocument(id: identity.id)
+        for identity in try await plane.documents.documents(under: prefix + "providers/microsoft.managedidentity/userassignedidentities/",
+                                                           type: ControlPlaneServices.identityType) {
+            try await plane.directory.deleteManagedIdentity(resourceID: identity.id)
+            _ = try await plane.documents.deleteDocument(id: identity.id)
         }
-        for assignment in try await api.directory.roleAssignments() where Directory.scope(assignment.scope, isWithin: groupID) {
-            _ = try await api.directory.deleteRoleAssignment(id: assignment.id)
+        for assignment in try await plane.directory.roleAssignments() where Directory.scope(assignment.scope, isWithin: groupID) {
+            _ = try await plane.directory.deleteRoleAssignment(id: assignment.id)
         }
         // What remains under the group (deployment records and their operations, replications): records only.
-        for document in try await api.documents.documents(under: prefix, type: nil) {
-            _ = try await api.documents.deleteDocument(id: document.id)
+        for document in try await plane.documents.documents(under: prefix, type: nil) {
+            _ = try await plane.documents.deleteDocument(id: document.id)
         }
         // The group goes last: a deletion cut short is finished later.
-        _ = try await api.documents.deleteDocument(id: groupID)
+        _ = try await plane.documents.deleteDocument(id: groupID)
     }
 }
