@@ -142,7 +142,7 @@ let package = Package(
         .target(
             name: "ControlPlane",
             dependencies: [
-                "AzureErrors", "Identity", "KeyVault", "CofferStorage", "Envelope", "RegistryService", "JMESPath", "OCIModels",
+                "AzureErrors", "Identity", "KeyVault", "CofferStorage", "Envelope", "RegistryService", "JMESPath", "OCIModels", "TemplateLanguage",
                 .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
