@@ -17,10 +17,12 @@ package struct Caller: Sendable {
     }
 
     package func authorize(_ action: AzureAction, scope: String) async throws {
-        guard try await directory.permits(claims.oid, action, at: scope) else {
-            throw AzureErrorResponse(.forbidden, code: "AuthorizationFailed",
-                                     message: "The client '\(claims.appid)' with object id '\(claims.oid)' does not have authorization to perform action '\(action.name)' over scope '\(scope.prefix(300))' or the scope is invalid.")
-        }
+        guard try await directory.permits(claims.oid, action, at: scope) else { throw authorizationFailed(action.name, scope: scope) }
+    }
+
+    package func authorizationFailed(_ action: String, scope: String) -> AzureErrorResponse {
+        AzureErrorResponse(.forbidden, code: "AuthorizationFailed",
+                           message: "The client '\(claims.appid)' with object id '\(claims.oid)' does not have authorization to perform action '\(action)' over scope '\(scope.prefix(300))' or the scope is invalid.")
     }
 
     package func authorizeLinked(_ action: AzureAction, _ scope: String) async throws {

@@ -210,26 +210,18 @@ struct ARMExchange {
 
     // MARK: authorization
 
-    /// The one authorization check: the caller's roles at `scope` (or above) must allow `action`.
-    func authorize(_ action: AzureAction, scope: String) async throws {
-        guard try await api.directory.permits(claims.oid, action, at: scope) else { throw authorizationFailed(action.name, scope: scope) }
-    }
+    /// The request's caller, with the one authorization check the REST handlers and the deployment runner share.
+    var caller: Caller { Caller(claims: claims, directory: api.directory) }
 
-    func authorizationFailed(_ action: String, scope: String) -> AzureErrorResponse {
-        AzureErrorResponse(.forbidden, code: "AuthorizationFailed",
-                           message: "The client '\(claims.appid)' with object id '\(claims.oid)' does not have authorization to perform action '\(action)' over scope '\(scope.prefix(300))' or the scope is invalid.")
-    }
+    /// The one authorization check: the caller's roles at `scope` (or above) must allow `action`.
+    func authorize(_ action: AzureAction, scope: String) async throws { try await caller.authorize(action, scope: scope) }
+
+    func authorizationFailed(_ action: String, scope: String) -> AzureErrorResponse { caller.authorizationFailed(action, scope: scope) }
 
     /// A right a request needs beyond its own action, on another scope: `…/userAssignedIdentities/*/assign/action` on
     /// the identity a resource is given (a resource given an identity acts as it: Owner, Contributor, Managed Identity
     /// Operator), `roleAssignments/write` to switch a vault's permission model.
-    func authorizeLinked(_ action: AzureAction, _ scope: String) async throws {
-        guard try await api.directory.permits(claims.oid, action, at: scope) else {
-            throw AzureErrorResponse(.forbidden, code: "LinkedAuthorizationFailed",
-                                     message: "The client '\(claims.appid)' with object id '\(claims.oid)' does not have permission to perform action "
-                                         + "'\(action.name)' on the linked scope '\(scope.prefix(300))'.")
-        }
-    }
+    func authorizeLinked(_ action: AzureAction, _ scope: String) async throws { try await caller.authorizeLinked(action, scope) }
 
     // MARK: ids
 

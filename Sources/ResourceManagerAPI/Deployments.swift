@@ -19,7 +19,7 @@ extension ARMExchange {
 
     /// Runs deployments as this request's caller, holding nothing of the request.
     var runner: DeploymentRunner {
-        DeploymentRunner(plane: api.services, caller: Caller(claims: claims, directory: api.directory), nodeID: api.nodeID)
+        DeploymentRunner(plane: api.services, caller: caller, nodeID: api.nodeID)
     }
 
     func listDeployments(group: String) async throws -> Response {
