@@ -28,12 +28,14 @@ def main():
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "latest.json"))
     parser.add_argument("--coffer", default=os.path.join(ROOT, ".build", "release", "coffer"))
+    parser.add_argument("--serve-arg", action="append", default=[],
+                        help="an extra `coffer serve` argument (repeat), to compare settings: --serve-arg=--upload-minimum-bytes-per-second --serve-arg=0")
     args = parser.parse_args()
 
     work = tempfile.mkdtemp(prefix="coffer-bench-")
     processes = []
     try:
-        coffer = CofferServer(args.coffer, work, "--address", "127.0.0.1")
+        coffer = CofferServer(args.coffer, work, "--address", "127.0.0.1", *args.serve_arg)
         processes.append(coffer.process)
         service = f"localhost:{coffer.port}"
         token = coffer.registry_token(service, "repository:coffer/bench:pull,push")
