@@ -43,10 +43,8 @@ public struct ResourceManagerAPI: Sendable {
     /// Names this process in the records of the deployments it runs (only it may fail them as interrupted).
     let nodeID: String
     /// The control plane's operations, which the REST handlers and the deployment runner share.
-    var services: ControlPlaneServices {
-        ControlPlaneServices(directory: directory, vaults: vaults, documents: documents, tenantID: tenantID, subscriptionID: subscriptionID,
-                             vaultURI: vaultURI, registries: registries, replications: replications, registryTokens: registryTokens, jobs: jobs)
-    }
+    /// Built once: every request and deployment reaches the providers through it.
+    let services: ControlPlaneServices
     var groupDeletion: GroupDeletion { GroupDeletion(plane: services) }
 
     /// - Parameter secrets: seals what must be given back later (registry admin passwords).
@@ -80,6 +78,9 @@ public struct ResourceManagerAPI: Sendable {
                                              tokens: registryTokens, registryOfService: registryOfService,
                                              resourceManagerAudiences: resourceManagerAudiences)
         self.replications = RegistryReplications(documents: documents, registries: registries)
+        self.services = ControlPlaneServices(directory: directory, vaults: vaults, documents: documents, tenantID: tenantID,
+                                             subscriptionID: subscriptionID, vaultURI: vaultURI, registries: registries,
+                                             replications: replications, registryTokens: registryTokens, jobs: jobs)
     }
 
     /// Registries with versionless customer-managed keys follow their key's newest version (run periodically).
