@@ -65,11 +65,6 @@ public func bearerToken(of request: Request) -> String? {
     return String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
 }
 
-/// The scheme-and-authority base URL a request was addressed to (`https://host:port`).
-public func baseURL(of request: Request) -> String {
-    "https://" + (request.head.authority ?? "localhost")
-}
-
 /// A query parameter decoded as HTML forms encode it (`+` is a space, then percent-decoding), key included:
 /// clients write OData's `$filter` both as is and as `%24filter`, with spaces as `+` or `%20`.
 public func formQueryValue(of request: Request, _ name: String) -> String? {

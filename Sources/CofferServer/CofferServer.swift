@@ -95,6 +95,9 @@ public struct CofferServer: Sendable {
             tokenLifetime: Int64(configuration.tokenLifetimeSeconds)
         )
         let workloadSecrets = WorkloadIdentitySecrets(hostSecret: secrets.identityHeader)
+        // The advertised port, and the listen port (a node reached directly, behind its load balancer's back).
+        let ports = [port] + (configuration.port == port ? [] : [configuration.port])
+        let baseAuthorities = ports.flatMap { port in ["localhost:\(port)", "127.0.0.1:\(port)", "[::1]:\(port)"] }
         let resourceManagerAPI = ResourceManagerAPI(
             directory: directory, vaults: vaults, registry: registry, documents: metadata, tenantID: bootstrap.tenantID,
             subscriptionID: bootstrap.subscriptionID, featureApprovalSeconds: Int64(configuration.featureApprovalSeconds),
@@ -105,10 +108,7 @@ public struct CofferServer: Sendable {
             registryOfService: { [registrySuffix = configuration.registryHostSuffix] service in
                 CofferResponder.label(of: CofferResponder.hostName(service), under: registrySuffix)
             },
-            // The advertised port, and the listen port (a node reached directly, behind its load balancer's back).
-            resourceManagerAudiences: Set(Set([port, configuration.port]).flatMap { port in
-                ["https://localhost:\(port)", "https://127.0.0.1:\(port)", "https://[::1]:\(port)"]
-            }),
+            resourceManagerAudiences: Set(baseAuthorities.map { "https://\($0)" }),
             workloadSecrets: workloadSecrets, identityBase: "https://localhost:\(port)", identityEndpoint: "https://localhost:\(port)\(IdentityAPI.managedIdentityPath)",
             nodeID: configuration.nodeID
         )
@@ -117,7 +117,10 @@ public struct CofferServer: Sendable {
         try await Self.heartbeat(metadata, configuration).beat()
         try await resourceManagerAPI.resumeGroupDeletions()
         let responder = CofferResponder(
-            registryAPI: RegistryAPI(service: registry, authority: authority, accessProvider: resourceManagerAPI.registryAccess,
+            registryAPI: RegistryAPI(service: registry, authority: authority,
+                                     serviceNames: RegistryServiceNames(baseAuthorities: baseAuthorities,
+                                                                        loginServerSuffix: configuration.registryHostSuffix, ports: ports),
+                                     accessProvider: resourceManagerAPI.registryAccess,
                                      networkPolicy: resourceManagerAPI.registryNetworkRules),
             identityAPI: IdentityAPI(directory: directory, tenantID: bootstrap.tenantID, workloadSecrets: workloadSecrets,
                                      imdsEnabled: configuration.imdsEnabled, base: "https://localhost:\(port)"),

@@ -20,14 +20,18 @@ struct RepositoryTarget {
 struct Exchange<Context: RequestContext> {
     let api: RegistryAPI
     let request: Request
+    /// The request's body: read through here only (see ``RequestBodyReader``).
+    let body: RequestBodyReader
     let context: Context
     let service: String
     let hostRegistry: String?
     let clientAddress: String?
 
-    init(api: RegistryAPI, request: Request, context: Context, service: String, hostRegistry: String?, clientAddress: String?) {
+    init(api: RegistryAPI, request: Request, body: RequestBodyReader, context: Context, service: String, hostRegistry: String?,
+         clientAddress: String?) {
         self.api = api
         self.request = request
+        self.body = body
         self.context = context
         self.service = service
         self.hostRegistry = hostRegistry
@@ -298,7 +302,7 @@ struct Exchange<Context: RequestContext> {
             throw RegistryError(.sizeInvalid, "manifest is larger than \(limit) bytes")
         }
         // A manifest's body is held to the uploads' minimum rate too: trickled, it would hold its connection.
-        return try await uploadRate.run(body: request.body) { body in
+        return try await uploadRate.run(body: body.sequence) { body in
             var bytes: [UInt8] = []
             for try await buffer in body {
                 guard bytes.count + buffer.readableBytes <= limit else {
@@ -389,7 +393,7 @@ struct Exchange<Context: RequestContext> {
         }
         if let digestText = query.get("digest") {
             let digest = try parseDigest(digestText)
-            let record = try await uploadRate.run(body: request.body) { [registry] body in
+            let record = try await uploadRate.run(body: body.sequence) { [registry] body in
                 try await registry.uploadBlob(registry: target.registry, repository: target.repository, digest: digest,
                                               principal: target.principal, body: body)
             }
@@ -420,7 +424,7 @@ struct Exchange<Context: RequestContext> {
     private func patchUpload(_ target: RepositoryTarget, _ id: String) async throws -> Response {
         let chunk = try chunkRange()
         do {
-            let progress = try await uploadRate.run(body: request.body) { [registry] body in
+            let progress = try await uploadRate.run(body: body.sequence) { [registry] body in
                 try await registry.appendToUpload(
                     registry: target.registry, repository: target.repository, id: id, expectedOffset: chunk?.start, expectedLength: chunk?.length,
                     body: body
@@ -446,7 +450,7 @@ struct Exchange<Context: RequestContext> {
         let digest = try parseDigest(digestText)
         let chunk = try chunkRange()
         do {
-            let record = try await uploadRate.run(body: request.body) { [registry] body in
+            let record = try await uploadRate.run(body: body.sequence) { [registry] body in
                 try await registry.completeUpload(
                     registry: target.registry, repository: target.repository, id: id, digest: digest,
                     expectedOffset: chunk?.start, expectedLength: chunk?.length, body: body

@@ -16,11 +16,13 @@ public struct RegistryAPI: Sendable {
     let authority: RegistryTokenAuthority
     let accessProvider: (any RegistryAccessProvider)?
     let networkPolicy: (any RegistryNetworkPolicy)?
+    let serviceNames: RegistryServiceNames
 
-    public init(service: RegistryService, authority: RegistryTokenAuthority, accessProvider: (any RegistryAccessProvider)? = nil,
-                networkPolicy: (any RegistryNetworkPolicy)? = nil) {
+    public init(service: RegistryService, authority: RegistryTokenAuthority, serviceNames: RegistryServiceNames,
+                accessProvider: (any RegistryAccessProvider)? = nil, networkPolicy: (any RegistryNetworkPolicy)? = nil) {
         self.service = service
         self.authority = authority
+        self.serviceNames = serviceNames
         self.accessProvider = accessProvider
         self.networkPolicy = networkPolicy
     }
@@ -39,13 +41,23 @@ public struct RegistryAPI: Sendable {
     /// - Parameter hostRegistry: the registry a host-style request addresses; nil for path-style.
     /// - Parameter clientAddress: the client's IP address, for registries with network rules.
     public func respond(to request: Request, context: some RequestContext, hostRegistry: String?, clientAddress: String? = nil) async throws -> Response {
-        let service = Self.serviceName(of: request)
+        let body = RequestBodyReader(request.body)
+        var response = try await answer(request, body: body, context: context, hostRegistry: hostRegistry, clientAddress: clientAddress)
+        if RequestBodyReader.announcesBody(request), !(await body.finish()) {
+            response.headers[.connection] = "close"
+        }
+        return response
+    }
+
+    private func answer(_ request: Request, body: RequestBodyReader, context: some RequestContext, hostRegistry: String?,
+                        clientAddress: String?) async throws -> Response {
+        let service = serviceNames.service(requestAuthority: request.head.authority, hostRegistry: hostRegistry)
         do {
             guard let route = OCIRoute(path: request.uri.path) else {
                 throw DistributionErrorResponse(status: .notFound, code: "NOT_FOUND", message: "no such endpoint")
             }
-            var exchange = Exchange(api: self, request: request, context: context, service: service, hostRegistry: hostRegistry,
-                                    clientAddress: clientAddress)
+            var exchange = Exchange(api: self, request: request, body: body, context: context, service: service,
+                                    hostRegistry: hostRegistry, clientAddress: clientAddress)
             return try await exchange.dispatch(route)
         } catch let error as RegistryError {
             return try respondWithError(DistributionErrorResponse(error, headers: Self.errorHeaders(error)), request, context)
@@ -75,11 +87,6 @@ public struct RegistryAPI: Sendable {
         }
         if error.code == .tooManyRequests { headers[.retryAfter] = "30" }
         return headers
-    }
-
-    /// The token `service` (and audience) of a request: the host it was addressed to.
-    static func serviceName(of request: Request) -> String {
-        (request.head.authority ?? "localhost").lowercased()
     }
 }
 

@@ -289,7 +289,7 @@ struct ARMExchange {
         let id = groupID(name)
         guard try await api.documents.document(id: id) != nil else { return AzureJSON.empty(.noContent) }
         let operation = try await api.groupDeletion.start(groupID: id, name: name, startedBy: claims.oid)
-        let location = "\(baseURL(of: request))/subscriptions/\(api.subscriptionID)/operationresults/\(operation)?api-version=\(apiVersion)"
+        let location = "\(api.baseURL(of: request))/subscriptions/\(api.subscriptionID)/operationresults/\(operation)?api-version=\(apiVersion)"
         return AzureJSON.empty(.accepted, headers: [.location: location, .retryAfter: "1"])
     }
 
@@ -304,7 +304,7 @@ struct ARMExchange {
             try await authorize(ARMOperation.getGroupDeletion.action, scope: "/subscriptions/\(api.subscriptionID)")
         }
         switch status.state {
-        case .running: return AzureJSON.empty(.accepted, headers: [.location: baseURL(of: request) + request.uri.description, .retryAfter: "1"])
+        case .running: return AzureJSON.empty(.accepted, headers: [.location: api.baseURL(of: request) + request.uri.description, .retryAfter: "1"])
         case .succeeded: return AzureJSON.empty(.ok)
         case .failed(let message): throw AzureErrorResponse(.internalServerError, code: "ResourceGroupDeletionFailed", message: message)
         }

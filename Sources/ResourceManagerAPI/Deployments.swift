@@ -79,7 +79,7 @@ extension ARMExchange {
             await runner.failDeployment(id: id, operationID: operationID, message: "The server is shutting down; deploy again.")
             throw AzureErrorResponse(.serviceUnavailable, code: "ServiceUnavailable", message: "The server is shutting down; deploy again.")
         }
-        let status = "\(baseURL(of: request))\(id)/operationStatuses/\(operationID)?api-version=\(apiVersion)"
+        let status = "\(api.baseURL(of: request))\(id)/operationStatuses/\(operationID)?api-version=\(apiVersion)"
         return jsonResponse(running, status: previous == nil ? .created : .ok, headers: [.azureAsyncOperation: status, .retryAfter: "1"])
     }
 

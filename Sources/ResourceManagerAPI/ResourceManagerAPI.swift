@@ -47,6 +47,14 @@ public struct ResourceManagerAPI: Sendable {
     let services: ControlPlaneServices
     var groupDeletion: GroupDeletion { GroupDeletion(plane: services) }
 
+    /// The base URL a `Location` or `Azure-AsyncOperation` header names: the request's own when it is one of this
+    /// server's configured addresses, else the advertised one — never a Host the operator did not configure, which a
+    /// client following the header would send its token to.
+    func baseURL(of request: Request) -> String {
+        let requested = "https://" + (request.head.authority ?? "").lowercased()
+        return registryAccess.resourceManagerAudiences.contains(requested) ? requested : identityBase
+    }
+
     /// - Parameter secrets: seals what must be given back later (registry admin passwords).
     /// - Parameter registryOfService: the registry a login server (token `service`) belongs to.
     /// - Parameter resourceManagerAudiences: this server's base addresses (the audiences of its ARM tokens).

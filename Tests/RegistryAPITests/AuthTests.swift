@@ -9,7 +9,7 @@ import Testing
         try await fixture.test { client in
             let anonymous = try await client.send(.get, "/v2/", token: nil)
             #expect(anonymous.status == .unauthorized)
-            #expect(anonymous.headers[.wwwAuthenticate] == "Bearer realm=\"https://localhost/oauth2/token\",service=\"localhost\"")
+            #expect(anonymous.headers[.wwwAuthenticate] == "Bearer realm=\"https://localhost:8443/oauth2/token\",service=\"localhost:8443\"")
             #expect(errorCode(anonymous) == "UNAUTHORIZED")
             let token = try await client.token(fixture, scopes: [])
             let authorized = try await client.send(.get, "/v2/", token: token)

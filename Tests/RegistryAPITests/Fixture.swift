@@ -50,9 +50,10 @@ struct Fixture {
 }
 
 extension TestClientProtocol {
-    /// A bearer token from the token endpoint, for the in-process service name `localhost`.
+    /// A bearer token from the token endpoint, for the service the in-process requests (addressed to `localhost`,
+    /// which is not a configured name) are answered as: the advertised base address, `localhost:8443`.
     func token(_ fixture: Fixture, scopes: [String]) async throws -> String {
-        let query = (["service=localhost"] + scopes.map { "scope=\($0)" }).joined(separator: "&")
+        let query = (["service=localhost:8443"] + scopes.map { "scope=\($0)" }).joined(separator: "&")
         return try await execute(uri: "/oauth2/token?\(query)", method: .get, headers: [.authorization: fixture.basicAuthorization]) { response in
             #expect(response.status == .ok)
             let body = try JSONDecoder().decode([String: AnyCodable].self, from: Data(buffer: response.body))

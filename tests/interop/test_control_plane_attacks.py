@@ -384,3 +384,32 @@ def test_a_trickled_upload_is_cut_off(coffer):
     pushed = requests.post(f"{base}/v2/coffer/trickle/blobs/uploads/?digest={digest}", data=data, verify=coffer.ca, timeout=30,
                            headers={**headers, "Content-Type": "application/octet-stream"})
     assert pushed.status_code == 201, pushed.text
+
+
+def test_a_body_the_registry_does_not_read_is_not_drained_at_the_clients_pace(coffer):
+    """A `/v2` body the handler leaves unread was drained by the HTTP server after the answer, at the client's pace:
+    `GET /v2/` announcing a gigabyte, trickled a little before each idle timeout, held its connection for ever. Now a
+    little unread rest is read at once (the connection serves on), anything more closes the connection."""
+    token = coffer.token("repository:coffer/unread:pull,push")
+    for method, path in [("GET", "/v2/"), ("PUT", "/v2/coffer/unread/manifests/v1")]:
+        head = (f"{method} {path} HTTP/1.1\r\nHost: {coffer.host}\r\nAuthorization: Bearer {token}\r\n"
+                "Content-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: 1000000000\r\n\r\n").encode()
+        received, closed, elapsed = send_slowly(coffer, head, total=1_000_000_000, step=100, pause=0.5, seconds=20)
+        assert received.startswith(b"HTTP/1.1 "), received[:300]
+        assert b"connection: close" in received.lower(), received[:400]
+        assert closed and elapsed < 8, (method, closed, elapsed)
+
+    # The control: a small body sent whole is read, and the same connection answers the next request.
+    context = ssl.create_default_context(cafile=coffer.ca)
+    with socket.create_connection(("127.0.0.1", coffer.port)) as raw, context.wrap_socket(raw, server_hostname="localhost") as tls:
+        tls.settimeout(10)
+        request = (f"GET /v2/ HTTP/1.1\r\nHost: {coffer.host}\r\nAuthorization: Bearer {token}\r\n"
+                   "Content-Length: 10\r\n\r\n0123456789").encode()
+        for _ in range(2):
+            tls.sendall(request)
+            received = b""
+            while b"\r\n\r\n" not in received or not received.endswith(b"{}"):
+                chunk = tls.recv(65536)
+                assert chunk, received
+                received += chunk
+            assert received.startswith(b"HTTP/1.1 200") and b"connection: close" not in received.lower(), received[:300]
