@@ -218,8 +218,7 @@ package struct DeploymentRunner: Sendable {
         for call in TemplateEvaluator.listCalls(in: value, context: scoped) {
             let id = context.resolve(call.resourceID)
             try await authorize(.control("\(ResourceProviders.resourceType(of: id))/\(call.function)/action"), scope: id)
-            guard call.function.lowercased() == "listcredentials", let registry = try await plane.registries.get(id: id),
-                  case .string(let registryID) = registry["id"] else {
+            guard call.function.lowercased() == "listcredentials", let registryID = try await plane.registries.get(id: id)?.id else {
                 throw AzureErrorResponse(.badRequest, code: "InvalidTemplate",
                                          message: "\(call.function)() is not supported for '\(call.resourceID)' (registries answer listCredentials).")
             }

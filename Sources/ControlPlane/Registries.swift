@@ -72,30 +72,35 @@ package struct Registries: Sendable {
 
     /// The registry resource at `id`; nil when there is none, or when the id names another kind of resource (an id
     /// taken from a request body may name anything).
-    package func get(id: String) async throws -> JSONValue? {
+    package func get(id: String) async throws -> RegistryResource? {
         guard let document = try await documents.document(id: id), document.type == Self.type else { return nil }
-        return try JSONText.parse(document.body)
+        return try RegistryResource.stored(document.body)
     }
 
-    package func list(under prefix: String) async throws -> [JSONValue] {
-        try await documents.documents(under: prefix.lowercased() + "/", type: Self.type).map { try JSONText.parse($0.body) }
+    /// The registry resource named `name` (registry names are unique on a server).
+    package func get(named name: String) async throws -> RegistryResource? {
+        try await documents.documents(type: Self.type, name: name.lowercased()).first.map { try RegistryResource.stored($0.body) }
+    }
+
+    package func list(under prefix: String) async throws -> [RegistryResource] {
+        try await documents.documents(under: prefix.lowercased() + "/", type: Self.type).map { try RegistryResource.stored($0.body) }
     }
 
     /// The registries under `prefix` as GET shows them.
     package func listPresented(under prefix: String) async throws -> [JSONValue] {
         var registries: [JSONValue] = []
-        for registry in try await list(under: prefix) { registries.append(await presented(registry)) }
+        for registry in try await list(under: prefix) { registries.append(try await presented(registry)) }
         return registries
     }
 
     /// A registry as GET shows it: a customer-managed-key registry reports in `properties.status` whether its
     /// data is readable, its key inaccessible, or its key purged (the data crypto-shredded).
-    package func presented(_ resource: JSONValue, now: Date = Date()) async -> JSONValue {
-        guard case .string(let status) = resource["properties"]["encryption"]["status"], status.lowercased() == "enabled",
-              case .string(let name) = resource["name"], case .object(var object) = resource,
+    package func presented(_ registry: RegistryResource, now: Date = Date()) async throws -> JSONValue {
+        let resource = try registry.json
+        guard registry.properties.customerManagedKeyEnabled, case .object(var object) = resource,
               case .object(var properties) = resource["properties"] else { return resource }
         let (display, message): (String, String)
-        switch await registry.keyAccessError(registry: name.lowercased()) {
+        switch await self.registry.keyAccessError(registry: registry.name.lowercased()) {
         case nil: (display, message) = ("Ready", "The customer-managed key is accessible.")
         case let error? where error.code == .keyPurged: (display, message) = ("CustomerManagedKeyPurged", error.message)
         case let error?: (display, message) = ("CustomerManagedKeyInaccessible", error.message)
@@ -121,42 +126,39 @@ package struct Registries: Sendable {
                 throw AzureErrorResponse(.conflict, code: "AlreadyInUse", message: "The registry name \(name) is already in use.")
             }
         }
-        guard case .string(let location) = body["location"].isNull ? (existing?["location"] ?? .null) : body["location"], !location.isEmpty else {
+        guard case .string(let location) = body["location"].isNull ? .string(existing?.location ?? "") : body["location"], !location.isEmpty else {
             throw AzureErrorResponse(.badRequest, code: "LocationRequired", message: "The location property is required for this definition.")
         }
-        let skuName = Self.skuName(body["sku"]) ?? Self.skuName(existing?["sku"] ?? .null)
-        guard let skuName else {
+        guard let skuName = Self.skuName(body["sku"]) ?? existing.flatMap({ Self.skuName(.object(JSONObject([("name", .string($0.sku.name))]))) }) else {
             throw AzureErrorResponse(.badRequest, code: "InvalidSku", message: "The sku name must be one of Basic, Standard, Premium.")
         }
-        var properties: JSONObject
-        if case .object(let object) = existing?["properties"] ?? .null { properties = object } else { properties = JSONObject() }
-        if case .object(let requested) = Self.canonical(body["properties"]) {
-            for key in requested.keys { properties[key] = requested[key] }
+        // Each property the request names replaces the stored one; the result must read as a registry's properties.
+        var merged = try existing.map { try ResourceProviders.encode($0.properties) } ?? .object(JSONObject())
+        if case .object(var object) = merged, case .object(let requested) = Self.canonical(body["properties"]) {
+            for key in requested.keys { object[key] = requested[key] }
+            merged = .object(object)
         }
-        properties["loginServer"] = .string(loginServer(name.lowercased()))
-        properties["provisioningState"] = .string("Succeeded")
-        if properties["creationDate"] == nil { properties["creationDate"] = .string(ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(now)))) }
-        if properties["adminUserEnabled"] == nil { properties["adminUserEnabled"] = .bool(false) }
-        if properties["encryption"] == nil { properties["encryption"] = .object(JSONObject([("status", .string("disabled"))])) }
-        if properties["publicNetworkAccess"] == nil { properties["publicNetworkAccess"] = .string("Enabled") }
-        let identity = try await resolveIdentity(Self.canonical(body["identity"]).isNull ? existing?["identity"] ?? .null : Self.canonical(body["identity"]),
+        var properties = try ResourceProviders.decode(RegistryResource.Properties.self, from: merged)
+        properties.loginServer = loginServer(name.lowercased())
+        properties.provisioningState = "Succeeded"
+        properties.creationDate = properties.creationDate ?? ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(now)))
+        properties.adminUserEnabled = properties.adminUserEnabled ?? false
+        properties.encryption = properties.encryption ?? .init(status: "disabled")
+        properties.publicNetworkAccess = properties.publicNetworkAccess ?? "Enabled"
+        let requestedIdentity = Self.canonical(body["identity"])
+        let identity = try await resolveIdentity(requestedIdentity.isNull ? try existing?.identity.map(ResourceProviders.encode) ?? .null : requestedIdentity,
                                                  registryID: id, name: name, authorizeAssignment: authorizeAssignment)
-        var resource = JSONObject([
-            ("id", .string(existing.flatMap { if case .string(let id) = $0["id"] { id } else { nil } } ?? id)), ("name", .string(name)),
-            ("type", .string("Microsoft.ContainerRegistry/registries")), ("location", .string(location)),
-            ("tags", body["tags"].isNull ? existing?["tags"] ?? .object(JSONObject()) : body["tags"]),
-            ("sku", .object(JSONObject([("name", .string(skuName)), ("tier", .string(skuName))]))),
-        ])
-        if !identity.isNull { resource["identity"] = identity }
-        let keyEncryptionKey = try await customerManagedKey(properties: &properties, existing: existing, identity: identity, sku: skuName, now: now)
-        resource["properties"] = .object(properties)
-        try Self.validateRetention(properties["policies"]?["retentionPolicy"] ?? .null, sku: skuName)
+        let tags = body["tags"].isNull ? existing?.tags ?? [:] : try ResourceProviders.decode([String: String].self, from: body["tags"])
+        var resource = RegistryResource(id: existing?.id ?? id, name: name, location: location, tags: tags,
+                                        sku: .init(name: skuName, tier: skuName), identity: identity, properties: properties)
+        let keyEncryptionKey = try await customerManagedKey(properties: &resource.properties, existing: existing, identity: identity, sku: skuName, now: now)
+        try Self.validateRetention(resource.properties.policies?.retentionPolicy, sku: skuName)
         // The SKU is checked before the rules themselves: a registry that may not have rules gets that answer.
-        if RegistryNetworkRules.declaresRules(.object(resource)), skuName != "Premium" {
+        if RegistryNetworkRules.declaresRules(resource), skuName != "Premium" {
             throw AzureErrorResponse(.badRequest, code: "NetworkRulesRequirePremium",
                                      message: "Network rules (networkRuleSet) are only available on the Premium SKU (asked: \(skuName)).")
         }
-        _ = try RegistryNetworkRules.rules(of: .object(resource))
+        _ = try RegistryNetworkRules.rules(of: resource)
         if existing == nil {
             // A token or scope map written while an earlier registry of this id was being deleted must not come to life
             // in the new one.
@@ -171,14 +173,15 @@ package struct Registries: Sendable {
         } catch let error as RegistryError where error.code == .keyUnavailable {
             throw AzureErrorResponse(.badRequest, code: "CustomerManagedKeyInaccessible", message: error.message)
         }
-        try await documents.putDocument(StoredDocument(id: id, type: Self.type, name: name, body: JSONText.serialize(.object(resource))))
+        let stored = try resource.json
+        try await documents.putDocument(StoredDocument(id: id, type: Self.type, name: name, body: JSONText.serialize(stored)))
         networkRules.invalidate(registry: name)
-        if properties["adminUserEnabled"] == .bool(true) {
+        if resource.properties.adminUserEnabled == true {
             _ = try await adminCredentials.ensure(registryID: id, registryName: name)
         } else {
             try await adminCredentials.delete(registryID: id)  // disabling retires the passwords; enabling again makes new ones
         }
-        return (.object(resource), existing == nil)
+        return (stored, existing == nil)
     }
 
     package func delete(id: String, name: String) async throws -> Bool {
@@ -201,12 +204,12 @@ package struct Registries: Sendable {
     }
 
     /// ACR's retention policy: `days` 0–365, `status` enabled or disabled, Premium only.
-    package static func validateRetention(_ policy: JSONValue, sku: String) throws {
-        guard case .object = policy else { return }
-        if case .number(let days) = policy["days"], days != days.rounded() || !(0...365).contains(days) {
+    package static func validateRetention(_ policy: RegistryResource.RetentionPolicy?, sku: String) throws {
+        guard let policy else { return }
+        if let days = policy.days, !(0...365).contains(days) {
             throw AzureErrorResponse(.badRequest, code: "InvalidRetentionDays", message: "retentionPolicy.days must be a whole number from 0 to 365.")
         }
-        if case .string(let status) = policy["status"] {
+        if let status = policy.status {
             guard ["enabled", "disabled"].contains(status.lowercased()) else {
                 throw AzureErrorResponse(.badRequest, code: "InvalidRetentionStatus", message: "retentionPolicy.status must be enabled or disabled.")
             }
@@ -221,9 +224,11 @@ package struct Registries: Sendable {
     package func applyRetentionPolicies(now: Int64) async {
         guard let documents = try? await documents.documents(type: Self.type, name: nil) else { return }
         for document in documents {
-            guard let resource = try? JSONText.parse(document.body), case .string(let name) = resource["name"],
-                  case .string(let status) = resource["properties"]["policies"]["retentionPolicy"]["status"], status.lowercased() == "enabled" else { continue }
-            let days: Int64 = { if case .number(let days) = resource["properties"]["policies"]["retentionPolicy"]["days"] { Int64(days) } else { 7 } }()
+            guard let resource = try? RegistryResource.stored(document.body), let policy = resource.properties.policies?.retentionPolicy,
+                  policy.status?.lowercased() == "enabled" else { continue }
+            let name = resource.name
+            // Stored values passed validation (0–365); the clamp keeps a record from elsewhere from trapping.
+            let days = Int64(min(max(policy.days ?? 7, 0), 3650))
             do {
                 _ = try await registry.purgeUntaggedManifests(registry: name.lowercased(), createdBefore: now - days * 86400)
             } catch {
@@ -237,10 +242,11 @@ package struct Registries: Sendable {
     /// `listUsages`: the registry's storage against its SKU's included storage, and its webhooks, scope maps and
     /// tokens against their limits (ACR's names, units and limits per SKU).
     package func listUsages(id: String) async throws -> JSONValue {
-        guard let resource = try await get(id: id), case .string(let name) = resource["name"] else {
+        guard let resource = try await get(id: id) else {
             throw AzureErrorResponse(.notFound, code: "ResourceNotFound", message: "The registry was not found.")
         }
-        let sku: String = { if case .string(let sku) = resource["sku"]["name"] { sku.lowercased() } else { "premium" } }()
+        let name = resource.name
+        let sku = resource.sku.name.lowercased()
         let gibibytes: Double = sku == "basic" ? 10 : sku == "standard" ? 100 : 500
         let size = Double(try await registry.storedBytes(registry: name.lowercased()))
         func usage(_ name: String, _ limit: Double, _ current: Double, _ unit: String) -> JSONValue {
@@ -268,10 +274,11 @@ package struct Registries: Sendable {
     }
 
     private func adminEnabledRegistry(id: String) async throws -> (id: String, name: String) {
-        guard let registry = try await get(id: id), case .string(let storedID) = registry["id"], case .string(let name) = registry["name"] else {
+        guard let registry = try await get(id: id) else {
             throw AzureErrorResponse(.notFound, code: "ResourceNotFound", message: "The registry was not found.")
         }
-        guard registry["properties"]["adminUserEnabled"] == .bool(true) else {
+        let (storedID, name) = (registry.id, registry.name)
+        guard registry.properties.adminUserEnabled == true else {
             throw AzureErrorResponse(.badRequest, code: "AdminUserDisabled",
                                      message: "The admin user of registry \(name) is disabled; enable it first (adminUserEnabled: true).")
         }
@@ -280,11 +287,10 @@ package struct Registries: Sendable {
 
     /// The seed's rules for customer-managed keys, and the key-encryption key id when one is asked for.
     /// Fills in the versioned key identifier and rotation facts.
-    private func customerManagedKey(properties: inout JSONObject, existing: JSONValue?, identity: JSONValue, sku: String,
-                                    now: Int64) async throws -> String? {
-        let encryption = properties["encryption"] ?? .null
-        let wanted = { if case .string(let status) = encryption["status"] { status.lowercased() == "enabled" } else { false } }()
-        let had = { if case .string(let status) = existing?["properties"]["encryption"]["status"] ?? .null { status.lowercased() == "enabled" } else { false } }()
+    private func customerManagedKey(properties: inout RegistryResource.Properties, existing: RegistryResource?,
+                                    identity: RegistryResource.Identity?, sku: String, now: Int64) async throws -> String? {
+        let wanted = properties.customerManagedKeyEnabled
+        let had = existing?.properties.customerManagedKeyEnabled ?? false
         func refuse(_ code: String, _ message: String) -> AzureErrorResponse { AzureErrorResponse(.badRequest, code: code, message: message) }
         if existing != nil, wanted, !had {
             throw refuse("CustomerManagedKeyOnlyAtCreation", "Encryption with a customer-managed key can only be enabled when the registry is created.")
@@ -296,10 +302,10 @@ package struct Registries: Sendable {
         guard sku == "Premium" else {
             throw refuse("CustomerManagedKeyRequiresPremium", "Encryption with a customer-managed key is only available on the Premium SKU (asked: \(sku)).")
         }
-        if case .string(let status) = properties["policies"]?["trustPolicy"]["status"] ?? .null, status.lowercased() == "enabled" {
+        if properties.policies?.trustPolicy?.status?.lowercased() == "enabled" {
             throw refuse("ContentTrustNotSupportedWithCustomerManagedKey", "Content trust is not supported on a registry encrypted with a customer-managed key.")
         }
-        if case .array(let rules) = properties["networkRuleSet"]?["virtualNetworkRules"] ?? .null, !rules.isEmpty {
+        if properties.networkRuleSet?.virtualNetworkRules?.isEmpty == false {
             throw refuse("VirtualNetworkRulesNotSupportedWithCustomerManagedKey",
                          "Virtual network rules are not supported on a registry encrypted with a customer-managed key.")
         }
@@ -307,24 +313,19 @@ package struct Registries: Sendable {
             throw refuse("FeatureNotRegistered", "Encryption with a customer-managed key needs the preview feature Microsoft.ContainerRegistry/PrivatePreview: "
                          + "run `feature register --name PrivatePreview --namespace Microsoft.ContainerRegistry` and wait until it is Registered.")
         }
-        guard case .string(let keyIdentifier) = encryption["keyVaultProperties"]["keyIdentifier"], !keyIdentifier.isEmpty,
-              case .string(let identityReference) = encryption["keyVaultProperties"]["identity"] else {
+        guard let keyIdentifier = properties.encryption?.keyVaultProperties?.keyIdentifier, !keyIdentifier.isEmpty,
+              let identityReference = properties.encryption?.keyVaultProperties?.identity else {
             throw refuse("InvalidEncryptionSettings", "encryption.keyVaultProperties needs identity (a client id, or [system]) and keyIdentifier.")
         }
         // The identity: the system-assigned one, or a user-assigned one named by its client id.
         let principalID: String
         if identityReference.lowercased() == "[system]" {
-            guard case .string(let system) = identity["principalId"] else {
+            guard let system = identity?.principalId else {
                 throw refuse("InvalidEncryptionSettings", "keyVaultProperties.identity is [system] but the registry has no system-assigned identity.")
             }
             principalID = system
         } else {
-            var match: String?
-            if case .object(let assigned) = identity["userAssignedIdentities"] {
-                for key in assigned.keys where assigned[key]!["clientId"] == .string(identityReference.lowercased()) {
-                    if case .string(let principal) = assigned[key]!["principalId"] { match = principal }
-                }
-            }
+            let match = identity?.userAssignedIdentities?.values.first { $0.clientId == identityReference.lowercased() }?.principalId
             guard let match else {
                 throw refuse("InvalidEncryptionSettings", "keyVaultProperties.identity \(identityReference) is not the client id of an identity assigned to the registry.")
             }
@@ -353,16 +354,13 @@ package struct Registries: Sendable {
         guard key.attributes.enabled != false else { throw refuse("KeyDisabled", "The customer-managed key \(reference.name) is disabled.") }
 
         let versioned = key.key.kid ?? keyIdentifier
-        let previous = existing?["properties"]["encryption"]["keyVaultProperties"] ?? .null
-        var keyVaultProperties = JSONObject([
-            ("identity", .string(identityReference)), ("keyIdentifier", .string(keyIdentifier)), ("versionedKeyIdentifier", .string(versioned)),
-            ("keyRotationEnabled", .bool(reference.version == nil)),
-        ])
-        let rotated = previous["versionedKeyIdentifier"] != .null && previous["versionedKeyIdentifier"] != .string(versioned)
-        keyVaultProperties["lastKeyRotationTimestamp"] = rotated
-            ? .string(ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(now))))
-            : previous["lastKeyRotationTimestamp"]
-        properties["encryption"] = .object(JSONObject([("status", .string("enabled")), ("keyVaultProperties", .object(keyVaultProperties))]))
+        let previous = existing?.properties.encryption?.keyVaultProperties
+        let rotated = previous?.versionedKeyIdentifier.map { $0 != versioned } ?? false
+        properties.encryption = .init(status: "enabled", keyVaultProperties: .init(
+            keyIdentifier: keyIdentifier, identity: identityReference, versionedKeyIdentifier: versioned,
+            keyRotationEnabled: reference.version == nil,
+            lastKeyRotationTimestamp: rotated ? ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(now)))
+                                              : previous?.lastKeyRotationTimestamp))
         return CustomerManagedKeyID.make(principalID: principalID, keyIdentifier: keyIdentifier)
     }
 
@@ -371,10 +369,10 @@ package struct Registries: Sendable {
     package func followLatestKeyVersions(now: Int64 = Int64(Date().timeIntervalSince1970)) async throws -> [String] {
         var rotated: [String] = []
         for document in try await documents.documents(type: Self.type, name: nil) {
-            var resource = try JSONText.parse(document.body)
-            let properties = resource["properties"]["encryption"]["keyVaultProperties"]
-            guard properties["keyRotationEnabled"] == .bool(true), case .string(let identifier) = properties["keyIdentifier"],
-                  case .string(let versioned) = properties["versionedKeyIdentifier"], case .string(let name) = resource["name"],
+            var resource = try RegistryResource.stored(document.body)
+            let name = resource.name
+            guard let properties = resource.properties.encryption?.keyVaultProperties, properties.keyRotationEnabled == true,
+                  let identifier = properties.keyIdentifier, let versioned = properties.versionedKeyIdentifier,
                   let keyID = try await registry.keyEncryptionKeyID(registry: name.lowercased()),
                   let (principalID, _) = CustomerManagedKeyID.parse(keyID),
                   let principal = try await directory.principal(objectID: principalID) else { continue }
@@ -387,16 +385,10 @@ package struct Registries: Sendable {
             }
             guard latest != versioned else { continue }
             try await registry.rewrapMasterKey(registry: name.lowercased(), keyWrapperID: keyID)
-            if case .object(var object) = resource, case .object(var props) = resource["properties"],
-               case .object(var encryption) = resource["properties"]["encryption"], case .object(var kv) = properties {
-                kv["versionedKeyIdentifier"] = .string(latest)
-                kv["lastKeyRotationTimestamp"] = .string(ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(now))))
-                encryption["keyVaultProperties"] = .object(kv)
-                props["encryption"] = .object(encryption)
-                object["properties"] = .object(props)
-                resource = .object(object)
-            }
-            try await documents.putDocument(StoredDocument(id: document.id, type: Self.type, name: document.name, body: JSONText.serialize(resource)))
+            resource.properties.encryption?.keyVaultProperties?.versionedKeyIdentifier = latest
+            resource.properties.encryption?.keyVaultProperties?.lastKeyRotationTimestamp =
+                ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(now)))
+            try await documents.putDocument(StoredDocument(id: document.id, type: Self.type, name: document.name, body: JSONText.serialize(try resource.json)))
             rotated.append(name)
         }
         return rotated
@@ -418,24 +410,24 @@ package struct Registries: Sendable {
 
     /// Fills in principal and client ids: a system-assigned identity is created for the registry; user-assigned ones must exist.
     private func resolveIdentity(_ identity: JSONValue, registryID: String, name: String,
-                                 authorizeAssignment: (String) async throws -> Void) async throws -> JSONValue {
-        guard case .string(let typeText) = identity["type"] else { return .null }
+                                 authorizeAssignment: (String) async throws -> Void) async throws -> RegistryResource.Identity? {
+        guard case .string(let typeText) = identity["type"] else { return nil }
         let kinds = Set(typeText.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
         guard kinds.isSubset(of: ["systemassigned", "userassigned", "none"]) else {
             throw AzureErrorResponse(.badRequest, code: "InvalidIdentityType", message: "Identity type '\(typeText)' is not supported.")
         }
-        if kinds == ["none"] { return .null }
-        var result = JSONObject([("type", .string(typeText))])
+        if kinds == ["none"] { return nil }
+        var result = RegistryResource.Identity(type: typeText)
         if kinds.contains("systemassigned") {
             let principal = try await directory.managedIdentity(resourceID: registryID, displayName: name)
-            result["principalId"] = .string(principal.objectId)
-            result["tenantId"] = .string(principal.tenantId)
+            result.principalId = principal.objectId
+            result.tenantId = principal.tenantId
         }
         if kinds.contains("userassigned") {
             guard case .object(let assigned) = identity["userAssignedIdentities"], !assigned.isEmpty else {
                 throw AzureErrorResponse(.badRequest, code: "InvalidIdentity", message: "UserAssigned identity type needs userAssignedIdentities.")
             }
-            var resolved = JSONObject()
+            var resolved: [String: RegistryResource.Identity.UserAssigned] = [:]
             for resourceID in assigned.keys {
                 // Only user-assigned identities: a registry's (or anything's) system identity is its own alone.
                 let segments = resourceID.lowercased().split(separator: "/")
@@ -450,11 +442,11 @@ package struct Registries: Sendable {
                     throw AzureErrorResponse(.badRequest, code: "InvalidUserAssignedIdentity",
                                              message: "The user-assigned identity '\(resourceID)' was not found.")
                 }
-                resolved[resourceID] = .object(JSONObject([("principalId", .string(principal.objectId)), ("clientId", .string(principal.appId))]))
+                resolved[resourceID] = .init(principalId: principal.objectId, clientId: principal.appId)
             }
-            result["userAssignedIdentities"] = .object(resolved)
+            result.userAssignedIdentities = resolved
         }
-        return .object(result)
+        return result
     }
 }
 

@@ -36,8 +36,8 @@ public struct RegistryAccess: Sendable {
 
     public func passwordGrants(username: String, password: String, service: String,
                                requested: [AccessGrant]) async -> (subject: String, grants: [AccessGrant])? {
-        if let registry = try? await registryResource(named: username), registry["properties"]["adminUserEnabled"] == .bool(true),
-           case .string(let id) = registry["id"], (try? await credentials.matches(registryID: id, password: password)) == true {
+        if let registry = try? await registryResource(named: username), registry.properties.adminUserEnabled == true,
+           (try? await credentials.matches(registryID: registry.id, password: password)) == true {
             return (username, grants(service: service, requested: requested) { name in
                 name.lowercased() == username.lowercased() ? ["pull", "push", "delete", "metadata_read"] : []
             })
@@ -50,8 +50,8 @@ public struct RegistryAccess: Sendable {
     private func tokenGrants(username: String, password: String, service: String, requested: [AccessGrant]) async -> (subject: String, grants: [AccessGrant])? {
         let registries = Set(requested.compactMap { registryName(of: $0, service: service) })
         let tokenRegistry = registryOfService(service)?.lowercased() ?? (registries.count == 1 ? registries.first : nil)
-        guard let tokenRegistry, let registry = try? await registryResource(named: tokenRegistry), case .string(let id) = registry["id"],
-              let access = try? await tokens.access(registryID: id, tokenName: username, password: password) else { return nil }
+        guard let tokenRegistry, let registry = try? await registryResource(named: tokenRegistry),
+              let access = try? await tokens.access(registryID: registry.id, tokenName: username, password: password) else { return nil }
         let (password, actions) = access
         let granted: [AccessGrant] = requested.compactMap { scope in
             guard scope.type == "repository", registryName(of: scope, service: service) == tokenRegistry else { return nil }
@@ -71,8 +71,8 @@ public struct RegistryAccess: Sendable {
     public func isActive(subject: String) async -> Bool {
         guard subject.hasPrefix(Self.tokenSubjectPrefix) else { return true }
         let parts = subject.dropFirst(Self.tokenSubjectPrefix.count).split(separator: "/", maxSplits: 2).map(String.init)
-        guard parts.count == 3, let registry = try? await registryResource(named: parts[0]), case .string(let id) = registry["id"] else { return false }
-        return (try? await tokens.isValid(registryID: id, tokenName: parts[1], password: parts[2])) == true
+        guard parts.count == 3, let registry = try? await registryResource(named: parts[0]) else { return false }
+        return (try? await tokens.isValid(registryID: registry.id, tokenName: parts[1], password: parts[2])) == true
     }
 
     package static let tokenSubjectPrefix = "token:"
@@ -98,8 +98,8 @@ public struct RegistryAccess: Sendable {
     public func grants(principalID: String, service: String, requested: [AccessGrant]) async -> [AccessGrant] {
         var allowedByRegistry: [String: Set<String>] = [:]
         for name in Set(requested.compactMap { registryName(of: $0, service: service) }) {
-            guard let registry = try? await registryResource(named: name), case .string(let id) = registry["id"],
-                  let permitted = try? await directory.permitted(principalID, among: Self.dataActions.map(\.rbac), at: id) else { continue }
+            guard let registry = try? await registryResource(named: name),
+                  let permitted = try? await directory.permitted(principalID, among: Self.dataActions.map(\.rbac), at: registry.id) else { continue }
             var actions = Set(Self.dataActions.filter { permitted.contains($0.rbac) }.map(\.action))
             // Who may pull may read the metadata ACR's API shows (AcrPull's `…/repositories/metadata/read`).
             if actions.contains("pull") { actions.insert("metadata_read") }
@@ -132,7 +132,7 @@ public struct RegistryAccess: Sendable {
         return first.lowercased()
     }
 
-    private func registryResource(named name: String) async throws -> JSONValue? {
-        try await documents.documents(type: Registries.type, name: name.lowercased()).first.map { try JSONText.parse($0.body) }
+    private func registryResource(named name: String) async throws -> RegistryResource? {
+        try await documents.documents(type: Registries.type, name: name.lowercased()).first.map { try RegistryResource.stored($0.body) }
     }
 }

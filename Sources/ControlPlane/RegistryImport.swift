@@ -10,7 +10,7 @@ import RegistryService
 /// the target (the operation's own check) and pull on the source (checked here through `authorizeSource`), as in Azure.
 package extension Registries {
     package func importImage(targetID: String, body: JSONValue, authorizeSource: (String) async throws -> Void) async throws {
-        guard let target = try await get(id: targetID), case .string(let targetName) = target["name"] else {
+        guard let targetName = try await get(id: targetID)?.name else {
             throw AzureErrorResponse(.notFound, code: "ResourceNotFound", message: "The registry was not found.")
         }
         let source = body["source"]
@@ -18,9 +18,7 @@ package extension Registries {
             throw Self.invalid("source.sourceImage (repository:tag or repository@digest) is required.")
         }
         let sourceRegistry = try await sourceRegistry(source)
-        guard case .string(let sourceID) = sourceRegistry["id"], case .string(let sourceName) = sourceRegistry["name"] else {
-            throw Self.invalid("The source registry was not found.")
-        }
+        let (sourceID, sourceName) = (sourceRegistry.id, sourceRegistry.name)
         try await authorizeSource(sourceID)
         try Self.refuseIfNetworkRestricted(sourceRegistry)
         let (repository, reference) = try Self.parseImage(image)
@@ -58,7 +56,7 @@ package extension Registries {
 
     /// The source registry: by resource id, or by its login server (`registryUri`). Registries elsewhere are out of
     /// reach (Coffer talks to no other network).
-    private func sourceRegistry(_ source: JSONValue) async throws -> JSONValue {
+    private func sourceRegistry(_ source: JSONValue) async throws -> RegistryResource {
         if case .string(let id) = source["resourceId"] {
             guard let registry = try await get(id: id) else { throw Self.invalid("The source registry '\(id.prefix(300))' was not found.") }
             return registry
@@ -66,20 +64,20 @@ package extension Registries {
         guard case .string(let uri) = source["registryUri"] else { throw Self.invalid("source.resourceId or source.registryUri is required.") }
         let host = uri.lowercased().replacingOccurrences(of: "https://", with: "").trimmingCharacters(in: CharacterSet(charactersIn: "/"))
         let name = String(host.prefix { $0 != "." })
-        guard !name.isEmpty, loginServer(name) == host, let registry = try await documents.documents(type: Self.type, name: name).first else {
+        guard !name.isEmpty, loginServer(name) == host, let registry = try await get(named: name) else {
             throw AzureErrorResponse(.badRequest, code: "ImportSourceNotSupported",
                                      message: "Coffer imports only from its own registries; '\(uri.prefix(200))' is not one.")
         }
-        return try JSONText.parse(registry.body)
+        return registry
     }
 
     /// A source behind a firewall (public access disabled, or default action Deny) lets imports through only when it
     /// lets trusted services by (`networkRuleBypassOptions: AzureServices`, Azure's default): an import must not be a
     /// way around the rules a pull would meet.
-    package static func refuseIfNetworkRestricted(_ registry: JSONValue) throws {
-        let properties = registry["properties"]
-        let restricted = properties["publicNetworkAccess"] == .string("Disabled") || properties["networkRuleSet"]["defaultAction"] == .string("Deny")
-        guard restricted, properties["networkRuleBypassOptions"] == .string("None") else { return }
+    package static func refuseIfNetworkRestricted(_ registry: RegistryResource) throws {
+        let properties = registry.properties
+        let restricted = properties.publicNetworkAccess?.lowercased() == "disabled" || properties.networkRuleSet?.defaultAction?.lowercased() == "deny"
+        guard restricted, properties.networkRuleBypassOptions?.lowercased() == "none" else { return }
         throw AzureErrorResponse(.forbidden, code: "ImportSourceNetworkRestricted",
                                  message: "The source registry's network rules do not let trusted services through (networkRuleBypassOptions is None).")
     }

@@ -35,7 +35,7 @@ public final class RegistryNetworkRules: Sendable {
             rules = cached.rules
         } else {
             // A registry made without the resource manager (the default one) has no rules; a read failure throws.
-            let document = try await documents.documents(type: Registries.type, name: registry).first.map { try JSONText.parse($0.body) }
+            let document = try await documents.documents(type: Registries.type, name: registry).first.map { try RegistryResource.stored($0.body) }
             rules = document.flatMap { try? Self.rules(of: $0) }
             cache.withLock { $0[registry] = (rules, now + lifetime) }
         }
@@ -54,31 +54,29 @@ public final class RegistryNetworkRules: Sendable {
     }
 
     /// Whether a registry resource asks for rules at all (deny by default, or any IP rule), valid or not.
-    package static func declaresRules(_ registry: JSONValue) -> Bool {
-        let ruleSet = registry["properties"]["networkRuleSet"]
-        if case .string(let action) = ruleSet["defaultAction"], action.lowercased() == "deny" { return true }
-        if case .array(let ipRules) = ruleSet["ipRules"], !ipRules.isEmpty { return true }
-        return false
+    package static func declaresRules(_ registry: RegistryResource) -> Bool {
+        let ruleSet = registry.properties.networkRuleSet
+        return ruleSet?.defaultAction?.lowercased() == "deny" || ruleSet?.ipRules?.isEmpty == false
     }
 
     /// The rules in a registry resource; throws Azure's 400 for a malformed rule.
-    package static func rules(of registry: JSONValue) throws -> Rules {
-        let ruleSet = registry["properties"]["networkRuleSet"]
+    package static func rules(of registry: RegistryResource) throws -> Rules {
+        let ruleSet = registry.properties.networkRuleSet
         var allowed: [AddressRange] = []
-        if case .array(let ipRules) = ruleSet["ipRules"] {
+        if let ipRules = ruleSet?.ipRules {
             for rule in ipRules {
-                guard case .string(let value) = rule["value"], let range = AddressRange(value) else {
+                guard let value = rule.value, let range = AddressRange(value) else {
                     throw AzureErrorResponse(.badRequest, code: "InvalidIpRule",
                                              message: "Each ipRules entry needs a value that is an IP address or a CIDR range (e.g. 203.0.113.0/24).")
                 }
-                if case .string(let action) = rule["action"], action.lowercased() != "allow" {
+                if let action = rule.action, action.lowercased() != "allow" {
                     throw AzureErrorResponse(.badRequest, code: "InvalidIpRule", message: "The only ipRules action is Allow.")
                 }
                 allowed.append(range)
             }
         }
-        let denyByDefault = { if case .string(let action) = ruleSet["defaultAction"] { action.lowercased() == "deny" } else { false } }()
-        let disabled = { if case .string(let access) = registry["properties"]["publicNetworkAccess"] { access.lowercased() == "disabled" } else { false } }()
+        let denyByDefault = ruleSet?.defaultAction?.lowercased() == "deny"
+        let disabled = registry.properties.publicNetworkAccess?.lowercased() == "disabled"
         return Rules(publicAccessDisabled: disabled, denyByDefault: denyByDefault, allowed: allowed)
     }
 }

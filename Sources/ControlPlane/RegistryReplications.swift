@@ -34,11 +34,11 @@ package struct RegistryReplications: Sendable {
         guard let registry = try await registries.get(id: registryID) else {
             throw AzureErrorResponse(.notFound, code: "ResourceNotFound", message: "The registry \(registryID.split(separator: "/").last ?? "") was not found.")
         }
-        if case .string(let status) = registry["properties"]["encryption"]["status"], status.lowercased() == "enabled" {
+        if registry.properties.customerManagedKeyEnabled {
             throw AzureErrorResponse(.badRequest, code: "GeoReplicationNotSupportedWithCustomerManagedKey",
                                      message: "Geo-replication is not supported on a registry encrypted with a customer-managed key.")
         }
-        guard case .string("Premium") = registry["sku"]["name"] else {
+        guard registry.sku.name == "Premium" else {
             throw AzureErrorResponse(.badRequest, code: "GeoReplicationRequiresPremium", message: "Geo-replication is only available on the Premium SKU.")
         }
         let id = "\(registryID)/replications/\(name)"

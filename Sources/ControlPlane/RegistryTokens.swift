@@ -330,7 +330,7 @@ package struct RegistryTokens: Sendable {
         return .object(object)
     }
 
-    private func registry(_ registryID: String) async throws -> JSONValue {
+    private func registry(_ registryID: String) async throws -> RegistryResource {
         guard let registry = try await registries.get(id: registryID) else { throw notFound("registry", String(registryID.split(separator: "/").last ?? "")) }
         return registry
     }

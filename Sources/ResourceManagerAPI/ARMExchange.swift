@@ -91,7 +91,7 @@ struct ARMExchange {
             return jsonResponse(.object(JSONObject([("value", .array(try await api.registries.listPresented(under: groupID(group))))])))
         case .getRegistry:
             guard let registry = try await api.registries.get(id: route.scope) else { throw registryNotFound(route["registry"], group: group) }
-            return jsonResponse(await api.registries.presented(registry))
+            return jsonResponse(try await api.registries.presented(registry))
         case .putRegistry, .patchRegistry: return try await putRegistry(id: route.scope, name: route["registry"], group: group)
         case .deleteRegistry: return try await delete(Registries.type, id: route.scope, name: route["registry"])
         case .listCredentials: return jsonResponse(try await api.registries.listCredentials(id: route.scope))
@@ -343,7 +343,7 @@ struct ARMExchange {
         if request.method == .patch {
             guard let existing = try await api.registries.get(id: id) else { throw registryNotFound(name, group: group) }
             if case .object(var merged) = body, merged["location"] == nil {
-                merged["location"] = existing["location"]
+                merged["location"] = .string(existing.location)
                 body = .object(merged)
             }
         }

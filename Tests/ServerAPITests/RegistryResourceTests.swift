@@ -1,0 +1,56 @@
+import Foundation
+import HummingbirdTesting
+import JMESPath
+import Testing
+@testable import CofferServer
+
+/// A registry resource is typed: a property of the wrong type is refused with the path of the field, and what a client
+/// invents (or what only the server may say) is not stored.
+@Suite struct RegistryResourceTests {
+    @Test func wrongTypesAreRefusedAndInventedPropertiesAreNotStored() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        let group = "\(fixture.subscription)/resourceGroups/typed"
+        let owner = try fixture.token(for: try await fixture.principal("owner", roles: [(.owner, fixture.subscription)]))
+        let registry = "\(group)/providers/Microsoft.ContainerRegistry/registries/typedregistry"
+        try await fixture.test { client in
+            try await client.armOK(.put, group, token: owner, body: #"{"location":"westeurope"}"#)
+            let refusals = [
+                (#"{"adminUserEnabled":"yes"}"#, "adminUserEnabled"),
+                (#"{"policies":{"retentionPolicy":{"days":1e30,"status":"disabled"}}}"#, "policies.retentionPolicy.days"),
+                (#"{"networkRuleSet":{"ipRules":"10.0.0.1"}}"#, "networkRuleSet.ipRules"),
+                (#"{"encryption":{"keyVaultProperties":{}}}"#, "encryption.status"),
+            ]
+            for (properties, field) in refusals {
+                let response = try await client.arm(.put, registry, token: owner,
+                                                    body: #"{"location":"westeurope","sku":{"name":"Premium"},"properties":\#(properties)}"#)
+                #expect(response.status == .badRequest, "\(properties)")
+                let error = try JSONText.parse(String(buffer: response.body))["error"]
+                #expect(error["code"] == .string("InvalidRequestContent"))
+                #expect({ if case .string(let message) = error["message"] { message.contains(field) } else { false } }(), "\(error)")
+            }
+            let tags = try await client.arm(.put, registry, token: owner, body: #"{"location":"westeurope","sku":{"name":"Basic"},"tags":{"team":7}}"#)
+            #expect(tags.status == .badRequest)
+            // Nothing was created by the refused requests.
+            #expect(try await client.arm(.get, registry, token: owner).status == .notFound)
+
+            let created = try await client.arm(.put, registry, token: owner, body: """
+                {"location":"westeurope","sku":{"name":"basic"},"properties":{"adminUserEnabled":true,"inventedProperty":{"x":1},
+                 "provisioningState":"Failed","loginServer":"elsewhere.example","status":{"displayStatus":"Ready"}}}
+                """)
+            #expect(created.status == .created, "\(String(buffer: created.body))")
+            let shown = try JSONText.parse(String(buffer: try await client.armOK(.get, registry, token: owner).body))
+            #expect(shown["properties"]["inventedProperty"] == .null)
+            #expect(shown["properties"]["status"] == .null)
+            #expect(shown["properties"]["provisioningState"] == .string("Succeeded"))
+            #expect(shown["properties"]["loginServer"] == .string("typedregistry.cr.localhost:8443"))
+            #expect(shown["properties"]["adminUserEnabled"] == .bool(true))
+            #expect(shown["sku"]["name"] == .string("Basic"))
+            // An update names only what changes; the rest is kept.
+            try await client.armOK(.put, registry, token: owner, body: #"{"properties":{"publicNetworkAccess":"Disabled"}}"#)
+            let updated = try JSONText.parse(String(buffer: try await client.armOK(.get, registry, token: owner).body))
+            #expect(updated["properties"]["adminUserEnabled"] == .bool(true))
+            #expect(updated["properties"]["publicNetworkAccess"] == .string("Disabled"))
+            #expect(updated["location"] == .string("westeurope"))
+        }
+    }
+}
