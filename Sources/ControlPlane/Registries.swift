@@ -50,6 +50,10 @@ package struct Registries: Sendable {
         "retentionpolicy": "retentionPolicy", "exportpolicy": "exportPolicy", "days": "days", "type": "type",
         "publicnetworkaccess": "publicNetworkAccess", "zoneredundancy": "zoneRedundancy", "dataendpointenabled": "dataEndpointEnabled",
         "networkrulebypassoptions": "networkRuleBypassOptions", "anonymouspullenabled": "anonymousPullEnabled",
+        "regionendpointenabled": "regionEndpointEnabled", "value": "value", "action": "action", "id": "id",
+        "userassignedidentities": "userAssignedIdentities", "principalid": "principalId", "clientid": "clientId", "tenantid": "tenantId",
+        "versionedkeyidentifier": "versionedKeyIdentifier", "keyrotationenabled": "keyRotationEnabled",
+        "lastkeyrotationtimestamp": "lastKeyRotationTimestamp", "lastupdatedtime": "lastUpdatedTime",
     ]
 
     package static func canonical(_ value: JSONValue) -> JSONValue {

@@ -42,29 +42,63 @@ package struct RegistryReplications: Sendable {
             throw AzureErrorResponse(.badRequest, code: "GeoReplicationRequiresPremium", message: "Geo-replication is only available on the Premium SKU.")
         }
         let id = "\(registryID)/replications/\(name)"
-        let existing = try await get(id: id)
-        guard case .string(let location) = body["location"].isNull ? existing?["location"] ?? .null : body["location"], !location.isEmpty else {
+        let existing = try await get(id: id).map { try ResourceProviders.decode(ReplicationResource.self, from: $0) }
+        var request = body
+        if case .object(var object) = body, object["properties"] != nil {
+            object["properties"] = Registries.canonical(body["properties"])  // templates may spell names in any case
+            request = .object(object)
+        }
+        let requested = try ResourceProviders.decode(ReplicationRequest.self, from: request)
+        guard let location = requested.location ?? existing?.location, !location.isEmpty else {
             throw AzureErrorResponse(.badRequest, code: "LocationRequired", message: "The location property is required for this definition.")
         }
-        var properties = JSONObject([("regionEndpointEnabled", .bool(true)), ("zoneRedundancy", .string("Disabled"))])
-        if case .object(let old) = existing?["properties"] ?? .null { for key in old.keys { properties[key] = old[key] } }
-        if case .object(let requested) = body["properties"] {
-            for key in requested.keys where ["regionendpointenabled", "zoneredundancy"].contains(key.lowercased()) {
-                properties[key.lowercased() == "zoneredundancy" ? "zoneRedundancy" : "regionEndpointEnabled"] = requested[key]
-            }
+        if let zoneRedundancy = requested.properties?.zoneRedundancy, !["enabled", "disabled"].contains(zoneRedundancy.lowercased()) {
+            throw AzureErrorResponse(.badRequest, code: "InvalidRequestContent", message: "properties.zoneRedundancy is Enabled or Disabled.")
         }
-        properties["provisioningState"] = .string("Succeeded")
-        properties["status"] = .object(JSONObject([("displayStatus", .string("Ready"))]))
-        let resource = JSONObject([
-            ("id", .string(id)), ("name", .string(name)), ("type", .string("Microsoft.ContainerRegistry/registries/replications")),
-            ("location", .string(location)), ("tags", body["tags"].isNull ? existing?["tags"] ?? .object(JSONObject()) : body["tags"]),
-            ("properties", .object(properties)),
-        ])
-        try await documents.putDocument(StoredDocument(id: id, type: Self.type, name: name, body: JSONText.serialize(.object(resource))))
-        return (.object(resource), existing == nil)
+        let resource = ReplicationResource(
+            id: id, name: name, location: location, tags: requested.tags ?? existing?.tags ?? [:],
+            properties: .init(
+                regionEndpointEnabled: requested.properties?.regionEndpointEnabled ?? existing?.properties.regionEndpointEnabled ?? true,
+                zoneRedundancy: requested.properties?.zoneRedundancy ?? existing?.properties.zoneRedundancy ?? "Disabled"))
+        let stored = try ResourceProviders.encode(resource)
+        try await documents.putDocument(StoredDocument(id: id, type: Self.type, name: name, body: JSONText.serialize(stored)))
+        return (stored, existing == nil)
     }
 
     package func delete(id: String) async throws -> Bool {
         try await documents.deleteDocument(id: id)
+    }
+}
+
+/// A replication as stored and shown: one storage serves every region, so it is always ready.
+package struct ReplicationResource: Codable, Sendable {
+    package var id: String
+    package var name: String
+    package var type = "Microsoft.ContainerRegistry/registries/replications"
+    package var location: String
+    package var tags: [String: String]
+    package var properties: Properties
+
+    package struct Properties: Codable, Sendable {
+        package var regionEndpointEnabled: Bool
+        package var zoneRedundancy: String
+        package var provisioningState = "Succeeded"
+        package var status = Status()
+
+        package struct Status: Codable, Sendable {
+            package var displayStatus = "Ready"
+        }
+    }
+}
+
+/// What a replication PUT may say.
+private struct ReplicationRequest: Decodable {
+    var location: String?
+    var tags: [String: String]?
+    var properties: Properties?
+
+    struct Properties: Decodable {
+        var regionEndpointEnabled: Bool?
+        var zoneRedundancy: String?
     }
 }

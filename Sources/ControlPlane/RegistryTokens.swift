@@ -39,16 +39,21 @@ package struct RegistryTokens: Sendable {
 
     package func listScopeMaps(registryID: String) async throws -> [JSONValue] {
         _ = try await registry(registryID)
-        let stored = try await documents.documents(under: registryID.lowercased() + "/scopemaps/", type: Self.scopeMapType).map { try JSONText.parse($0.body) }
-        return Self.systemScopeMaps.map { systemScopeMap($0, registryID: registryID) } + stored
+        let stored = try await documents.documents(under: registryID.lowercased() + "/scopemaps/", type: Self.scopeMapType)
+            .map { try ResourceProviders.encode(try Self.stored(ScopeMapResource.self, $0.body)) }
+        return try Self.systemScopeMaps.map { try ResourceProviders.encode(systemScopeMap($0, registryID: registryID)) } + stored
     }
 
     package func scopeMap(id: String) async throws -> JSONValue? {
+        try await storedScopeMap(id: id).map(ResourceProviders.encode)
+    }
+
+    private func storedScopeMap(id: String) async throws -> ScopeMapResource? {
         let registryID = Self.parent(of: id, child: "scopeMaps")
         if let system = Self.systemScopeMaps.first(where: { id.lowercased().hasSuffix("/scopemaps/" + $0.name) }) {
             return try await registries.get(id: registryID) == nil ? nil : systemScopeMap(system, registryID: registryID)
         }
-        return try await documents.document(id: id.lowercased()).map { try JSONText.parse($0.body) }
+        return try await documents.document(id: id.lowercased()).map { try Self.stored(ScopeMapResource.self, $0.body) }
     }
 
     /// Creates or replaces (PUT) or updates (PATCH: the actions and description given) a user-defined scope map.
@@ -59,34 +64,21 @@ package struct RegistryTokens: Sendable {
             throw AzureErrorResponse(.badRequest, code: "InvalidResourceName", message: "Names starting with '_' are reserved for system scope maps.")
         }
         _ = try await registry(registryID)
-        let existing = try await scopeMap(id: id)
+        let existing = try await storedScopeMap(id: id)
         if patch, existing == nil { throw notFound("scope map", name) }
-        var actions: [String] = []
-        if case .array(let items) = body["properties"]["actions"] {
-            actions = try items.map { item in
-                guard case .string(let action) = item else { throw Self.invalidAction("\(item)") }
-                _ = try Self.parseAction(action)
-                return action
-            }
-        } else if patch, case .array(let old) = existing?["properties"]["actions"] ?? .null {
-            actions = old.compactMap { if case .string(let action) = $0 { action } else { nil } }
-        }
+        let requested = try ResourceProviders.decode(ScopeMapRequest.self, from: body).properties
+        let actions = requested?.actions ?? (patch ? existing?.properties.actions ?? [] : [])
         guard !actions.isEmpty, actions.count <= 500 else {
             throw AzureErrorResponse(.badRequest, code: "InvalidScopeMapActions", message: "A scope map needs 1 to 500 actions.")
         }
-        var description = existing?["properties"]["description"] ?? .string("")
-        if case .string(let text) = body["properties"]["description"] { description = .string(String(text.prefix(256))) }
-        let created = existing?["properties"]["creationDate"] ?? .string(Self.now())
-        let resource = JSONObject([
-            ("id", .string(id)), ("name", .string(name)), ("type", .string("Microsoft.ContainerRegistry/registries/scopeMaps")),
-            ("properties", .object(JSONObject([
-                ("description", description), ("type", .string("UserDefined")), ("creationDate", created),
-                ("provisioningState", .string("Succeeded")), ("actions", .array(actions.map(JSONValue.string))),
-            ]))),
-        ])
+        for action in actions { _ = try Self.parseAction(action) }
+        let resource = ScopeMapResource(id: id, name: name, properties: .init(
+            description: requested?.description.map { String($0.prefix(256)) } ?? existing?.properties.description ?? "",
+            type: "UserDefined", creationDate: existing?.properties.creationDate ?? Self.now(), actions: actions))
+        let stored = try ResourceProviders.encode(resource)
         try await documents.putDocument(StoredDocument(id: id.lowercased(), type: Self.scopeMapType, name: name.lowercased(),
-                                                       body: JSONText.serialize(.object(resource))))
-        return (.object(resource), existing == nil)
+                                                       body: JSONText.serialize(stored)))
+        return (stored, existing == nil)
     }
 
     package func deleteScopeMap(id: String) async throws -> Bool {
@@ -96,15 +88,10 @@ package struct RegistryTokens: Sendable {
         return try await documents.deleteDocument(id: id.lowercased())
     }
 
-    private func systemScopeMap(_ map: (name: String, actions: [String], description: String), registryID: String) -> JSONValue {
-        .object(JSONObject([
-            ("id", .string("\(registryID)/scopeMaps/\(map.name)")), ("name", .string(map.name)),
-            ("type", .string("Microsoft.ContainerRegistry/registries/scopeMaps")),
-            ("properties", .object(JSONObject([
-                ("description", .string(map.description)), ("type", .string("SystemDefined")), ("creationDate", .string("2020-01-01T00:00:00Z")),
-                ("provisioningState", .string("Succeeded")), ("actions", .array(map.actions.map { .string("repositories/*/\($0)") })),
-            ]))),
-        ]))
+    private func systemScopeMap(_ map: (name: String, actions: [String], description: String), registryID: String) -> ScopeMapResource {
+        ScopeMapResource(id: "\(registryID)/scopeMaps/\(map.name)", name: map.name, properties: .init(
+            description: map.description, type: "SystemDefined", creationDate: "2020-01-01T00:00:00Z",
+            actions: map.actions.map { "repositories/*/\($0)" }))
     }
 
     /// `repositories/<repository or prefix*>/<content|metadata>/<read|write|delete>`.
@@ -138,7 +125,8 @@ package struct RegistryTokens: Sendable {
 
     package func listTokens(registryID: String) async throws -> [JSONValue] {
         _ = try await registry(registryID)
-        return try await documents.documents(under: registryID.lowercased() + "/tokens/", type: Self.tokenType).map { Self.presented(try JSONText.parse($0.body)) }
+        return try await documents.documents(under: registryID.lowercased() + "/tokens/", type: Self.tokenType)
+            .map { try Self.presented(try Self.stored(TokenResource.self, $0.body)) }
     }
 
     package func token(id: String) async throws -> JSONValue? {
@@ -151,50 +139,42 @@ package struct RegistryTokens: Sendable {
         let registryID = Self.parent(of: id, child: "tokens")
         try Self.validateName(name, kind: "token")
         _ = try await registry(registryID)
-        var requestedMap: JSONValue = .null
-        if case .string(let requested) = body["properties"]["scopeMapId"] {
-            guard requested.lowercased().hasPrefix(registryID.lowercased() + "/scopemaps/"), try await scopeMap(id: requested) != nil else {
-                throw AzureErrorResponse(.badRequest, code: "ScopeMapNotFound", message: "The scope map '\(requested.prefix(300))' does not exist in this registry.")
+        let requested = try ResourceProviders.decode(TokenRequest.self, from: body).properties
+        if let scopeMapID = requested?.scopeMapId {
+            guard scopeMapID.lowercased().hasPrefix(registryID.lowercased() + "/scopemaps/"), try await storedScopeMap(id: scopeMapID) != nil else {
+                throw AzureErrorResponse(.badRequest, code: "ScopeMapNotFound", message: "The scope map '\(scopeMapID.prefix(300))' does not exist in this registry.")
             }
-            requestedMap = .string(requested)
         }
-        var status: JSONValue = .null
-        if case .string(let requested) = body["properties"]["status"] {
-            guard ["enabled", "disabled"].contains(requested.lowercased()) else {
+        let status = try requested?.status.map { status in
+            guard ["enabled", "disabled"].contains(status.lowercased()) else {
                 throw AzureErrorResponse(.badRequest, code: "InvalidRequestContent", message: "status is enabled or disabled.")
             }
-            status = .string(requested.lowercased())
+            return status.lowercased()
         }
         let (token, created) = try await changeToken(id: id, name: name) { existing in
             if patch, existing == nil { throw notFound("token", name) }
-            let scopeMapID = requestedMap.isNull ? existing?["properties"]["scopeMapId"] ?? .null : requestedMap
-            guard case .string = scopeMapID else {
+            guard let scopeMapID = requested?.scopeMapId ?? existing?.properties.scopeMapId else {
                 throw AzureErrorResponse(.badRequest, code: "InvalidRequestContent", message: "A token needs properties.scopeMapId.")
             }
-            var passwords: [JSONValue] = { if case .array(let old) = existing?["properties"]["credentials"]["passwords"] ?? .null { old } else { [] } }()
-            if case .array(let kept) = body["properties"]["credentials"]["passwords"] {
-                let names = Set(kept.compactMap { if case .string(let name) = $0["name"] { name.lowercased() } else { nil } })
-                passwords = passwords.filter { if case .string(let name) = $0["name"] { names.contains(name.lowercased()) } else { false } }
+            var passwords = existing?.properties.credentials.passwords ?? []
+            if let kept = requested?.credentials?.passwords {
+                let names = Set(kept.compactMap { $0.name?.lowercased() })
+                passwords = passwords.filter { names.contains($0.name.lowercased()) }
             }
-            return .object(JSONObject([
-                ("id", .string(id)), ("name", .string(name)), ("type", .string("Microsoft.ContainerRegistry/registries/tokens")),
-                ("properties", .object(JSONObject([
-                    ("creationDate", existing?["properties"]["creationDate"] ?? .string(Self.now())), ("provisioningState", .string("Succeeded")),
-                    ("scopeMapId", scopeMapID), ("status", status.isNull ? existing?["properties"]["status"] ?? .string("enabled") : status),
-                    ("credentials", .object(JSONObject([("certificates", .array([])), ("passwords", .array(passwords))]))),
-                ]))),
-            ]))
+            return TokenResource(id: id, name: name, properties: .init(
+                creationDate: existing?.properties.creationDate ?? Self.now(), scopeMapId: scopeMapID,
+                status: status ?? existing?.properties.status ?? "enabled", credentials: .init(passwords: passwords)))
         }
-        return (Self.presented(token), created)
+        return (try Self.presented(token), created)
     }
 
     /// Reads the token, changes it and writes it back only if nobody wrote it in between (else reads again): a change
     /// made on an old read (a password generated while another was deleted) never brings back what was removed.
-    private func changeToken(id: String, name: String, _ change: (JSONValue?) async throws -> JSONValue) async throws -> (JSONValue, Bool) {
+    private func changeToken(id: String, name: String, _ change: (TokenResource?) async throws -> TokenResource) async throws -> (TokenResource, Bool) {
         for _ in 0..<8 {
             let stored = try await documents.document(id: id.lowercased())
-            let changed = try await change(try stored.map { try JSONText.parse($0.body) })
-            let document = StoredDocument(id: id, type: Self.tokenType, name: name, body: JSONText.serialize(changed))
+            let changed = try await change(try stored.map { try Self.stored(TokenResource.self, $0.body) })
+            let document = StoredDocument(id: id, type: Self.tokenType, name: name, body: JSONText.serialize(try ResourceProviders.encode(changed)))
             if let stored {
                 if try await documents.replaceDocument(document, ifBodyIs: stored.body) { return (changed, false) }
             } else {
@@ -215,50 +195,44 @@ package struct RegistryTokens: Sendable {
 
     /// `generateCredentials`: new values for `password1`, `password2` or (no name) both; each value is shown once.
     package func generateCredentials(registryID: String, body: JSONValue) async throws -> JSONValue {
-        guard case .string(let tokenID) = body["tokenId"], tokenID.lowercased().hasPrefix(registryID.lowercased() + "/tokens/"),
-              let found = try await storedToken(id: tokenID), case .string(let tokenName) = found["name"] else {
+        let request = try ResourceProviders.decode(GenerateCredentialsRequest.self, from: body)
+        guard let tokenID = request.tokenId, tokenID.lowercased().hasPrefix(registryID.lowercased() + "/tokens/"),
+              let tokenName = try await storedToken(id: tokenID)?.name else {
             throw AzureErrorResponse(.badRequest, code: "TokenNotFound", message: "tokenId must name a token of this registry.")
         }
         var names = ["password1", "password2"]
-        if case .string(let name) = body["name"] {
+        if let name = request.name {
             guard names.contains(name.lowercased()) else {
                 throw AzureErrorResponse(.badRequest, code: "InvalidRequestContent", message: "name is password1 or password2.")
             }
             names = [name.lowercased()]
         }
-        var expiry: JSONValue = .null
-        if case .string(let text) = body["expiry"] {
+        let expiry = try request.expiry.map { text in
             guard let date = AzureDates.parse(text), date.timeIntervalSince1970 > Date().timeIntervalSince1970, date.timeIntervalSince1970 < 4e9 else {
                 throw AzureErrorResponse(.badRequest, code: "InvalidRequestContent", message: "expiry must be an ISO 8601 date in the future, before 2096.")
             }
-            expiry = .string(AzureDates.format(date))
+            return AzureDates.format(date)
         }
-        var generated: [(name: String, secret: String, check: JSONValue)] = []
+        let created = Self.now()
+        var generated: [(password: TokenResource.Password, secret: String)] = []
         for name in names {
             let secret = PasswordCredential.generateSecret()
-            let check = try JSONText.parse(String(decoding: try JSONEncoder().encode(PasswordCredential.create(username: tokenName.lowercased(), password: secret)),
-                                                  as: UTF8.self))
-            generated.append((name, secret, check))
+            let check = try PasswordCredential.create(username: tokenName.lowercased(), password: secret)
+            generated.append((.init(name: name, creationTime: created, expiry: expiry, check: check), secret))
         }
-        let created = JSONValue.string(Self.now())
         _ = try await changeToken(id: tokenID, name: tokenName) { token in
-            guard case .object(var object)? = token, case .object(var properties) = object["properties"] ?? .null,
-                  case .object(var credentials) = properties["credentials"] ?? .null else {
-                throw AzureErrorResponse(.badRequest, code: "TokenNotFound", message: "The token was deleted.")
-            }
-            var passwords: [JSONValue] = { if case .array(let old) = credentials["passwords"] ?? .null { old } else { [] } }()
+            guard var token else { throw AzureErrorResponse(.badRequest, code: "TokenNotFound", message: "The token was deleted.") }
+            var passwords = token.properties.credentials.passwords
             for entry in generated {
-                passwords.removeAll { $0["name"] == .string(entry.name) }
-                passwords.append(.object(JSONObject([("name", .string(entry.name)), ("creationTime", created), ("expiry", expiry), ("check", entry.check)])))
+                passwords.removeAll { $0.name == entry.password.name }
+                passwords.append(entry.password)
             }
-            passwords.sort { JSONText.serialize($0["name"]) < JSONText.serialize($1["name"]) }
-            credentials["passwords"] = .array(passwords)
-            properties["credentials"] = .object(credentials)
-            object["properties"] = .object(properties)
-            return .object(object)
+            token.properties.credentials.passwords = passwords.sorted { $0.name < $1.name }
+            return token
         }
         let shown: [JSONValue] = generated.map { entry in
-            .object(JSONObject([("name", .string(entry.name)), ("creationTime", created), ("expiry", expiry), ("value", .string(entry.secret))]))
+            .object(JSONObject([("name", .string(entry.password.name)), ("creationTime", .string(created)),
+                                ("expiry", expiry.map(JSONValue.string) ?? .null), ("value", .string(entry.secret))]))
         }
         return .object(JSONObject([("username", .string(tokenName)), ("passwords", .array(shown))]))
     }
@@ -270,64 +244,49 @@ package struct RegistryTokens: Sendable {
     /// Also names the password that matched (`password1@<creationTime>`), so that its access tokens end with it.
     package func access(registryID: String, tokenName: String, password: String) async throws
         -> (password: String, actions: [(repository: String, action: String)])? {
-        guard let token = try await storedToken(id: "\(registryID)/tokens/\(tokenName)"), token["properties"]["status"] == .string("enabled"),
-              case .array(let passwords) = token["properties"]["credentials"]["passwords"] else { return nil }
+        guard let token = try await storedToken(id: "\(registryID)/tokens/\(tokenName)"), token.properties.status == "enabled" else { return nil }
         let now = Date()
-        let matched = passwords.first { entry in
-            guard Self.isCurrent(entry, now: now),
-                  let check = try? JSONDecoder().decode(PasswordCredential.self, from: Data(JSONText.serialize(entry["check"]).utf8)) else { return false }
-            return check.matches(username: tokenName.lowercased(), password: password)
+        let matched = token.properties.credentials.passwords.first { entry in
+            entry.isCurrent(now: now) && entry.check?.matches(username: tokenName.lowercased(), password: password) == true
         }
-        guard let matched, let identity = Self.identity(of: matched) else { return nil }
-        return (identity, try await scopeActions(of: token))
+        guard let matched else { return nil }
+        return (matched.identity, try await scopeActions(of: token))
     }
 
     /// Whether the token is still enabled and still has the password its access token was granted for (not deleted,
     /// regenerated or expired since): checked on every data-plane request made with that access token.
     package func isValid(registryID: String, tokenName: String, password: String) async throws -> Bool {
-        guard let token = try await storedToken(id: "\(registryID)/tokens/\(tokenName)"), token["properties"]["status"] == .string("enabled"),
-              case .array(let passwords) = token["properties"]["credentials"]["passwords"] else { return false }
-        return passwords.contains { Self.identity(of: $0) == password && Self.isCurrent($0, now: Date()) }
+        guard let token = try await storedToken(id: "\(registryID)/tokens/\(tokenName)"), token.properties.status == "enabled" else { return false }
+        return token.properties.credentials.passwords.contains { $0.identity == password && $0.isCurrent(now: Date()) }
     }
 
-    private static func identity(of password: JSONValue) -> String? {
-        guard case .string(let name) = password["name"], case .string(let created) = password["creationTime"] else { return nil }
-        return "\(name)@\(created)"
-    }
-
-    private static func isCurrent(_ password: JSONValue, now: Date) -> Bool {
-        if case .string(let expiry) = password["expiry"], let date = AzureDates.parse(expiry), date <= now { return false }
-        return true
-    }
-
-    private func scopeActions(of token: JSONValue) async throws -> [(repository: String, action: String)] {
-        guard case .string(let mapID) = token["properties"]["scopeMapId"], let map = try await scopeMap(id: mapID),
-              case .array(let actions) = map["properties"]["actions"] else { return [] }
-        return actions.compactMap { item in
-            guard case .string(let text) = item, let (repository, operation) = try? Self.parseAction(text),
-                  let action = Self.actions[operation] ?? nil else { return nil }
+    private func scopeActions(of token: TokenResource) async throws -> [(repository: String, action: String)] {
+        guard let map = try await storedScopeMap(id: token.properties.scopeMapId) else { return [] }
+        return map.properties.actions.compactMap { text in
+            guard let (repository, operation) = try? Self.parseAction(text), let action = Self.actions[operation] ?? nil else { return nil }
             return (repository, action)
         }
     }
 
     // MARK: helpers
 
-    private func storedToken(id: String) async throws -> JSONValue? {
-        try await documents.document(id: id.lowercased()).map { try JSONText.parse($0.body) }
+    private func storedToken(id: String) async throws -> TokenResource? {
+        try await documents.document(id: id.lowercased()).map { try Self.stored(TokenResource.self, $0.body) }
+    }
+
+    private static func stored<Resource: Decodable>(_ type: Resource.Type, _ body: String) throws -> Resource {
+        do {
+            return try ResourceProviders.decode(type, from: try JSONText.parse(body))
+        } catch {
+            throw AzureErrorResponse(.internalServerError, code: "InternalError", message: "A stored token or scope map could not be read.")
+        }
     }
 
     /// A token as ARM shows it: without the checks of its passwords.
-    package static func presented(_ token: JSONValue) -> JSONValue {
-        guard case .object(var object) = token, case .object(var properties) = object["properties"] ?? .null,
-              case .object(var credentials) = properties["credentials"] ?? .null, case .array(let passwords) = credentials["passwords"] ?? .null else { return token }
-        credentials["passwords"] = .array(passwords.map { entry in
-            guard case .object(var fields) = entry else { return entry }
-            fields["check"] = nil
-            return .object(fields)
-        })
-        properties["credentials"] = .object(credentials)
-        object["properties"] = .object(properties)
-        return .object(object)
+    package static func presented(_ token: TokenResource) throws -> JSONValue {
+        var shown = token
+        for index in shown.properties.credentials.passwords.indices { shown.properties.credentials.passwords[index].check = nil }
+        return try ResourceProviders.encode(shown)
     }
 
     private func registry(_ registryID: String) async throws -> RegistryResource {
@@ -353,4 +312,86 @@ package struct RegistryTokens: Sendable {
     }
 
     package static func now() -> String { AzureDates.format(Date()) }
+}
+
+/// A user-defined or system scope map: which actions on which repositories.
+package struct ScopeMapResource: Codable, Sendable {
+    package var id: String
+    package var name: String
+    package var type = "Microsoft.ContainerRegistry/registries/scopeMaps"
+    package var properties: Properties
+
+    package struct Properties: Codable, Sendable {
+        package var description: String
+        package var type: String
+        package var creationDate: String
+        package var provisioningState = "Succeeded"
+        package var actions: [String]
+    }
+}
+
+/// A registry token: its scope map, its status and its (at most two) passwords, stored as checks.
+package struct TokenResource: Codable, Sendable {
+    package var id: String
+    package var name: String
+    package var type = "Microsoft.ContainerRegistry/registries/tokens"
+    package var properties: Properties
+
+    package struct Properties: Codable, Sendable {
+        package var creationDate: String
+        package var provisioningState = "Succeeded"
+        package var scopeMapId: String
+        package var status: String
+        package var credentials: Credentials
+    }
+
+    package struct Credentials: Codable, Sendable {
+        package var certificates: [String] = []
+        package var passwords: [Password]
+    }
+
+    package struct Password: Codable, Sendable {
+        package var name: String
+        package var creationTime: String
+        package var expiry: String?
+        /// The salted check of the value (never shown).
+        package var check: PasswordCredential?
+
+        /// `password1@<creationTime>`: what the access tokens granted with this value stand for.
+        var identity: String { "\(name)@\(creationTime)" }
+
+        func isCurrent(now: Date) -> Bool {
+            guard let expiry, let date = AzureDates.parse(expiry) else { return true }
+            return date > now
+        }
+    }
+}
+
+private struct ScopeMapRequest: Decodable {
+    var properties: Properties?
+    struct Properties: Decodable {
+        var actions: [String]?
+        var description: String?
+    }
+}
+
+private struct TokenRequest: Decodable {
+    var properties: Properties?
+    struct Properties: Decodable {
+        var scopeMapId: String?
+        var status: String?
+        var credentials: Credentials?
+    }
+    struct Credentials: Decodable {
+        var passwords: [Password]?
+    }
+    struct Password: Decodable {
+        var name: String?
+    }
+}
+
+private struct GenerateCredentialsRequest: Decodable {
+    var tokenId: String?
+    var name: String?
+    var expiry: String?
 }

@@ -53,4 +53,66 @@ import Testing
             #expect(updated["location"] == .string("westeurope"))
         }
     }
+
+    @Test func replicationsAreTypedToo() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        let group = "\(fixture.subscription)/resourceGroups/replicated"
+        let owner = try fixture.token(for: try await fixture.principal("owner", roles: [(.owner, fixture.subscription)]))
+        let registry = "\(group)/providers/Microsoft.ContainerRegistry/registries/replicated"
+        try await fixture.test { client in
+            try await client.armOK(.put, group, token: owner, body: #"{"location":"westeurope"}"#)
+            try await client.armOK(.put, registry, token: owner, body: #"{"location":"westeurope","sku":{"name":"Premium"}}"#)
+            for properties in [#"{"regionEndpointEnabled":"maybe"}"#, #"{"zoneRedundancy":"sometimes"}"#, #"{"zoneRedundancy":{"a":1}}"#] {
+                let refused = try await client.arm(.put, "\(registry)/replications/northeurope", token: owner,
+                                                   body: #"{"location":"northeurope","properties":\#(properties)}"#)
+                #expect(refused.status == .badRequest, "\(properties): \(String(buffer: refused.body))")
+            }
+            let created = try await client.arm(.put, "\(registry)/replications/northeurope", token: owner,
+                                               body: #"{"location":"northeurope","tags":{"Status":"x"},"properties":{"ZoneRedundancy":"Enabled","invented":1}}"#)
+            #expect(created.status == .created, "\(String(buffer: created.body))")
+            let shown = try JSONText.parse(String(buffer: created.body))
+            #expect(shown["properties"]["zoneRedundancy"] == .string("Enabled"))
+            #expect(shown["properties"]["regionEndpointEnabled"] == .bool(true))
+            #expect(shown["properties"]["invented"] == .null)
+            #expect(shown["properties"]["status"]["displayStatus"] == .string("Ready"))
+            // Tag names are the client's own, not property names to canonicalize.
+            #expect(shown["tags"]["Status"] == .string("x"))
+        }
+    }
+
+    @Test func tokensAndScopeMapsAreTypedAndNeverShowTheirChecks() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        let group = "\(fixture.subscription)/resourceGroups/tokens"
+        let owner = try fixture.token(for: try await fixture.principal("owner", roles: [(.owner, fixture.subscription)]))
+        let registry = "\(group)/providers/Microsoft.ContainerRegistry/registries/tokenregistry"
+        try await fixture.test { client in
+            try await client.armOK(.put, group, token: owner, body: #"{"location":"westeurope"}"#)
+            try await client.armOK(.put, registry, token: owner, body: #"{"location":"westeurope","sku":{"name":"Premium"}}"#)
+            let badMaps = [#"{"properties":{"actions":"repositories/app/content/read"}}"#, #"{"properties":{"actions":[7]}}"#,
+                           #"{"properties":{"actions":["repositories/app/content/read"],"description":{"x":1}}}"#]
+            for body in badMaps {
+                let refused = try await client.arm(.put, "\(registry)/scopeMaps/readers", token: owner, body: body)
+                #expect(refused.status == .badRequest, "\(body): \(String(buffer: refused.body))")
+            }
+            try await client.armOK(.put, "\(registry)/scopeMaps/readers", token: owner,
+                                   body: #"{"properties":{"actions":["repositories/app/content/read"],"invented":true}}"#)
+            let map = "\(registry)/scopeMaps/readers"
+            for body in [#"{"properties":{"scopeMapId":7}}"#, #"{"properties":{"scopeMapId":"\#(map)","status":false}}"#,
+                         #"{"properties":{"scopeMapId":"\#(map)","credentials":{"passwords":"password1"}}}"#] {
+                let refused = try await client.arm(.put, "\(registry)/tokens/reader", token: owner, body: body)
+                #expect(refused.status == .badRequest, "\(body): \(String(buffer: refused.body))")
+            }
+            try await client.armOK(.put, "\(registry)/tokens/reader", token: owner, body: #"{"properties":{"scopeMapId":"\#(map)"}}"#)
+            let generated = try await client.armOK(.post, "\(registry)/generateCredentials", token: owner,
+                                                   body: #"{"tokenId":"\#(registry)/tokens/reader","name":"password1"}"#)
+            guard case .array(let values) = try JSONText.parse(String(buffer: generated.body))["passwords"] else { throw SetupError("no passwords") }
+            #expect(values.count == 1 && values.first?["value"] != .null)
+            let shown = String(buffer: try await client.armOK(.get, "\(registry)/tokens/reader", token: owner).body)
+            let token = try JSONText.parse(shown)
+            #expect(token["properties"]["status"] == .string("enabled"))
+            guard case .array(let passwords) = token["properties"]["credentials"]["passwords"] else { throw SetupError("no passwords") }
+            #expect(passwords.count == 1 && passwords.first?["name"] == .string("password1"))
+            #expect(!shown.contains("check") && !shown.contains("salt"), "\(shown)")
+        }
+    }
 }
