@@ -101,7 +101,15 @@ extension AcrCommand {
         if case .object(let existing)? = document["auths"] { auths = existing }
         auths[server] = .from([("auth", .string(Data("\(user):\(secret)".utf8).base64EncodedString()))])
         document["auths"] = .object(auths)
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        // A bare file name (`--auth-file auth.json`) has no directory to make.
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            } catch {
+                throw CLIError("cannot create \(directory), the directory of the auth file \(path)")
+            }
+        }
         guard FileManager.default.createFile(atPath: path, contents: Data(JSONText.serialize(.object(document)).utf8), attributes: [.posixPermissions: 0o600]) else {
             throw CLIError("cannot write the auth file \(path)")
         }

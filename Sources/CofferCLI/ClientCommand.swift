@@ -18,6 +18,14 @@ func runClient(_ options: CommonOptions, credentials: ClientCredentials? = nil, 
     } catch let error as CLIError {
         FileHandle.standardError.write(Data("ERROR: \(error.description)\n".utf8))
         throw ExitCode(1)
+    } catch let exit as ExitCode {
+        throw exit
+    } catch {
+        // Anything else (a file the system refused, say) is one line too, never a Foundation error dump.
+        let system = error as NSError
+        let message = [NSCocoaErrorDomain, NSPOSIXErrorDomain].contains(system.domain) ? system.localizedDescription : String(describing: error)
+        FileHandle.standardError.write(Data("ERROR: \(message)\n".utf8))
+        throw ExitCode(1)
     }
 }
 

@@ -217,7 +217,7 @@ package struct RegistryTokens: Sendable {
         var generated: [(password: TokenResource.Password, secret: String)] = []
         for name in names {
             let secret = PasswordCredential.generateSecret()
-            let check = try PasswordCredential.create(username: tokenName.lowercased(), password: secret)
+            let check = PasswordCredential.create(username: tokenName.lowercased(), password: secret)
             generated.append((.init(name: name, creationTime: created, expiry: expiry, check: check), secret))
         }
         _ = try await changeToken(id: tokenID, name: tokenName) { token in

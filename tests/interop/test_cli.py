@@ -219,6 +219,11 @@ def test_cli_edges_a_newcomer_meets(coffer):
         assert len(name_line.split("--name", 1)[1].split(maxsplit=1)) == 2, (command, name_line)  # a description follows
     assert "--no-wait" not in coffer_cli(coffer, "deployment", "group", "validate", "--help").stdout
     assert "--no-wait" in coffer_cli(coffer, "deployment", "group", "create", "--help").stdout
+    # An auth file that cannot be written is one line naming it, not a Foundation error dump.
+    for path in ("/proc/coffer-test/auth.json", "/proc/auth.json"):
+        failed = coffer_cli(coffer, "acr", "login", "-n", "edgesone", "--auth-file", path, check=False)
+        assert failed.returncode == 1 and failed.stderr.startswith("ERROR: ") and path in failed.stderr, failed.stderr
+        assert len(failed.stderr.strip().splitlines()) == 1 and "NSCocoaErrorDomain" not in failed.stderr, failed.stderr
 
     # /metrics: Basic is refused with a line that says what to send; the client-credentials grant (as Prometheus'
     # oauth2 settings send it, the secret in Basic) gets a token that opens it.
