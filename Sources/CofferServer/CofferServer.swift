@@ -112,6 +112,7 @@ public struct CofferServer: Sendable {
             workloadSecrets: workloadSecrets, identityBase: "https://localhost:\(port)", identityEndpoint: "https://localhost:\(port)\(IdentityAPI.managedIdentityPath)",
             nodeID: configuration.nodeID
         )
+        try await resourceManagerAPI.adoptBootstrapRegistry(configuration.defaultRegistry)
         try await resourceManagerAPI.failInterruptedDeployments()
         // Beats before it serves: a deployment this node records as its own is never taken for a stopped node's.
         try await Self.heartbeat(metadata, configuration).beat()
@@ -260,7 +261,7 @@ public struct CofferServer: Sendable {
             "  admin credentials:   \(configuration.path("admin-credentials.json"))  (registry)",
             "  operator:            \(configuration.path("operator-credentials.json"))  (tenant \(bootstrap.tenantID), subscription \(bootstrap.subscriptionID))",
             "  managed identities:  coffer identity workload-env -n <identity> -g <group>  (IDENTITY_ENDPOINT and that identity's IDENTITY_HEADER)",
-            "  default registry:    localhost:\(configuration.advertisedPort)/\(configuration.defaultRegistry)/<repository>"
+            "  default registry:    \(configuration.defaultRegistry) (resource group \(Registries.bootstrapGroup)): localhost:\(configuration.advertisedPort)/\(configuration.defaultRegistry)/<repository>"
                 + "  or  \(configuration.defaultRegistry).\(configuration.registryHostSuffix):\(configuration.advertisedPort)/<repository>",
         ]
         if !created.isEmpty {

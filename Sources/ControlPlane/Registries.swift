@@ -457,3 +457,39 @@ package struct Registries: Sendable {
 package extension JSONValue {
     package var isNull: Bool { self == .null }
 }
+
+extension Registries {
+    /// The resource group the first registry is adopted into.
+    package static let bootstrapGroup = "coffer"
+
+    /// The registry that exists from the first start (made on the data plane before anyone could call the resource
+    /// manager) as a resource like any other: in a resource group of its own, Premium (so that firewall and retention
+    /// are open to it), admin user off. Runs at every start and does nothing once a resource of that name exists, or
+    /// while its group is being deleted. Returns whether it adopted the registry now.
+    package func adoptBootstrapRegistry(name: String, subscriptionID: String, location: String = "local") async throws -> Bool {
+        guard (try? Self.validateName(name)) != nil else {
+            Self.logger.warning("the default registry's name is not a valid registry resource name; it stays outside the resource manager",
+                                metadata: ["coffer.registry": .string(name)])
+            return false
+        }
+        guard try await get(named: name) == nil else { return false }
+        let groupID = "/subscriptions/\(subscriptionID)/resourceGroups/\(Self.bootstrapGroup)"
+        if let group = try await documents.document(id: groupID) {
+            if ControlPlaneServices.isBeingDeleted(group) { return false }
+        } else {
+            let group = ResourceGroup(id: groupID, name: Self.bootstrapGroup, type: "Microsoft.Resources/resourceGroups", location: location,
+                                      tags: [:], properties: ["provisioningState": "Succeeded"])
+            try await documents.putDocument(StoredDocument(id: groupID, type: ControlPlaneServices.groupType, name: Self.bootstrapGroup,
+                                                           body: String(decoding: try JSONEncoder().encode(group), as: UTF8.self)))
+        }
+        let id = "\(groupID)/providers/Microsoft.ContainerRegistry/registries/\(name)"
+        let resource = RegistryResource(
+            id: id, name: name, location: location, tags: [:], sku: .init(name: "Premium", tier: "Premium"), identity: nil,
+            properties: .init(loginServer: loginServer(name.lowercased()), creationDate: ISO8601DateFormatter().string(from: Date()),
+                              provisioningState: "Succeeded", adminUserEnabled: false, encryption: .init(status: "disabled"),
+                              publicNetworkAccess: "Enabled"))
+        try await documents.putDocument(StoredDocument(id: id, type: Self.type, name: name.lowercased(), body: JSONText.serialize(try resource.json)))
+        networkRules.invalidate(registry: name)
+        return true
+    }
+}

@@ -47,6 +47,13 @@ public struct ResourceManagerAPI: Sendable {
     let services: ControlPlaneServices
     var groupDeletion: GroupDeletion { GroupDeletion(plane: services) }
 
+    /// Makes the registry that exists from the first start a resource (in the resource group `coffer`); see
+    /// ``Registries/adoptBootstrapRegistry(name:subscriptionID:location:)``.
+    @discardableResult
+    public func adoptBootstrapRegistry(_ name: String) async throws -> Bool {
+        try await services.registries.adoptBootstrapRegistry(name: name, subscriptionID: subscriptionID)
+    }
+
     /// The base URL a `Location` or `Azure-AsyncOperation` header names: the request's own when it is one of this
     /// server's configured addresses, else the advertised one — never a Host the operator did not configure, which a
     /// client following the header would send its token to.

@@ -97,6 +97,8 @@ def test_seed_walkthrough_with_az(az, coffer, tmp_path):
                    f"kek_id={kek}", "--query", "properties.provisioningState")
     assert state == "Succeeded"
     acr_id = az.tsv("acr", "show", "--name", "seedregistry", "--query", "id")
+    # The registry that exists from the first start is a resource too.
+    assert az.tsv("acr", "show", "--name", "coffer", "--query", "resourceGroup") == "coffer"
     encryption = az.json("resource", "show", "--id", acr_id, "--query", "properties.encryption", "--api-version", "2019-12-01-preview")
     client_id = az.tsv("identity", "show", "-n", "seedidentity", "-g", "seed-rg", "--query", "clientId")
     assert encryption["status"] == "enabled"

@@ -252,3 +252,23 @@ def test_key_set_attributes_disables_and_enables_a_key(coffer):
     assert enabled["attributes"]["enabled"] is True
     bad = coffer_cli(coffer, "keyvault", "key", "set-attributes", "--name", "k", "--vault-name", "attrsvault", "--expires", "soon", check=False)
     assert bad.returncode != 0 and "ISO 8601" in bad.stderr, bad.stderr
+
+
+def test_the_first_registry_is_a_resource_like_any_other(coffer):
+    """The `coffer` registry exists from the first start; it was invisible to the control plane (`acr show -n coffer`:
+    not found). It is now a resource in a group of its own, listed and managed like any registry."""
+    shown = json.loads(coffer_cli(coffer, "acr", "show", "-n", "coffer").stdout)
+    assert shown["resourceGroup"] == "coffer" and shown["loginServer"] == f"coffer.cr.localhost:{coffer.port}"
+    assert shown["sku"]["name"] == "Premium" and shown["adminUserEnabled"] is False
+    assert "coffer" in json.loads(coffer_cli(coffer, "acr", "list", "--query", "[].name").stdout)
+    # Managed like any registry: its admin user turned on, and its password pushes to it.
+    coffer_cli(coffer, "acr", "update", "-n", "coffer", "--admin-enabled", "true")
+    password = coffer_cli(coffer, "acr", "credential", "show", "-n", "coffer", "--query", "passwords[0].value", "-o", "tsv").stdout.strip()
+    token = requests.get(f"https://{coffer.host}/oauth2/token", params={"service": coffer.host, "scope": "repository:coffer/app:push,pull"},
+                         auth=("coffer", password), verify=coffer.ca, timeout=30)
+    assert token.status_code == 200 and token.json()["token"], token.text
+    # A restart adopts nothing twice and keeps its settings.
+    coffer.stop()
+    coffer.start()
+    again = json.loads(coffer_cli(coffer, "acr", "list", "--query", "[?name=='coffer']").stdout)
+    assert len(again) == 1 and again[0]["adminUserEnabled"] is True
