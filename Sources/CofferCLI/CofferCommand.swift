@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// `coffer`: `serve` runs the server; every other command talks HTTPS to a running server, like `az`.
 public struct CofferCommand: AsyncParsableCommand {
@@ -40,6 +41,10 @@ public struct CofferCommand: AsyncParsableCommand {
 extension CofferCommand {
     /// Parses and runs a command line (after ``normalized(_:)``), as `AsyncParsableCommand.main` does.
     public static func run(arguments: [String]) async {
+        if let message = unknownSubcommand(in: arguments) {
+            FileHandle.standardError.write(Data("ERROR: \(message)\n".utf8))
+            exit(withError: ExitCode(2))
+        }
         do {
             var command = try await asyncParseAsRoot(arguments)
             if var asyncCommand = command as? any AsyncParsableCommand {
@@ -50,5 +55,26 @@ extension CofferCommand {
         } catch {
             exit(withError: error)
         }
+    }
+}
+
+extension CofferCommand {
+    /// az's answer to a word that is no command of its group (`coffer acr frobnicate --name x`), which the argument
+    /// parser would report as the first option it cannot place ("Unknown option '--name'").
+    static func unknownSubcommand(in arguments: [String]) -> String? {
+        var command: any ParsableCommand.Type = CofferCommand.self
+        var path = [CofferCommand._commandName]
+        for argument in arguments {
+            let subcommands = command.configuration.subcommands
+            // `help` is the parser's own command (`coffer help acr`).
+            guard !subcommands.isEmpty, !argument.hasPrefix("-"), argument != "help" else { return nil }
+            guard let next = subcommands.first(where: { $0._commandName == argument || $0.configuration.aliases.contains(argument) }) else {
+                let group = path.joined(separator: " ")
+                return "'\(argument.prefix(100))' is not a command of '\(group)'. See '\(group) --help'."
+            }
+            command = next
+            path.append(next._commandName)
+        }
+        return nil
     }
 }

@@ -219,6 +219,11 @@ def test_cli_edges_a_newcomer_meets(coffer):
         assert len(name_line.split("--name", 1)[1].split(maxsplit=1)) == 2, (command, name_line)  # a description follows
     assert "--no-wait" not in coffer_cli(coffer, "deployment", "group", "validate", "--help").stdout
     assert "--no-wait" in coffer_cli(coffer, "deployment", "group", "create", "--help").stdout
+    # A word that is no command says so, as az does (the parser blamed the first option it could not place).
+    for words, group in ((["acr", "frobnicate", "--name", "x"], "coffer acr"), (["frob"], "coffer"), (["keyvault", "key", "lst"], "coffer keyvault key")):
+        wrong = coffer_cli(coffer, *words, check=False)
+        assert wrong.returncode == 2 and f"is not a command of '{group}'" in wrong.stderr and "--name'" not in wrong.stderr, wrong.stderr
+    assert "coffer acr" in coffer_cli(coffer, "help", "acr").stdout
     # An auth file that cannot be written is one line naming it, not a Foundation error dump.
     for path in ("/proc/coffer-test/auth.json", "/proc/auth.json"):
         failed = coffer_cli(coffer, "acr", "login", "-n", "edgesone", "--auth-file", path, check=False)
