@@ -239,7 +239,7 @@ let package = Package(
         .testTarget(
             name: "ServerAPITests",
             dependencies: [
-                "ResourceManagerAPI", "ControlPlane", "CofferServer", "CofferStorage", "Identity", "JMESPath",
+                "ResourceManagerAPI", "ControlPlane", "CofferServer", "CofferStorage", "Identity", "JMESPath", "OCIModels",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

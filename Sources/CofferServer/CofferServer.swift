@@ -122,7 +122,7 @@ public struct CofferServer: Sendable {
                                      serviceNames: RegistryServiceNames(baseAuthorities: baseAuthorities,
                                                                         loginServerSuffix: configuration.registryHostSuffix, ports: ports),
                                      accessProvider: resourceManagerAPI.registryAccess,
-                                     networkPolicy: resourceManagerAPI.registryNetworkRules),
+                                     networkPolicy: resourceManagerAPI.registryNetworkRules, documents: metadata),
             identityAPI: IdentityAPI(directory: directory, tenantID: bootstrap.tenantID, workloadSecrets: workloadSecrets,
                                      imdsEnabled: configuration.imdsEnabled, base: "https://localhost:\(port)"),
             keyVaultAPI: KeyVaultAPI(vaults: vaults, directory: directory, tenantID: bootstrap.tenantID, vaultHostSuffix: vaultSuffix, port: port),

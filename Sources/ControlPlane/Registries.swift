@@ -234,7 +234,9 @@ package struct Registries: Sendable {
             // Stored values passed validation (0–365); the clamp keeps a record from elsewhere from trapping.
             let days = Int64(min(max(policy.days ?? 7, 0), 3650))
             do {
-                _ = try await registry.purgeUntaggedManifests(registry: name.lowercased(), createdBefore: now - days * 86400)
+                // Image locks hold against retention too: a manifest that may not be deleted stays.
+                let locks = try await RepositoryLockStore(documents: self.documents).locks(registry: name)
+                _ = try await registry.purgeUntaggedManifests(registry: name.lowercased(), createdBefore: now - days * 86400, locks: locks)
             } catch {
                 Self.logger.warning("retention pass failed", metadata: ["coffer.registry": .string(name), "coffer.error": .string(String(describing: error))])
             }

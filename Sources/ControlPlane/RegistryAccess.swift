@@ -39,7 +39,7 @@ public struct RegistryAccess: Sendable {
         if let registry = try? await registryResource(named: username), registry.properties.adminUserEnabled == true,
            (try? await credentials.matches(registryID: registry.id, password: password)) == true {
             return (username, grants(service: service, requested: requested) { name in
-                name.lowercased() == username.lowercased() ? ["pull", "push", "delete", "metadata_read"] : []
+                name.lowercased() == username.lowercased() ? ["pull", "push", "delete", "metadata_read", "metadata_write"] : []
             })
         }
         return await tokenGrants(username: username, password: password, service: service, requested: requested)
@@ -103,6 +103,8 @@ public struct RegistryAccess: Sendable {
             var actions = Set(Self.dataActions.filter { permitted.contains($0.rbac) }.map(\.action))
             // Who may pull may read the metadata ACR's API shows (AcrPull's `…/repositories/metadata/read`).
             if actions.contains("pull") { actions.insert("metadata_read") }
+            // Who may push may change attributes (AcrPush's `…/repositories/metadata/write`): lock and unlock images.
+            if actions.contains("push") { actions.insert("metadata_write") }
             allowedByRegistry[name] = actions
         }
         return grants(service: service, requested: requested) { allowedByRegistry[$0] ?? [] }

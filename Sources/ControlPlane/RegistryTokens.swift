@@ -11,10 +11,9 @@ import JMESPath
 package struct RegistryTokens: Sendable {
     package static let scopeMapType = "microsoft.containerregistry/registries/scopemaps"
     package static let tokenType = "microsoft.containerregistry/registries/tokens"
-    /// The scope-map actions, and the registry data-plane action each opens (metadata/write opens nothing here:
-    /// Coffer has no repository attributes to write).
+    /// The scope-map actions, and the registry data-plane action each opens.
     package static let actions: [String: String?] = [
-        "content/read": "pull", "content/write": "push", "content/delete": "delete", "metadata/read": "metadata_read", "metadata/write": nil,
+        "content/read": "pull", "content/write": "push", "content/delete": "delete", "metadata/read": "metadata_read", "metadata/write": "metadata_write",
     ]
     /// ACR's system-defined scope maps.
     package static let systemScopeMaps: [(name: String, actions: [String], description: String)] = [

@@ -26,6 +26,8 @@ struct Exchange<Context: RequestContext> {
     let service: String
     let hostRegistry: String?
     let clientAddress: String?
+    /// The target repository's changeable attributes (ACR's locks), read once the target is known.
+    private var locks = RepositoryLocks()
 
     init(api: RegistryAPI, request: Request, body: RequestBodyReader, context: Context, service: String, hostRegistry: String?,
          clientAddress: String?) {
@@ -61,6 +63,12 @@ struct Exchange<Context: RequestContext> {
             guard let name = route.repositoryName else { throw RegistryError(.nameInvalid, "this endpoint names no repository") }
             target = try await self.target(name, actions: actions)
         }
+        if let target, let store = api.lockStore {
+            locks = try await store.locks(registry: target.registry, repository: target.repository.value)
+            if let refusal = locks.refusal(route: route, method: method, repository: target.repository.value) {
+                throw DistributionErrorResponse(status: .forbidden, code: "DENIED", message: refusal)
+            }
+        }
         switch (route, target) {
         case (.base, _):
             return respond(.ok, json: Data("{}".utf8))
@@ -72,7 +80,10 @@ struct Exchange<Context: RequestContext> {
             switch method {
             case .put: return try await putManifest(target, reference)
             case .delete:
-                try await registry.deleteManifest(registry: target.registry, repository: target.repository, reference: try parseReference(reference))
+                let parsed = try parseReference(reference)
+                try await refuseIfATagOfItIsLocked(target, parsed)
+                try await registry.deleteManifest(registry: target.registry, repository: target.repository, reference: parsed)
+                try await forgetLocks(target, parsed)
                 return respond(.accepted)
             default: return try await getManifest(target, reference)
             }
@@ -98,8 +109,9 @@ struct Exchange<Context: RequestContext> {
         case (.acrCatalog, _):
             return try await catalog()
         case (.acrRepository, let target?), (.acrTags, let target?), (.acrTag, let target?), (.acrManifests, let target?), (.acrManifest, let target?):
-            let metadata = ACRMetadata(registry: registry, target: target, loginServer: service)
-            let (status, body) = try await metadata.respond(to: route, method: method, limit: try pagination().limit)
+            let metadata = ACRMetadata(registry: registry, target: target, loginServer: service, locks: locks, lockStore: api.lockStore)
+            let (status, body) = try await metadata.respond(to: route, method: method, limit: try pagination().limit,
+                                                            body: method == .patch ? try await collectBody(limit: 64 * 1024) : [])
             return respond(status, json: body)
         default:
             throw RegistryError(.unsupported, "\(method.rawValue) is not supported on this endpoint")
@@ -223,11 +235,14 @@ struct Exchange<Context: RequestContext> {
         var names: [String]
         if let hostRegistry {
             try await checkNetwork(hostRegistry)
-            names = try await registry.repositories(registry: hostRegistry, after: last, limit: limit.map { $0 + 1 })
+            let hidden = try await unlistedRepositories(hostRegistry)
+            names = try await registry.repositories(registry: hostRegistry, after: last, limit: limit.map { $0 + 1 }).filter { !hidden.contains($0) }
         } else {
             names = []
             for registryName in try await registry.registryNames() {
-                names += try await registry.repositories(registry: registryName, after: nil, limit: nil).map { "\(registryName)/\($0)" }
+                let hidden = try await unlistedRepositories(registryName)
+                names += try await registry.repositories(registry: registryName, after: nil, limit: nil).filter { !hidden.contains($0) }
+                    .map { "\(registryName)/\($0)" }
             }
             names = names.sorted().filter { last == nil || $0 > last! }
             if let limit { names = Array(names.prefix(limit + 1)) }
@@ -243,6 +258,7 @@ struct Exchange<Context: RequestContext> {
     private func tags(_ target: RepositoryTarget) async throws -> Response {
         let (last, limit) = try pagination()
         var tags = try await registry.tags(registry: target.registry, repository: target.repository, after: last, limit: limit.map { $0 + 1 })
+            .filter { locks.tag($0).listEnabled }
         var headers: HTTPFields = [:]
         if let limit, tags.count > limit {
             tags = Array(tags.prefix(limit))
@@ -262,6 +278,47 @@ struct Exchange<Context: RequestContext> {
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try Self.json.encode(ReferrersIndex(manifests: descriptors)))))
     }
 
+    // MARK: locks (ACR's changeable attributes)
+
+    /// A tag's manifest may be read-locked although the tag is not.
+    private func refuseIfReadLocked(_ target: RepositoryTarget, _ digest: Digest) throws {
+        guard locks.manifest(digest.description).readEnabled else {
+            throw DistributionErrorResponse(status: .forbidden, code: "DENIED",
+                                            message: "\(target.repository)@\(digest) is read-locked (readEnabled is false)")
+        }
+    }
+
+    /// Deleting a manifest removes its tags: refused while one of them may not be deleted.
+    private func refuseIfATagOfItIsLocked(_ target: RepositoryTarget, _ reference: ManifestReference) async throws {
+        guard case .digest(let digest) = reference, locks.tags.values.contains(where: { !$0.mayDelete }) else { return }
+        let (_, tags) = try await registry.repositoryContents(registry: target.registry, repository: target.repository)
+        if let locked = tags.first(where: { $0.digest == digest && !locks.tag($0.name).mayDelete }) {
+            throw DistributionErrorResponse(status: .forbidden, code: "DENIED",
+                                            message: "\(target.repository):\(locked.name) is delete-locked (deleteEnabled or writeEnabled is false)")
+        }
+    }
+
+    /// A deleted tag or manifest takes its attributes with it.
+    private func forgetLocks(_ target: RepositoryTarget, _ reference: ManifestReference) async throws {
+        guard let store = api.lockStore else { return }
+        let key: String
+        switch reference {
+        case .tag(let tag): key = tag.description
+        case .digest(let digest): key = digest.description
+        }
+        guard locks.tags[key] != nil || locks.manifests[key] != nil else { return }
+        _ = try await store.change(registry: target.registry, repository: target.repository.value) {
+            $0.tags[key] = nil
+            $0.manifests[key] = nil
+        }
+    }
+
+    /// The repositories of a registry that the catalog does not list (`listEnabled` false).
+    private func unlistedRepositories(_ registryName: String) async throws -> Set<String> {
+        guard let store = api.lockStore else { return [] }
+        return Set(try await store.locks(registry: registryName).filter { !$0.value.repository.listEnabled }.keys)
+    }
+
     // MARK: manifests
 
     private func getManifest(_ target: RepositoryTarget, _ referenceText: String) async throws -> Response {
@@ -273,9 +330,11 @@ struct Exchange<Context: RequestContext> {
             headers[.dockerContentDigest] = record.digest.description
             headers[.contentLength] = String(record.size)
             headers[.dockerDistributionAPIVersion] = "registry/2.0"
+            try refuseIfReadLocked(target, record.digest)
             return Response(status: .ok, headers: headers, body: .init())
         }
         let manifest = try await registry.manifest(registry: target.registry, repository: target.repository, reference: reference)
+        try refuseIfReadLocked(target, manifest.record.digest)
         headers[.contentType] = manifest.record.mediaType
         headers[.dockerContentDigest] = manifest.record.digest.description
         headers[.dockerDistributionAPIVersion] = "registry/2.0"

@@ -49,6 +49,10 @@ struct OCIOperation: Sendable, Equatable {
         OCIOperation(endpoint: .acrManifests, method: .get, requirement: .repository(["metadata_read"])),
         OCIOperation(endpoint: .acrManifest, method: .get, requirement: .repository(["metadata_read"])),
         OCIOperation(endpoint: .acrManifest, method: .delete, requirement: .repository(["delete"])),
+        // ACR's changeable attributes (`az acr repository update`), with `metadata_write`.
+        OCIOperation(endpoint: .acrRepository, method: .patch, requirement: .repository(["metadata_write"])),
+        OCIOperation(endpoint: .acrTag, method: .patch, requirement: .repository(["metadata_write"])),
+        OCIOperation(endpoint: .acrManifest, method: .patch, requirement: .repository(["metadata_write"])),
     ]
 
     static func find(_ endpoint: Endpoint, _ method: HTTPRequest.Method) -> OCIOperation? {

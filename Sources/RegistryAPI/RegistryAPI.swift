@@ -17,12 +17,18 @@ public struct RegistryAPI: Sendable {
     let accessProvider: (any RegistryAccessProvider)?
     let networkPolicy: (any RegistryNetworkPolicy)?
     let serviceNames: RegistryServiceNames
+    /// ACR's changeable attributes (image locks), where a document store keeps them.
+    let lockStore: RepositoryLockStore?
 
+    /// - Parameter documents: where repositories' changeable attributes are kept (nil: every repository unlocked, and
+    ///   `PATCH /acr/v1/…` refused).
     public init(service: RegistryService, authority: RegistryTokenAuthority, serviceNames: RegistryServiceNames,
-                accessProvider: (any RegistryAccessProvider)? = nil, networkPolicy: (any RegistryNetworkPolicy)? = nil) {
+                accessProvider: (any RegistryAccessProvider)? = nil, networkPolicy: (any RegistryNetworkPolicy)? = nil,
+                documents: (any DocumentStore)? = nil) {
         self.service = service
         self.authority = authority
         self.serviceNames = serviceNames
+        self.lockStore = documents.map { RepositoryLockStore(documents: $0) }
         self.accessProvider = accessProvider
         self.networkPolicy = networkPolicy
     }

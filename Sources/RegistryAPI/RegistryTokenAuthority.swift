@@ -48,7 +48,7 @@ public struct RegistryTokenAuthority: Sendable {
 
     /// The grants the administrator receives for what it asked: every requested action it may hold.
     func grants(forAdministratorRequesting scopes: [AccessGrant]) -> [AccessGrant] {
-        let allowed: Set<String> = ["pull", "push", "delete", "metadata_read", "*"]
+        let allowed: Set<String> = ["pull", "push", "delete", "metadata_read", "metadata_write", "*"]
         return scopes.compactMap { scope in
             switch scope.type {
             case "repository":

@@ -8,9 +8,12 @@ extension RegistryService {
     /// and referrers whose subject is still there. Returns what was deleted (`repository@digest`). Blobs stay
     /// until garbage collection. Index contents are read under the registry's key, so a registry whose key is
     /// unavailable deletes nothing.
-    public func purgeUntaggedManifests(registry: String, createdBefore cutoff: Int64) async throws -> [String] {
+    /// - Parameter locks: the registry's image locks by repository: what may not be deleted is kept.
+    public func purgeUntaggedManifests(registry: String, createdBefore cutoff: Int64, locks: [String: RepositoryLocks] = [:]) async throws -> [String] {
         var purged: [String] = []
         for repository in try await metadata.repositories(registry: registry, after: nil, limit: nil) {
+            let locked = locks[repository] ?? RepositoryLocks()
+            if !locked.repository.mayDelete { continue }
             let manifests = try await metadata.manifests(registry: registry, repository: repository)
             let tagged = try await metadata.taggedDigests(registry: registry, repository: repository)
             let present = Set(manifests.map(\.digest))
@@ -19,7 +22,8 @@ extension RegistryService {
                 let stored = try await manifest(registry: registry, repository: try RepositoryName(repository), reference: .digest(index.digest))
                 needed.formUnion(try ParsedManifest(bytes: stored.bytes, contentType: index.mediaType, strict: false).manifestReferences)
             }
-            for manifest in manifests where !tagged.contains(manifest.digest) && manifest.createdAt < cutoff && !needed.contains(manifest.digest) {
+            for manifest in manifests where !tagged.contains(manifest.digest) && manifest.createdAt < cutoff && !needed.contains(manifest.digest)
+                && locked.manifest(manifest.digest.description).mayDelete {
                 if let subject = manifest.subject, present.contains(subject) { continue }
                 if try await metadata.deleteManifest(registry: registry, repository: repository, digest: manifest.digest) {
                     purged.append("\(repository)@\(manifest.digest)")

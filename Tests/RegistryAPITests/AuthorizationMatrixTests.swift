@@ -68,7 +68,7 @@ import Testing
             },
             Caller(description: "delete", actions: ["delete"], catalog: false) { try issue($0, [($0.name("coffer", "ci"), ["delete"])]) },
             Caller(description: "every action", actions: Set(all), catalog: true) { try issue($0, [($0.name("coffer", "ci"), all)], catalog: true) },
-            Caller(description: "`*`", actions: Set(all + ["metadata_read"]), catalog: false) { try issue($0, [($0.name("coffer", "ci"), ["*"])]) },
+            Caller(description: "`*`", actions: Set(all + ["metadata_read", "metadata_write"]), catalog: false) { try issue($0, [($0.name("coffer", "ci"), ["*"])]) },
             Caller(description: "metadata_read", actions: ["metadata_read"], catalog: false) {
                 try issue($0, [($0.name("coffer", "ci"), ["metadata_read"])])
             },
@@ -110,7 +110,7 @@ import Testing
             }
         }
         try await fixture.server.close()
-        // 26 operations × 2 styles × 16 callers.
+        // 29 operations × 2 styles × 16 callers.
         #expect(checked == OCIOperation.all.count * Style.allCases.count * callers.count)
         #expect(checked >= 500)
     }

@@ -1,6 +1,8 @@
 import Foundation
 import HummingbirdTesting
 import JMESPath
+import NIOCore
+import OCIModels
 import Testing
 @testable import CofferServer
 
@@ -113,6 +115,51 @@ import Testing
             guard case .array(let passwords) = token["properties"]["credentials"]["passwords"] else { throw SetupError("no passwords") }
             #expect(passwords.count == 1 && passwords.first?["name"] == .string("password1"))
             #expect(!shown.contains("check") && !shown.contains("salt"), "\(shown)")
+        }
+    }
+}
+
+/// Image locks hold against the retention policy: an untagged manifest that may not be deleted is kept.
+@Suite struct RetentionKeepsLockedManifestsTests {
+    @Test func aDeleteLockedUntaggedManifestOutlivesRetention() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        let group = "\(fixture.subscription)/resourceGroups/retained"
+        let owner = try fixture.token(for: try await fixture.principal("owner", roles: [(.owner, fixture.subscription)]))
+        let registry = "\(group)/providers/Microsoft.ContainerRegistry/registries/retained"
+        let credentials = try JSONDecoder().decode([String: String].self, from: Data(contentsOf: URL(fileURLWithPath: fixture.server.configuration.path("admin-credentials.json"))))
+        let basic = "Basic " + Data("coffer-admin:\(try #require(credentials["password"]))".utf8).base64EncodedString()
+        try await fixture.test { client in
+            try await client.armOK(.put, group, token: owner, body: #"{"location":"westeurope"}"#)
+            try await client.armOK(.put, registry, token: owner, body: """
+                {"location":"westeurope","sku":{"name":"Premium"},"properties":{"policies":{"retentionPolicy":{"days":0,"status":"enabled"}}}}
+                """)
+            let issued = try await client.execute(uri: "/oauth2/token?service=localhost:8443&scope=repository:retained/app:pull,push,metadata_write",
+                                                  method: .get, headers: [.authorization: basic])
+            let token = try #require(try JSONSerialization.jsonObject(with: Data(buffer: issued.body)) as? [String: Any])["token"] as! String
+            var digests: [String] = []
+            for index in 0..<2 {
+                let config = Array("{\"n\":\(index)}".utf8)
+                let configDigest = Digest.of(config).description
+                let pushed = try await client.execute(uri: "/v2/retained/app/blobs/uploads/?digest=\(configDigest)", method: .post,
+                                                      headers: [.authorization: "Bearer \(token)"], body: ByteBuffer(bytes: config))
+                #expect(pushed.status == .created)
+                let manifest = Array(#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"\#(configDigest)","size":\#(config.count)},"layers":[]}"#.utf8)
+                let digest = Digest.of(manifest).description
+                let put = try await client.execute(uri: "/v2/retained/app/manifests/\(digest)", method: .put,
+                                                   headers: [.authorization: "Bearer \(token)", .contentType: "application/vnd.oci.image.manifest.v1+json"],
+                                                   body: ByteBuffer(bytes: manifest))
+                #expect(put.status == .created, "\(String(buffer: put.body))")
+                digests.append(digest)
+            }
+            let locked = try await client.execute(uri: "/acr/v1/retained/app/_manifests/\(digests[0])", method: .patch,
+                                                  headers: [.authorization: "Bearer \(token)", .contentType: "application/json"],
+                                                  body: ByteBuffer(string: #"{"deleteEnabled":false}"#))
+            #expect(locked.status == .ok, "\(String(buffer: locked.body))")
+            await fixture.api.applyRetentionPolicies(now: Int64(Date().timeIntervalSince1970) + 60)
+            let kept = try await client.execute(uri: "/v2/retained/app/manifests/\(digests[0])", method: .head, headers: [.authorization: "Bearer \(token)"])
+            let purged = try await client.execute(uri: "/v2/retained/app/manifests/\(digests[1])", method: .head, headers: [.authorization: "Bearer \(token)"])
+            #expect(kept.status == .ok)
+            #expect(purged.status == .notFound)
         }
     }
 }

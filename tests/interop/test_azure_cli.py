@@ -358,6 +358,23 @@ def test_acr_repository_commands(az, coffer, tmp_path):
     assert digest.startswith("sha256:")
     manifests = az.json("acr", "manifest", "list-metadata", "-r", "reporeg", "-n", "team/app")
     assert [m["digest"] for m in manifests] == [digest] and sorted(manifests[0]["tags"]) == ["stable", "v1"]
+    # Image locks (`az acr repository update`, ACR's changeable attributes): a write-locked tag is neither moved nor
+    # deleted, a delete-locked repository is not deleted; lifted, both are.
+    locked = az.json("acr", "repository", "update", "-n", "reporeg", "--image", "team/app:stable", "--write-enabled", "false")
+    assert locked["changeableAttributes"]["writeEnabled"] is False and locked["changeableAttributes"]["deleteEnabled"] is True, locked
+    assert az.tsv("acr", "repository", "show", "-n", "reporeg", "--image", "team/app:stable",
+                  "--query", "changeableAttributes.writeEnabled").lower() == "false"
+    refused = az("acr", "repository", "untag", "-n", "reporeg", "--image", "team/app:stable", check=False)
+    assert refused.returncode != 0 and "locked" in refused.stderr, refused.stderr
+    build_image(str(tmp_path / "other"), "v2", [os.urandom(10_000)])
+    moved = skopeo("copy", "--dest-cert-dir", coffer.cert_dir, "--dest-creds", admin, f"oci:{tmp_path / 'other'}:v2",
+                   f"docker://{server}/team/app:stable")
+    assert moved.returncode != 0 and "denied" in moved.stderr.lower(), moved.stderr
+    az("acr", "repository", "update", "-n", "reporeg", "--repository", "team/app", "--delete-enabled", "false")
+    undeletable = az("acr", "repository", "delete", "-n", "reporeg", "--repository", "team/app", "--yes", check=False)
+    assert undeletable.returncode != 0, undeletable.stdout
+    az("acr", "repository", "update", "-n", "reporeg", "--repository", "team/app", "--delete-enabled", "true")
+    az("acr", "repository", "update", "-n", "reporeg", "--image", "team/app:stable", "--write-enabled", "true")
     az("acr", "repository", "untag", "-n", "reporeg", "--image", "team/app:stable")
     assert az.tsv("acr", "repository", "show-tags", "-n", "reporeg", "--repository", "team/app", "--query", "join(' ', @)") == "v1"
     deleted = az.json("acr", "repository", "delete", "-n", "reporeg", "--repository", "team/app", "--yes")
