@@ -45,16 +45,20 @@ struct CofferResponder: HTTPResponder {
     private func route(_ request: Request, context: Context) async throws -> Response {
         let host = Self.hostName(request.head.authority)
         let path = request.uri.path
+        let registryHost = Self.label(of: host, under: registryHostSuffix)
+        let vaultHost = registryHost == nil ? Self.label(of: host, under: vaultHostSuffix) : nil
+        // Registry data (`/v2/…`, where the registry answers it) streams, read by the registry's handlers; every other
+        // body is small and read whole before use, so it is read here, against a deadline, once — a body nobody read
+        // would otherwise be drained after the answer at the client's pace.
+        let registryData = (path == "/v2" || path.hasPrefix("/v2/")) && vaultHost == nil && host != graphHost
+        let request = registryData ? request : try await bodyCollected(request)
         if path == "/healthz" {
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"ok\"}")))
         }
-        // Registry data (`/v2/…`) streams; every other body is small and read whole before use, so it is read here,
-        // against a deadline, once.
-        let request = path == "/v2" || path.hasPrefix("/v2/") ? request : try await bodyCollected(request)
-        if let registry = Self.label(of: host, under: registryHostSuffix) {
+        if let registry = registryHost {
             return try await serveRegistry(request, context: context, hostRegistry: registry)
         }
-        if let vault = Self.label(of: host, under: vaultHostSuffix) {
+        if let vault = vaultHost {
             return try await keyVaultAPI.respond(to: request, context: context, vaultName: vault, identityBase: identityBase)
         }
         if host == graphHost {

@@ -54,6 +54,8 @@ package struct Registries: Sendable {
         "userassignedidentities": "userAssignedIdentities", "principalid": "principalId", "clientid": "clientId", "tenantid": "tenantId",
         "versionedkeyidentifier": "versionedKeyIdentifier", "keyrotationenabled": "keyRotationEnabled",
         "lastkeyrotationtimestamp": "lastKeyRotationTimestamp", "lastupdatedtime": "lastUpdatedTime",
+        "metadatasearch": "metadataSearch", "roleassignmentmode": "roleAssignmentMode", "softdeletepolicy": "softDeletePolicy",
+        "retentiondays": "retentionDays", "azureadauthenticationasarmpolicy": "azureADAuthenticationAsArmPolicy",
     ]
 
     package static func canonical(_ value: JSONValue) -> JSONValue {
@@ -191,6 +193,8 @@ package struct Registries: Sendable {
     package func delete(id: String, name: String) async throws -> Bool {
         guard try await documents.document(id: id) != nil else { return false }
         try await registry.deleteRegistry(name: name.lowercased())
+        // Its image locks go with it: a registry made again under the name starts unlocked.
+        try await RepositoryLockStore(documents: documents).removeAll(registry: name)
         try await directory.deleteManagedIdentity(resourceID: id)
         try await adminCredentials.delete(registryID: id)
         networkRules.invalidate(registry: name)
@@ -463,6 +467,8 @@ package extension JSONValue {
 extension Registries {
     /// The resource group the first registry is adopted into.
     package static let bootstrapGroup = "coffer"
+    /// The tag that marks the group as the one Coffer made for its first registry.
+    package static let bootstrapTag = "coffer-bootstrap"
 
     /// The registry that exists from the first start (made on the data plane before anyone could call the resource
     /// manager) as a resource like any other: in a resource group of its own, Premium (so that firewall and retention
@@ -478,9 +484,14 @@ extension Registries {
         let groupID = "/subscriptions/\(subscriptionID)/resourceGroups/\(Self.bootstrapGroup)"
         if let group = try await documents.document(id: groupID) {
             if ControlPlaneServices.isBeingDeleted(group) { return false }
+            // A group of that name that someone else made has its own role assignments: the registry is not put there.
+            guard (try? JSONDecoder().decode(ResourceGroup.self, from: Data(group.body.utf8)))?.tags[Self.bootstrapTag] == "true" else {
+                Self.logger.warning("a resource group named \(Self.bootstrapGroup) exists that Coffer did not make; the default registry stays outside the resource manager")
+                return false
+            }
         } else {
             let group = ResourceGroup(id: groupID, name: Self.bootstrapGroup, type: "Microsoft.Resources/resourceGroups", location: location,
-                                      tags: [:], properties: ["provisioningState": "Succeeded"])
+                                      tags: [Self.bootstrapTag: "true"], properties: ["provisioningState": "Succeeded"])
             try await documents.putDocument(StoredDocument(id: groupID, type: ControlPlaneServices.groupType, name: Self.bootstrapGroup,
                                                            body: String(decoding: try JSONEncoder().encode(group), as: UTF8.self)))
         }

@@ -32,7 +32,19 @@ public struct RegistryAccess: Sendable {
     /// Contributor through `*`, Reader through `*/read`).
     package static let dataActions: [(action: String, rbac: AzureAction)] = [
         ("pull", RegistryDataAction.pull), ("push", RegistryDataAction.push), ("delete", RegistryDataAction.delete),
+        ("metadata_write", RegistryDataAction.metadataWrite),
     ]
+
+    /// A requested action, or for `*` the actions it stands for that `allowed` holds — never `*` itself, which the
+    /// token would then carry and which would open actions added later (`metadata_write`) to whoever held the others.
+    static func granted(_ requested: [String], allowed: Set<String>) -> [String] {
+        var result: [String] = []
+        for action in requested {
+            let expanded = action == "*" ? ["pull", "push", "delete", "metadata_read", "metadata_write"].filter(allowed.contains) : [action]
+            for action in expanded where allowed.contains(action) && !result.contains(action) { result.append(action) }
+        }
+        return result
+    }
 
     public func passwordGrants(username: String, password: String, service: String,
                                requested: [AccessGrant]) async -> (subject: String, grants: [AccessGrant])? {
@@ -57,7 +69,7 @@ public struct RegistryAccess: Sendable {
             guard scope.type == "repository", registryName(of: scope, service: service) == tokenRegistry else { return nil }
             let repository = registryOfService(service) == nil ? String(scope.name.drop { $0 != "/" }.dropFirst()) : scope.name
             let allowed = Set(actions.filter { Self.pattern($0.repository, matches: repository) }.map(\.action))
-            let actions = scope.actions.filter { allowed.contains($0) || ($0 == "*" && ["pull", "push", "delete"].allSatisfy(allowed.contains)) }
+            let actions = Self.granted(scope.actions, allowed: allowed)
             return actions.isEmpty ? nil : AccessGrant(type: "repository", name: scope.name, actions: actions)
         }
         // The catalog names every repository: only a token that may read metadata of all of them lists it, and only at
@@ -103,8 +115,6 @@ public struct RegistryAccess: Sendable {
             var actions = Set(Self.dataActions.filter { permitted.contains($0.rbac) }.map(\.action))
             // Who may pull may read the metadata ACR's API shows (AcrPull's `…/repositories/metadata/read`).
             if actions.contains("pull") { actions.insert("metadata_read") }
-            // Who may push may change attributes (AcrPush's `…/repositories/metadata/write`): lock and unlock images.
-            if actions.contains("push") { actions.insert("metadata_write") }
             allowedByRegistry[name] = actions
         }
         return grants(service: service, requested: requested) { allowedByRegistry[$0] ?? [] }
@@ -117,7 +127,7 @@ public struct RegistryAccess: Sendable {
             guard let registry = registryName(of: scope, service: service) else { return nil }
             switch scope.type {
             case "repository":
-                let actions = scope.actions.filter { allowed(registry).contains($0) || ($0 == "*" && ["pull", "push", "delete"].allSatisfy(allowed(registry).contains)) }
+                let actions = Self.granted(scope.actions, allowed: allowed(registry))
                 return actions.isEmpty ? nil : AccessGrant(type: "repository", name: scope.name, actions: actions)
             case "registry" where scope.name == "catalog" && allowed(registry).contains("pull"):
                 return AccessGrant(type: "registry", name: "catalog", actions: ["*"])

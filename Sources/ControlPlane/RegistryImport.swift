@@ -30,6 +30,7 @@ package extension Registries {
         let untagged = try Self.strings(body["untaggedTargetRepositories"]).map { text in
             do { return try RepositoryName(text) } catch { throw Self.invalid("'\(text.prefix(200))' is not a repository name.") }
         }
+        try await refuseIfLocked(source: (sourceName, repository, reference), tags: tags, untagged: untagged, target: targetName)
         let force = { if case .string(let mode) = body["mode"] { mode.lowercased() == "force" } else { false } }()
         if !force {
             for (repository, tag) in tags
@@ -51,6 +52,32 @@ package extension Registries {
             default:
                 throw Self.invalid(error.message)
             }
+        }
+    }
+
+    /// Image locks hold for imports as for pushes and pulls: a read-locked source is not copied, a write-locked target
+    /// repository or tag is not written (not even with `--force`).
+    private func refuseIfLocked(source: (registry: String, repository: RepositoryName, reference: ManifestReference),
+                                tags: [(repository: RepositoryName, tag: Tag)], untagged: [RepositoryName], target: String) async throws {
+        let store = RepositoryLockStore(documents: documents)
+        func locked(_ message: String) -> AzureErrorResponse { AzureErrorResponse(.conflict, code: "ImageLocked", message: message) }
+        let sourceLocks = try await store.locks(registry: source.registry, repository: source.repository.value)
+        let sourceObject: ChangeableAttributes
+        switch source.reference {
+        case .tag(let tag): sourceObject = sourceLocks.tag(tag.description)
+        case .digest(let digest): sourceObject = sourceLocks.manifest(digest.description)
+        }
+        guard sourceLocks.repository.readEnabled, sourceObject.readEnabled else {
+            throw locked("The source image is read-locked (readEnabled is false).")
+        }
+        for (repository, tag) in tags {
+            let locks = try await store.locks(registry: target, repository: repository.value)
+            guard locks.repository.writeEnabled, locks.tag(tag.description).writeEnabled else {
+                throw locked("The target \(repository):\(tag) is write-locked (writeEnabled is false).")
+            }
+        }
+        for repository in untagged where !(try await store.locks(registry: target, repository: repository.value)).repository.writeEnabled {
+            throw locked("The target repository \(repository) is write-locked (writeEnabled is false).")
         }
     }
 

@@ -46,6 +46,9 @@ package struct RegistryResource: Codable, Sendable {
         package var dataEndpointEnabled: Bool?
         package var networkRuleBypassOptions: String?
         package var anonymousPullEnabled: Bool?
+        package var metadataSearch: String?
+        package var roleAssignmentMode: String?
+        package var dataEndpointHostNames: [String]?
 
         /// Whether encryption with a customer-managed key is on.
         package var customerManagedKeyEnabled: Bool { encryption?.status.lowercased() == "enabled" }
@@ -86,6 +89,14 @@ package struct RegistryResource: Codable, Sendable {
         package var trustPolicy: TrustPolicy?
         package var retentionPolicy: RetentionPolicy?
         package var exportPolicy: StatusPolicy?
+        package var softDeletePolicy: SoftDeletePolicy?
+        package var azureADAuthenticationAsArmPolicy: StatusPolicy?
+    }
+
+    package struct SoftDeletePolicy: Codable, Sendable {
+        package var retentionDays: Int?
+        package var status: String?
+        package var lastUpdatedTime: String?
     }
 
     package struct StatusPolicy: Codable, Sendable {
@@ -119,13 +130,33 @@ package struct RegistryResource: Codable, Sendable {
         }
     }
 
-    /// A stored registry; a record that no longer reads as one is an internal error, not a missing registry.
+    /// A stored registry. Records written before the model was typed held whatever a client sent (a string where a
+    /// boolean belongs, tags that are not strings): what of them does not read is dropped, property by property, so
+    /// that the registry keeps serving and a PUT can set it right. Only a record without its identity (id, name,
+    /// location, SKU) is an internal error.
     package static func stored(_ body: String) throws -> RegistryResource {
-        do {
-            return try ResourceProviders.decode(RegistryResource.self, from: try JSONText.parse(body))
-        } catch {
-            throw AzureErrorResponse(.internalServerError, code: "InternalError", message: "A stored registry could not be read.")
+        let value = try JSONText.parse(body)
+        if let resource = try? ResourceProviders.decode(RegistryResource.self, from: value) { return resource }
+        guard case .object(var object) = value else { throw unreadable }
+        if case .object(let tags) = value["tags"] {
+            object["tags"] = .object(JSONObject(tags.keys.compactMap { key in tags[key].flatMap { if case .string = $0 { (key, $0) } else { nil } } }))
+        } else {
+            object["tags"] = .object(JSONObject())
         }
+        if (try? ResourceProviders.decode(Identity.self, from: value["identity"])) == nil { object["identity"] = nil }
+        var properties = JSONObject()
+        if case .object(let stored) = value["properties"] {
+            for key in stored.keys where (try? ResourceProviders.decode(Properties.self, from: .object(JSONObject([(key, stored[key]!)])))) != nil {
+                properties[key] = stored[key]
+            }
+        }
+        object["properties"] = .object(properties)
+        guard let resource = try? ResourceProviders.decode(RegistryResource.self, from: .object(object)) else { throw unreadable }
+        return resource
+    }
+
+    private static var unreadable: AzureErrorResponse {
+        AzureErrorResponse(.internalServerError, code: "InternalError", message: "A stored registry could not be read.")
     }
 
     /// The resource as JSON, as the API shows it (before ``Registries/presented(_:now:)`` adds the status).

@@ -134,4 +134,7 @@ public enum RegistryDataAction {
     public static let pull = AzureAction.control("Microsoft.ContainerRegistry/registries/pull/read")
     public static let push = AzureAction.control("Microsoft.ContainerRegistry/registries/push/write")
     public static let delete = AzureAction.control("Microsoft.ContainerRegistry/registries/artifacts/delete")
+    /// Changing repositories' attributes (ACR's image locks): Owner and Contributor, not AcrPush — whoever may push
+    /// must not be able to unlock what was locked against pushing.
+    public static let metadataWrite = AzureAction.control("Microsoft.ContainerRegistry/registries/metadata/write")
 }

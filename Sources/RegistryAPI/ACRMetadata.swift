@@ -83,7 +83,7 @@ struct ACRMetadata {
     private func manifest(of record: ManifestRecord, tags: [(name: String, digest: Digest)]) -> ManifestAttributes {
         let created = Self.date(record.createdAt)
         return ManifestAttributes(digest: record.digest.description, imageSize: record.size, createdTime: created, lastUpdateTime: created,
-                                  mediaType: record.mediaType, tags: tags.filter { $0.digest == record.digest }.map(\.name),
+                                  mediaType: record.mediaType, tags: tags.filter { $0.digest == record.digest && locks.tag($0.name).listEnabled }.map(\.name),
                                   changeableAttributes: locks.manifest(record.digest.description).presented)
     }
 

@@ -81,9 +81,13 @@ struct Exchange<Context: RequestContext> {
             case .put: return try await putManifest(target, reference)
             case .delete:
                 let parsed = try parseReference(reference)
-                try await refuseIfATagOfItIsLocked(target, parsed)
+                let tagsOfIt = try await tagsWithLocks(of: target, parsed)
+                if let locked = tagsOfIt.first(where: { !locks.tag($0).mayDelete }) {
+                    throw DistributionErrorResponse(status: .forbidden, code: "DENIED",
+                                                    message: "\(target.repository):\(locked) is delete-locked (deleteEnabled or writeEnabled is false)")
+                }
                 try await registry.deleteManifest(registry: target.registry, repository: target.repository, reference: parsed)
-                try await forgetLocks(target, parsed)
+                try await forgetLocks(target, parsed, tags: tagsOfIt)
                 return respond(.accepted)
             default: return try await getManifest(target, reference)
             }
@@ -236,7 +240,9 @@ struct Exchange<Context: RequestContext> {
         if let hostRegistry {
             try await checkNetwork(hostRegistry)
             let hidden = try await unlistedRepositories(hostRegistry)
-            names = try await registry.repositories(registry: hostRegistry, after: last, limit: limit.map { $0 + 1 }).filter { !hidden.contains($0) }
+            names = try await registry.repositories(registry: hostRegistry, after: last, limit: hidden.isEmpty ? limit.map { $0 + 1 } : nil)
+                .filter { !hidden.contains($0) }
+            if let limit, names.count > limit + 1 { names = Array(names.prefix(limit + 1)) }
         } else {
             names = []
             for registryName in try await registry.registryNames() {
@@ -257,8 +263,12 @@ struct Exchange<Context: RequestContext> {
 
     private func tags(_ target: RepositoryTarget) async throws -> Response {
         let (last, limit) = try pagination()
-        var tags = try await registry.tags(registry: target.registry, repository: target.repository, after: last, limit: limit.map { $0 + 1 })
+        // Unlisted tags are left out before the page is cut, so that a page is full when more follow.
+        let hidesTags = locks.tags.values.contains { !$0.listEnabled }
+        var tags = try await registry.tags(registry: target.registry, repository: target.repository, after: last,
+                                           limit: hidesTags ? nil : limit.map { $0 + 1 })
             .filter { locks.tag($0).listEnabled }
+        if let limit, tags.count > limit + 1 { tags = Array(tags.prefix(limit + 1)) }
         var headers: HTTPFields = [:]
         if let limit, tags.count > limit {
             tags = Array(tags.prefix(limit))
@@ -288,28 +298,28 @@ struct Exchange<Context: RequestContext> {
         }
     }
 
-    /// Deleting a manifest removes its tags: refused while one of them may not be deleted.
-    private func refuseIfATagOfItIsLocked(_ target: RepositoryTarget, _ reference: ManifestReference) async throws {
-        guard case .digest(let digest) = reference, locks.tags.values.contains(where: { !$0.mayDelete }) else { return }
+    /// The tags with attributes that deleting a manifest by digest would remove with it (deleting it is refused while
+    /// one of them may not be deleted, and their attributes go with them).
+    private func tagsWithLocks(of target: RepositoryTarget, _ reference: ManifestReference) async throws -> [String] {
+        guard case .digest(let digest) = reference, !locks.tags.isEmpty else { return [] }
         let (_, tags) = try await registry.repositoryContents(registry: target.registry, repository: target.repository)
-        if let locked = tags.first(where: { $0.digest == digest && !locks.tag($0.name).mayDelete }) {
-            throw DistributionErrorResponse(status: .forbidden, code: "DENIED",
-                                            message: "\(target.repository):\(locked.name) is delete-locked (deleteEnabled or writeEnabled is false)")
-        }
+        return tags.filter { $0.digest == digest && locks.tags[$0.name] != nil }.map(\.name)
     }
 
-    /// A deleted tag or manifest takes its attributes with it.
-    private func forgetLocks(_ target: RepositoryTarget, _ reference: ManifestReference) async throws {
+    /// A deleted tag or manifest takes its attributes with it (and a manifest those of its tags): a tag pushed again
+    /// under the name starts unlocked.
+    private func forgetLocks(_ target: RepositoryTarget, _ reference: ManifestReference, tags: [String] = []) async throws {
         guard let store = api.lockStore else { return }
         let key: String
         switch reference {
         case .tag(let tag): key = tag.description
         case .digest(let digest): key = digest.description
         }
-        guard locks.tags[key] != nil || locks.manifests[key] != nil else { return }
+        guard locks.tags[key] != nil || locks.manifests[key] != nil || !tags.isEmpty else { return }
         _ = try await store.change(registry: target.registry, repository: target.repository.value) {
             $0.tags[key] = nil
             $0.manifests[key] = nil
+            for tag in tags { $0.tags[tag] = nil }
         }
     }
 
@@ -444,7 +454,9 @@ struct Exchange<Context: RequestContext> {
             let digest = try parseDigest(mountText)
             try await authorize(scope: (from, ["pull"]))
             let source = try resolve(from, principal: target.principal)
-            if source.registry == target.registry,
+            // A read-locked repository's blobs are not mounted elsewhere, where they could be pulled.
+            let sourceReadable = try await api.lockStore?.locks(registry: source.registry, repository: source.repository.value).repository.readEnabled ?? true
+            if source.registry == target.registry, sourceReadable,
                try await registry.mountBlob(registry: target.registry, repository: target.repository, digest: digest, from: source.repository) {
                 return respond(.created, headers: blobCreatedHeaders(target, digest))
             }

@@ -23,7 +23,11 @@ extension RepositoryLocks {
             }
         case .blob:
             if reading, !self.repository.readEnabled { return "the repository \(repository) is read-locked (readEnabled is false)" }
-            if method == .delete, !self.repository.mayDelete { return "the repository \(repository) is delete-locked (deleteEnabled or writeEnabled is false)" }
+            // A blob may be a layer of a locked image: none is deleted while any image of the repository is locked.
+            if method == .delete, !self.repository.mayDelete || tags.values.contains(where: { !$0.mayDelete })
+                || manifests.values.contains(where: { !$0.mayDelete }) {
+                return "the repository \(repository) or an image in it is delete-locked (deleteEnabled or writeEnabled is false)"
+            }
         case .startUpload, .upload where !reading:
             if !self.repository.writeEnabled { return "the repository \(repository) is write-locked (writeEnabled is false)" }
         case .acrRepository where method == .delete:

@@ -116,6 +116,15 @@ public final class RepositoryLockStore: Sendable {
         throw RegistryError(.storageUnavailable, "the repository's attributes were being changed by other requests; retry")
     }
 
+    /// Forgets the locks of every repository of a registry (it was deleted).
+    public func removeAll(registry: String) async throws {
+        let prefix = "/coffer/registries/\(registry.lowercased())/repositorylocks/"
+        for document in try await documents.documents(under: prefix, type: Self.documentType) {
+            _ = try await documents.deleteDocument(id: document.id)
+        }
+        cache.withLock { cache in cache = cache.filter { !$0.key.hasPrefix(prefix) } }
+    }
+
     /// Forgets a repository's locks (it was deleted).
     public func remove(registry: String, repository: String) async throws {
         let id = Self.id(registry: registry, repository: repository)

@@ -89,4 +89,33 @@ import Testing
             #expect(try await client.send(.put, "/v2/coffer/locked/manifests/v1", token: pusher, headers: ociType, body: manifest).status == .created)
         }
     }
+
+    @Test func noWayAroundALock() async throws {
+        let fixture = try await Fixture.make()
+        try await fixture.test { client in
+            let token = try await client.token(fixture, scopes: Self.scopes + ["repository:coffer/elsewhere:pull,push"])
+            let layer = randomBytes(700)
+            let manifest = try await pushImage(client, token: token, repository: "coffer/locked", layer: layer)
+            let digest = sha256(manifest)
+            for tag in ["a", "b", "c"] {
+                #expect(try await client.send(.put, "/v2/coffer/locked/manifests/\(tag)", token: token, headers: ociType, body: manifest).status == .created)
+            }
+            // A layer of a locked image is not deleted on its own.
+            #expect(try await patch(client, "/_tags/a", token: token, #"{"deleteEnabled":false}"#).status == .ok)
+            #expect(try await client.send(.delete, "/v2/coffer/locked/blobs/\(sha256(layer))", token: token).status == .forbidden)
+            // A read-locked repository's blobs are not mounted elsewhere (a plain upload session starts instead).
+            #expect(try await patch(client, "", token: token, #"{"readEnabled":false}"#).status == .ok)
+            let mount = try await client.send(.post, "/v2/coffer/elsewhere/blobs/uploads/?mount=\(sha256(layer))&from=coffer/locked", token: token)
+            #expect(mount.status == .accepted)
+            #expect(try await patch(client, "", token: token, #"{"readEnabled":true}"#).status == .ok)
+            // A page of tags is full when more follow, whatever is unlisted.
+            #expect(try await patch(client, "/_tags/a", token: token, #"{"deleteEnabled":true,"listEnabled":false}"#).status == .ok)
+            let page = try await client.send(.get, "/v2/coffer/locked/tags/list?n=1", token: token)
+            #expect(String(buffer: page.body).contains("\"b\"") && page.headers[HTTPField.Name("Link")!] != nil, "\(String(buffer: page.body))")
+            // Deleting the manifest by digest takes its tags' attributes with it: the tag pushed again is listed.
+            #expect(try await client.send(.delete, "/v2/coffer/locked/manifests/\(digest)", token: token).status == .accepted)
+            #expect(try await client.send(.put, "/v2/coffer/locked/manifests/a", token: token, headers: ociType, body: manifest).status == .created)
+            #expect(String(buffer: try await client.send(.get, "/v2/coffer/locked/tags/list", token: token).body).contains("\"a\""))
+        }
+    }
 }

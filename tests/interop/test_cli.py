@@ -121,9 +121,10 @@ def test_resources_are_listed_and_filtered(coffer):
     def names(*args):
         return sorted(json.loads(coffer_cli(coffer, "resource", "list", *args, "--query", "[].name").stdout))
 
-    assert names() == ["listid", "listregistry", "listvault"]
+    # `coffer` is the registry that exists from the first start (resource group `coffer`).
+    assert names() == ["coffer", "listid", "listregistry", "listvault"]
     assert names("-g", "list-rg") == ["listid", "listvault"]
-    assert names("--resource-type", "Microsoft.ContainerRegistry/registries") == ["listregistry"]
+    assert names("--resource-type", "Microsoft.ContainerRegistry/registries") == ["coffer", "listregistry"]
     assert names("--resource-type", "microsoft.keyvault/VAULTS", "-g", "list-rg") == ["listvault"]
     assert names("--name", "listid") == ["listid"]
     assert names("--location", "northeurope") == ["listregistry"]
@@ -201,7 +202,8 @@ def test_outputs_have_the_shape_az_prints(coffer):
     assert len(identity["clientId"]) == 36 and len(identity["principalId"]) == 36 and identity["resourceGroup"] == "shape-rg"
     # identity list, like az's, needs no group.
     assert coffer_cli(coffer, "identity", "list", "--query", "[].name", "-o", "tsv").stdout.split() == ["shapeid"]
-    assert coffer_cli(coffer, "acr", "list", "--query", "[].loginServer", "-o", "tsv").stdout.split() == [f"shaperegistry.cr.localhost:{coffer.port}"]
+    assert coffer_cli(coffer, "acr", "list", "-g", "shape-rg", "--query", "[].loginServer", "-o", "tsv").stdout.split() == \
+        [f"shaperegistry.cr.localhost:{coffer.port}"]
 
 
 def test_cli_edges_a_newcomer_meets(coffer):

@@ -413,3 +413,16 @@ def test_a_body_the_registry_does_not_read_is_not_drained_at_the_clients_pace(co
                 assert chunk, received
                 received += chunk
             assert received.startswith(b"HTTP/1.1 200") and b"connection: close" not in received.lower(), received[:300]
+
+
+@pytest.mark.serve_args("--request-body-seconds", "2")
+def test_bodies_outside_the_registry_are_held_to_the_body_deadline(coffer):
+    """`/healthz` answered before its body was read, and `/v2/…` sent to a vault's or Graph's host skipped both the
+    body deadline and the registry's reader: either body was then drained at the client's pace."""
+    vault_host = f"anyvault.vault.localhost:{coffer.port}"
+    for host, path in [(coffer.host, "/healthz"), (vault_host, "/v2/x"), (f"graph.localhost:{coffer.port}", "/v2/x")]:
+        head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                "Content-Length: 1000000000\r\n\r\n").encode()
+        received, closed, elapsed = send_slowly(coffer, head, total=1_000_000_000, step=100, pause=0.5, seconds=20)
+        assert received.startswith(b"HTTP/1.1 408"), (path, received[:300])
+        assert closed and elapsed < 8, (path, closed, elapsed)
