@@ -214,14 +214,16 @@ import Testing
     }
 
     @Test func idleUploadSessionsExpireWithTheirStaging() async throws {
-        let fixture = try await Fixture.make { $0.uploadIdleSeconds = 1 }
+        // Idle for 3 s, checked after 4.2 s: a busy CI machine that stalls the active session's next step for a
+        // second or two must not make it idle too (timestamps are whole seconds).
+        let fixture = try await Fixture.make { $0.uploadIdleSeconds = 3 }
         try await fixture.test { client in
             let token = try await client.token(fixture, scopes: Self.scopes)
             let idle = try #require(try await client.send(.post, "/v2/coffer/ci/blobs/uploads/", token: token).headers[.location])
             #expect(try await client.send(.patch, idle, token: token, body: randomBytes(70_000)).status == .accepted)
             let stagingDirectory = fixture.dataDirectory + "/blobs/staging"
             #expect(try FileManager.default.contentsOfDirectory(atPath: stagingDirectory).count == 2)
-            try await Task.sleep(for: .milliseconds(2200))
+            try await Task.sleep(for: .milliseconds(4200))
             let active = try #require(try await client.send(.post, "/v2/coffer/ci/blobs/uploads/", token: token).headers[.location])
             #expect(try await fixture.server.registry.expireIdleUploads() == 1)
             #expect(try await client.send(.get, idle, token: token).status == .notFound)
