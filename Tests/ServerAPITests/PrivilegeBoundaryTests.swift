@@ -59,7 +59,7 @@ import Testing
                    "plain":{"type":"string","value":"[concat('shown-', 'value')]"}}}}}
                 """)
             var record: JSONValue = .null
-            for _ in 0..<100 {
+            for _ in 0..<600 { // up to 30 s: a loaded CI machine is slow
                 record = try Self.json(try await client.armOK(.get, deployment, token: reader))
                 if record["properties"]["provisioningState"] != .string("Running"), record["properties"]["provisioningState"] != .string("Accepted") { break }
                 try await Task.sleep(for: .milliseconds(50))
