@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import JMESPath
+import NIOHTTP1
 
 /// `acr update`, `acr credential`, `acr login` and `acr repository`: a registry's settings, admin user, and
 /// its content, as az has them.
@@ -116,7 +117,78 @@ extension AcrCommand {
     }
 
     struct Repository: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Repositories of a registry.", subcommands: [List.self, ShowTags.self, Delete.self])
+        static let configuration = CommandConfiguration(abstract: "Repositories of a registry.", subcommands: [List.self, Show.self, ShowTags.self, Update.self, Delete.self])
+
+        /// Where ACR's metadata API (`/acr/v1`) keeps a repository, or the tag or manifest `--image` names, and the
+        /// member of the answer az prints (`tag`, `manifest`, or the whole answer for a repository).
+        static func metadataTarget(repository: String?, image: String?) throws -> (repository: String, path: String, member: String?) {
+            switch (repository, image) {
+            case (let repository?, nil):
+                return (repository, "/acr/v1/\(repository)", nil)
+            case (nil, let image?):
+                if let at = image.firstIndex(of: "@") {
+                    let name = String(image[..<at])
+                    return (name, "/acr/v1/\(name)/_manifests/\(image[image.index(after: at)...])", "manifest")
+                }
+                let colon = image.lastIndex(of: ":").flatMap { image[$0...].contains("/") ? nil : $0 }
+                let name = colon.map { String(image[..<$0]) } ?? image
+                let tag = colon.map { String(image[image.index(after: $0)...]) } ?? "latest"
+                return (name, "/acr/v1/\(name)/_tags/\(tag)", "tag")
+            default:
+                throw CLIError("give exactly one of --repository and --image")
+            }
+        }
+
+        /// One call to ACR's metadata API with a token for `action` on the repository; the member az prints.
+        static func metadataCall(_ client: CofferClient, registry: String, repository: String?, image: String?, action: String,
+                                 _ method: HTTPMethod, body: JSONValue? = nil) async throws -> JSONValue {
+            let server = try await AcrCommand.loginServer(client, registry)
+            let target = try metadataTarget(repository: repository, image: image)
+            let token = try await client.registryAccessToken(loginServer: server, refreshToken: try await client.registryRefreshToken(loginServer: server),
+                                                             scopes: ["repository:\(target.repository):\(action)"])
+            let (status, _, answer) = try await client.registryCall(method, loginServer: server, path: target.path, token: token, body: body)
+            guard status == 200 else { throw CLIError(CofferClient.describeRegistryError(status, answer)) }
+            return target.member.map { answer[$0] } ?? answer
+        }
+
+        struct Show: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Show a repository's attributes, or an image's (--image repo:tag or repo@digest).")
+            @Option(name: [.short, .long], help: "The registry's name.") var name: String
+            @Option(help: "The repository, e.g. team/app.") var repository: String?
+            @Option(help: "An image: repository:tag or repository@digest.") var image: String?
+            @OptionGroup var common: CommonOptions
+
+            func run() async throws {
+                try await runClient(common) { client in
+                    try await Repository.metadataCall(client, registry: name, repository: repository, image: image, action: "metadata_read", .GET)
+                }
+            }
+        }
+
+        /// `az acr repository update`: the changeable attributes (image locks) of a repository, tag or manifest.
+        struct Update: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Change a repository's or an image's attributes: lock it against writes or deletes, hide it from lists.")
+            @Option(name: [.short, .long], help: "The registry's name.") var name: String
+            @Option(help: "The repository, e.g. team/app.") var repository: String?
+            @Option(help: "An image: repository:tag or repository@digest.") var image: String?
+            @Option(help: "true or false (alone: true): whether it may be deleted.") var deleteEnabled: Bool?
+            @Option(help: "true or false (alone: true): whether it is listed.") var listEnabled: Bool?
+            @Option(help: "true or false (alone: true): whether it may be pulled.") var readEnabled: Bool?
+            @Option(help: "true or false (alone: true): whether it may be written (a tag moved, a manifest replaced).") var writeEnabled: Bool?
+            @OptionGroup var common: CommonOptions
+
+            func run() async throws {
+                var attributes = JSONObject()
+                for (field, value) in [("deleteEnabled", deleteEnabled), ("listEnabled", listEnabled), ("readEnabled", readEnabled), ("writeEnabled", writeEnabled)] {
+                    if let value { attributes[field] = .bool(value) }
+                }
+                guard !attributes.isEmpty else { throw ValidationError("name at least one of --delete-enabled, --list-enabled, --read-enabled, --write-enabled") }
+                try await runClient(common) { client in
+                    try await Repository.metadataCall(client, registry: name, repository: repository, image: image, action: "metadata_write", .PATCH,
+                                                      body: .object(attributes))
+                }
+            }
+        }
 
         struct List: AsyncParsableCommand {
             static let configuration = CommandConfiguration(abstract: "List the repositories of a registry.")

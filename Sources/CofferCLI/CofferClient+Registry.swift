@@ -29,11 +29,15 @@ extension CofferClient {
 
     /// A data-plane call: status, headers and the JSON body (errors in the distribution spec's shape are the caller's to read).
     func registryCall(_ method: HTTPMethod, loginServer: String, path: String, token: String,
-                      accept: String? = nil) async throws -> (Int, HTTPHeaders, JSONValue) {
+                      accept: String? = nil, body: JSONValue? = nil) async throws -> (Int, HTTPHeaders, JSONValue) {
         var request = HTTPClientRequest(url: "https://\(loginServer)\(path)")
         request.method = method
         request.headers.add(name: "Authorization", value: "Bearer \(token)")
         if let accept { request.headers.add(name: "Accept", value: accept) }
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: JSONText.serialize(body)))
+        }
         return try await sendWithHeaders(request)
     }
 

@@ -79,8 +79,14 @@ final class CofferClient: Sendable {
     /// A resource manager call; `path` starts at `/subscriptions/…` (or any ARM path). A long-running operation
     /// (an `Azure-AsyncOperation` answer) is followed to its end, as az does unless `--no-wait`: a failure is an
     /// error, and a PUT or PATCH returns the resource as it then is.
+    /// The answer is shaped as the SDK model az prints (``AzureOutputShape/sdkDates(_:genericProperties:)``).
     @discardableResult
-    func arm(_ method: HTTPMethod, _ path: String, apiVersion: String, body: JSONValue? = nil, wait: Bool = true) async throws -> JSONValue {
+    func arm(_ method: HTTPMethod, _ path: String, apiVersion: String, body: JSONValue? = nil, wait: Bool = true,
+             genericProperties: Bool = false) async throws -> JSONValue {
+        AzureOutputShape.sdkDates(try await armAnswer(method, path, apiVersion: apiVersion, body: body, wait: wait), genericProperties: genericProperties)
+    }
+
+    private func armAnswer(_ method: HTTPMethod, _ path: String, apiVersion: String, body: JSONValue?, wait: Bool) async throws -> JSONValue {
         let separator = path.contains("?") ? "&" : "?"
         let url = "\(authority)\(path)\(separator)api-version=\(apiVersion)"
         let (headers, response) = try await exchange(method, url, resource: authority, body: body)

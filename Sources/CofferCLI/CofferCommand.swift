@@ -15,7 +15,7 @@ public struct CofferCommand: AsyncParsableCommand {
     /// `az` accepts `--enable-purge-protection true` as well as the bare flag; so do we.
     public static func normalized(_ arguments: ArraySlice<String>) -> [String] {
         let booleanFlags: Set<String> = ["--enable-soft-delete", "--enable-purge-protection", "--enable-rbac-authorization"]
-        let threeStateOptions: Set<String> = ["--admin-enabled", "--enabled"]
+        let threeStateOptions: Set<String> = ["--admin-enabled", "--enabled", "--delete-enabled", "--list-enabled", "--read-enabled", "--write-enabled"]
         var result: [String] = []
         var index = arguments.startIndex
         while index < arguments.endIndex {

@@ -20,7 +20,7 @@ struct CommonOptions: ParsableArguments {
         }
         let text: String
         do {
-            text = try format.render(value, query: query)
+            text = try format.render(AzureOutputShape.withResourceGroups(value), query: query)
         } catch {
             throw CLIError("invalid --query: \(error.message)")
         }

@@ -14,7 +14,7 @@ struct KeyVaultCommand: AsyncParsableCommand {
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Create a key vault. Unless --enable-rbac-authorization, the creator gets every key permission by access policy.")
+            abstract: "Create a key vault. Unless --enable-rbac-authorization, the creator gets every permission by access policy, as az grants it.")
         @Option(name: [.short, .long], help: "The vault's name.") var name: String
         @Option(name: [.customShort("g"), .customLong("resource-group"), .customLong("group")], help: "The resource group.") var resourceGroup: String
         @Option(name: [.short, .long], help: "Location (default: the resource group's).") var location: String?
@@ -37,7 +37,9 @@ struct KeyVaultCommand: AsyncParsableCommand {
                 if !enableRbacAuthorization {
                     properties["accessPolicies"] = .array([.from([
                         ("tenantId", .string(client.tenantID)), ("objectId", .string(try await client.objectID())),
-                        ("permissions", .from([("keys", .array(KeyVaultCommand.allKeyPermissions.map { .string($0) }))])),
+                        // What az grants the creator: `all` of each kind (Coffer keeps no secrets or certificates, but the
+                        // policy reads the same as one az made).
+                        ("permissions", .from(["keys", "secrets", "certificates", "storage"].map { ($0, .array([.string("all")])) })),
                     ])])
                 }
                 return try await client.arm(.PUT, "\(client.groupPath(resourceGroup))/providers/Microsoft.KeyVault/vaults/\(name)",
@@ -190,7 +192,7 @@ struct KeyCommand: AsyncParsableCommand {
                 if let size { body["key_size"] = .number(Double(size)) }
                 if let curve { body["crv"] = .string(curve) }
                 if !ops.isEmpty { body["key_ops"] = .array(ops.map { .string($0) }) }
-                return try await client.vault(.POST, vault: target.vaultName, "/keys/\(target.name)/create", body: .object(body))
+                return KeyVaultOutputShape.key(try await client.vault(.POST, vault: target.vaultName, "/keys/\(target.name)/create", body: .object(body)))
             }
         }
     }
@@ -203,7 +205,7 @@ struct KeyCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await runClient(common) { client in
-                try await client.vault(.GET, vault: target.vaultName, "/keys/\(target.name)" + (version.map { "/\($0)" } ?? ""))
+                KeyVaultOutputShape.key(try await client.vault(.GET, vault: target.vaultName, "/keys/\(target.name)" + (version.map { "/\($0)" } ?? "")))
             }
         }
     }
@@ -214,7 +216,7 @@ struct KeyCommand: AsyncParsableCommand {
         @OptionGroup var common: CommonOptions
 
         func run() async throws {
-            try await runClient(common) { client in try await KeyCommand.allPages(client, vault: vaultName, "/keys") }
+            try await runClient(common) { client in KeyVaultOutputShape.keyItems(try await KeyCommand.allPages(client, vault: vaultName, "/keys")) }
         }
     }
 
@@ -224,7 +226,7 @@ struct KeyCommand: AsyncParsableCommand {
         @OptionGroup var common: CommonOptions
 
         func run() async throws {
-            try await runClient(common) { client in try await KeyCommand.allPages(client, vault: target.vaultName, "/keys/\(target.name)/versions") }
+            try await runClient(common) { client in KeyVaultOutputShape.keyItems(try await KeyCommand.allPages(client, vault: target.vaultName, "/keys/\(target.name)/versions")) }
         }
     }
 
@@ -234,7 +236,7 @@ struct KeyCommand: AsyncParsableCommand {
         @OptionGroup var common: CommonOptions
 
         func run() async throws {
-            try await runClient(common) { client in try await client.vault(.DELETE, vault: target.vaultName, "/keys/\(target.name)") }
+            try await runClient(common) { client in KeyVaultOutputShape.key(try await client.vault(.DELETE, vault: target.vaultName, "/keys/\(target.name)")) }
         }
     }
 
@@ -248,7 +250,7 @@ struct KeyCommand: AsyncParsableCommand {
             @OptionGroup var common: CommonOptions
 
             func run() async throws {
-                try await runClient(common) { client in try await client.vault(.GET, vault: target.vaultName, "/keys/\(target.name)/rotationpolicy") }
+                try await runClient(common) { client in KeyVaultOutputShape.rotationPolicy(try await client.vault(.GET, vault: target.vaultName, "/keys/\(target.name)/rotationpolicy")) }
             }
         }
 
@@ -262,7 +264,7 @@ struct KeyCommand: AsyncParsableCommand {
                 try await runClient(common) { client in
                     let text = value.hasPrefix("@") ? (try? String(contentsOfFile: String(value.dropFirst()), encoding: .utf8)) : value
                     guard let text, let policy = try? JSONText.parse(text) else { throw CLIError("--value must be JSON or @file with JSON") }
-                    return try await client.vault(.PUT, vault: target.vaultName, "/keys/\(target.name)/rotationpolicy", body: policy)
+                    return KeyVaultOutputShape.rotationPolicy(try await client.vault(.PUT, vault: target.vaultName, "/keys/\(target.name)/rotationpolicy", body: policy))
                 }
             }
         }
@@ -274,7 +276,7 @@ struct KeyCommand: AsyncParsableCommand {
         @OptionGroup var common: CommonOptions
 
         func run() async throws {
-            try await runClient(common) { client in try await KeyCommand.allPages(client, vault: vaultName, "/deletedkeys") }
+            try await runClient(common) { client in KeyVaultOutputShape.keyItems(try await KeyCommand.allPages(client, vault: vaultName, "/deletedkeys")) }
         }
     }
 
@@ -284,7 +286,7 @@ struct KeyCommand: AsyncParsableCommand {
         @OptionGroup var common: CommonOptions
 
         func run() async throws {
-            try await runClient(common) { client in try await client.vault(.GET, vault: target.vaultName, "/deletedkeys/\(target.name)") }
+            try await runClient(common) { client in KeyVaultOutputShape.key(try await client.vault(.GET, vault: target.vaultName, "/deletedkeys/\(target.name)")) }
         }
     }
 
@@ -294,7 +296,7 @@ struct KeyCommand: AsyncParsableCommand {
         @OptionGroup var common: CommonOptions
 
         func run() async throws {
-            try await runClient(common) { client in try await client.vault(.POST, vault: target.vaultName, "/deletedkeys/\(target.name)/recover") }
+            try await runClient(common) { client in KeyVaultOutputShape.key(try await client.vault(.POST, vault: target.vaultName, "/deletedkeys/\(target.name)/recover")) }
         }
     }
 
@@ -350,7 +352,7 @@ struct KeyCommand: AsyncParsableCommand {
             if !ops.isEmpty { body["key_ops"] = .array(ops.map { .string($0) }) }
             guard !body.isEmpty else { throw ValidationError("name at least one of --enabled, --expires, --not-before, --tags, --ops") }
             try await runClient(common) { client in
-                try await client.vault(.PATCH, vault: target.vaultName, "/keys/\(target.name)" + (version.map { "/\($0)" } ?? ""), body: .object(body))
+                KeyVaultOutputShape.key(try await client.vault(.PATCH, vault: target.vaultName, "/keys/\(target.name)" + (version.map { "/\($0)" } ?? ""), body: .object(body)))
             }
         }
     }
@@ -361,7 +363,7 @@ struct KeyCommand: AsyncParsableCommand {
         @OptionGroup var common: CommonOptions
 
         func run() async throws {
-            try await runClient(common) { client in try await client.vault(.POST, vault: target.vaultName, "/keys/\(target.name)/rotate") }
+            try await runClient(common) { client in KeyVaultOutputShape.key(try await client.vault(.POST, vault: target.vaultName, "/keys/\(target.name)/rotate")) }
         }
     }
 

@@ -33,7 +33,8 @@ struct LoginCommand: AsyncParsableCommand {
             credentials.subscriptionID = id
             try credentials.saveAsProfile()
             return .array(list.map { subscription in
-                .from([("cloudName", .string("Coffer")), ("id", subscription["subscriptionId"]), ("isDefault", .bool(subscription["subscriptionId"] == .string(id))),
+                .from([("cloudName", .string(AccountCommand.cloudName)), ("homeTenantId", .string(tenant)), ("id", subscription["subscriptionId"]),
+                       ("isDefault", .bool(subscription["subscriptionId"] == .string(id))),
                        ("name", subscription["displayName"]), ("state", subscription["state"]), ("tenantId", .string(tenant)),
                        ("user", .from([("name", .string(username)), ("type", .string("servicePrincipal"))]))])
             })
@@ -51,6 +52,8 @@ struct LogoutCommand: AsyncParsableCommand {
 
 struct AccountCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "account", abstract: "The signed-in account.", subcommands: [Show.self])
+    /// The cloud's name as the README registers it with az (`az cloud register -n coffer`): az prints it.
+    static let cloudName = "coffer"
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show the signed-in account and subscription.")
@@ -59,7 +62,8 @@ struct AccountCommand: AsyncParsableCommand {
         func run() async throws {
             try await runClient(common) { client in
                 let subscription = try await client.arm(.GET, "/subscriptions/\(client.subscriptionID)", apiVersion: "2022-12-01")
-                return .from([("environmentName", .string("Coffer")), ("id", .string(client.subscriptionID)), ("name", subscription["displayName"]),
+                return .from([("environmentName", .string(AccountCommand.cloudName)), ("homeTenantId", .string(client.tenantID)),
+                              ("id", .string(client.subscriptionID)), ("isDefault", .bool(true)), ("name", subscription["displayName"]),
                               ("state", subscription["state"]), ("tenantId", .string(client.tenantID)),
                               ("user", .from([("name", .string(client.signedInClientID)), ("type", .string("servicePrincipal"))]))])
             }

@@ -51,7 +51,7 @@ struct ResourceCommand: AsyncParsableCommand {
                     let filter = clauses.joined(separator: " and ")
                     path += "?$filter=" + (filter.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? filter)
                 }
-                return try await client.arm(.GET, path, apiVersion: "2021-04-01")["value"]
+                return try await client.arm(.GET, path, apiVersion: "2021-04-01", genericProperties: true)["value"]
             }
         }
     }
@@ -62,7 +62,7 @@ struct ResourceCommand: AsyncParsableCommand {
         @OptionGroup var common: CommonOptions
 
         func run() async throws {
-            try await runClient(common) { client in try await client.arm(.GET, try target.resourceID(client), apiVersion: target.apiVersion) }
+            try await runClient(common) { client in try await client.arm(.GET, try target.resourceID(client), apiVersion: target.apiVersion, genericProperties: true) }
         }
     }
 

@@ -35,7 +35,8 @@ def test_seed_first_steps(coffer):
                           f"properties.accessPolicies[?objectId=='{identity}'].permissions.keys[]", "-o", "json").stdout
     assert json.loads(policies) == ["get", "wrapKey", "unwrapKey"]
     table = coffer_cli(coffer, "keyvault", "key", "list", "--vault-name", "cmkvault", "-o", "table").stdout.splitlines()
-    assert table[0].startswith("Kid") and table[2].endswith("/keys/kek")
+    # As az prints it: a listed key has its id and its name.
+    assert table[0].split() == ["Kid", "Name"] and table[2].split() == [f"https://cmkvault.vault.localhost:{coffer.port}/keys/kek", "kek"]
     rotated = coffer_cli(coffer, "keyvault", "key", "rotate", "--name", "kek", "--vault-name", "cmkvault", "--query", "key.kid", "-o", "tsv")
     assert rotated.stdout.strip() != kek
     versions = json.loads(coffer_cli(coffer, "keyvault", "key", "list-versions", "--name", "kek", "--vault-name", "cmkvault").stdout)
@@ -186,8 +187,9 @@ def test_key_rotation_policy_commands(coffer, tmp_path):
                                   "attributes": {"expiryTime": "P90D"}}))
     coffer_cli(coffer, "keyvault", "key", "rotation-policy", "update", "--vault-name", "rpvault", "--name", "k", "--value", f"@{policy}")
     shown = json.loads(coffer_cli(coffer, "keyvault", "key", "rotation-policy", "show", "--vault-name", "rpvault", "--name", "k").stdout)
-    assert shown["attributes"]["expiryTime"] == "P90D"
-    assert shown["lifetimeActions"][0]["trigger"]["timeAfterCreate"] == "P30D"
+    # In az's shape: the policy's expiry as expiresIn, each action flat.
+    assert shown["expiresIn"] == "P90D"
+    assert shown["lifetimeActions"] == [{"action": "Rotate", "timeAfterCreate": "P30D"}]
 
 
 def test_outputs_have_the_shape_az_prints(coffer):
@@ -251,7 +253,7 @@ def test_key_set_attributes_disables_and_enables_a_key(coffer):
     coffer_cli(coffer, "keyvault", "key", "create", "--name", "k", "--vault-name", "attrsvault")
     disabled = json.loads(coffer_cli(coffer, "keyvault", "key", "set-attributes", "--name", "k", "--vault-name", "attrsvault",
                                      "--enabled", "false", "--expires", "2031-01-31T00:00:00Z", "--tags", "team=platform").stdout)
-    assert disabled["attributes"]["enabled"] is False and disabled["attributes"]["exp"] == 1927584000
+    assert disabled["attributes"]["enabled"] is False and disabled["attributes"]["expires"] == "2031-01-31T00:00:00+00:00"
     assert disabled["tags"] == {"team": "platform"}
     shown = coffer_cli(coffer, "keyvault", "key", "show", "--name", "k", "--vault-name", "attrsvault", "--query", "attributes.enabled", "-o", "tsv")
     assert shown.stdout.strip() == "False"  # as az writes booleans in tsv
@@ -279,3 +281,31 @@ def test_the_first_registry_is_a_resource_like_any_other(coffer):
     coffer.start()
     again = json.loads(coffer_cli(coffer, "acr", "list", "--query", "[?name=='coffer']").stdout)
     assert len(again) == 1 and again[0]["adminUserEnabled"] is True
+
+
+def test_repository_show_and_image_locks(coffer, tmp_path):
+    """`acr repository show|update` as az has them: ACR's metadata API, a lock set and lifted by the bare flag."""
+    from oci_layout import build_image
+    build_image(str(tmp_path / "image"), "v1", [os.urandom(5000)])
+    pushed = subprocess.run(["skopeo", "copy", "--dest-cert-dir", coffer.cert_dir, "--dest-creds", f"{coffer.username}:{coffer.password}",
+                             f"oci:{tmp_path / 'image'}:v1", f"docker://coffer.cr.localhost:{coffer.port}/team/app:v1"],
+                            capture_output=True, text=True, timeout=120)
+    assert pushed.returncode == 0, pushed.stderr
+    repository = json.loads(coffer_cli(coffer, "acr", "repository", "show", "-n", "coffer", "--repository", "team/app").stdout)
+    assert repository["imageName"] == "team/app" and repository["tagCount"] == 1
+    image = json.loads(coffer_cli(coffer, "acr", "repository", "show", "-n", "coffer", "--image", "team/app:v1").stdout)
+    assert image["name"] == "v1" and image["digest"].startswith("sha256:") and image["changeableAttributes"]["writeEnabled"] is True
+    locked = json.loads(coffer_cli(coffer, "acr", "repository", "update", "-n", "coffer", "--image", "team/app:v1", "--write-enabled", "false").stdout)
+    assert locked["changeableAttributes"]["writeEnabled"] is False
+    moved = subprocess.run(["skopeo", "copy", "--dest-cert-dir", coffer.cert_dir, "--dest-creds", f"{coffer.username}:{coffer.password}",
+                            f"oci:{tmp_path / 'image'}:v1", f"docker://coffer.cr.localhost:{coffer.port}/team/app:v1"],
+                           capture_output=True, text=True, timeout=120)
+    assert moved.returncode != 0, "a write-locked tag was written"
+    # The bare flag means true, as in az.
+    lifted = coffer_cli(coffer, "acr", "repository", "update", "-n", "coffer", "--image", "team/app:v1", "--write-enabled",
+                        "--query", "changeableAttributes.writeEnabled", "-o", "tsv")
+    assert lifted.stdout.strip() == "True"
+    missing = coffer_cli(coffer, "acr", "repository", "show", "-n", "coffer", "--image", "team/app:absent", check=False)
+    assert missing.returncode == 1 and missing.stderr.startswith("ERROR:"), missing.stderr
+    neither = coffer_cli(coffer, "acr", "repository", "show", "-n", "coffer", check=False)
+    assert neither.returncode != 0 and "--repository" in neither.stderr
