@@ -10,6 +10,7 @@ package enum ARMOperation: CaseIterable, Sendable {
     case listSubscriptions, getSubscription, listSubscriptionResources
     case listGroups, getGroup, headGroup, putGroup, deleteGroup, getGroupDeletion, listGroupResources
     case listFeatures, listProviderFeatures, getFeature, registerFeature, unregisterFeature
+    case listProviders, getProvider, registerProvider, unregisterProvider
     case listDeletedVaults, getDeletedVault, purgeDeletedVault, listSubscriptionVaults, listSubscriptionRegistries
     case listVaults, getVault, putVault, patchVault, deleteVault, updateAccessPolicies
     /// Managed HSMs: there are none here, but az lists them beside vaults (`az keyvault list|list-deleted`).
@@ -53,6 +54,10 @@ package enum ARMOperation: CaseIterable, Sendable {
         case .getFeature: (.get, features + "/{feature}")
         case .registerFeature: (.post, features + "/{feature}/register")
         case .unregisterFeature: (.post, features + "/{feature}/unregister")
+        case .listProviders: (.get, subscription + "/providers")
+        case .getProvider: (.get, subscription + "/providers/{namespace}")
+        case .registerProvider: (.post, subscription + "/providers/{namespace}/register")
+        case .unregisterProvider: (.post, subscription + "/providers/{namespace}/unregister")
         case .listDeletedVaults: (.get, subscription + "/providers/Microsoft.KeyVault/deletedVaults")
         case .getDeletedVault: (.get, deletedVault)
         case .purgeDeletedVault: (.post, deletedVault + "/purge")
@@ -130,6 +135,9 @@ package enum ARMOperation: CaseIterable, Sendable {
         case .listProviderFeatures, .getFeature: "Microsoft.Features/providers/features/read"
         case .registerFeature: "Microsoft.Features/providers/features/register/action"
         case .unregisterFeature: "Microsoft.Features/providers/features/unregister/action"
+        case .listProviders, .getProvider: "Microsoft.Resources/subscriptions/providers/read"
+        // Azure names it per provider (`<namespace>/register/action`); one name here, held by Owner and Contributor alike.
+        case .registerProvider, .unregisterProvider: "Microsoft.Resources/subscriptions/providers/register/action"
         case .listDeletedVaults: "Microsoft.KeyVault/deletedVaults/read"
         case .getDeletedVault: "Microsoft.KeyVault/locations/deletedVaults/read"
         case .purgeDeletedVault: "Microsoft.KeyVault/locations/deletedVaults/purge/action"

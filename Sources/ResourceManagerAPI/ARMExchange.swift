@@ -60,6 +60,9 @@ struct ARMExchange {
         case .registerFeature: return try AzureJSON.response(try await api.features.register(namespace: route["namespace"], name: route["feature"]))
         case .unregisterFeature:
             return try AzureJSON.response(try await api.features.unregister(namespace: route["namespace"], name: route["feature"]))
+        case .listProviders: return jsonResponse(ProviderCatalog.list(subscriptionID: api.subscriptionID))
+        case .getProvider, .registerProvider: return jsonResponse(try ProviderCatalog.show(route["namespace"], subscriptionID: api.subscriptionID))
+        case .unregisterProvider: try ProviderCatalog.unregister(route["namespace"], subscriptionID: api.subscriptionID)
         case .listDeletedVaults:
             return try AzureJSON.response(DeletedVaultList(value: try await api.vaults.deletedVaults().map(\.withoutRecoveryData)))
         case .getDeletedVault:

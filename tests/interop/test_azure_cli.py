@@ -167,6 +167,21 @@ def test_template_files_with_comments_and_multi_line_strings(az, tmp_path):
     assert result.returncode != 0 and "ERROR:" in result.stderr and "InvalidTemplate" in result.stderr, result.stderr
 
 
+def test_resource_providers_and_api_version_discovery(az, coffer):
+    """`az feature register` tells its user to run `az provider register`; `az resource show` without `--api-version`
+    picks one from the provider's resource types. Both need the provider API."""
+    az("provider", "register", "-n", "Microsoft.ContainerRegistry", "--wait")
+    assert az.tsv("provider", "show", "-n", "Microsoft.ContainerRegistry", "--query", "registrationState") == "Registered"
+    namespaces = az.tsv("provider", "list", "--query", "sort([].namespace) | join(' ', @)").split()
+    assert {"Microsoft.ContainerRegistry", "Microsoft.KeyVault", "Microsoft.ManagedIdentity"} <= set(namespaces), namespaces
+    registry_id = az.tsv("acr", "show", "-n", "coffer", "--query", "id")
+    assert az.tsv("resource", "show", "--ids", registry_id, "--query", "properties.loginServer") == f"coffer.cr.localhost:{coffer.port}"
+    unknown = az("provider", "show", "-n", "Microsoft.Compute", check=False)
+    assert unknown.returncode != 0 and "InvalidResourceNamespace" in unknown.stderr, unknown.stderr
+    refused = az("provider", "unregister", "-n", "Microsoft.ContainerRegistry", check=False)
+    assert refused.returncode != 0 and "always registered" in refused.stderr, refused.stderr
+
+
 def test_graph_service_principals_and_role_assignments(az, coffer):
     subscription = coffer.operator()["subscriptionId"]
     az("group", "create", "--name", "rbac-rg", "--location", "westeurope")

@@ -73,6 +73,8 @@ COMMANDS = [
     ["deployment", "group", "list", "-g", "parity-rg"],
     ["resource", "list", "-g", "parity-rg"],
     ["account", "show"],
+    ["provider", "show", "-n", "Microsoft.ContainerRegistry"],
+    ["provider", "list"],
 ]
 
 
