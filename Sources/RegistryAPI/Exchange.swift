@@ -80,7 +80,7 @@ struct Exchange<Context: RequestContext> {
             switch method {
             case .put: return try await putManifest(target, reference)
             case .delete:
-                let parsed = try parseReference(reference)
+                let parsed = try parseReference(reference, lookup: true)
                 let tagsOfIt = try await tagsWithLocks(of: target, parsed)
                 if let locked = tagsOfIt.first(where: { !locks.tag($0).mayDelete }) {
                     throw DistributionErrorResponse(status: .forbidden, code: "DENIED",
@@ -127,7 +127,12 @@ struct Exchange<Context: RequestContext> {
     /// Checks the bearer token; `scope` names the repository and actions needed (nil: any valid token).
     @discardableResult
     private func authorize(scope: (name: String, actions: [String])?, catalog: Bool = false) async throws -> TokenClaims {
-        let challengeScope = scope.map { "repository:\($0.name):\($0.actions.joined(separator: ","))" } ?? (catalog ? "registry:catalog:*" : nil)
+        var challengeScopes = [scope.map { "repository:\($0.name):\($0.actions.joined(separator: ","))" } ?? (catalog ? "registry:catalog:*" : nil)]
+            .compactMap { $0 }
+        // A mount needs pull on its source too: the first challenge names it, so that a client asks for both at once
+        // (clients do not act on a second challenge for another repository), as distribution's does.
+        if let source = mountSource, source != scope?.name { challengeScopes.append("repository:\(source):pull") }
+        let challengeScope = challengeScopes.isEmpty ? nil : challengeScopes.joined(separator: " ")
         // No or invalid token: 401. A valid token without the scope: 403 `insufficient_scope` (RFC 6750 §3.1),
         // still with the challenge, so clients such as oras fetch a token with the wider scope and retry.
         func challenge(_ message: String, error: String? = nil) -> DistributionErrorResponse {
@@ -162,6 +167,13 @@ struct Exchange<Context: RequestContext> {
             throw challenge("token does not grant the catalog", error: "insufficient_scope")
         }
         return claims
+    }
+
+    /// The repository a blob mount (`POST …/blobs/uploads/?mount=…&from=<name>`) reads from, when its name is valid
+    /// (only then is it written into a challenge header).
+    private var mountSource: String? {
+        guard method == .post, query.get("mount") != nil, let from = query.get("from"), (try? RepositoryName(from)) != nil else { return nil }
+        return from
     }
 
     /// Authorizes, then resolves the URL name to a registry and repository.
@@ -206,9 +218,12 @@ struct Exchange<Context: RequestContext> {
         }
     }
 
-    private func parseReference(_ text: String) throws -> ManifestReference {
+    /// `lookup`: the reference names a manifest to read or delete, and one that is not even a valid tag names none:
+    /// `404 MANIFEST_UNKNOWN`, as distribution and the conformance suite have it (a PUT under it stays a 400).
+    private func parseReference(_ text: String, lookup: Bool = false) throws -> ManifestReference {
         do { return try ManifestReference(parsing: text) } catch {
             switch error.code {
+            case .tagInvalid where lookup: throw RegistryError(.manifestUnknown, "no manifest is named \(text.prefix(130)): \(error.message)")
             case .tagInvalid: throw RegistryError(.manifestInvalid, error.message)
             case .digestUnsupported: throw RegistryError(.unsupported, error.message)
             default: throw RegistryError(.digestInvalid, error.message)
@@ -332,7 +347,7 @@ struct Exchange<Context: RequestContext> {
     // MARK: manifests
 
     private func getManifest(_ target: RepositoryTarget, _ referenceText: String) async throws -> Response {
-        let reference = try parseReference(referenceText)
+        let reference = try parseReference(referenceText, lookup: true)
         var headers: HTTPFields = [:]
         if method == .head {
             let record = try await registry.manifestInfo(registry: target.registry, repository: target.repository, reference: reference)

@@ -64,3 +64,52 @@ import Testing
         }
     }
 }
+
+/// The two cases a public conformance suite for the distribution spec failed on (issue 13), each checked the way
+/// the suite and distribution behave.
+@Suite struct ConformanceGapTests {
+    /// A client that follows the challenge fetches exactly the scopes it names: for a mount, the first challenge must
+    /// name pull on `from` as well as push on the target, or the retried mount is refused.
+    @Test func aMountsFirstChallengeNamesEveryScopeItNeeds() async throws {
+        let fixture = try await Fixture.make()
+        try await fixture.test { client in
+            let blob = randomBytes(300)
+            let digest = sha256(blob)
+            let seed = try await client.token(fixture, scopes: ["repository:coffer/source:pull,push"])
+            #expect(try await client.send(.post, "/v2/coffer/source/blobs/uploads/?digest=\(digest)", token: seed, body: blob).status == .created)
+
+            let path = "/v2/coffer/target/blobs/uploads/?mount=\(digest)&from=coffer/source"
+            let anonymous = try await client.send(.post, path, token: nil)
+            #expect(anonymous.status == .unauthorized)
+            let challenge = try #require(anonymous.headers[.wwwAuthenticate])
+            #expect(challenge.contains("scope=\"repository:coffer/target:push repository:coffer/source:pull\""), "\(challenge)")
+            // Exactly what the challenge names, as such a client asks for it (its scopes split at the spaces).
+            let scopes = try #require(challenge.split(separator: "scope=\"").last?.split(separator: "\"").first).split(separator: " ").map(String.init)
+            let token = try await client.token(fixture, scopes: scopes)
+            let mounted = try await client.send(.post, path, token: token)
+            #expect(mounted.status == .created)
+            #expect(mounted.headers[.location] == "/v2/coffer/target/blobs/\(digest)")
+            // A `from` that is no repository name is never written into the header.
+            let odd = try await client.send(.post, "/v2/coffer/target/blobs/uploads/?mount=\(digest)&from=a%22b", token: nil)
+            #expect(odd.headers[.wwwAuthenticate]?.contains("a\"b") == false)
+        }
+    }
+
+    /// A reference that is not even a valid tag names no manifest: reads and deletes answer `404 MANIFEST_UNKNOWN`
+    /// (distribution does; this was a 400). A PUT under it is still refused as invalid.
+    @Test func aReferenceThatIsNoTagNamesNoManifest() async throws {
+        let fixture = try await Fixture.make()
+        try await fixture.test { client in
+            let token = try await client.token(fixture, scopes: ["repository:coffer/app:pull,push,delete"])
+            for method in [HTTPRequest.Method.get, .head, .delete] {
+                let response = try await client.send(method, "/v2/coffer/app/manifests/.INVALID_MANIFEST_NAME", token: token)
+                #expect(response.status == .notFound, "\(method)")
+                if method != .head { #expect(errorCode(response) == "MANIFEST_UNKNOWN", "\(method)") }
+            }
+            let put = try await client.send(.put, "/v2/coffer/app/manifests/.INVALID_MANIFEST_NAME", token: token,
+                                            headers: [.contentType: "application/vnd.oci.image.manifest.v1+json"], body: Array("{}".utf8))
+            #expect(put.status == .badRequest)
+            #expect(errorCode(put) == "MANIFEST_INVALID")
+        }
+    }
+}
