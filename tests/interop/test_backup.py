@@ -1,0 +1,165 @@
+"""`coffer backup` and `coffer restore`: a backup taken while pushes go on restores on a fresh server, where every
+image acknowledged before the backup began pulls byte-identical and every image acknowledged during it is either
+whole or absent; a damaged or unfinished backup is refused; secrets can be left out."""
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+
+from conftest import BINARY, Coffer
+from oci_layout import build_image
+
+
+def coffer_cmd(*args, check=True):
+    result = subprocess.run([BINARY, *args], capture_output=True, text=True, timeout=300)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def push(server, layout, tag, reference):
+    return subprocess.run(["skopeo", "copy", "--dest-cert-dir", server.cert_dir, "--dest-creds", f"{server.username}:{server.password}",
+                           f"oci:{layout}:{tag}", f"docker://{server.host}/coffer/{reference}"], capture_output=True, text=True, timeout=120)
+
+
+def pulled_layers(server, reference, into):
+    """The image's layers as pulled (skopeo checks every digest), or None when the registry does not have it."""
+    result = subprocess.run(["skopeo", "copy", "--src-cert-dir", server.cert_dir, "--src-creds", f"{server.username}:{server.password}",
+                             f"docker://{server.host}/coffer/{reference}", f"oci:{into}:x"], capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        assert "manifest unknown" in result.stderr.lower() or "not found" in result.stderr.lower(), result.stderr
+        return None
+    with open(os.path.join(into, "index.json")) as handle:
+        manifest_digest = json.load(handle)["manifests"][0]["digest"].split(":")[1]
+    with open(os.path.join(into, "blobs", "sha256", manifest_digest)) as handle:
+        manifest = json.load(handle)
+    layers = []
+    for layer in manifest["layers"]:
+        with open(os.path.join(into, "blobs", "sha256", layer["digest"].split(":")[1]), "rb") as handle:
+            layers.append(handle.read())
+    return layers
+
+
+def layer_bytes(layout):
+    with open(os.path.join(layout, "index.json")) as handle:
+        manifest_digest = json.load(handle)["manifests"][0]["digest"].split(":")[1]
+    with open(os.path.join(layout, "blobs", "sha256", manifest_digest)) as handle:
+        manifest = json.load(handle)
+    result = []
+    for layer in manifest["layers"]:
+        with open(os.path.join(layout, "blobs", "sha256", layer["digest"].split(":")[1]), "rb") as handle:
+            result.append(handle.read())
+    return result
+
+
+def test_a_backup_taken_during_pushes_restores_every_acknowledged_image(coffer, tmp_path):
+    images = {}
+    for index in range(4):
+        layout = str(tmp_path / f"before{index}")
+        build_image(layout, "v1", [os.urandom(150_000), os.urandom(20_000)])
+        assert push(coffer, layout, "v1", f"before/app{index}:v1").returncode == 0
+        images[f"before/app{index}:v1"] = layer_bytes(layout)
+
+    # Pushes go on while the backup runs.
+    during, stop = {}, threading.Event()
+
+    def keep_pushing():
+        index = 0
+        while not stop.is_set() and index < 40:
+            layout = str(tmp_path / f"during{index}")
+            build_image(layout, "v1", [os.urandom(100_000)])
+            if push(coffer, layout, "v1", f"during/app{index}:v1").returncode == 0:
+                during[f"during/app{index}:v1"] = layer_bytes(layout)
+            index += 1
+
+    pusher = threading.Thread(target=keep_pushing)
+    pusher.start()
+    backup = str(tmp_path / "backup")
+    deadline = time.time() + 60
+    while len(during) < 2 and time.time() < deadline:  # the pushes are under way before the backup starts
+        time.sleep(0.1)
+    try:
+        made = coffer_cmd("backup", "--to", backup, "--data-dir", coffer.data_dir)
+    finally:
+        stop.set()
+        pusher.join()
+    assert "objects" in made.stdout and "master key" in made.stderr, (made.stdout, made.stderr)
+    assert os.path.exists(os.path.join(backup, "coffer-backup.json"))
+    assert oct(os.stat(os.path.join(backup, "master.key")).st_mode & 0o777) == "0o600"
+
+    # Restored on a fresh machine (a new directory, another port), with the original gone.
+    coffer.stop()
+    workdir = tempfile.mkdtemp(prefix="coffer-restored-")
+    restored = None
+    try:
+        told = coffer_cmd("restore", "--from", backup, "--data-dir", os.path.join(workdir, "data"))
+        assert "coffer serve --data-dir" in told.stdout
+        restored = Coffer(workdir)
+        for reference, layers in images.items():
+            assert pulled_layers(restored, reference, str(tmp_path / ("back-" + reference.replace("/", "-").replace(":", "-")))) == layers, reference
+        present = 0
+        for reference, layers in during.items():
+            got = pulled_layers(restored, reference, str(tmp_path / ("back-" + reference.replace("/", "-").replace(":", "-"))))
+            assert got is None or got == layers, reference
+            present += got is not None
+        print(f"backup during pushes: {len(images)} images before, {len(during)} acknowledged during, {present} of those restored")
+        # The restored server takes new pushes.
+        layout = str(tmp_path / "after")
+        build_image(layout, "v1", [os.urandom(10_000)])
+        assert push(restored, layout, "v1", "after/app:v1").returncode == 0
+    finally:
+        if restored:
+            restored.stop()
+        coffer.start()  # the fixture stops it again
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_damaged_unfinished_and_secretless_backups(coffer, tmp_path):
+    layout = str(tmp_path / "image")
+    build_image(layout, "v1", [os.urandom(50_000)])
+    assert push(coffer, layout, "v1", "app:v1").returncode == 0
+    full, bare = str(tmp_path / "full"), str(tmp_path / "bare")
+    coffer_cmd("backup", "--to", full, "--data-dir", coffer.data_dir)
+    # Not into a directory that holds something, and not from what is not a data directory.
+    again = coffer_cmd("backup", "--to", full, "--data-dir", coffer.data_dir, check=False)
+    assert again.returncode != 0 and "not empty" in again.stderr
+    nothing = coffer_cmd("backup", "--to", str(tmp_path / "x"), "--data-dir", str(tmp_path), check=False)
+    assert nothing.returncode != 0 and "metadata.sqlite" in nothing.stderr
+
+    # One flipped byte in one object: refused, and no data directory appears.
+    with open(os.path.join(full, "coffer-backup.json")) as handle:
+        index = json.load(handle)
+    damaged = str(tmp_path / "damaged")
+    shutil.copytree(full, damaged)
+    victim = next(entry["path"] for entry in index["files"] if entry["path"].startswith("blobs/objects/"))
+    with open(os.path.join(damaged, victim), "r+b") as handle:
+        first = handle.read(1)
+        handle.seek(0)
+        handle.write(bytes([first[0] ^ 1]))
+    refused = coffer_cmd("restore", "--from", damaged, "--data-dir", str(tmp_path / "r1"), check=False)
+    assert refused.returncode != 0 and "SHA-256" in refused.stderr and victim in refused.stderr, refused.stderr
+    assert not os.path.exists(tmp_path / "r1")
+    # A backup cut off before its index was written is no backup.
+    os.remove(os.path.join(damaged, "coffer-backup.json"))
+    unfinished = coffer_cmd("restore", "--from", damaged, "--data-dir", str(tmp_path / "r2"), check=False)
+    assert unfinished.returncode != 0 and "cut off" in unfinished.stderr
+
+    # Without secrets: none of them in the backup; restore says what to put back.
+    coffer_cmd("backup", "--to", bare, "--data-dir", coffer.data_dir, "--exclude-secrets")
+    assert not any(os.path.exists(os.path.join(bare, name)) for name in ("master.key", "operator-credentials.json", "token-signing-key.pem"))
+    with open(os.path.join(full, "master.key"), "rb") as handle:
+        master = handle.read()
+    for root, _, names in os.walk(bare):
+        for name in names:
+            with open(os.path.join(root, name), "rb") as handle:
+                assert master.strip() not in handle.read(), f"{name} holds the master key"
+    told = coffer_cmd("restore", "--from", bare, "--data-dir", str(tmp_path / "r3"))
+    assert "master.key" in told.stdout and "before starting" in told.stdout
+    digest = hashlib.sha256(open(os.path.join(full, "metadata.sqlite"), "rb").read()).hexdigest()
+    assert any(entry["sha256"] == digest for entry in index["files"])
