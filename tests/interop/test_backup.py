@@ -35,18 +35,11 @@ def pulled_layers(server, reference, into):
     if result.returncode != 0:
         assert "manifest unknown" in result.stderr.lower() or "not found" in result.stderr.lower(), result.stderr
         return None
-    with open(os.path.join(into, "index.json")) as handle:
-        manifest_digest = json.load(handle)["manifests"][0]["digest"].split(":")[1]
-    with open(os.path.join(into, "blobs", "sha256", manifest_digest)) as handle:
-        manifest = json.load(handle)
-    layers = []
-    for layer in manifest["layers"]:
-        with open(os.path.join(into, "blobs", "sha256", layer["digest"].split(":")[1]), "rb") as handle:
-            layers.append(handle.read())
-    return layers
+    return layer_bytes(into)
 
 
 def layer_bytes(layout):
+    """The layers of the one image of an OCI layout."""
     with open(os.path.join(layout, "index.json")) as handle:
         manifest_digest = json.load(handle)["manifests"][0]["digest"].split(":")[1]
     with open(os.path.join(layout, "blobs", "sha256", manifest_digest)) as handle:
