@@ -8,7 +8,7 @@ public struct CofferCommand: AsyncParsableCommand {
         abstract: "A container registry whose data at rest is encrypted under a key its owner holds.",
         subcommands: [Serve.self, LoginCommand.self, LogoutCommand.self, AccountCommand.self, FeatureCommand.self, GroupCommand.self,
                       KeyVaultCommand.self, IdentityCommand.self, AcrCommand.self, ResourceCommand.self, DeploymentCommand.self, ProviderCommand.self,
-                      BackupCommand.self, RestoreCommand.self]
+                      BackupCommand.self, RestoreCommand.self, CheckCommand.self]
     )
 
     public init() {}

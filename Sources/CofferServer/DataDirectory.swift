@@ -128,7 +128,7 @@ enum DataDirectory {
     }
 
     /// - Parameter setting: the `--master-key-file` value that named the file, if one did (for the error).
-    private static func readMasterKey(_ path: String, setting: String?) throws -> SymmetricKey {
+    static func readMasterKey(_ path: String, setting: String?) throws -> SymmetricKey {
         let named = setting == nil ? "the server master key \(path)" : "the server master key file \(path) (--master-key-file)"
         guard let contents = FileManager.default.contents(atPath: path) else {
             throw ServerStartError("cannot read \(named): check that it exists and that this user may read it")

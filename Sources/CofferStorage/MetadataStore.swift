@@ -77,6 +77,13 @@ public protocol MetadataStore: Sendable {
     func removeUnreferencedBlobs(registry: String, unusedBefore: Int64, limit: Int) async throws -> [BlobRecord]
     /// The object keys of every blob record of the registry (to find objects no record names).
     func blobObjectKeys(registry: String) async throws -> Set<String>
+
+    /// The registry's blob records in digest order, after `last` (`coffer check` walks them a page at a time).
+    func blobRecords(registry: String, after last: String?, limit: Int) async throws -> [BlobRecord]
+
+    /// Removes a blob record and its repository links, unless a manifest is or references it (then false): what
+    /// `coffer check --repair` does to a record whose object is lost.
+    func forgetUnreferencedBlob(registry: String, digest: Digest) async throws -> Bool
     /// The bytes the registry's blobs and manifests take (their sizes before encryption), for `listUsages`.
     func storedBytes(registry: String) async throws -> Int64
 

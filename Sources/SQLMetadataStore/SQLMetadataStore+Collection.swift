@@ -74,6 +74,28 @@ extension SQLMetadataStore {
         }
     }
 
+    public func blobRecords(registry: String, after last: String?, limit: Int) async throws -> [BlobRecord] {
+        try await sessions.read { db in
+            try await db.raw("""
+                SELECT * FROM blobs WHERE registry = \(bind: registry) AND digest > \(bind: last ?? "")
+                ORDER BY digest LIMIT \(bind: Int64(limit))
+                """).all().map(Self.blobRecord)
+        }
+    }
+
+    public func forgetUnreferencedBlob(registry: String, digest: Digest) async throws -> Bool {
+        try await sessions.transaction { db in
+            let text = digest.description
+            guard try await db.raw("""
+                SELECT 1 AS used FROM manifests WHERE registry = \(bind: registry) AND digest = \(bind: text)
+                UNION ALL SELECT 1 AS used FROM manifest_blobs WHERE registry = \(bind: registry) AND digest = \(bind: text)
+                """).first() == nil else { return false }
+            try await db.raw("DELETE FROM repository_blobs WHERE registry = \(bind: registry) AND digest = \(bind: text)").run()
+            try await db.raw("DELETE FROM blobs WHERE registry = \(bind: registry) AND digest = \(bind: text)").run()
+            return true
+        }
+    }
+
     public func storedBytes(registry: String) async throws -> Int64 {
         try await sessions.read { db in
             try await db.raw("SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS total FROM blobs WHERE registry = \(bind: registry)").first()?
