@@ -336,4 +336,29 @@ private func content(_ digest: Digest) -> BlobRecord {
         }
         #expect(try await store.tags(registry: "r", repository: "app", after: nil, limit: nil).count == landed)
     }
+
+    /// `coffer check` walks blob records a page at a time, and forgets a lost object's record only when no manifest
+    /// is or references it.
+    @Test(arguments: MetadataStoreFactory.backends)
+    func checkWalksBlobRecordsAndForgetsOnlyUnreferencedOnes(_ factory: MetadataStoreFactory) async throws {
+        let store = try await factory.make()
+        defer { Task { try await store.close() } }
+        try await store.createRegistry(RegistryRecord(name: "r", wrappedMasterKey: [1], keyEncryptionKeyID: "k", createdAt: 1))
+        for character in "abcde" { try await store.commitBlob(content(digest(character)), repository: "app") }
+        try await store.putManifest(manifest("app", digest("f")), content: content(digest("f")), references: .init(blobs: [digest("a")]), tag: "v1")
+        try await store.recordReferences(registry: "r", repository: "app", manifest: digest("f"), blobs: [digest("a")])
+        var seen: [Digest] = []
+        while true {
+            let page = try await store.blobRecords(registry: "r", after: seen.last?.description, limit: 2)
+            seen += page.map(\.digest)
+            if page.count < 2 { break }
+        }
+        #expect(seen == "abcdef".map(digest))
+        #expect(try await !store.forgetUnreferencedBlob(registry: "r", digest: digest("a")))  // a manifest references it
+        #expect(try await !store.forgetUnreferencedBlob(registry: "r", digest: digest("f")))  // it is a manifest
+        #expect(try await store.forgetUnreferencedBlob(registry: "r", digest: digest("b")))
+        #expect(try await store.blob(registry: "r", digest: digest("b")) == nil)
+        #expect(try await !store.isBlobLinked(registry: "r", repository: "app", digest: digest("b")))
+        #expect(try await store.blob(registry: "r", digest: digest("a")) != nil)
+    }
 }
