@@ -1,0 +1,277 @@
+"""Crash consistency, measured: a mixed registry workload from several clients while `coffer serve` is sent SIGKILL at
+random moments. After each restart: every acknowledged write reads back byte-identical, acknowledged deletes stay
+deleted, tags name what was last acknowledged (or a write in flight at the kill), `coffer check --deep` finds nothing
+partial or dangling, and the server is up within seconds.
+
+Short form in the test suite (`test_kill_harness.py`); long form by hand:
+    python3 tests/interop/kill_harness.py --kills 100 [--postgres URL --s3 ENDPOINT] [--seed N]
+"""
+import argparse
+import hashlib
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+import requests
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from conftest import BINARY, Coffer  # noqa: E402
+
+MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+# The server's own background work, made frequent: collection with a short grace, idle uploads expired.
+SERVE_ARGS = ["--gc-interval-seconds", "2", "--gc-grace-seconds", "20", "--upload-idle-seconds", "60"]
+
+
+class Worker:
+    """One client, alone on its repository, recording what the server acknowledged."""
+
+    def __init__(self, server, index, rng):
+        self.server, self.rng = server, rng
+        self.repository = f"crash/w{index}"
+        self.blobs = {}            # digest -> bytes, every blob acknowledged
+        self.manifests = {}        # digest -> (bytes, [blob digests], subject or None), acknowledged and not deleted
+        self.deleted = set()       # manifest digests whose delete was acknowledged (and not put again)
+        self.tags = {}             # tag -> last acknowledged digest
+        self.in_flight_tags = {}   # tag -> digests put without an answer since the last acknowledged one
+        self.referrers = {}        # subject digest -> referrer digests acknowledged
+        self.uncertain = set()     # manifest digests whose delete was sent without an answer
+        self.verified = set()      # manifests read back intact after an earlier kill
+        self.counter = 0
+        self.acknowledged = 0
+        self.paused = threading.Event()
+        self.idle = threading.Event()
+        self.stopped = False
+        self.token = None
+
+    # -- HTTP -------------------------------------------------------------------------------------------------------
+    def url(self, path):
+        return f"https://{self.server.host}/v2/coffer/{self.repository}{path}"
+
+    def call(self, method, path_or_url, **kwargs):
+        if self.token is None:
+            self.token = self.server.token(f"repository:coffer/{self.repository}:pull,push,delete")
+        url = path_or_url if path_or_url.startswith("https://") else self.url(path_or_url)
+        headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
+        return requests.request(method, url, headers=headers, verify=self.server.ca, timeout=30, **kwargs)
+
+    def absolute(self, location):
+        return location if location.startswith("https://") else f"https://{self.server.host}{location}"
+
+    # -- operations -------------------------------------------------------------------------------------------------
+    def push_blob(self, data):
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        if self.rng.random() < 0.5:
+            response = self.call("POST", f"/blobs/uploads/?digest={digest}", data=data, headers={"Content-Type": "application/octet-stream"})
+        else:
+            response = self.call("POST", "/blobs/uploads/")
+            if response.status_code != 202:
+                return None
+            location, start = self.absolute(response.headers["Location"]), 0
+            while start < len(data):
+                chunk = data[start:start + self.rng.randint(1, 70_000)]
+                response = self.call("PATCH", location, data=chunk, headers={
+                    "Content-Type": "application/octet-stream", "Content-Range": f"{start}-{start + len(chunk) - 1}"})
+                if response.status_code != 202:
+                    return None
+                location, start = self.absolute(response.headers["Location"]), start + len(chunk)
+            separator = "&" if "?" in location else "?"
+            response = self.call("PUT", f"{location}{separator}digest={digest}")
+        if response.status_code != 201:
+            return None
+        self.blobs[digest] = data
+        return digest
+
+    def push_image(self, subject=None):
+        self.counter += 1
+        config = json.dumps({"architecture": "amd64", "os": "linux", "nonce": uuid.uuid4().hex}).encode()
+        layers = [os.urandom(self.rng.choice([100, 5_000, 90_000, 300_000])) for _ in range(self.rng.randint(1, 2))]
+        digests = [self.push_blob(data) for data in [config, *layers]]
+        if None in digests:
+            return
+        document = {"schemaVersion": 2, "mediaType": MANIFEST,
+                    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digests[0], "size": len(config)},
+                    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": len(b)}
+                               for d, b in zip(digests[1:], layers)]}
+        if subject:
+            document["subject"] = {"mediaType": MANIFEST, "digest": subject, "size": len(self.manifests[subject][0])}
+            document["artifactType"] = "application/vnd.example.signature"
+        body = json.dumps(document).encode()
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        tag = f"v{self.counter}"
+        self.in_flight_tags.setdefault(tag, set()).add(digest)
+        response = self.call("PUT", f"/manifests/{tag}", data=body, headers={"Content-Type": MANIFEST})
+        if response.status_code == 201:
+            self.manifests[digest] = (body, digests, subject)
+            self.deleted.discard(digest)
+            self.tags[tag] = digest
+            self.in_flight_tags.pop(tag, None)
+            if subject:
+                self.referrers.setdefault(subject, set()).add(digest)
+
+    def move_latest(self):
+        if not self.manifests:
+            return
+        digest = self.rng.choice(sorted(self.manifests))
+        body = self.manifests[digest][0]
+        self.in_flight_tags.setdefault("latest", set()).add(digest)
+        if self.call("PUT", "/manifests/latest", data=body, headers={"Content-Type": MANIFEST}).status_code == 201:
+            self.tags["latest"] = digest
+            self.in_flight_tags.pop("latest", None)
+
+    def delete_manifest(self):
+        candidates = [d for d in sorted(self.manifests) if self.manifests[d][2] is None and d not in self.referrers]
+        if not candidates:
+            return
+        digest = self.rng.choice(candidates)
+        self.uncertain.add(digest)
+        if self.call("DELETE", f"/manifests/{digest}").status_code == 202:
+            self.forget(digest)
+        self.uncertain.discard(digest)  # answered: done or refused; an exception leaves it uncertain
+
+    def forget(self, digest):
+        del self.manifests[digest]
+        self.deleted.add(digest)
+        self.verified.discard(digest)
+        for tag in [t for t, d in self.tags.items() if d == digest]:
+            del self.tags[tag]
+
+    def step(self):
+        choice = self.rng.random()
+        if choice < 0.55 or not self.manifests:
+            self.push_image()
+        elif choice < 0.7:
+            self.move_latest()
+        elif choice < 0.85:
+            self.push_image(subject=self.rng.choice(sorted(d for d, m in self.manifests.items() if m[2] is None) or [None]))
+        else:
+            self.delete_manifest()
+
+    def run(self):
+        while not self.stopped:
+            if self.paused.is_set():
+                self.idle.set()
+                time.sleep(0.02)
+                continue
+            self.idle.clear()
+            try:
+                self.step()
+            except (requests.RequestException, OSError):
+                time.sleep(0.05)  # the server is down: nothing of this step was acknowledged
+
+    # -- verification -----------------------------------------------------------------------------------------------
+    def verify(self, sample=40):
+        """Problems found against what this client was told: every manifest acknowledged since the last kill, and a
+        sample of those verified before (reading everything after every kill grows with the square of the run)."""
+        problems = []
+        # A delete cut off by the kill may or may not have happened; what the server says now settles it.
+        for digest in sorted(self.uncertain):
+            if self.call("HEAD", f"/manifests/{digest}").status_code == 404:
+                self.forget(digest)
+        self.uncertain.clear()
+        fresh = [d for d in sorted(self.manifests) if d not in self.verified]
+        older = sorted(self.verified & set(self.manifests))
+        for digest in fresh + self.rng.sample(older, min(sample, len(older))):
+            body, blobs, subject = self.manifests[digest]
+            response = self.call("GET", f"/manifests/{digest}", headers={"Accept": MANIFEST})
+            if response.status_code != 200 or response.content != body:
+                problems.append(f"{self.repository}@{digest}: acknowledged manifest reads {response.status_code}")
+                continue
+            for blob in blobs:
+                got = self.call("GET", f"/blobs/{blob}")
+                if got.status_code != 200 or got.content != self.blobs[blob]:
+                    problems.append(f"{self.repository} blob {blob}: reads {got.status_code}, {len(got.content)} bytes")
+            self.verified.add(digest)
+        for digest in self.deleted:
+            if self.call("HEAD", f"/manifests/{digest}").status_code != 404:
+                problems.append(f"{self.repository}@{digest}: acknowledged delete undone")
+        for tag, digest in self.tags.items():
+            allowed = {digest} | self.in_flight_tags.get(tag, set())
+            response = self.call("HEAD", f"/manifests/{tag}", headers={"Accept": MANIFEST})
+            if response.status_code != 200 or response.headers.get("Docker-Content-Digest") not in allowed:
+                problems.append(f"{self.repository}:{tag}: {response.status_code} {response.headers.get('Docker-Content-Digest')}, acknowledged {digest}")
+        for subject, referrers in self.referrers.items():
+            if subject not in self.manifests:
+                continue
+            listed = {m["digest"] for m in self.call("GET", f"/referrers/{subject}").json().get("manifests", [])}
+            if not referrers <= listed:
+                problems.append(f"{self.repository} referrers of {subject}: missing {sorted(referrers - listed)}")
+        return problems
+
+
+def run(kills, workdir, serve_args=(), seed=None, workers=3, log=print):
+    """Returns a summary; raises AssertionError at the first inconsistency."""
+    seed = seed if seed is not None else random.randrange(1 << 30)
+    rng = random.Random(seed)
+    os.makedirs(workdir, exist_ok=True)
+    server = Coffer(workdir, [*SERVE_ARGS, *serve_args])
+    clients = [Worker(server, index, random.Random(rng.random())) for index in range(workers)]
+    threads = [threading.Thread(target=client.run, daemon=True) for client in clients]
+    for thread in threads:
+        thread.start()
+    start_times = []
+    try:
+        for kill in range(1, kills + 1):
+            for client in clients:
+                client.paused.clear()
+            time.sleep(rng.uniform(0.3, 2.5))
+            server.crash()
+            for client in clients:
+                client.paused.set()
+            for client in clients:
+                assert client.idle.wait(60), "a client did not come to rest"
+            began = time.monotonic()
+            server.start()
+            start_times.append(time.monotonic() - began)
+            problems = [problem for client in clients for problem in client.verify()]
+            # Decrypting everything after every kill grows with the square of the run: deep on every tenth.
+            deep = ["--deep"] if kills <= 10 or kill % 10 == 0 else []
+            checked = subprocess.run([BINARY, "check", *deep, "--data-dir", server.data_dir, *serve_args],
+                                     capture_output=True, text=True, timeout=600)
+            assert not problems, f"seed {seed}, kill {kill}: " + "; ".join(problems[:10])
+            assert checked.returncode == 0, f"seed {seed}, kill {kill}: coffer check: {checked.stdout}{checked.stderr}"
+            log(f"kill {kill}: restarted in {start_times[-1]:.2f} s; {sum(len(c.manifests) for c in clients)} manifests, "
+                f"{sum(len(c.blobs) for c in clients)} blobs acknowledged and intact; check: {checked.stdout.splitlines()[0]}")
+    finally:
+        for client in clients:
+            client.stopped = True
+        for thread in threads:
+            thread.join(timeout=30)
+        server.stop()
+    return {"seed": seed, "kills": kills, "manifests": sum(len(c.manifests) for c in clients),
+            "blobs": sum(len(c.blobs) for c in clients), "deleted": sum(len(c.deleted) for c in clients),
+            "slowest_start_seconds": max(start_times), "mean_start_seconds": sum(start_times) / len(start_times)}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kills", type=int, default=100)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--postgres", help="an administrator's PostgreSQL URL (a database is created)")
+    parser.add_argument("--s3", help="an S3 endpoint (a bucket is created; credentials from the environment)")
+    options = parser.parse_args()
+    serve_args = []
+    if options.postgres:
+        name = "coffer_kills_" + uuid.uuid4().hex
+        subprocess.run(["psql", options.postgres, "-qc", f"CREATE DATABASE {name} TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'"], check=True)
+        serve_args += ["--metadata", options.postgres.replace("/postgres?", f"/{name}?")]
+    if options.s3:
+        bucket = "coffer-kills-" + uuid.uuid4().hex[:12]
+        requests.put(f"{options.s3}/{bucket}", timeout=30).raise_for_status()
+        os.environ.setdefault("AWS_ENDPOINT_URL_S3", options.s3)
+        serve_args += ["--blobs", f"s3://{bucket}/coffer"]
+    workdir = tempfile.mkdtemp(prefix="coffer-kills-")
+    try:
+        print(json.dumps(run(options.kills, workdir, serve_args, options.seed), indent=2))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
