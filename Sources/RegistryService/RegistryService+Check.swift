@@ -79,7 +79,13 @@ extension RegistryService {
             let page = try await metadata.blobRecords(registry: registry, after: last, limit: Self.collectionBatch)
             for record in page {
                 report.blobRecords += 1
+                // Beside a running server, collection may remove a record and its object after the page was read:
+                // a problem counts only if the record still names that object.
+                func stillNamed() async throws -> Bool {
+                    try await metadata.blob(registry: registry, digest: record.digest)?.objectKey == record.objectKey
+                }
                 guard try await blobs.size(record.objectKey) != nil else {
+                    guard try await stillNamed() else { continue }
                     let forgotten = repair ? try await metadata.forgetUnreferencedBlob(registry: registry, digest: record.digest) : false
                     found(.missingObject, record.digest.description, "object \(record.objectKey) is gone"
                           + (repair && !forgotten ? "; a manifest needs it: restore it from a backup" : ""), repaired: forgotten)
@@ -92,7 +98,9 @@ extension RegistryService {
                                                                digest: record.digest, expectedLength: record.size)
                     report.objectsAuthenticated += 1
                 } catch {
-                    found(.corruptObject, record.digest.description, "object \(record.objectKey): \(Self.translate(error))")
+                    if try await stillNamed() {
+                        found(.corruptObject, record.digest.description, "object \(record.objectKey): \(Self.translate(error))")
+                    }
                     continue
                 }
                 guard deep else { continue }
@@ -108,7 +116,9 @@ extension RegistryService {
                     let actual = hasher.finalize()
                     if actual != record.digest { found(.digestMismatch, record.digest.description, "object \(record.objectKey) decrypts to \(actual)") }
                 } catch {
-                    found(.digestMismatch, record.digest.description, "object \(record.objectKey) does not decrypt: \(Self.translate(error))")
+                    if try await stillNamed() {
+                        found(.digestMismatch, record.digest.description, "object \(record.objectKey) does not decrypt: \(Self.translate(error))")
+                    }
                 }
             }
             if page.count < Self.collectionBatch { break }
@@ -117,13 +127,16 @@ extension RegistryService {
         for repository in try await allRepositories(registry) {
             for (tag, digest) in try await metadata.tagsWithDigests(registry: registry, repository: repository) {
                 report.tags += 1
-                if try await metadata.manifest(registry: registry, repository: repository, digest: digest) == nil {
+                // Both read again, so that a tag moved or a manifest deleted meanwhile is not taken for damage.
+                if try await metadata.manifest(registry: registry, repository: repository, digest: digest) == nil,
+                   try await metadata.resolveTag(registry: registry, repository: repository, tag: tag) == digest {
                     found(.danglingTag, "\(repository):\(tag)", "names \(digest), which the repository does not hold")
                 }
             }
             for manifest in try await metadata.manifests(registry: registry, repository: repository) {
                 report.manifests += 1
-                if try await metadata.blob(registry: registry, digest: manifest.digest) == nil {
+                if try await metadata.blob(registry: registry, digest: manifest.digest) == nil,
+                   try await metadata.manifest(registry: registry, repository: repository, digest: manifest.digest) != nil {
                     found(.manifestWithoutContent, "\(repository)@\(manifest.digest)", "the manifest's content record is gone")
                 }
             }
