@@ -53,7 +53,11 @@ class Recorder:
 
 def answered(response, *statuses):
     """True for an expected status; otherwise what went wrong, for the report."""
-    return True if response.status_code in statuses else f"HTTP {response.status_code} {response.request.method} {response.url}: {response.text[:600]}"
+    if response.status_code in statuses:
+        return True
+    sent = len(response.request.body or b"")
+    return (f"HTTP {response.status_code} {response.request.method} {response.url} (sent {sent} bytes; answer "
+            f"{response.headers.get('Content-Type')}, {response.headers.get('Content-Length')} bytes): {response.text[:600]}")
 
 
 def percentile(values, fraction):
@@ -165,7 +169,9 @@ def deployment_loop(server, recorder, until, group, arm_token):
 
 def run(binary, duration, sample_seconds=5, registry_clients=3):
     work = tempfile.mkdtemp(prefix="coffer-soak-")
-    server = CofferServer(binary, work, "--gc-interval-seconds", "5", "--gc-grace-seconds", "5")
+    # Collection runs often, with a grace a slow push cannot outlast (a blob older than the grace whose manifest is
+    # not yet put is collected by design, and its manifest refused).
+    server = CofferServer(binary, work, "--gc-interval-seconds", "10", "--gc-grace-seconds", "60")
     try:
         arm_token = server.token(server.base)
         subscription = server.operator["subscriptionId"]
