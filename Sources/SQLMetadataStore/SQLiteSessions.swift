@@ -10,9 +10,9 @@ public final class SQLiteSessions: SQLSessions {
     private let writer: SQLiteConnection
     private let readers: [SQLiteConnection]
     private let writeLock = AsyncMutex()
-    private let nextReader = Mutex(0)
+    private let lender: ConnectionLender
 
-    public static func open(path: String, readerCount: Int = 2, logger: Logger = Logger(label: "coffer.sqlite")) async throws -> SQLiteSessions {
+    public static func open(path: String, readerCount: Int = 4, logger: Logger = Logger(label: "coffer.sqlite")) async throws -> SQLiteSessions {
         let writer = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
         for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=5000", "PRAGMA foreign_keys=ON", "PRAGMA secure_delete=ON"] {
             _ = try await writer.query(pragma)
@@ -29,14 +29,12 @@ public final class SQLiteSessions: SQLSessions {
     private init(writer: SQLiteConnection, readers: [SQLiteConnection]) {
         self.writer = writer
         self.readers = readers
+        lender = ConnectionLender(count: readers.count)
     }
 
+    /// One reader connection, for this read alone (see ``ConnectionLender``).
     public func read<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        let index = nextReader.withLock { value in
-            value = (value + 1) % readers.count
-            return value
-        }
-        return try await body(readers[index].sql())
+        try await lender.withConnection { index in try await body(readers[index].sql()) }
     }
 
     public func transaction<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {

@@ -55,11 +55,17 @@ class Worker:
         return f"https://{self.server.host}/v2/coffer/{self.repository}{path}"
 
     def call(self, method, path_or_url, **kwargs):
-        if self.token is None:
-            self.token = self.server.token(f"repository:coffer/{self.repository}:pull,push,delete")
         url = path_or_url if path_or_url.startswith("https://") else self.url(path_or_url)
-        headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
-        return requests.request(method, url, headers=headers, verify=self.server.ca, timeout=30, **kwargs)
+        extra = kwargs.pop("headers", {})
+        for _ in range(2):  # a token that expired during a long run is fetched again, once
+            if self.token is None:
+                self.token = self.server.token(f"repository:coffer/{self.repository}:pull,push,delete")
+            response = requests.request(method, url, headers={"Authorization": f"Bearer {self.token}", **extra},
+                                        verify=self.server.ca, timeout=30, **kwargs)
+            if response.status_code != 401:
+                return response
+            self.token = None
+        return response
 
     def absolute(self, location):
         return location if location.startswith("https://") else f"https://{self.server.host}{location}"
@@ -205,7 +211,7 @@ class Worker:
         return problems
 
 
-def run(kills, workdir, serve_args=(), seed=None, workers=3, log=print):
+def run(kills, workdir, serve_args=(), seed=None, workers=3, log=print, round_seconds=(0.3, 2.5)):
     """Returns a summary; raises AssertionError at the first inconsistency."""
     seed = seed if seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
@@ -220,7 +226,7 @@ def run(kills, workdir, serve_args=(), seed=None, workers=3, log=print):
         for kill in range(1, kills + 1):
             for client in clients:
                 client.paused.clear()
-            time.sleep(rng.uniform(0.3, 2.5))
+            time.sleep(rng.uniform(*round_seconds))
             server.crash()
             for client in clients:
                 client.paused.set()
@@ -255,6 +261,8 @@ def main():
     parser.add_argument("--seed", type=int)
     parser.add_argument("--postgres", help="an administrator's PostgreSQL URL (a database is created)")
     parser.add_argument("--s3", help="an S3 endpoint (a bucket is created; credentials from the environment)")
+    parser.add_argument("--round", type=float, nargs=2, default=(0.3, 2.5), metavar=("MIN", "MAX"),
+                        help="seconds of load before each kill (longer for slower stores)")
     options = parser.parse_args()
     serve_args = []
     if options.postgres:
@@ -268,7 +276,7 @@ def main():
         serve_args += ["--blobs", f"s3://{bucket}/coffer"]
     workdir = tempfile.mkdtemp(prefix="coffer-kills-")
     try:
-        print(json.dumps(run(options.kills, workdir, serve_args, options.seed), indent=2))
+        print(json.dumps(run(options.kills, workdir, serve_args, options.seed, round_seconds=tuple(options.round)), indent=2))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
