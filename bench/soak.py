@@ -90,13 +90,16 @@ def session_for(server):
 def registry_loop(server, recorder, until, index):
     session = session_for(server)
     repository = f"soak/r{index}"
-    token = server.registry_token(f"localhost:{server.port}", f"repository:coffer/{repository}:pull,push,delete")
-    session.headers["Authorization"] = f"Bearer {token}"
     base = f"{server.base}/v2/coffer/{repository}"
     tags = {}
     iteration = 0
+    renewed = 0.0
     while time.time() < until:
         iteration += 1
+        if time.time() - renewed > 300:  # registry tokens last 10 minutes: a client renews them, as docker does
+            token = server.registry_token(f"localhost:{server.port}", f"repository:coffer/{repository}:pull,push,delete")
+            session.headers["Authorization"] = f"Bearer {token}"
+            renewed = time.time()
         layer, config = os.urandom(20_000), json.dumps({"os": "linux", "n": uuid.uuid4().hex}).encode()
         digests = ["sha256:" + hashlib.sha256(data).hexdigest() for data in (layer, config)]
         for data, digest in zip((layer, config), digests):
@@ -119,7 +122,11 @@ def registry_loop(server, recorder, until, index):
 def vault_loop(server, recorder, until, vault_url, vault_token):
     session = session_for(server)
     session.headers["Authorization"] = f"Bearer {vault_token}"
+    renewed = time.time()
     while time.time() < until:
+        if time.time() - renewed > 1500:  # Entra tokens last an hour; renewed as an SDK would
+            session.headers["Authorization"] = f"Bearer {server.token('https://vault.azure.net')}"
+            renewed = time.time()
         plain = base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
         wrapped = {}
 
@@ -143,10 +150,14 @@ def token_loop(server, recorder, until):
 def deployment_loop(server, recorder, until, group, arm_token):
     session = session_for(server)
     session.headers["Authorization"] = f"Bearer {arm_token}"
+    renewed = time.time()
     previous = None
     template = {"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#", "contentVersion": "1.0.0.0",
                 "resources": [], "outputs": {"n": {"type": "string", "value": "[format('{0:N0}', 8175133)]"}}}
     while time.time() < until:
+        if time.time() - renewed > 1500:
+            session.headers["Authorization"] = f"Bearer {server.token(server.base)}"
+            renewed = time.time()
         name = "soak-" + uuid.uuid4().hex[:8]
         url = f"{server.base}{group}/providers/Microsoft.Resources/deployments/{name}?api-version=2021-04-01"
 
