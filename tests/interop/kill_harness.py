@@ -23,17 +23,42 @@ import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from conftest import BINARY, Coffer  # noqa: E402
+from test_cmk import grant, registry_body, setup as cmk_setup  # noqa: E402
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 # The server's own background work, made frequent: collection with a short grace, idle uploads expired.
 SERVE_ARGS = ["--gc-interval-seconds", "2", "--gc-grace-seconds", "20", "--upload-idle-seconds", "60"]
 
 
-class Worker:
-    """One client, alone on its repository, recording what the server acknowledged."""
+class Client:
+    """A thread of load that the harness pauses while the server is down and verifies after each restart."""
 
-    def __init__(self, server, index, rng):
+    def __init__(self, server, rng):
         self.server, self.rng = server, rng
+        self.paused = threading.Event()
+        self.idle = threading.Event()
+        self.stopped = False
+
+    def run(self):
+        while not self.stopped:
+            if self.paused.is_set():
+                self.idle.set()
+                time.sleep(0.02)
+                continue
+            self.idle.clear()
+            try:
+                self.step()
+            except (requests.RequestException, OSError):
+                time.sleep(0.05)  # the server is down: nothing of this step was acknowledged
+
+
+class Worker(Client):
+    """One registry client, alone on its repository, recording what the server acknowledged."""
+
+    def __init__(self, server, index, rng, registry_host=None, prefix="coffer/"):
+        super().__init__(server, rng)
+        self.registry_host = registry_host or server.host
+        self.prefix = prefix
         self.repository = f"crash/w{index}"
         self.blobs = {}            # digest -> bytes, every blob acknowledged
         self.manifests = {}        # digest -> (bytes, [blob digests], subject or None), acknowledged and not deleted
@@ -44,22 +69,18 @@ class Worker:
         self.uncertain = set()     # manifest digests whose delete was sent without an answer
         self.verified = set()      # manifests read back intact after an earlier kill
         self.counter = 0
-        self.acknowledged = 0
-        self.paused = threading.Event()
-        self.idle = threading.Event()
-        self.stopped = False
         self.token = None
 
     # -- HTTP -------------------------------------------------------------------------------------------------------
     def url(self, path):
-        return f"https://{self.server.host}/v2/coffer/{self.repository}{path}"
+        return f"https://{self.registry_host}/v2/{self.prefix}{self.repository}{path}"
 
     def call(self, method, path_or_url, **kwargs):
         url = path_or_url if path_or_url.startswith("https://") else self.url(path_or_url)
         extra = kwargs.pop("headers", {})
         for _ in range(2):  # a token that expired during a long run is fetched again, once
             if self.token is None:
-                self.token = self.server.token(f"repository:coffer/{self.repository}:pull,push,delete")
+                self.token = self.server.token(f"repository:{self.prefix}{self.repository}:pull,push,delete", service=self.registry_host)
             response = requests.request(method, url, headers={"Authorization": f"Bearer {self.token}", **extra},
                                         verify=self.server.ca, timeout=30, **kwargs)
             if response.status_code != 401:
@@ -68,7 +89,7 @@ class Worker:
         return response
 
     def absolute(self, location):
-        return location if location.startswith("https://") else f"https://{self.server.host}{location}"
+        return location if location.startswith("https://") else f"https://{self.registry_host}{location}"
 
     # -- operations -------------------------------------------------------------------------------------------------
     def push_blob(self, data):
@@ -159,18 +180,6 @@ class Worker:
         else:
             self.delete_manifest()
 
-    def run(self):
-        while not self.stopped:
-            if self.paused.is_set():
-                self.idle.set()
-                time.sleep(0.02)
-                continue
-            self.idle.clear()
-            try:
-                self.step()
-            except (requests.RequestException, OSError):
-                time.sleep(0.05)  # the server is down: nothing of this step was acknowledged
-
     # -- verification -----------------------------------------------------------------------------------------------
     def verify(self, sample=40):
         """Problems found against what this client was told: every manifest acknowledged since the last kill, and a
@@ -211,13 +220,222 @@ class Worker:
         return problems
 
 
-def run(kills, workdir, serve_args=(), seed=None, workers=3, log=print, round_seconds=(0.3, 2.5)):
-    """Returns a summary; raises AssertionError at the first inconsistency."""
+class Operator:
+    """The operator's calls to the resource manager and the vault, renewing a token that expires during a long run."""
+
+    def __init__(self, server):
+        self.server, self.tokens = server, {}
+
+    def request(self, method, url, resource=None, **kwargs):
+        for _ in range(2):
+            if resource not in self.tokens:
+                self.tokens[resource] = self.server.operator_token(resource)
+            response = requests.request(method, url, headers={"Authorization": f"Bearer {self.tokens[resource]}"},
+                                        verify=self.server.ca, timeout=60, **kwargs)
+            if response.status_code != 401:
+                return response
+            self.tokens.pop(resource, None)
+        return response
+
+    def arm(self, method, path, api_version, body=None):
+        return self.request(method, f"https://{self.server.host}{path}?api-version={api_version}", json=body)
+
+    def vault(self, method, url, body=None):
+        return self.request(method, url, resource=f"https://vault.localhost:{self.server.port}", json=body)
+
+
+REGISTRY_API = "2019-12-01-preview"
+
+
+class CmkWorker(Worker):
+    """A registry under a customer-managed key: pushes as a `Worker`, and between them the key is rotated — a new
+    version created in the vault, the registry redeployed with it (which rewraps its master key). After a restart the
+    registry names the last acknowledged version (or one whose redeploy the kill cut off), every acknowledged version
+    still exists, and every image reads back (through whichever version wraps the master key now)."""
+
+    def __init__(self, server, index, rng, operator):
+        super().__init__(server, index, rng, registry_host=f"cmkreg.cr.localhost:{server.port}", prefix="")
+        self.operator = operator
+        self.cloud, kek, self.identity = cmk_setup(server)
+        grant(server, self.identity, "get", "wrapKey", "unwrapKey")
+        self.path = self.cloud.group("rg") + "/providers/Microsoft.ContainerRegistry/registries/cmkreg"
+        created = operator.arm("PUT", self.path, REGISTRY_API, registry_body(self.identity, kek))
+        assert created.status_code == 201, created.text
+        self.key, self.in_flight_keys, self.key_versions = kek, set(), {kek}
+        self.rotations = 0
+
+    def step(self):
+        if self.rng.random() < 0.15:
+            self.rotate()
+        else:
+            super().step()
+
+    def rotate(self):
+        created = self.operator.vault("POST", f"https://cmkvault.vault.localhost:{self.server.port}/keys/kek/create?api-version=7.4",
+                                      {"kty": "RSA", "key_size": 2048})
+        if created.status_code != 200:
+            return
+        kid = created.json()["key"]["kid"]
+        self.key_versions.add(kid)
+        self.in_flight_keys.add(kid)
+        if self.operator.arm("PUT", self.path, REGISTRY_API, registry_body(self.identity, kid)).status_code == 200:
+            self.key, self.in_flight_keys = kid, set()
+            self.rotations += 1
+
+    def verify(self, sample=40):
+        problems = []
+        registry = self.operator.arm("GET", self.path, REGISTRY_API)
+        properties = registry.json()["properties"] if registry.status_code == 200 else {}
+        named = properties.get("encryption", {}).get("keyVaultProperties", {}).get("keyIdentifier")
+        if named not in {self.key} | self.in_flight_keys:
+            problems.append(f"cmkreg names key {named}; acknowledged {self.key}")
+        if properties.get("status", {}).get("displayStatus") != "Ready":
+            problems.append(f"cmkreg is {registry.status_code} {properties.get('status')}")
+        for kid in sorted(self.key_versions):
+            if self.operator.vault("GET", f"{kid}?api-version=7.4").status_code != 200:
+                problems.append(f"acknowledged key version {kid} is gone")
+        return problems + super().verify(sample)
+
+
+DEPLOYMENT_API = "2021-04-01"
+IDENTITY_API = "2023-01-31"
+# Three identities in a copy loop and an output that reads one back: long enough for a kill to land inside it.
+TEMPLATE = {
+    "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+    "contentVersion": "1.0.0.0",
+    "parameters": {"prefix": {"type": "string"}},
+    "resources": [{"type": "Microsoft.ManagedIdentity/userAssignedIdentities", "apiVersion": "2018-11-30",
+                   "name": "[concat(parameters('prefix'), '-', copyIndex())]", "location": "[resourceGroup().location]",
+                   "copy": {"name": "identities", "count": 3}}],
+    "outputs": {"first": {"type": "string", "value": "[reference(concat(parameters('prefix'), '-0')).principalId]"}},
+}
+TERMINAL = {"Succeeded", "Failed", "Canceled"}
+
+
+class DeploymentClient(Client):
+    """Template deployments: new ones, an interrupted one deployed again, finished ones deleted. After a restart every
+    acknowledged deployment has ended (none left `Running` for ever): `Succeeded` with all its identities there and
+    its output right, or `Failed` as interrupted — never `Failed` once seen `Succeeded`; its status URL agrees;
+    acknowledged deletes stay deleted; and an interrupted deployment deploys again."""
+
+    def __init__(self, server, rng, operator):
+        super().__init__(server, rng)
+        self.operator = operator
+        self.group = f"/subscriptions/{server.operator()['subscriptionId']}/resourceGroups/killrg"
+        assert operator.arm("PUT", self.group, DEPLOYMENT_API, {"location": "westeurope"}).status_code in (200, 201)
+        self.acknowledged = {}       # name -> its Azure-AsyncOperation URL
+        self.succeeded = set()       # seen Succeeded
+        self.interrupted = set()     # seen Failed as interrupted: candidates to deploy again
+        self.deleted = set()
+        self.problems = []           # found while running, reported at the next verify
+        self.counter = 0
+        self.redeployed = 0
+        self.interruptions = 0
+
+    def path(self, name):
+        return f"{self.group}/providers/Microsoft.Resources/deployments/{name}"
+
+    def step(self):
+        choice = self.rng.random()
+        if choice < 0.15 and self.succeeded:
+            self.delete(self.rng.choice(sorted(self.succeeded)))
+        elif choice < 0.35 and self.interrupted:
+            self.deploy(self.rng.choice(sorted(self.interrupted)))
+        else:
+            self.counter += 1
+            self.deploy(f"d{self.counter}")
+
+    def deploy(self, name):
+        body = {"properties": {"mode": "Incremental", "template": TEMPLATE, "parameters": {"prefix": {"value": name}}}}
+        again = name in self.interrupted
+        # Until the answer, this name is in an unknown state (old run or new): it is not checked.
+        self.acknowledged.pop(name, None)
+        self.interrupted.discard(name)
+        response = self.operator.arm("PUT", self.path(name), DEPLOYMENT_API, body)
+        if response.status_code not in (200, 201):
+            self.problems.append(f"deployment {name}: PUT answered {response.status_code} {response.text[:200]}")
+            return
+        self.redeployed += again
+        self.acknowledged[name] = response.headers["Azure-AsyncOperation"]
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            status = self.operator.request("GET", self.acknowledged[name]).json().get("status")
+            if status in TERMINAL:
+                problem = self.settle(name, self.operator.arm("GET", self.path(name), DEPLOYMENT_API).json())
+                if problem:
+                    self.problems.append(problem)
+                return
+            time.sleep(0.2)
+
+    def settle(self, name, record):
+        """Files a finished deployment; returns a problem with it, if any."""
+        properties = record.get("properties", {})
+        state = properties.get("provisioningState")
+        if state == "Succeeded":
+            first = properties.get("outputs", {}).get("first", {}).get("value")
+            for index in range(3):
+                identity = self.operator.arm("GET", f"{self.group}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}-{index}", IDENTITY_API)
+                if identity.status_code != 200:
+                    return f"deployment {name} succeeded but its identity {index} reads {identity.status_code}"
+                if index == 0 and identity.json()["properties"]["principalId"] != first:
+                    return f"deployment {name}: output {first} is not its identity's principal"
+            self.succeeded.add(name)
+        elif state == "Failed" and properties.get("error", {}).get("code") == "DeploymentInterrupted":
+            if name in self.succeeded:
+                return f"deployment {name} succeeded, then read as interrupted"
+            self.interruptions += name not in self.interrupted
+            self.interrupted.add(name)
+        else:
+            return f"deployment {name} ended {state}: {properties.get('error')}"
+        return None
+
+    def delete(self, name):
+        self.deleted.add(name)  # until answered, either outcome is allowed
+        response = self.operator.arm("DELETE", self.path(name), DEPLOYMENT_API)
+        if response.status_code in (200, 204):
+            self.acknowledged.pop(name, None)
+            self.succeeded.discard(name)
+        else:
+            self.deleted.discard(name)
+
+    def verify(self, sample=None):
+        problems, self.problems = self.problems, []
+        for name in sorted(self.deleted):
+            if name not in self.acknowledged and self.operator.arm("GET", self.path(name), DEPLOYMENT_API).status_code != 404:
+                problems.append(f"deployment {name}: acknowledged delete undone")
+        for name, status_url in sorted(self.acknowledged.items()):
+            record = self.operator.arm("GET", self.path(name), DEPLOYMENT_API)
+            if record.status_code == 404 and name in self.deleted:
+                self.acknowledged.pop(name)  # a delete cut off by the kill, done
+                continue
+            self.deleted.discard(name)
+            state = record.json().get("properties", {}).get("provisioningState") if record.status_code == 200 else record.status_code
+            if state not in TERMINAL:
+                problems.append(f"deployment {name} is still {state} after the restart")
+                continue
+            status = self.operator.request("GET", status_url).json().get("status")
+            if status != state:
+                problems.append(f"deployment {name} is {state} but its operation status says {status}")
+            problem = self.settle(name, record.json())
+            if problem:
+                problems.append(problem)
+        return problems
+
+
+def run(kills, workdir, serve_args=(), seed=None, workers=3, log=print, round_seconds=(0.3, 2.5), control_plane=True):
+    """Returns a summary; raises AssertionError at the first inconsistency. `workers` registry clients on the
+    default registry; with `control_plane`, also a CMK registry's client that rotates its key, and a client of
+    template deployments."""
     seed = seed if seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
     os.makedirs(workdir, exist_ok=True)
     server = Coffer(workdir, [*SERVE_ARGS, *serve_args])
     clients = [Worker(server, index, random.Random(rng.random())) for index in range(workers)]
+    if control_plane:
+        operator = Operator(server)
+        clients += [CmkWorker(server, workers, random.Random(rng.random()), operator),
+                    DeploymentClient(server, random.Random(rng.random()), operator)]
+    registry_clients = [client for client in clients if isinstance(client, Worker)]
     threads = [threading.Thread(target=client.run, daemon=True) for client in clients]
     for thread in threads:
         thread.start()
@@ -242,17 +460,29 @@ def run(kills, workdir, serve_args=(), seed=None, workers=3, log=print, round_se
                                      capture_output=True, text=True, timeout=600)
             assert not problems, f"seed {seed}, kill {kill}: " + "; ".join(problems[:10])
             assert checked.returncode == 0, f"seed {seed}, kill {kill}: coffer check: {checked.stdout}{checked.stderr}"
-            log(f"kill {kill}: restarted in {start_times[-1]:.2f} s; {sum(len(c.manifests) for c in clients)} manifests, "
-                f"{sum(len(c.blobs) for c in clients)} blobs acknowledged and intact; check: {checked.stdout.splitlines()[0]}")
+            log(f"kill {kill}: restarted in {start_times[-1]:.2f} s; {sum(len(c.manifests) for c in registry_clients)} manifests, "
+                f"{sum(len(c.blobs) for c in registry_clients)} blobs, {summary(clients)['rotations']} key rotations, "
+                f"{summary(clients)['deployments']} deployments acknowledged and intact; check: {checked.stdout.splitlines()[0]}")
     finally:
         for client in clients:
             client.stopped = True
         for thread in threads:
             thread.join(timeout=30)
         server.stop()
-    return {"seed": seed, "kills": kills, "manifests": sum(len(c.manifests) for c in clients),
-            "blobs": sum(len(c.blobs) for c in clients), "deleted": sum(len(c.deleted) for c in clients),
+    return {"seed": seed, "kills": kills, **summary(clients),
             "slowest_start_seconds": max(start_times), "mean_start_seconds": sum(start_times) / len(start_times)}
+
+
+def summary(clients):
+    registry = [c for c in clients if isinstance(c, Worker)]
+    deployments = [c for c in clients if isinstance(c, DeploymentClient)]
+    return {"manifests": sum(len(c.manifests) for c in registry), "blobs": sum(len(c.blobs) for c in registry),
+            "deleted": sum(len(c.deleted) for c in registry),
+            "rotations": sum(c.rotations for c in registry if isinstance(c, CmkWorker)),
+            "deployments": sum(len(c.acknowledged) for c in deployments),
+            "deployments_interrupted": sum(c.interruptions for c in deployments),
+            "deployments_interrupted_then_redeployed": sum(c.redeployed for c in deployments),
+            "deployments_deleted": sum(len(c.deleted) for c in deployments)}
 
 
 def main():

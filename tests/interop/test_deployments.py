@@ -4,7 +4,6 @@ answers 201 Running with Azure-AsyncOperation, the SDK polls it, and the deploym
 resource did."""
 import json
 import os
-import sqlite3
 import time
 
 import pytest
@@ -67,10 +66,11 @@ def test_the_put_is_long_running(coffer, resources):
     headers = {"Authorization": f"Bearer {token}"}
     url = f"https://{coffer.host}/subscriptions/{operator['subscriptionId']}/resourceGroups/deployrg/providers/Microsoft.Resources/deployments/raw?{API}"
     body = {"properties": {"mode": "Incremental", "template": IDENTITY_TEMPLATE, "parameters": {"identityName": {"value": "rawid"}}}}
-    started = requests.put(url, json=body, headers=headers, verify=coffer.ca, timeout=30)
+    started = requests.put(f"{group}/providers/Microsoft.Resources/deployments/cut?{API}", json=body, headers=headers, verify=coffer.ca, timeout=30)
     assert started.status_code == 201 and started.json()["properties"]["provisioningState"] == "Running"
     assert started.headers["Retry-After"] == "1"
     status_url = started.headers["Azure-AsyncOperation"]
+    url = f"{group}/providers/Microsoft.Resources/deployments/cut?{API}"
     assert "/operationStatuses/" in status_url
     deadline = time.time() + 30
     while (status := requests.get(status_url, headers=headers, verify=coffer.ca, timeout=30).json())["status"] == "Running":
@@ -105,23 +105,37 @@ def test_a_bad_template_is_refused_before_anything_runs(resources):
 
 
 def test_a_deployment_cut_short_by_a_restart_ends_failed(coffer, resources):
-    resources.deployments.begin_create_or_update("deployrg", "cut", {"properties": {
-        "mode": "Incremental", "template": IDENTITY_TEMPLATE, "parameters": {"identityName": {"value": "cutid"}}}}).result()
-    coffer.stop()
-    # What a crash mid-deployment leaves behind: the record and its operation status still Running.
-    with sqlite3.connect(os.path.join(coffer.data_dir, "metadata.sqlite")) as db:
-        (body,) = db.execute("SELECT body FROM documents WHERE type = 'microsoft.resources/deployments' AND name = 'cut'").fetchone()
-        record = json.loads(body)
-        record["properties"]["provisioningState"] = "Running"
-        db.execute("UPDATE documents SET body = ? WHERE type = 'microsoft.resources/deployments' AND name = 'cut'", (json.dumps(record),))
-        db.execute("UPDATE documents SET body = replace(body, '\"Succeeded\"', '\"Running\"') WHERE type = 'microsoft.resources/deployments/operationstatuses'")
+    # Many identities, so that the deployment is still running when the server is killed.
+    template = {**IDENTITY_TEMPLATE, "resources": [{**IDENTITY_TEMPLATE["resources"][0],
+                                                    "name": "[concat(parameters('identityName'), copyIndex())]",
+                                                    "copy": {"name": "many", "count": 400}}], "outputs": {}}
+    body = {"properties": {"mode": "Incremental", "template": template, "parameters": {"identityName": {"value": "cut"}}}}
+    operator_token = coffer.operator_token()
+    headers = {"Authorization": f"Bearer {operator_token}"}
+    group = f"https://{coffer.host}/subscriptions/{coffer.operator()['subscriptionId']}/resourceGroups/deployrg"
+
+    def identities():
+        listed = requests.get(f"{group}/providers/Microsoft.ManagedIdentity/userAssignedIdentities?api-version=2023-01-31",
+                              headers=headers, verify=coffer.ca, timeout=30).json()
+        assert "nextLink" not in listed
+        return listed["value"]
+
+    url = f"{group}/providers/Microsoft.Resources/deployments/cut?{API}"
+    started = requests.put(url, json=body, headers=headers, verify=coffer.ca, timeout=60)
+    assert started.status_code == 201
+    status_url = started.headers["Azure-AsyncOperation"]
+    assert requests.get(url, headers=headers, verify=coffer.ca, timeout=30).json()["properties"]["provisioningState"] == "Running"
+    coffer.crash()
     coffer.start()
     deployment = resources.deployments.get("deployrg", "cut")
     assert deployment.properties.provisioning_state == "Failed" and deployment.properties.error.code == "DeploymentInterrupted"
-    # And it can be deployed again.
-    again = resources.deployments.begin_create_or_update("deployrg", "cut", {"properties": {
-        "mode": "Incremental", "template": IDENTITY_TEMPLATE, "parameters": {"identityName": {"value": "cutid"}}}}).result()
+    # Its pollers get an answer too; the kill landed before its end.
+    assert requests.get(status_url, headers=headers, verify=coffer.ca, timeout=30).json()["status"] == "Failed"
+    assert len(identities()) < 400
+    # And it can be deployed again, to the end.
+    again = resources.deployments.begin_create_or_update("deployrg", "cut", body).result()
     assert again.properties.provisioning_state == "Succeeded"
+    assert len(identities()) == 400
 
 
 def test_loops_nested_templates_list_functions_and_complete_mode(resources, coffer):
