@@ -1,6 +1,7 @@
 """`coffer backup` and `coffer restore`: a backup taken while pushes go on restores on a fresh server, where every
 image acknowledged before the backup began pulls byte-identical and every image acknowledged during it is either
-whole or absent; a damaged or unfinished backup is refused; secrets can be left out."""
+whole or absent; a damaged or unfinished backup is refused; secrets can be left out; a restored registry under a
+customer-managed key serves only while its vault key is reachable, and answers 410 once the key is purged."""
 import hashlib
 import json
 import os
@@ -9,11 +10,16 @@ import subprocess
 import tempfile
 import threading
 import time
+import uuid
 
+import boto3
+import botocore.exceptions
 import pytest
+import requests
 
 from conftest import BINARY, Coffer
 from oci_layout import build_image
+from test_cmk import grant, operator_vault_token, pull_blob, push_blob, registry_body, setup as cmk_setup
 
 
 def coffer_cmd(*args, check=True):
@@ -156,3 +162,139 @@ def test_damaged_unfinished_and_secretless_backups(coffer, tmp_path):
     assert "master.key" in told.stdout and "before starting" in told.stdout
     digest = hashlib.sha256(open(os.path.join(full, "metadata.sqlite"), "rb").read()).hexdigest()
     assert any(entry["sha256"] == digest for entry in index["files"])
+
+
+# The pushed blob is referenced by no manifest: collection's grace outlasts the 8-day clock jump below.
+CMK_SERVE_ARGS = ("--key-access-check-seconds", "1", "--gc-grace-seconds", str(30 * 86400))
+
+
+@pytest.mark.serve_args(*CMK_SERVE_ARGS)
+def test_a_restored_cmk_registry_serves_only_while_its_key_is_reachable(coffer, tmp_path):
+    cloud, kek, identity = cmk_setup(coffer, retention_days=7)
+    grant(coffer, identity, "get", "wrapKey", "unwrapKey")
+    assert cloud.put(cloud.group("rg") + "/providers/Microsoft.ContainerRegistry/registries/keptreg", registry_body(identity, kek)).status_code == 201
+    data = os.urandom(120_000)
+    digest, pushed = push_blob(coffer, "keptreg", data)
+    assert pushed.status_code == 201
+    backup = str(tmp_path / "backup")
+    coffer_cmd("backup", "--to", backup, "--data-dir", coffer.data_dir)
+    coffer.stop()
+
+    # On a new machine: another directory and another port than the vault key's identifier names.
+    workdir = tempfile.mkdtemp(prefix="coffer-restored-")
+    restored = None
+    try:
+        coffer_cmd("restore", "--from", backup, "--data-dir", os.path.join(workdir, "data"))
+        restored = Coffer(workdir, CMK_SERVE_ARGS)
+        assert restored.port != coffer.port
+        assert pull_blob(restored, "keptreg", digest).content == data
+        # The key disabled: the restored registry fails closed; enabled again: it serves.
+        key_url = f"https://cmkvault.vault.localhost:{restored.port}/keys/kek?api-version=7.4"
+        vault = {"Authorization": f"Bearer {operator_vault_token(restored)}"}
+        for enabled, expected in ((False, 503), (True, 200)):
+            assert requests.patch(key_url, json={"attributes": {"enabled": enabled}}, headers=vault, verify=restored.ca, timeout=30).status_code == 200
+            time.sleep(2)
+            answer = pull_blob(restored, "keptreg", digest)
+            assert answer.status_code == expected, answer.text
+        assert answer.content == data
+        # The key deleted and, its retention over, purged: the restored registry's data is gone for good.
+        assert requests.delete(key_url, headers=vault, verify=restored.ca, timeout=30).status_code == 200
+        restored.stop()
+        restored.start(clock_offset="+8d")
+        deadline = time.time() + 20
+        while (gone := pull_blob(restored, "keptreg", digest)).status_code != 410:
+            assert time.time() < deadline, f"the purged key's registry still answers {gone.status_code}"
+            time.sleep(0.5)
+        assert gone.json()["errors"][0]["code"] == "KEY_PURGED", gone.text
+    finally:
+        if restored:
+            restored.stop()
+        coffer.start()  # the fixture stops it again
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_the_postgresql_and_s3_recipe(postgres_database, s3_bucket, tmp_path):
+    """docs/operations.md's recipe for the scale-out stack, step by step, while pushes go on: `pg_dump`, then the
+    bucket's objects, then the data directory's files; restored into a new database and a new bucket."""
+    endpoint, bucket = s3_bucket
+    s3 = boto3.client("s3", endpoint_url=endpoint)
+    os.makedirs(tmp_path / "server")
+    server = Coffer(str(tmp_path / "server"), ["--metadata", postgres_database, "--blobs", f"s3://{bucket}/coffer"])
+    images, during, stop = {}, {}, threading.Event()
+    for index in range(3):
+        layout = str(tmp_path / f"before{index}")
+        build_image(layout, "v1", [os.urandom(120_000)])
+        assert push(server, layout, "v1", f"before/app{index}:v1").returncode == 0
+        images[f"before/app{index}:v1"] = layer_bytes(layout)
+
+    def keep_pushing():
+        index = 0
+        while not stop.is_set() and index < 30:
+            layout = str(tmp_path / f"during{index}")
+            build_image(layout, "v1", [os.urandom(60_000)])
+            if push(server, layout, "v1", f"during/app{index}:v1").returncode == 0:
+                during[f"during/app{index}:v1"] = layer_bytes(layout)
+            index += 1
+
+    pusher = threading.Thread(target=keep_pushing)
+    pusher.start()
+    backup = tmp_path / "backup"
+    os.makedirs(backup)
+    try:
+        deadline = time.time() + 60
+        while not during and time.time() < deadline:
+            time.sleep(0.1)
+        # 1. The metadata, one snapshot.
+        subprocess.run(["pg_dump", "--format=custom", f"--file={backup / 'coffer.dump'}", postgres_database], check=True, timeout=120)
+        # 2. Then the objects (what `aws s3 sync` does).
+        copied, vanished = 0, []
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for entry in page.get("Contents", []):
+                if "/staging/" in entry["Key"]:
+                    continue  # uploads in progress: clients start them again
+                target = backup / "objects" / entry["Key"]
+                os.makedirs(target.parent, exist_ok=True)
+                try:
+                    s3.download_file(bucket, entry["Key"], str(target))
+                    copied += 1
+                except botocore.exceptions.ClientError as error:  # deleted since the listing: not needed
+                    assert error.response["Error"]["Code"] in ("404", "NoSuchKey"), error
+                    vanished.append(entry["Key"])
+        # 3. The data directory's files.
+        shutil.copytree(server.data_dir, backup / "data")
+    finally:
+        stop.set()
+        pusher.join()
+        server.stop()
+    assert copied > 0
+    print(f"objects copied: {copied}; deleted between listing and copy: {vanished}")
+
+    # Restore in the same order into a new database and a new bucket; the old ones stay untouched.
+    name = "coffer_restored_" + uuid.uuid4().hex[:12]
+    admin = os.environ["COFFER_TEST_POSTGRES_URL"]
+    subprocess.run(["psql", admin, "-qc", f"CREATE DATABASE {name} TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'"], check=True)
+    database = admin.replace("/postgres?", f"/{name}?")
+    subprocess.run(["pg_restore", "--no-owner", f"--dbname={database}", str(backup / "coffer.dump")], check=True, timeout=120)
+    new_bucket = "coffer-restored-" + uuid.uuid4().hex[:8]
+    s3.create_bucket(Bucket=new_bucket)
+    for folder, _, files in os.walk(backup / "objects"):
+        for file in files:
+            path = os.path.join(folder, file)
+            s3.upload_file(path, new_bucket, os.path.relpath(path, backup / "objects"))
+    os.makedirs(tmp_path / "restored")
+    shutil.copytree(backup / "data", tmp_path / "restored" / "data")
+    serve_args = ["--metadata", database, "--blobs", f"s3://{new_bucket}/coffer"]
+    restored = Coffer(str(tmp_path / "restored"), serve_args)
+    try:
+        for reference, layers in images.items():
+            assert pulled_layers(restored, reference, str(tmp_path / ("back-" + reference.replace("/", "-").replace(":", "-")))) == layers, reference
+        present = 0
+        for reference, layers in during.items():
+            got = pulled_layers(restored, reference, str(tmp_path / ("back-" + reference.replace("/", "-").replace(":", "-"))))
+            assert got is None or got == layers, reference
+            present += got is not None
+        print(f"PostgreSQL + S3 recipe: {len(images)} images before, {len(during)} acknowledged during, {present} of those restored")
+        checked = coffer_cmd("check", "--deep", "--data-dir", restored.data_dir, *serve_args, check=False)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+    finally:
+        restored.stop()
