@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import PostgresKit
 import SQLKit
+import _ConnectionPoolModule
 import SQLMetadataStore
 
 /// PostgreSQL for the SQL metadata store, so that several Coffer nodes share one metadata store: a pool of
@@ -89,8 +90,9 @@ public final class PostgresSessions: SQLSessions {
         }
     }
 
-    /// PostgreSQL's own failures (connection lost, server restarting, pool closed) become the storage contract's
-    /// `ioFailure`, so callers answer "unavailable, retry" rather than an internal error; the store's own errors pass.
+    /// PostgreSQL's own failures (connection lost, server restarting, pool closed, the pool's circuit breaker tripped
+    /// after connections kept failing) become the storage contract's `ioFailure`, so callers answer "unavailable,
+    /// retry" rather than an internal error; the store's own errors pass.
     private static func unavailableOnFailure<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
@@ -100,6 +102,8 @@ public final class PostgresSessions: SQLSessions {
             throw StorageError(.ioFailure, "the metadata store is unavailable (\(error.code))")
         } catch is ChannelError, is IOError {
             throw StorageError(.ioFailure, "the metadata store is unavailable (connection failed)")
+        } catch is _ConnectionPoolModule.ConnectionPoolError {
+            throw StorageError(.ioFailure, "the metadata store is unavailable (no connection could be made)")
         }
     }
 

@@ -122,10 +122,12 @@ def test_pushes_land_on_both_nodes_and_pull_back_identical(cluster, tmp_path):
     creds = f"{cluster.a.username}:{cluster.a.password}"
     source = str(tmp_path / "source")
     layers = build_image(source, "v1", [os.urandom(300_000) for _ in range(4)])
+    before = len(cluster.upstreams())  # not the fixture's own readiness connection
     pushed = skopeo(cluster, "copy", "--dest-cert-dir", cluster.a.cert_dir, "--dest-creds", creds, f"oci:{source}:v1",
                     f"docker://{cluster.host}/coffer/app:v1")
     assert pushed.returncode == 0, pushed.stderr
-    assert {str(cluster.a.port), str(cluster.b.port)} <= set(cluster.upstreams()), "both nodes served the push"
+    used = cluster.upstreams()[before:]
+    assert {str(cluster.a.port), str(cluster.b.port)} <= set(used), f"the push's connections did not reach both nodes: {used}"
     assert_pulls_back(cluster, tmp_path, "app", source, layers)
 
 
@@ -165,10 +167,14 @@ def test_a_node_dies_mid_push_and_the_retry_succeeds_through_the_other(cluster, 
     layers = build_image(source, "v1", [os.urandom(4_000_000) for _ in range(6)])
     push = ["copy", "--retry-times", "3", "--dest-cert-dir", cluster.a.cert_dir, "--dest-creds", creds, f"oci:{source}:v1",
             f"docker://{cluster.host}/coffer/big:v1"]
+    before = len(cluster.upstreams())
     first = subprocess.Popen(["skopeo", *push], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(0.5)
+    assert first.poll() is None, "the push finished before the crash; the test proves nothing"
     cluster.a.crash()
     first.wait(timeout=300)
+    # The killed node carried part of the push (its sessions are logged when the kill ends them).
+    assert str(cluster.a.port) in cluster.upstreams()[before:], "the killed node carried none of the push; the test proves nothing"
     if first.returncode != 0:
         again = skopeo(cluster, *push)  # the client's retry, through the node that is left
         assert again.returncode == 0, again.stderr

@@ -134,6 +134,12 @@ def test_s3_errors_are_retried_and_an_outage_fails_clearly(s3_bucket, tmp_path, 
         proxy = FaultyProxy(endpoint, proxy.port)
         proxy.start()
         assert pulled_identical(coffer, tmp_path, "v1", source, layers)
+        # Nothing of the cut-off push is visible as an image; pushed again, it is whole.
+        assert requests.get(f"https://{coffer.host}/v2/coffer/app/manifests/v2", headers=headers, verify=coffer.ca, timeout=60).status_code == 404
+        again = subprocess.run(["skopeo", "copy", "--dest-cert-dir", coffer.cert_dir, "--dest-creds", f"{coffer.username}:{coffer.password}",
+                                f"oci:{in_flight}:v2", f"docker://{coffer.host}/coffer/app:v2"], capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0, again.stderr
+        assert pulled_identical(coffer, tmp_path, "v2", in_flight, in_flight_layers)
         assert_pushes_and_pulls(coffer, tmp_path, "v3")
     finally:
         coffer.stop()
@@ -154,8 +160,18 @@ def test_postgresql_restarting_mid_operation(postgres_database, tmp_path):
         assert result.returncode == 0, result.stderr
         token = coffer.token("repository:coffer/app:pull")
         headers = {"Authorization": f"Bearer {token}"}
+        # A push under way when PostgreSQL goes (its sessions are ended, as a crash or failover would).
+        in_flight = str(tmp_path / "source-v2")
+        in_flight_layers = build_image(in_flight, "v2", [os.urandom(2_000_000) for _ in range(8)])
+        pushing = subprocess.Popen(["skopeo", "copy", "--dest-cert-dir", coffer.cert_dir, "--dest-creds", f"{coffer.username}:{coffer.password}",
+                                    f"oci:{in_flight}:v2", f"docker://{coffer.host}/coffer/app:v2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.3)
+        assert pushing.poll() is None, "the push finished before PostgreSQL stopped; the test proves nothing"
         subprocess.run([script, "stop", cluster_dir], check=True)
         try:
+            _, failure = pushing.communicate(timeout=300)
+            assert pushing.returncode != 0, "a push needing the metadata store succeeded while it was down"
+            assert "503" in failure or "unavailable" in failure.lower(), failure
             down = requests.get(f"https://{coffer.host}/v2/coffer/app/tags/list", headers=headers, verify=coffer.ca, timeout=60)
             assert down.status_code == 503 and down.json()["errors"][0]["code"] == "UNAVAILABLE", down.text
             writer = {"Authorization": f"Bearer {coffer.token('repository:coffer/app:pull,push')}"}
@@ -169,6 +185,12 @@ def test_postgresql_restarting_mid_operation(postgres_database, tmp_path):
             assert time.time() < deadline, "Coffer did not reconnect to PostgreSQL"
             time.sleep(0.5)
         assert pulled_identical(coffer, tmp_path, "v1", source, layers)
+        # Nothing of the cut-off push is visible as an image; pushed again, it is whole.
+        assert requests.get(f"https://{coffer.host}/v2/coffer/app/manifests/v2", headers=headers, verify=coffer.ca, timeout=60).status_code == 404
+        again = subprocess.run(["skopeo", "copy", "--dest-cert-dir", coffer.cert_dir, "--dest-creds", f"{coffer.username}:{coffer.password}",
+                                f"oci:{in_flight}:v2", f"docker://{coffer.host}/coffer/app:v2"], capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0, again.stderr
+        assert pulled_identical(coffer, tmp_path, "v2", in_flight, in_flight_layers)
         assert_pushes_and_pulls(coffer, tmp_path, "v3")
     finally:
         coffer.stop()
