@@ -164,7 +164,25 @@ extension ResourceManagerAPI {
             try await Self.markFailed(document, error: interrupted, in: documents)
             failed.append(document.id)
         }
+        try await settleOperationStatuses(error: interrupted)
         return failed
+    }
+
+    /// A deployment's record and its operation status are two writes: a stop between them leaves the record ended
+    /// and the status `Running`, and pollers would wait for ever. Such a status takes the record's outcome (or fails,
+    /// if the record is gone). A status whose record is still running is its runner's to end.
+    private func settleOperationStatuses(error interrupted: JSONValue) async throws {
+        for status in try await documents.documents(type: ARMExchange.operationStatusType, name: nil) {
+            guard case .object(var body) = try JSONText.parse(status.body), body["status"] == .string("Running"),
+                  let marker = status.id.range(of: "/operationStatuses/", options: .caseInsensitive) else { continue }
+            let record = try await documents.document(id: String(status.id[..<marker.lowerBound])).map { try JSONText.parse($0.body)["properties"] }
+            guard case .string(let state) = record?["provisioningState"] ?? .string("Failed"), !["Accepted", "Running"].contains(state) else { continue }
+            body["status"] = .string(state)
+            let error = record?["error"] ?? interrupted
+            if state != "Succeeded", error != .null { body["error"] = error }
+            _ = try await documents.replaceDocument(StoredDocument(id: status.id, type: status.type, name: status.name, body: JSONText.serialize(.object(body))),
+                                                    ifBodyIs: status.body)
+        }
     }
 
     /// Marks a deployment record and its running operation statuses `Failed` with `error`.

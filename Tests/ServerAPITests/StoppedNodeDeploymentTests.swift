@@ -55,4 +55,42 @@ import Testing
         #expect(try await holder.hasStopped("node-b", now: t0 + 63) == false)
         try await fixture.server.close()
     }
+
+    static func putStatus(_ api: ResourceManagerAPI, subscription: String, name: String, status: String) async throws {
+        let id = "\(subscription)/resourceGroups/rg/providers/Microsoft.Resources/deployments/\(name)/operationStatuses/op-\(name)"
+        try await api.documents.putDocument(StoredDocument(id: id, type: ARMExchange.operationStatusType, name: "op-\(name)",
+                                                           body: #"{"id":"\#(id)","name":"op-\#(name)","status":"\#(status)"}"#))
+    }
+
+    static func status(_ api: ResourceManagerAPI, subscription: String, name: String) async throws -> JSONValue {
+        let id = "\(subscription)/resourceGroups/rg/providers/Microsoft.Resources/deployments/\(name)/operationStatuses/op-\(name)"
+        return try JSONText.parse(try #require(try await api.documents.document(id: id)).body)
+    }
+
+    /// The record and the status are two writes; a stop between them (the kill harness found it) left the status
+    /// `Running` under an ended record, and an Azure SDK poller waiting for ever. At start the status takes the
+    /// record's outcome; a status under a record still running elsewhere is left to its runner.
+    @Test func aStatusLeftRunningUnderAnEndedDeploymentTakesItsOutcome() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        let api = fixture.api
+        let subscription = fixture.subscription
+        let base = "\(subscription)/resourceGroups/rg/providers/Microsoft.Resources/deployments/"
+        try await api.documents.putDocument(StoredDocument(id: base + "done", type: ARMExchange.deploymentType, name: "done",
+                                                           body: #"{"properties":{"provisioningState":"Succeeded"}}"#))
+        try await api.documents.putDocument(StoredDocument(id: base + "broken", type: ARMExchange.deploymentType, name: "broken",
+                                                           body: #"{"properties":{"provisioningState":"Failed","error":{"code":"DeploymentFailed","message":"x"}}}"#))
+        try await Self.putRunningDeployment(api, subscription: subscription, name: "elsewhere", node: "node-c")
+        for name in ["done", "broken", "elsewhere", "gone"] {
+            try await Self.putStatus(api, subscription: subscription, name: name, status: "Running")
+        }
+        try await api.failInterruptedDeployments()
+        #expect(try await Self.status(api, subscription: subscription, name: "done")["status"] == .string("Succeeded"))
+        #expect(try await Self.status(api, subscription: subscription, name: "done")["error"] == .null)
+        #expect(try await Self.status(api, subscription: subscription, name: "broken")["status"] == .string("Failed"))
+        #expect(try await Self.status(api, subscription: subscription, name: "broken")["error"]["code"] == .string("DeploymentFailed"))
+        #expect(try await Self.status(api, subscription: subscription, name: "gone")["status"] == .string("Failed"))
+        #expect(try await Self.status(api, subscription: subscription, name: "elsewhere")["status"] == .string("Running"))
+        #expect(try await Self.state(api, subscription: subscription, name: "elsewhere") == "Running")
+        try await fixture.server.close()
+    }
 }
