@@ -2,6 +2,7 @@
 Entra principals through `/oauth2/exchange` and their roles (AcrPull, AcrPush, ...), `acr login`, and
 `acr repository` over that flow. skopeo pushes and pulls with each kind of credential."""
 import base64
+import hashlib
 import json
 import os
 import shutil
@@ -84,43 +85,104 @@ def test_acr_login_and_repository_commands(coffer, tmp_path):
     assert skopeo_push(coffer, tmp_path, other, "app", "v1", "--dest-creds", f"{NULL_USER}:{exposed['accessToken']}").returncode != 0
 
 
-def test_roles_decide_what_an_identity_may_do(coffer, tmp_path):
-    server = new_registry(coffer, "rolesreg")
-    registry_id = coffer_cli(coffer, "acr", "show", "-n", "rolesreg", "--query", "id", "-o", "tsv").stdout.strip()
-    assert skopeo_push(coffer, tmp_path, server, "app", "v1", "--dest-creds", f"{coffer.username}:{coffer.password}").returncode == 0
-    identity = json.loads(coffer_cli(coffer, "identity", "create", "-n", "puller", "-g", "acr-rg").stdout)
-    header = coffer.workload_environment(identity["id"])["IDENTITY_HEADER"]
+ROLES = {  # role definition IDs, as Azure has them
+    "AcrPull": "7f951dda-4ed3-4680-a7ca-43fe172d538d", "AcrPush": "8311e382-0749-4cb8-b61a-304f252e45ec",
+    "AcrDelete": "c2f4ef07-c644-48eb-af81-4b1b4947fb11", "Reader": "acdd72a7-3385-48ef-bd42-f606fba81ae7",
+    "Contributor": "b24988ac-6180-42a0-ab88-20f7382dd24c",
+}
 
-    def identity_token():
-        response = requests.get(f"https://localhost:{coffer.port}/msi/token", headers={"X-IDENTITY-HEADER": header}, verify=coffer.ca, timeout=30,
-                                params={"api-version": "2019-08-01", "resource": f"https://localhost:{coffer.port}",
-                                        "client_id": identity["clientId"]})
+
+class RoleHolder:
+    """A managed identity, holding `role` on the registry (or nothing), that reaches the registry as ACR's Entra flow
+    has it: an Entra token for the identity, exchanged at `/oauth2/exchange` for a refresh token, which skopeo then
+    uses as the password of the null user."""
+
+    def __init__(self, coffer, server, registry_id, role):
+        self.coffer, self.server = coffer, server
+        self.identity = json.loads(coffer_cli(coffer, "identity", "create", "-n", f"id-{(role or 'none').lower()}", "-g", "acr-rg").stdout)
+        self.header = coffer.workload_environment(self.identity["id"])["IDENTITY_HEADER"]
+        if role:
+            operator = coffer.operator()
+            assigned = requests.put(f"https://{coffer.host}{registry_id}/providers/Microsoft.Authorization/roleAssignments/{uuid.uuid4()}",
+                                    params={"api-version": "2022-04-01"}, headers={"Authorization": f"Bearer {coffer.operator_token()}"},
+                                    verify=coffer.ca, timeout=30, json={"properties": {"principalId": self.identity["principalId"], "roleDefinitionId":
+                                        f"/subscriptions/{operator['subscriptionId']}/providers/Microsoft.Authorization/roleDefinitions/{ROLES[role]}"}})
+            assert assigned.status_code == 201, assigned.text
+
+    def entra_token(self):
+        response = requests.get(f"https://localhost:{self.coffer.port}/msi/token", headers={"X-IDENTITY-HEADER": self.header}, verify=self.coffer.ca,
+                                timeout=30, params={"api-version": "2019-08-01", "resource": f"https://localhost:{self.coffer.port}",
+                                                    "client_id": self.identity["clientId"]})
         return response.json()["access_token"]
 
-    def registry_token(scope):
-        refresh = requests.post(f"https://{server}/oauth2/exchange", verify=coffer.ca, timeout=30, data={
-            "grant_type": "access_token", "service": server, "access_token": identity_token()})
+    def refresh_token(self):
+        refresh = requests.post(f"https://{self.server}/oauth2/exchange", verify=self.coffer.ca, timeout=30, data={
+            "grant_type": "access_token", "service": self.server, "access_token": self.entra_token()})
         assert refresh.status_code == 200, refresh.text
-        response = requests.post(f"https://{server}/oauth2/token", verify=coffer.ca, timeout=30, data={
-            "grant_type": "refresh_token", "service": server, "scope": scope, "refresh_token": refresh.json()["refresh_token"]})
-        assert response.status_code == 200, response.text
-        payload = response.json()["access_token"].split(".")[1]
-        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["access"]
+        return refresh.json()["refresh_token"]
 
-    # No role: a token, but no access in it.
-    assert registry_token("repository:app:pull,push") == []
-    # AcrPull on the registry: pull only.
-    operator = coffer.operator()
-    arm = coffer.operator_token()
-    assigned = requests.put(f"https://{coffer.host}{registry_id}/providers/Microsoft.Authorization/roleAssignments/{uuid.uuid4()}",
-                            params={"api-version": "2022-04-01"}, headers={"Authorization": f"Bearer {arm}"}, verify=coffer.ca, timeout=30,
-                            json={"properties": {"principalId": identity["principalId"], "roleDefinitionId":
-                                  f"/subscriptions/{operator['subscriptionId']}/providers/Microsoft.Authorization/roleDefinitions/7f951dda-4ed3-4680-a7ca-43fe172d538d"}})
-    assert assigned.status_code == 201, assigned.text
-    assert registry_token("repository:app:pull,push") == [{"type": "repository", "name": "app", "actions": ["pull"]}]
-    # A forged or foreign token is refused at the exchange.
+    def access(self, scope):
+        """The access a registry token for `scope` carries, and the token."""
+        response = requests.post(f"https://{self.server}/oauth2/token", verify=self.coffer.ca, timeout=30, data={
+            "grant_type": "refresh_token", "service": self.server, "scope": scope, "refresh_token": self.refresh_token()})
+        assert response.status_code == 200, response.text
+        token = response.json()["access_token"]
+        payload = token.split(".")[1]
+        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["access"], token
+
+    def skopeo(self, *args):
+        return subprocess.run(["skopeo", *args], capture_output=True, text=True, timeout=120)
+
+    def can_pull(self, tmp_path, reference):
+        return self.skopeo("copy", "--src-cert-dir", self.coffer.cert_dir, "--src-creds", f"{NULL_USER}:{self.refresh_token()}",
+                           f"docker://{self.server}/{reference}", f"oci:{tmp_path / uuid.uuid4().hex}:x").returncode == 0
+
+    def can_push(self, tmp_path, repository, tag):
+        return skopeo_push(self.coffer, tmp_path, self.server, repository, tag, "--dest-creds", f"{NULL_USER}:{self.refresh_token()}").returncode == 0
+
+    def can_delete(self, repository, digest):
+        """Through the distribution API with the token this identity gets (skopeo's delete reads the manifest first,
+        which a delete-only role such as AcrDelete may not)."""
+        _, token = self.access(f"repository:{repository}:delete")
+        response = requests.delete(f"https://{self.server}/v2/{repository}/manifests/{digest}", verify=self.coffer.ca, timeout=30,
+                                   headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code in (202, 401, 403), response.text
+        return response.status_code == 202
+
+
+def test_each_role_does_with_skopeo_what_it_allows(coffer, tmp_path):
+    server = new_registry(coffer, "rolesreg")
+    registry_id = coffer_cli(coffer, "acr", "show", "-n", "rolesreg", "--query", "id", "-o", "tsv").stdout.strip()
+    admin = ("--dest-creds", f"{coffer.username}:{coffer.password}")
+    assert skopeo_push(coffer, tmp_path, server, "app", "v1", *admin).returncode == 0
+    # pull, push, delete — as ACR's built-in roles allow them (Reader reads through `*/read`, Contributor holds `*`).
+    expected = {None: (False, False, False), "AcrPull": (True, False, False), "AcrPush": (True, True, False),
+                "AcrDelete": (False, False, True), "Reader": (True, False, False), "Contributor": (True, True, True)}
+    for role, (pull, push, delete) in expected.items():
+        holder = RoleHolder(coffer, server, registry_id, role)
+        # The token carries exactly what the role allows of what was asked.
+        access, _ = holder.access("repository:app:pull,push,delete")
+        granted = access[0]["actions"] if access else []
+        assert sorted(granted) == sorted(a for a, allowed in zip(("pull", "push", "delete"), (pull, push, delete)) if allowed), (role, access)
+        # And skopeo, with nothing but that identity's refresh token, can pull and push as that and no more.
+        assert holder.can_pull(tmp_path, "app:v1") == pull, role
+        assert holder.can_push(tmp_path, "app", f"by-{(role or 'none').lower()}") == push, role
+        victim = tmp_path / f"victim-{(role or 'none').lower()}"
+        build_image(str(victim), "v1", [os.urandom(5_000)])
+        copied = subprocess.run(["skopeo", "copy", "--dest-cert-dir", coffer.cert_dir, *admin, f"oci:{victim}:v1",
+                                 f"docker://{server}/app:del-{(role or 'none').lower()}"], capture_output=True, text=True, timeout=120)
+        assert copied.returncode == 0, copied.stderr
+        digest = "sha256:" + hashlib.sha256(requests.get(f"https://{server}/v2/app/manifests/del-{(role or 'none').lower()}", verify=coffer.ca, timeout=30,
+                                                          headers={"Accept": "application/vnd.oci.image.manifest.v1+json",
+                                                                   "Authorization": f"Bearer {coffer.token('repository:app:pull', service=server)}"}).content).hexdigest()
+        assert holder.can_delete("app", digest) == delete, role
+        still_there = requests.head(f"https://{server}/v2/app/manifests/{digest}", verify=coffer.ca, timeout=30,
+                                    headers={"Accept": "application/vnd.oci.image.manifest.v1+json",
+                                             "Authorization": f"Bearer {coffer.token('repository:app:pull', service=server)}"}).status_code == 200
+        assert still_there != delete, role
+    # A forged token is refused at the exchange.
     forged = requests.post(f"https://{server}/oauth2/exchange", verify=coffer.ca, timeout=30, data={
-        "grant_type": "access_token", "service": server, "access_token": identity_token()[:-4] + "AAAA"})
+        "grant_type": "access_token", "service": server, "access_token": holder.entra_token()[:-4] + "AAAA"})
     assert forged.status_code == 401
 
 
