@@ -37,12 +37,28 @@ import Testing
     @Test func oauth2PasswordGrantIssuesTokens() async throws {
         let fixture = try await Fixture.make()
         try await fixture.test { client in
-            let form = "grant_type=password&service=localhost&scope=repository%3Acoffer%2Fapp%3Apull&username=coffer-admin&password=\(fixture.password)"
+            let form = "grant_type=password&service=localhost%3A8443&scope=repository%3Acoffer%2Fapp%3Apull&username=coffer-admin&password=\(fixture.password)"
             let response = try await client.send(.post, "/oauth2/token", token: nil,
                                                  headers: [.contentType: "application/x-www-form-urlencoded"], body: Array(form.utf8))
             #expect(response.status == .ok)
-            let refresh = try await client.send(.post, "/oauth2/token", token: nil, body: Array("grant_type=refresh_token&refresh_token=x".utf8))
-            #expect(refresh.status == .badRequest)
+            // The token is the administrator's, for exactly what was asked, and it opens that.
+            let body = try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any] ?? [:]
+            let token = try #require(body["access_token"] as? String)
+            var payload = String(token.split(separator: ".")[1]).replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+            payload += String(repeating: "=", count: (4 - payload.count % 4) % 4)
+            let claims = try JSONSerialization.jsonObject(with: try #require(Data(base64Encoded: payload))) as? [String: Any] ?? [:]
+            #expect(claims["sub"] as? String == "coffer-admin")
+            let access = try #require(claims["access"] as? [[String: Any]])
+            #expect(access.count == 1 && access[0]["name"] as? String == "coffer/app" && access[0]["actions"] as? [String] == ["pull"])
+            #expect(try await client.send(.get, "/v2/coffer/app/tags/list", token: token).status == .notFound)  // allowed; nothing pushed yet
+            #expect(try await client.send(.post, "/v2/coffer/app/blobs/uploads/", token: token).status == .forbidden)
+            // The same form with a wrong password: refused, and no token.
+            let wrong = form.replacingOccurrences(of: "password=\(fixture.password)", with: "password=\(fixture.password)x")
+            #expect(wrong != form)
+            let refused = try await client.send(.post, "/oauth2/token", token: nil,
+                                                headers: [.contentType: "application/x-www-form-urlencoded"], body: Array(wrong.utf8))
+            #expect(refused.status == .unauthorized)
+            #expect(!String(buffer: refused.body).contains("token\""))
         }
     }
 
