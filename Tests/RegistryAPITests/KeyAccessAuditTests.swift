@@ -73,7 +73,8 @@ final class RevocableKeyWrapper: KeyWrapper {
         ])
     }
 
-    @Test func metricsNeedAReaderOfTheSubscription() async throws {
+    /// The operator's metrics carry the key-access counters (who may read them: `MetricsAccessTests`).
+    @Test func theOperatorReadsTheKeyAccessCounters() async throws {
         let fixture = try await Fixture.make()
         let operatorSecret = try #require(fixture.server.bootstrap.operatorSecret)
         let bootstrap = fixture.server.bootstrap
@@ -123,8 +124,10 @@ final class RevocableKeyWrapper: KeyWrapper {
             #expect(try await service.manifest(registry: "cached", repository: repository, reference: .tag(try Tag("v1"))).bytes == manifest)
         }
         key.state.withLock { $0 = .revoked }
-        await #expect(throws: RegistryError.self) {
+        await #expect {
             _ = try await service.manifest(registry: "cached", repository: repository, reference: .tag(try Tag("v1")))
+        } throws: { error in
+            (error as? RegistryError)?.code == .keyUnavailable
         }
     }
 }
