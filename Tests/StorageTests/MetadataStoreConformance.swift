@@ -312,6 +312,29 @@ private func content(_ digest: Digest) -> BlobRecord {
         let store = try await factory.make()
         defer { Task { try await store.close() } }
         let future = Int64(Date().timeIntervalSince1970) + 60
+        // Each order on its own first, so that both outcomes the race below may produce are shown to happen and to
+        // be whole: the put first — it lands and its layer is safe from then on; collection first — the layer goes
+        // and the put is refused, leaving nothing.
+        let kept = try Digest(parsing: "sha256:" + String(repeating: "a", count: 63) + "0")
+        let keptImage = try Digest(parsing: "sha256:" + String(repeating: "a", count: 63) + "1")
+        try await store.commitBlob(content(kept), repository: "app")
+        try await store.putManifest(manifest("app", keptImage), content: content(keptImage), references: ManifestReferences(blobs: [kept]), tag: "first")
+        #expect(try await store.removeUnreferencedBlobs(registry: "r", unusedBefore: future, limit: 100).isEmpty)
+        #expect(try await store.blob(registry: "r", digest: kept) != nil)
+        let lost = try Digest(parsing: "sha256:" + String(repeating: "b", count: 63) + "0")
+        let lostImage = try Digest(parsing: "sha256:" + String(repeating: "b", count: 63) + "1")
+        try await store.commitBlob(content(lost), repository: "app")
+        #expect(try await store.removeUnreferencedBlobs(registry: "r", unusedBefore: future, limit: 100).map(\.digest) == [lost])
+        await #expect(throws: MissingReferenceError.self) {
+            try await store.putManifest(manifest("app", lostImage), content: content(lostImage), references: ManifestReferences(blobs: [lost]), tag: "second")
+        }
+        #expect(try await store.manifest(registry: "r", repository: "app", digest: lostImage) == nil)
+        #expect(try await store.resolveTag(registry: "r", repository: "app", tag: "second") == nil)
+        _ = try await store.deleteTag(registry: "r", repository: "app", tag: "first")
+        _ = try await store.deleteManifest(registry: "r", repository: "app", digest: keptImage)
+        _ = try await store.removeUnreferencedBlobs(registry: "r", unusedBefore: future, limit: 100)
+
+        // Then the two at once, many times: whichever wins, never a manifest over a removed blob.
         var landed = 0
         for index in 0..<30 {
             let layer = try Digest(parsing: "sha256:" + String(format: "%064x", index))
