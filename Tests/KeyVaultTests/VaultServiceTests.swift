@@ -424,9 +424,17 @@ import _CryptoExtras
         let fixture = try await VaultFixture.make()
         defer { Task { try await fixture.store.close() } }
         let vault = try await fixture.vault(purgeProtection: true)
+        _ = try await fixture.service.createKey(vault: vault, name: "held", request: rsaRequest(), baseURL: VaultFixture.base)
         _ = try await fixture.service.deleteVault(id: vault.id!, subscriptionID: "s", now: 1000)
         await #expect(throws: KeyVaultError.self) { try await fixture.service.purgeDeletedVault(named: "vault1", now: 1000 + 86400) }
+        // Refused: the deleted vault and its keys are all still there.
+        #expect(try await fixture.service.deletedVault(named: "vault1") != nil)
+        #expect(try await fixture.store.keyVersions(vault: "vault1", name: "held").count == 1)
+        // Once its retention is over the purge goes through: vault and keys gone, the name free again.
         try await fixture.service.purgeDeletedVault(named: "vault1", now: 1000 + 7 * 86400)
+        #expect(try await fixture.service.deletedVault(named: "vault1") == nil)
+        #expect(try await fixture.store.keyVersions(vault: "vault1", name: "held").isEmpty)
+        _ = try await fixture.vault()
     }
 }
 

@@ -183,10 +183,12 @@ def test_revocation_fails_closed_and_recovers(coffer):
     coffer_cli(coffer, "keyvault", "key", "show", "--name", "kek", "--vault-name", "cmkvault")
     vault_token = operator_vault_token(coffer)
     key_url = f"https://cmkvault.vault.localhost:{coffer.port}/keys/kek?api-version=7.4"
-    requests.patch(key_url, json={"attributes": {"enabled": False}}, headers={"Authorization": f"Bearer {vault_token}"}, verify=coffer.ca, timeout=30)
+    disabled = requests.patch(key_url, json={"attributes": {"enabled": False}}, headers={"Authorization": f"Bearer {vault_token}"}, verify=coffer.ca, timeout=30)
+    assert disabled.status_code == 200 and disabled.json()["attributes"]["enabled"] is False, disabled.text
     time.sleep(3)
     assert pull_blob(coffer, "revocable", digest).status_code == 503
-    requests.patch(key_url, json={"attributes": {"enabled": True}}, headers={"Authorization": f"Bearer {vault_token}"}, verify=coffer.ca, timeout=30)
+    enabled = requests.patch(key_url, json={"attributes": {"enabled": True}}, headers={"Authorization": f"Bearer {vault_token}"}, verify=coffer.ca, timeout=30)
+    assert enabled.status_code == 200 and enabled.json()["attributes"]["enabled"] is True, enabled.text
     assert pull_blob(coffer, "revocable", digest).content == data
 
 
