@@ -124,7 +124,8 @@ public final class PostgresSessions: SQLSessions {
         }
     }
 
-    /// Rewrites the vault key table so that purged rows leave its files (`VACUUM FULL`); their old pages may
+    /// Rewrites the vault key and registry tables so that purged keys and deleted or rewrapped registry master keys
+    /// leave their files (`VACUUM FULL`); their old pages may
     /// still sit in WAL segments until PostgreSQL recycles them, which an operator bounds with its WAL settings.
     public func eraseDeletedRemnants() async throws {
         try await client.withConnection { connection in
@@ -142,7 +143,7 @@ public final class PostgresSessions: SQLSessions {
                     try await Task.sleep(for: .milliseconds(50))
                 }
             }
-            try await db.raw("VACUUM FULL vault_key_versions").run()
+            try await db.raw("VACUUM FULL vault_key_versions, registries").run()
         }
     }
 

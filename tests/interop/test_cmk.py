@@ -144,10 +144,18 @@ def test_rotation_rewraps_and_old_images_still_pull(coffer):
     data = os.urandom(300_000)
     digest, pushed = push_blob(coffer, "rotating", data)
     assert pushed.status_code == 201
+    with sqlite3.connect(os.path.join(coffer.data_dir, "metadata.sqlite")) as db:
+        (wrapped_before,) = db.execute("SELECT wrapped_master_key FROM registries WHERE name = 'rotating'").fetchone()
     # A new key in the same vault; redeploying the registry with it rewraps the master key.
     new_kek = coffer_cli(coffer, "keyvault", "key", "create", "--name", "kek2", "--vault-name", "cmkvault", "--query", "key.kid", "-o", "tsv").stdout.strip()
     rotated = cloud.put(path, registry_body(identity, new_kek))
     assert rotated.status_code == 200, rotated.text
+    # The old wrapping is gone from every file (database, WAL): purging the new key must not leave the registry
+    # readable through the old one.
+    for folder, _, files in os.walk(coffer.data_dir):
+        for name in files:
+            with open(os.path.join(folder, name), "rb") as handle:
+                assert wrapped_before.encode() not in handle.read(), f"the master key wrapped under the old key is still in {name}"
     properties = rotated.json()["properties"]["encryption"]["keyVaultProperties"]
     assert properties["keyIdentifier"] == new_kek and properties["lastKeyRotationTimestamp"]
     pulled = pull_blob(coffer, "rotating", digest)
