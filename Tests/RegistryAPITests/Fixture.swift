@@ -38,10 +38,20 @@ struct Fixture {
 
     /// The file of a blob's object in the data directory (objects are named by digest, time of writing and a random part).
     func objectPath(registry: String, digest: Digest) throws -> String {
-        let directory = dataDirectory + "/blobs/objects/registries/\(registry)/blobs/\(digest.algorithm.rawValue)/\(digest.encoded.prefix(2))"
-        let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix(digest.encoded + ".") }
+        let directory = objectDirectory(registry: registry, digest: digest)
+        let names = objectNames(registry: registry, digest: digest)
         guard names.count == 1 else { throw FixtureError("expected one object of \(digest) in \(registry), found \(names.count)") }
         return directory + "/" + names[0]
+    }
+
+    func objectDirectory(registry: String, digest: Digest) -> String {
+        dataDirectory + "/blobs/objects/registries/\(registry)/blobs/\(digest.algorithm.rawValue)/\(digest.encoded.prefix(2))"
+    }
+
+    /// The names of every object stored under `digest` (none when its directory does not exist).
+    func objectNames(registry: String, digest: Digest) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: objectDirectory(registry: registry, digest: digest))) ?? [])
+            .filter { $0.hasPrefix(digest.encoded + ".") }
     }
 
     var basicAuthorization: String {
