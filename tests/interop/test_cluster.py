@@ -316,3 +316,28 @@ def operator_object_id(cluster, base, headers):
     assignments = requests.get(f"{base}/subscriptions/{subscription}/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01",
                                headers=headers, verify=cluster.a.ca, timeout=30).json()["value"]
     return assignments[0]["properties"]["principalId"]
+
+
+def test_a_manifest_deleted_through_one_node_is_gone_from_the_others_cache(cluster, tmp_path):
+    """Each node keeps decrypted manifests in memory; a delete through the other node must still be seen at once."""
+    source = str(tmp_path / "source")
+    build_image(source, "v1", [os.urandom(10_000)])
+    pushed = skopeo(cluster, "copy", "--dest-cert-dir", cluster.a.cert_dir, "--dest-creds", f"{cluster.a.username}:{cluster.a.password}",
+                    f"oci:{source}:v1", f"docker://{cluster.host}/coffer/cached:v1")
+    assert pushed.returncode == 0, pushed.stderr
+
+    def direct(node, method, reference):
+        # Straight to one node, past the load balancer (which answers as its own address: a token for that one).
+        token = requests.get(f"https://localhost:{node.port}/oauth2/token", auth=(cluster.a.username, cluster.a.password), verify=cluster.a.ca,
+                             params={"service": f"localhost:{node.port}", "scope": "repository:coffer/cached:pull,delete"}, timeout=30).json()["token"]
+        return requests.request(method, f"https://localhost:{node.port}/v2/coffer/cached/manifests/{reference}", verify=cluster.a.ca, timeout=30,
+                                headers={"Authorization": f"Bearer {token}", "Accept": "application/vnd.oci.image.manifest.v1+json"})
+
+    first = direct(cluster.b, "GET", "v1")
+    assert first.status_code == 200, first.text
+    digest = first.headers["Docker-Content-Digest"]
+    assert direct(cluster.b, "GET", digest).content == first.content  # now in node b's cache
+    assert direct(cluster.a, "DELETE", digest).status_code == 202
+    for reference in (digest, "v1"):
+        gone = direct(cluster.b, "GET", reference)
+        assert gone.status_code == 404 and gone.json()["errors"][0]["code"] == "MANIFEST_UNKNOWN", (reference, gone.status_code, gone.text)
