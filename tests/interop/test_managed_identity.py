@@ -135,3 +135,32 @@ def test_rbac_vault_uses_role_assignments(azure, coffer, monkeypatch):
     bad = requests.put(f"{azure['base']}{vault.id}/providers/Microsoft.Authorization/roleAssignments/{uuid.uuid4()}?api-version=2022-04-01",
                        json={"properties": {"roleDefinitionId": str(uuid.uuid4()), "principalId": identity.principal_id}}, headers=headers, timeout=30)
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "RoleDefinitionDoesNotExist"
+
+
+@pytest.mark.serve_args("--enable-imds")
+def test_imds_when_enabled_issues_the_named_identitys_token_and_nothing_else(azure, coffer):
+    """`--enable-imds` opens Azure's instance-metadata path, which takes no secret (only `Metadata: true`): the token
+    it gives is the named identity's, for the resource asked; without the header, or for an unknown identity, none."""
+    import base64
+    import json
+    msi = ManagedServiceIdentityClient(azure["credential"], azure["operator"]["subscriptionId"], base_url=azure["base"],
+                                       credential_scopes=[azure["base"] + "/.default"])
+    identity = msi.user_assigned_identities.create_or_update("rg1", "imds-identity", {"location": "westeurope"})
+    url = f"https://localhost:{coffer.port}/metadata/identity/oauth2/token"
+    resource = f"https://vault.localhost:{coffer.port}"
+    params = {"api-version": "2018-02-01", "resource": resource, "client_id": identity.client_id}
+    issued = requests.get(url, params=params, headers={"Metadata": "true"}, verify=coffer.ca, timeout=30)
+    assert issued.status_code == 200, issued.text
+    payload = issued.json()["access_token"].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert claims["oid"] == identity.principal_id and claims["aud"] == resource
+    assert issued.json()["client_id"] == identity.client_id and issued.json()["resource"] == resource
+    # The token is good at the vault (it authenticates; the identity holds no policy there, so it is refused as itself).
+    create_vault(azure, "imdsvault")
+    denied = requests.get(f"https://imdsvault.vault.localhost:{coffer.port}/keys?api-version=7.4", verify=coffer.ca, timeout=30,
+                          headers={"Authorization": f"Bearer {issued.json()['access_token']}"})
+    assert denied.status_code == 403 and identity.principal_id in denied.text, denied.text
+    # Without the Metadata header (what a request forged through a server-side proxy lacks), and for nobody: refused.
+    assert requests.get(url, params=params, verify=coffer.ca, timeout=30).status_code == 400
+    unknown = requests.get(url, params={**params, "client_id": str(uuid.uuid4())}, headers={"Metadata": "true"}, verify=coffer.ca, timeout=30)
+    assert unknown.status_code == 400 and "access_token" not in unknown.text

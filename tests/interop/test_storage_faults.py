@@ -18,11 +18,15 @@ from oci_layout import build_image
 
 
 class FaultyProxy:
-    """An HTTP proxy in front of the S3 endpoint that can fail the next requests with 500, or be down."""
+    """An HTTP proxy in front of the S3 endpoint that can fail the next requests with 500, or be down. It records
+    every request it sees; with `virtual_bucket` it takes virtual-host requests (`<bucket>.localhost`) and passes
+    them on path-style, which moto answers on loopback."""
 
-    def __init__(self, target, port):
+    def __init__(self, target, port, virtual_bucket=None):
         self.target = target.replace("http://", "")
         self.port = port
+        self.virtual_bucket = virtual_bucket
+        self.seen = []  # (method, Host, path, headers)
         self.fail_next = 0
         self.failed = 0
         self.down = False
@@ -52,8 +56,14 @@ class FaultyProxy:
                     self.end_headers()
                     self.wfile.write(payload)
                     return
+                host = self.headers.get("Host", "")
+                proxy.seen.append((self.command, host, self.path, {k.lower(): v for k, v in self.headers.items()}))
+                path, headers = self.path, dict(self.headers)
+                if proxy.virtual_bucket and host.startswith(proxy.virtual_bucket + "."):
+                    headers = {name: value for name, value in headers.items() if name.lower() != "host"}
+                    path, headers["Host"] = f"/{proxy.virtual_bucket}{self.path}", proxy.target
                 upstream = http.client.HTTPConnection(proxy.target, timeout=60)
-                upstream.request(self.command, self.path, body=body or None, headers=dict(self.headers))
+                upstream.request(self.command, path, body=body or None, headers=headers)
                 reply = upstream.getresponse()
                 data = reply.read()
                 self.send_response(reply.status)
@@ -126,7 +136,7 @@ def test_s3_errors_are_retried_and_an_outage_fails_clearly(s3_bucket, tmp_path, 
         gone = requests.get(f"https://{coffer.host}/v2/coffer/app/blobs/{digest}", headers=headers, verify=coffer.ca, timeout=60)
         assert gone.status_code == 503 and gone.json()["errors"][0]["code"] == "UNAVAILABLE", gone.text
         assert "retry" in gone.json()["errors"][0]["message"]
-        refused, _, new_layers = push(coffer, tmp_path, "v2", [os.urandom(50_000)])
+        refused, in_flight, in_flight_layers = push(coffer, tmp_path, "v2", [os.urandom(50_000)])
         assert refused.returncode != 0
         tags = requests.get(f"https://{coffer.host}/v2/coffer/app/tags/list", headers=headers, verify=coffer.ca, timeout=60).json()["tags"]
         assert tags == ["v1"], "a failed push must not leave a tag behind"
@@ -196,3 +206,37 @@ def test_postgresql_restarting_mid_operation(postgres_database, tmp_path):
         coffer.stop()
         coffer.log.close()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_s3_virtual_host_addressing_and_server_side_encryption_headers(s3_bucket, tmp_path, monkeypatch):
+    """`COFFER_S3_ADDRESSING=virtual` names the bucket in the host, never in the path; `COFFER_S3_SSE` and
+    `COFFER_S3_SSE_KMS_KEY_ID` go with every object written. Seen on the wire, through a recording proxy."""
+    endpoint, bucket = s3_bucket
+    proxy = FaultyProxy(endpoint, free_port(), virtual_bucket=bucket)
+    proxy.start()
+    # *.localhost resolves to loopback (nss-myhostname), so `<bucket>.localhost:<port>` reaches the proxy.
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://localhost:{proxy.port}")
+    monkeypatch.setenv("COFFER_S3_ADDRESSING", "virtual")
+    monkeypatch.setenv("COFFER_S3_SSE", "aws:kms")
+    monkeypatch.setenv("COFFER_S3_SSE_KMS_KEY_ID", "alias/coffer-test")
+    workdir = tempfile.mkdtemp(prefix="coffer-interop-")
+    coffer = Coffer(workdir, ["--blobs", f"s3://{bucket}/virtual"])
+    try:
+        assert_pushes_and_pulls(coffer, tmp_path, "v1")
+    finally:
+        coffer.stop()
+        coffer.log.close()
+        proxy.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    assert proxy.seen, "nothing reached the store through the proxy"
+    for method, host, path, _ in proxy.seen:
+        assert host == f"{bucket}.localhost:{proxy.port}", (method, host, path)
+        assert not path.startswith(f"/{bucket}/") and path != f"/{bucket}", (method, path)
+    # Objects are written by PUT (whole) or by a multipart upload's first POST; parts and completions carry no SSE.
+    writes = [(method, path, headers) for method, _, path, headers in proxy.seen
+              if (method == "PUT" and "partNumber=" not in path and "x-amz-copy-source" not in headers)
+              or (method == "POST" and path.endswith("?uploads"))]
+    assert writes, [entry[:3] for entry in proxy.seen]
+    for method, path, headers in writes:
+        assert headers.get("x-amz-server-side-encryption") == "aws:kms", (method, path, headers)
+        assert headers.get("x-amz-server-side-encryption-aws-kms-key-id") == "alias/coffer-test", (method, path)
