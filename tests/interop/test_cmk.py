@@ -221,6 +221,40 @@ def test_versionless_key_follows_the_newest_version(coffer):
     assert pull_blob(coffer, "following", digest).content == data
 
 
+# The blob is referenced by no manifest: collection's grace outlasts the clock jump below.
+@pytest.mark.serve_args("--key-version-check-seconds", "1", "--gc-grace-seconds", str(60 * 86400))
+def test_the_vault_rotates_the_key_on_schedule_and_the_running_registry_follows(coffer, tmp_path):
+    """Nobody calls rotate: the key's rotation policy says 30 days, the server's maintenance rotates it when they have
+    passed, and a registry on the versionless key rewraps its master key under the new version by itself."""
+    cloud, kek, identity = setup(coffer)
+    grant(coffer, identity, "get", "wrapKey", "unwrapKey")
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"lifetimeActions": [{"trigger": {"timeAfterCreate": "P30D"}, "action": {"type": "Rotate"}}],
+                                  "attributes": {"expiryTime": "P90D"}}))
+    coffer_cli(coffer, "keyvault", "key", "rotation-policy", "update", "--vault-name", "cmkvault", "--name", "kek", "--value", f"@{policy}")
+    versionless = kek.rsplit("/", 1)[0]
+    path = cloud.group("rg") + "/providers/Microsoft.ContainerRegistry/registries/scheduled"
+    assert cloud.put(path, registry_body(identity, versionless)).status_code == 201
+    data = os.urandom(40_000)
+    digest, pushed = push_blob(coffer, "scheduled", data)
+    assert pushed.status_code == 201
+    # Not due yet: a second of maintenance passes changes nothing.
+    time.sleep(2)
+    assert cloud.get(path).json()["properties"]["encryption"]["keyVaultProperties"]["versionedKeyIdentifier"] == kek
+    # 31 days later, with the server running: the vault makes a new version, the registry moves to it.
+    coffer.stop()
+    coffer.start(clock_offset="+31d")
+    cloud = Cloud(coffer)
+    deadline = time.time() + 30
+    while (properties := cloud.get(path).json()["properties"]["encryption"]["keyVaultProperties"])["versionedKeyIdentifier"] == kek:
+        assert time.time() < deadline, "the key was not rotated on schedule, or the registry did not follow"
+        time.sleep(0.5)
+    assert properties["versionedKeyIdentifier"].startswith(versionless + "/") and properties["lastKeyRotationTimestamp"]
+    versions = coffer_cli(coffer, "keyvault", "key", "list-versions", "--name", "kek", "--vault-name", "cmkvault", "--query", "length(@)", "-o", "tsv")
+    assert versions.stdout.strip() == "2", versions.stdout + versions.stderr
+    assert pull_blob(coffer, "scheduled", digest).content == data
+
+
 def test_acr_encryption_commands(coffer):
     cloud, kek, identity = setup(coffer)
     grant(coffer, identity, "get", "wrapKey", "unwrapKey")
