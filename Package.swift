@@ -232,7 +232,7 @@ let package = Package(
         .testTarget(
             name: "RegistryAPITests",
             dependencies: [
-                "RegistryAPI", "CofferServer", "OCIModels", "Envelope",
+                "RegistryAPI", "CofferServer", "OCIModels", "Envelope", "RegistryService", "PostgresMetadataStore", "S3BlobStore",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "X509", package: "swift-certificates"),

@@ -95,7 +95,7 @@ import Testing
             #expect(errorCode(malformed) == "DIGEST_INVALID")
             let unsupported = try await client.send(.post, "/v2/coffer/app/blobs/uploads/?digest=md5:abcd", token: token, body: blob)
             #expect(errorCode(unsupported) == "UNSUPPORTED")
-            let staging = try FileManager.default.contentsOfDirectory(atPath: fixture.dataDirectory + "/blobs/staging")
+            let staging = try await fixture.stagingNames()
             #expect(staging.isEmpty)
         }
     }
@@ -172,7 +172,7 @@ import Testing
             _ = try await client.send(.patch, location, token: token, body: [1, 2, 3])
             #expect(try await client.send(.delete, location, token: token).status == .noContent)
             #expect(try await client.send(.get, location, token: token).status == .notFound)
-            let staging = try FileManager.default.contentsOfDirectory(atPath: fixture.dataDirectory + "/blobs/staging")
+            let staging = try await fixture.stagingNames()
             #expect(staging.isEmpty)
         }
     }

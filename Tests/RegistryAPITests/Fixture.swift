@@ -5,18 +5,38 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import OCIModels
+import PostgresMetadataStore
+@testable import RegistryService
+import S3BlobStore
+import Synchronization
 import Testing
 
-/// A Coffer server on a fresh data directory, driven in-process.
+/// A Coffer server on a fresh data directory, driven in-process. The stores are SQLite and the filesystem; with
+/// `COFFER_API_TEST_STORES=postgres+s3` (scripts/test runs these suites so a second time) a fresh PostgreSQL
+/// database and S3 bucket each, from `COFFER_TEST_POSTGRES_URL` and `COFFER_TEST_S3_ENDPOINT` (AWS_* credentials).
 struct Fixture {
     let server: CofferServer
     let dataDirectory: String
     let password: String
 
+    static let stores = ProcessInfo.processInfo.environment["COFFER_API_TEST_STORES"] ?? "sqlite+filesystem"
+    /// Whether objects are files under the data directory (tests that damage a file on disk need that).
+    static let onFilesystem = stores == "sqlite+filesystem"
+
     static func make(dataDirectory: String? = nil, configure: (inout ServerConfiguration) -> Void = { _ in }) async throws -> Fixture {
         var configuration = ServerConfiguration()
         configuration.dataDirectory = dataDirectory
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("coffer-api-\(UUID().uuidString)").path
+        if dataDirectory == nil, stores == "postgres+s3" {
+            (configuration.metadataURL, configuration.blobsURL) = try await freshSharedStores()
+        } else if dataDirectory != nil, let reopened = sharedStoresByDirectory.withLock({ $0[dataDirectory!] }) {
+            (configuration.metadataURL, configuration.blobsURL) = reopened
+        } else if !onFilesystem {
+            throw FixtureError("COFFER_API_TEST_STORES must be sqlite+filesystem or postgres+s3, not \(stores)")
+        }
+        if let metadata = configuration.metadataURL, let blobs = configuration.blobsURL {
+            sharedStoresByDirectory.withLock { $0[configuration.dataDirectory] = (metadata, blobs) }
+        }
         configure(&configuration)
         let server = try await CofferServer.prepare(configuration)
         let credentials = try JSONDecoder().decode(
@@ -36,6 +56,37 @@ struct Fixture {
         try await server.close()
     }
 
+    /// A new PostgreSQL database and S3 bucket, as the metadata and blob URLs of a server.
+    private static func freshSharedStores() async throws -> (String, String) {
+        let environment = ProcessInfo.processInfo.environment
+        guard let admin = environment["COFFER_TEST_POSTGRES_URL"], let endpoint = environment["COFFER_TEST_S3_ENDPOINT"].flatMap(URL.init(string:)) else {
+            throw FixtureError("COFFER_API_TEST_STORES=postgres+s3 needs COFFER_TEST_POSTGRES_URL and COFFER_TEST_S3_ENDPOINT (scripts/test sets them)")
+        }
+        let name = "coffer_api_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        let sessions = try await PostgresSessions.connect(url: admin, maximumConnections: 1)
+        do {
+            try await sessions.read { db in try await db.raw("CREATE DATABASE \(unsafeRaw: name) TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'").run() }
+        } catch {
+            try? await sessions.close()
+            throw error
+        }
+        try await sessions.close()
+        var database = URLComponents(string: admin)!
+        database.path = "/" + name
+        let bucket = "coffer-api-" + UUID().uuidString.lowercased()
+        try await S3BlobStore(configuration: S3Configuration(endpoint: endpoint, bucket: bucket, region: "us-east-1", accessKeyID: "test",
+                                                            secretAccessKey: "test")).createBucket()
+        return (database.string!, "s3://\(bucket)/api")
+    }
+
+    /// A server reopened on a data directory finds the shared stores it had.
+    private static let sharedStoresByDirectory = Mutex<[String: (String, String)]>([:])
+
+    /// The names of the upload staging objects (in whichever blob store).
+    func stagingNames() async throws -> [String] {
+        try await server.registry.blobs.listStaging()
+    }
+
     /// The file of a blob's object in the data directory (objects are named by digest, time of writing and a random part).
     func objectPath(registry: String, digest: Digest) throws -> String {
         let directory = objectDirectory(registry: registry, digest: digest)
@@ -48,10 +99,15 @@ struct Fixture {
         dataDirectory + "/blobs/objects/registries/\(registry)/blobs/\(digest.algorithm.rawValue)/\(digest.encoded.prefix(2))"
     }
 
-    /// The names of every object stored under `digest` (none when its directory does not exist).
+    /// The names of every object stored under `digest` on the filesystem (none when its directory does not exist).
     func objectNames(registry: String, digest: Digest) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: objectDirectory(registry: registry, digest: digest))) ?? [])
             .filter { $0.hasPrefix(digest.encoded + ".") }
+    }
+
+    /// The keys of every object stored under `digest`, in whichever blob store.
+    func objectKeys(registry: String, digest: Digest) async throws -> [String] {
+        try await server.registry.blobs.list(prefix: "registries/\(registry)/blobs/\(digest.algorithm.rawValue)/\(digest.encoded.prefix(2))/\(digest.encoded).")
     }
 
     var basicAuthorization: String {

@@ -221,14 +221,13 @@ import Testing
             let token = try await client.token(fixture, scopes: Self.scopes)
             let idle = try #require(try await client.send(.post, "/v2/coffer/ci/blobs/uploads/", token: token).headers[.location])
             #expect(try await client.send(.patch, idle, token: token, body: randomBytes(70_000)).status == .accepted)
-            let stagingDirectory = fixture.dataDirectory + "/blobs/staging"
-            #expect(try FileManager.default.contentsOfDirectory(atPath: stagingDirectory).count == 2)
+            #expect(try await fixture.stagingNames().count == 2)
             try await Task.sleep(for: .milliseconds(4200))
             let active = try #require(try await client.send(.post, "/v2/coffer/ci/blobs/uploads/", token: token).headers[.location])
             #expect(try await fixture.server.registry.expireIdleUploads() == 1)
             #expect(try await client.send(.get, idle, token: token).status == .notFound)
             #expect(try await client.send(.get, active, token: token).status == .noContent)
-            #expect(try FileManager.default.contentsOfDirectory(atPath: stagingDirectory).count == 1)
+            #expect(try await fixture.stagingNames().count == 1)
         }
     }
 }

@@ -74,7 +74,7 @@ func pushImage(_ client: some TestClientProtocol, token: String, repository: Str
             // Its content was stored before the records refused it (references are checked in the records' own
             // transaction); it was removed again. The same document with its blob present is stored, as a control.
             let refusedDigest = try Digest(parsing: sha256(body))
-            #expect(fixture.objectNames(registry: "coffer", digest: refusedDigest).isEmpty)
+            #expect(try await fixture.objectKeys(registry: "coffer", digest: refusedDigest).isEmpty)
             let garbage = try await client.send(.put, "/v2/coffer/app/manifests/v1", token: token, headers: ociType, body: Array("{nope".utf8))
             #expect(errorCode(garbage) == "MANIFEST_INVALID")
             let badTag = try await client.send(.put, "/v2/coffer/app/manifests/-bad", token: token, headers: ociType, body: body)
@@ -95,7 +95,7 @@ func pushImage(_ client: some TestClientProtocol, token: String, repository: Str
             #expect(errorCode(tags) == "NAME_UNKNOWN")
             #expect(try await client.send(.post, "/v2/coffer/app/blobs/uploads/?digest=\(sha256([9]))", token: token, body: [9]).status == .created)
             #expect(try await client.send(.put, "/v2/coffer/app/manifests/v1", token: token, headers: ociType, body: body).status == .created)
-            #expect(fixture.objectNames(registry: "coffer", digest: refusedDigest).count == 1)
+            #expect(try await fixture.objectKeys(registry: "coffer", digest: refusedDigest).count == 1)
         }
     }
 
