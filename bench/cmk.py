@@ -1,16 +1,15 @@
 #!/usr/bin/env python3
 """Customer-managed-key registries beside service-managed ones and beside docker-registry: push/pull MB/s
-(curl, median of N), manifest GET req/s (wrk, 64 connections), and the time a key rotation takes for a
-registry holding 1 GiB and one holding 10 GiB (it must not grow with the data).
+(curl), manifest GET req/s (wrk, 64 connections) — each round measures all three in a turning order, `sync` before
+every timed step; figures are medians of the rounds with their range, ratios are taken round by round — and the
+time a key rotation takes for a registry holding 1 GiB and one holding 10 GiB (it must not grow with the data).
 
-Usage: bench/run-cmk [--size-mib 1024] [--runs 3] [--duration 10] [--rotation-gib 1 10]
+Usage: bench/run-cmk [--size-mib 1024] [--runs 5] [--duration 10] [--rotation-gib 1 10]
 """
 import argparse
 import json
 import os
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -19,25 +18,14 @@ import requests
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-from common import CofferServer, Target, random_file, start_docker_registry, stop  # noqa: E402
-
-
-def measure(target, blob, digest, size, runs, duration):
-    pushes = [size / target.push(blob, digest) / 1e6 for _ in range(runs)]
-    pulls = [size / target.pull(digest, size) / 1e6 for _ in range(runs)]
-    config_blob = target.put_small_blob(b'{"architecture":"amd64","os":"linux"}')
-    layer = target.put_small_blob(b"x" * 1000)
-    target.put_manifest((config_blob, 37), (layer, 1000))
-    # Let the page cache write back the blobs just pushed, so it does not compete with the request load.
-    subprocess.run(["sync"], check=False)
-    rps, p99 = target.wrk(duration, 64)
-    return {"push_mb_s": statistics.median(pushes), "pull_mb_s": statistics.median(pulls), "manifest_get_rps": rps, "manifest_get_p99_ms": p99}
+from common import (FIGURES, CofferServer, Target, measure_rounds, random_file, ratio_runs, show, spread,  # noqa: E402
+                    start_docker_registry, stop)
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--size-mib", type=int, default=1024)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--rotation-gib", type=int, nargs="*", default=[1, 10])
     parser.add_argument("--coffer", default=os.path.join(ROOT, ".build", "release", "coffer"))
@@ -89,7 +77,7 @@ def main():
 
         def registry_target(name):
             host = f"{name}.cr.localhost:{port}"
-            return Target(name, f"https://{host}", "bench", ca, coffer.registry_token(host, "repository:bench:pull,push"))
+            return Target(name, f"https://{host}", "bench", ca, renew=lambda: coffer.registry_token(host, "repository:bench:pull,push"))
 
         registry, registry_port = start_docker_registry(work, coffer)
         processes.append(registry)
@@ -97,14 +85,16 @@ def main():
         size = args.size_mib * 1024 * 1024
         blob = os.path.join(work, "blob.bin")
         digest = random_file(blob, size)
-        results = {}
-        for target in [registry_target("cmkbench"), registry_target("smbench"),
-                       Target("docker-registry", f"https://localhost:{registry_port}", "bench", ca)]:
-            results[target.name] = measure(target, blob, digest, size, args.runs, args.duration)
+        targets = [registry_target("cmkbench"), registry_target("smbench"), Target("docker-registry", f"https://localhost:{registry_port}", "bench", ca)]
+        figures = measure_rounds(targets, blob, digest, size, args.runs, args.duration)
+        results = {name: {key: spread(values) for key, values in measured.items()} for name, measured in figures.items()}
+        ratios = {"cmk_over_service_managed": {key: spread(v) for key, v in ratio_runs(figures, "cmkbench", "smbench").items()},
+                  "cmk_over_docker_registry": {key: spread(v) for key, v in ratio_runs(figures, "cmkbench", "docker-registry").items()}}
 
         # Rotation time against the amount of data the registry holds.
         rotations = {}
         cmk = registry_target("cmkbench")
+        cmk.refresh()
         held = size
         for gib in sorted(args.rotation_gib):
             while held < gib * 1024 ** 3:
@@ -118,14 +108,15 @@ def main():
             put(f"{group}/providers/Microsoft.ContainerRegistry/registries/cmkbench", cmk_body(kid))
             rotations[f"{gib}GiB"] = time.perf_counter() - start
         check = cmk.pull(digest, size)  # data pushed before the rotations still reads back
-        report = {"size_mib": args.size_mib, "runs": args.runs, "results": results, "rotation_seconds": rotations, "pull_after_rotation_s": check}
+        report = {"size_mib": args.size_mib, "runs": args.runs, "results": results, "ratios": ratios, "rotation_seconds": rotations,
+                  "pull_after_rotation_s": check}
         os.makedirs(os.path.dirname(args.out), exist_ok=True)
         json.dump(report, open(args.out, "w"), indent=2)
-        print(f"{'':18}{'cmk':>10}{'service-managed':>17}{'docker-registry':>17}{'cmk/sm':>8}{'cmk/dr':>8}")
-        for label, key in [("push MB/s", "push_mb_s"), ("pull MB/s", "pull_mb_s"), ("manifest GET/s", "manifest_get_rps"),
-                           ("manifest p99 ms", "manifest_get_p99_ms")]:
-            a, b, c = results["cmkbench"][key], results["smbench"][key], results["docker-registry"][key]
-            print(f"{label:18}{a:10.1f}{b:17.1f}{c:17.1f}{a / b:8.2f}{a / c:8.2f}")
+        print(f"median (min–max) of {args.runs} rounds")
+        print(f"{'':18}{'cmk':>24}{'service-managed':>24}{'docker-registry':>24}{'cmk/sm':>22}{'cmk/dr':>22}")
+        for label, key in FIGURES:
+            print(f"{label:18}{show(results['cmkbench'][key]):>24}{show(results['smbench'][key]):>24}{show(results['docker-registry'][key]):>24}"
+                  f"{show(ratios['cmk_over_service_managed'][key]):>22}{show(ratios['cmk_over_docker_registry'][key]):>22}")
         for label, seconds in rotations.items():
             print(f"rotation with {label} held: {seconds * 1000:.1f} ms")
     finally:

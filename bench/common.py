@@ -7,6 +7,7 @@ import re
 import signal
 import socket
 import ssl
+import statistics
 import subprocess
 import time
 import urllib.request
@@ -57,8 +58,15 @@ def curl(*args):
 
 
 class Target:
-    def __init__(self, name, base, repo, ca, token=None):
-        self.name, self.base, self.repo, self.ca, self.token = name, base, repo, ca, token
+    """One registry under test. `renew` (optional) gives a fresh bearer token: called before each round, so that a
+    long run does not outlive a token."""
+
+    def __init__(self, name, base, repo, ca, token=None, renew=None):
+        self.name, self.base, self.repo, self.ca, self.token, self.renew = name, base, repo, ca, token, renew
+
+    def refresh(self):
+        if self.renew:
+            self.token = self.renew()
 
     def auth(self):
         return ["-H", f"Authorization: Bearer {self.token}"] if self.token else []
@@ -118,6 +126,57 @@ class Target:
         return rps, float(p99.group(1)) * scale
 
 
+def sync():
+    """Writes back the page cache, so that no timed step pays for an earlier one's (or the other server's) writes."""
+    subprocess.run(["sync"], check=False)
+
+
+def spread(values):
+    """A figure as reported: the median of the runs and their range."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": values}
+
+
+FIGURES = [("push MB/s", "push_mb_s"), ("pull MB/s", "pull_mb_s"), ("manifest GET/s", "manifest_get_rps"),
+           ("manifest p99 ms", "manifest_get_p99_ms")]
+
+
+def measure_rounds(targets, blob, digest, size, rounds, duration, connections=64, log=print):
+    """Every round measures every target once — push, pull, then manifest GETs under load — in an order that turns
+    between rounds (with two targets each goes first every other round), with `sync` before every timed step.
+    Returns each target's figures, one value per round."""
+    for target in targets:
+        target.refresh()
+        config_blob = target.put_small_blob(b'{"architecture":"amd64","os":"linux"}')
+        layer = target.put_small_blob(b"x" * 1000)
+        target.put_manifest((config_blob, 37), (layer, 1000))
+    figures = {target.name: {key: [] for _, key in FIGURES} for target in targets}
+    for index in range(rounds):
+        turn = index % len(targets)
+        for target in targets[turn:] + targets[:turn]:
+            target.refresh()
+            values = figures[target.name]
+            sync()
+            values["push_mb_s"].append(size / target.push(blob, digest) / 1e6)
+            sync()
+            values["pull_mb_s"].append(size / target.pull(digest, size) / 1e6)
+            sync()
+            rps, p99 = target.wrk(duration, connections)
+            values["manifest_get_rps"].append(rps)
+            values["manifest_get_p99_ms"].append(p99)
+            log(f"round {index + 1} {target.name}: push {values['push_mb_s'][-1]:.0f} MB/s, pull {values['pull_mb_s'][-1]:.0f} MB/s, "
+                f"{rps:.0f} manifest GET/s, p99 {p99:.1f} ms")
+    return figures
+
+
+def ratio_runs(figures, numerator, denominator):
+    """Per figure, the ratio of two targets round by round (both measured in the same round, minutes apart)."""
+    return {key: [a / b for a, b in zip(figures[numerator][key], figures[denominator][key])] for _, key in FIGURES}
+
+
+def show(value):
+    return f"{value['median']:.2f} ({value['min']:.2f}–{value['max']:.2f})"
+
+
 def peak_rss_mib(pid):
     with open(f"/proc/{pid}/status") as handle:
         for line in handle:
@@ -166,7 +225,8 @@ class CofferServer:
 
 
 def start_docker_registry(work, coffer):
-    """Debian's docker-registry on a free port, serving TLS with Coffer's certificate."""
+    """Debian's docker-registry on a free port, serving TLS with Coffer's certificate, with the in-memory blob
+    descriptor cache its production configurations use (Coffer answers manifest reads from a cache of its own)."""
     port = free_port()
     config = os.path.join(work, "registry.yml")
     with open(config, "w") as handle:
@@ -178,6 +238,8 @@ storage:
     rootdirectory: {os.path.join(work, 'registry')}
   delete:
     enabled: true
+  cache:
+    blobdescriptor: inmemory
 http:
   addr: 127.0.0.1:{port}
   tls:
