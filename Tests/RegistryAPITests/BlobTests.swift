@@ -149,10 +149,16 @@ import Testing
             let token = try await client.token(fixture, scopes: Self.scopes)
             let blob = randomBytes(100)
             let digest = sha256(blob)
-            _ = try await client.send(.post, "/v2/coffer/app/blobs/uploads/?digest=\(digest)", token: token, body: blob)
+            #expect(try await client.send(.post, "/v2/coffer/app/blobs/uploads/?digest=\(digest)", token: token, body: blob).status == .created)
             let mounted = try await client.send(.post, "/v2/coffer/other/blobs/uploads/?mount=\(digest)", token: token)
             #expect(mounted.status == .accepted)
-            #expect(mounted.headers[.location]?.hasPrefix("/v2/coffer/other/blobs/uploads/") == true)
+            let location = try #require(mounted.headers[.location])
+            #expect(location.hasPrefix("/v2/coffer/other/blobs/uploads/"))
+            // Nothing was mounted: the blob is not in the target until the client uploads it through the session given.
+            #expect(try await client.send(.head, "/v2/coffer/other/blobs/\(digest)", token: token).status == .notFound)
+            let separator = location.contains("?") ? "&" : "?"
+            #expect(try await client.send(.put, "\(location)\(separator)digest=\(digest)", token: token, body: blob).status == .created)
+            #expect(Array(try await client.send(.get, "/v2/coffer/other/blobs/\(digest)", token: token).body.readableBytesView) == blob)
         }
     }
 
