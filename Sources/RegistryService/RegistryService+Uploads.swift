@@ -106,11 +106,24 @@ extension RegistryService {
         )
     }
 
+    /// Cancels without rebuilding the session's state: a session whose staging a crash tore mid-chunk (which
+    /// every other request refuses as inconsistent) can still be cancelled, as the refusal tells the client to do.
     public func cancelUpload(registry: String, repository: RepositoryName, id: String) async throws {
-        let _: Bool? = try await withUpload(registry: registry, repository: repository, id: id) { _ in
-            try await self.discardUpload(id: id)
-            return (true, nil)
+        _ = try await uploadRecord(registry: registry, repository: repository, id: id)
+        _ = try uploads.checkOut(id)
+        defer { uploads.checkIn(id, nil) }
+        do {
+            try await discardUpload(id: id)
+        } catch {
+            throw Self.translate(error)
         }
+    }
+
+    private func uploadRecord(registry: String, repository: RepositoryName, id: String) async throws -> UploadRecord {
+        guard let record = try await metadata.upload(id: id), record.registry == registry, record.repository == repository.value else {
+            throw RegistryError(.blobUploadUnknown, "upload \(id.prefix(64)) is not known in this repository")
+        }
+        return record
     }
 
     func discardUpload(id: String) async throws {
@@ -128,9 +141,7 @@ extension RegistryService {
         registry: String, repository: RepositoryName, id: String, heldStateIsCurrent: Bool = false,
         _ body: (UploadState) async throws -> (T, UploadState?)
     ) async throws -> T {
-        guard let record = try await metadata.upload(id: id), record.registry == registry, record.repository == repository.value else {
-            throw RegistryError(.blobUploadUnknown, "upload \(id.prefix(64)) is not known in this repository")
-        }
+        let record = try await uploadRecord(registry: registry, repository: repository, id: id)
         let checkout = try uploads.checkOut(id)
         do {
             // Activity is noted as a request begins, so a long request keeps its session from expiring.
@@ -198,7 +209,7 @@ extension RegistryService {
         let stride = Int64(header.segmentSize) + Int64(SealedObjectFormat.tagSize)
         let body = size - Int64(header.encodedSize)
         guard body >= 0, body % stride == 0 else {
-            throw RegistryError(.blobUploadInvalid, "staged upload is inconsistent; start the upload again")
+            throw RegistryError(.blobUploadInvalid, "staged upload is inconsistent (cut off mid-chunk); cancel it and start the upload again")
         }
         let segments = Int(body / stride)
         var tail: [UInt8] = []

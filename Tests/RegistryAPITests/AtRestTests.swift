@@ -101,6 +101,35 @@ func filesUnder(_ directory: String) -> [String] {
             #expect(Array(read.body.readableBytesView) == blob)
         }
     }
+
+    /// A kill in the middle of writing a chunk leaves part of a sealed segment at the end of staging (the kill
+    /// harness found such sessions). The session is refused as inconsistent — never read as data — and, as the
+    /// refusal says, it can be cancelled and the upload started again.
+    @Test(.enabled(if: Fixture.onFilesystem, "reads or damages object files on disk")) func aChunkTornByACrashIsRefusedAndCanBeCancelled() async throws {
+        let fixture = try await Fixture.make()
+        let blob = randomBytes(200_000)
+        try await fixture.test { client in
+            let token = try await client.token(fixture, scopes: Self.scopes)
+            let url = try #require(try await client.send(.post, "/v2/coffer/app/blobs/uploads/", token: token).headers[.location])
+            #expect(try await client.send(.patch, url, token: token, body: Array(blob.prefix(150_000))).status == .accepted)
+            // What the kill left: a segment's first bytes appended, its tag never written.
+            let id = String(try #require(url.split(separator: "/").last))
+            let staging = try #require(FileHandle(forWritingAtPath: fixture.dataDirectory + "/blobs/staging/" + id))
+            try staging.seekToEnd()
+            try staging.write(contentsOf: Data(randomBytes(1_000)))
+            try staging.close()
+
+            let status = try await client.send(.get, url, token: token)
+            #expect(status.status == .badRequest && errorCode(status) == "BLOB_UPLOAD_INVALID")
+            #expect(String(buffer: status.body).contains("start the upload again"))
+            let completed = try await client.send(.put, "\(url)?digest=\(sha256(blob))", token: token, body: Array(blob[150_000...]))
+            #expect(completed.status == .badRequest)
+            #expect(try await client.send(.head, "/v2/coffer/app/blobs/\(sha256(blob))", token: token).status == .notFound)
+            #expect(try await client.send(.delete, url, token: token).status == .noContent)
+            #expect(try await client.send(.get, url, token: token).status == .notFound)
+            #expect(try await client.send(.post, "/v2/coffer/app/blobs/uploads/?digest=\(sha256(blob))", token: token, body: blob).status == .created)
+        }
+    }
 }
 
 final class LockedBox<Value: Sendable>: Sendable {

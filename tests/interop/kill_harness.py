@@ -1,7 +1,7 @@
 """Crash consistency, measured: a mixed registry workload from several clients while `coffer serve` is sent SIGKILL at
 random moments. After each restart: every acknowledged write reads back byte-identical, acknowledged deletes stay
 deleted, tags name what was last acknowledged (or a write in flight at the kill), `coffer check --deep` finds nothing
-partial or dangling, and the server is up within seconds.
+partial or dangling, chunked uploads cut off by a kill resume or are cleanly gone, and the server is up within seconds.
 
 Short form in the test suite (`test_kill_harness.py`); long form by hand:
     python3 tests/interop/kill_harness.py --kills 100 [--postgres URL --s3 ENDPOINT] [--seed N]
@@ -68,6 +68,11 @@ class Worker(Client):
         self.referrers = {}        # subject digest -> referrer digests acknowledged
         self.uncertain = set()     # manifest digests whose delete was sent without an answer
         self.verified = set()      # manifests read back intact after an earlier kill
+        self.interrupted_uploads = []   # (location, data, digest) of chunked uploads a kill cut off
+        self.uploads_resumed = 0
+        self.uploads_finished = 0      # the final PUT landed, its answer lost to the kill
+        self.uploads_restarted = 0     # torn by the kill: refused with BLOB_UPLOAD_INVALID, done again by a new upload
+        self.uploads_gone = 0
         self.counter = 0
         self.token = None
 
@@ -101,15 +106,20 @@ class Worker(Client):
             if response.status_code != 202:
                 return None
             location, start = self.absolute(response.headers["Location"]), 0
-            while start < len(data):
-                chunk = data[start:start + self.rng.randint(1, 70_000)]
-                response = self.call("PATCH", location, data=chunk, headers={
-                    "Content-Type": "application/octet-stream", "Content-Range": f"{start}-{start + len(chunk) - 1}"})
-                if response.status_code != 202:
-                    return None
-                location, start = self.absolute(response.headers["Location"]), start + len(chunk)
-            separator = "&" if "?" in location else "?"
-            response = self.call("PUT", f"{location}{separator}digest={digest}")
+            try:
+                while start < len(data):
+                    chunk = data[start:start + self.rng.randint(1, 70_000)]
+                    response = self.call("PATCH", location, data=chunk, headers={
+                        "Content-Type": "application/octet-stream", "Content-Range": f"{start}-{start + len(chunk) - 1}"})
+                    if response.status_code != 202:
+                        return None
+                    location, start = self.absolute(response.headers["Location"]), start + len(chunk)
+                separator = "&" if "?" in location else "?"
+                response = self.call("PUT", f"{location}{separator}digest={digest}")
+            except (requests.RequestException, OSError):
+                # Cut off by the kill: after the restart this session must resume where the server says, or be gone.
+                self.interrupted_uploads.append((location, data, digest))
+                raise
         if response.status_code != 201:
             return None
         self.blobs[digest] = data
@@ -181,10 +191,77 @@ class Worker(Client):
             self.delete_manifest()
 
     # -- verification -----------------------------------------------------------------------------------------------
+    def resume_uploads(self):
+        """Each chunked upload a kill cut off either resumes — the server names the bytes it holds, the rest is sent,
+        the blob reads back whole — or had finished (its answer lost), or is refused cleanly: torn mid-chunk
+        (400 BLOB_UPLOAD_INVALID, "start the upload again") or gone (404 BLOB_UPLOAD_UNKNOWN). Never anything else."""
+        problems = []
+        for location, data, digest in self.interrupted_uploads:
+            status = self.call("GET", location)
+            if status.status_code == 404:
+                code = status.json().get("errors", [{}])[0].get("code") if status.content else None
+                if code != "BLOB_UPLOAD_UNKNOWN":
+                    problems.append(f"{self.repository}: cut-off upload answers 404 {code}")
+                # Either its final PUT went through before the kill (the answer was lost), or the session is gone.
+                blob = self.call("GET", f"/blobs/{digest}")
+                if blob.status_code == 200:
+                    if blob.content != data:
+                        problems.append(f"{self.repository}: blob {digest} of a cut-off upload reads other bytes")
+                    self.blobs[digest] = data
+                    self.uploads_finished += 1
+                else:
+                    self.uploads_gone += 1
+                continue
+            if status.status_code == 400 and "BLOB_UPLOAD_INVALID" in status.text:
+                # A chunk torn by the kill: the server says so and asks for a new upload. The client cancels the
+                # session and starts again; the new upload must work.
+                cancelled = self.call("DELETE", location)
+                again = self.call("POST", f"/blobs/uploads/?digest={digest}", data=data, headers={"Content-Type": "application/octet-stream"})
+                if cancelled.status_code not in (204, 404) or again.status_code != 201:
+                    problems.append(f"{self.repository}: after a torn upload, cancel answers {cancelled.status_code}, a new upload {again.status_code}")
+                    continue
+                self.blobs[digest] = data
+                self.uploads_restarted += 1
+                continue
+            if status.status_code != 204:
+                problems.append(f"{self.repository}: cut-off upload answers {status.status_code} {status.text[:300]} ({location})")
+                continue
+            # "0-N" names the last byte held; "0-0" is also what an empty session says (distribution's convention),
+            # so there the client tries 0 bytes held first and 1 if the server answers that the chunk is out of order.
+            last = int(status.headers.get("Range", "0-0").split("-")[1])
+            candidates = [0, 1] if last == 0 else [last + 1]
+            location = self.absolute(status.headers.get("Location", location))
+            patched = None
+            for held in candidates:
+                if held > len(data):
+                    break
+                if held == len(data):
+                    patched = status
+                    break
+                patched = self.call("PATCH", location, data=data[held:], headers={
+                    "Content-Type": "application/octet-stream", "Content-Range": f"{held}-{len(data) - 1}"})
+                if patched.status_code != 416:
+                    break
+            if patched is None or patched.status_code not in (202, 204):
+                problems.append(f"{self.repository}: resuming a cut-off upload (server holds 0-{last}) answers "
+                                f"{None if patched is None else patched.status_code}")
+                continue
+            location = self.absolute(patched.headers.get("Location", location))
+            separator = "&" if "?" in location else "?"
+            finished = self.call("PUT", f"{location}{separator}digest={digest}")
+            blob = self.call("GET", f"/blobs/{digest}")
+            if finished.status_code != 201 or blob.content != data:
+                problems.append(f"{self.repository}: resumed upload of {digest} answers {finished.status_code}, reads {blob.status_code}")
+                continue
+            self.blobs[digest] = data
+            self.uploads_resumed += 1
+        self.interrupted_uploads = []
+        return problems
+
     def verify(self, sample=40):
         """Problems found against what this client was told: every manifest acknowledged since the last kill, and a
         sample of those verified before (reading everything after every kill grows with the square of the run)."""
-        problems = []
+        problems = self.resume_uploads()
         # A delete cut off by the kill may or may not have happened; what the server says now settles it.
         for digest in sorted(self.uncertain):
             if self.call("HEAD", f"/manifests/{digest}").status_code == 404:
@@ -478,6 +555,10 @@ def summary(clients):
     deployments = [c for c in clients if isinstance(c, DeploymentClient)]
     return {"manifests": sum(len(c.manifests) for c in registry), "blobs": sum(len(c.blobs) for c in registry),
             "deleted": sum(len(c.deleted) for c in registry),
+            "cut_off_uploads_resumed": sum(c.uploads_resumed for c in registry),
+            "cut_off_uploads_finished_unanswered": sum(c.uploads_finished for c in registry),
+            "cut_off_uploads_torn_and_restarted": sum(c.uploads_restarted for c in registry),
+            "cut_off_uploads_gone": sum(c.uploads_gone for c in registry),
             "rotations": sum(c.rotations for c in registry if isinstance(c, CmkWorker)),
             "deployments": sum(len(c.acknowledged) for c in deployments),
             "deployments_interrupted": sum(c.interruptions for c in deployments),
