@@ -40,9 +40,13 @@ extension ARMExchange {
            ["Accepted", "Running"].contains(state) {
             throw AzureErrorResponse(.conflict, code: "DeploymentActive", message: "The deployment '\(name.prefix(100))' is still running.")
         }
-        try await runner.deleteOperations(of: id)
+        // The record first: a stop part-way leaves the deployment gone with some of its operations behind (removed
+        // when the name is deployed again), never a deployment whose operation status has vanished (the kill harness
+        // found that with the other order).
+        let existed = try await api.documents.deleteDocument(id: id)
         _ = try await api.documents.deleteDocument(id: id + "/runner")
-        return AzureJSON.empty(try await api.documents.deleteDocument(id: id) ? .ok : .noContent)
+        try await runner.deleteOperations(of: id)
+        return AzureJSON.empty(existed ? .ok : .noContent)
     }
 
     func validateDeployment(group: String, name: String) async throws -> Response {
