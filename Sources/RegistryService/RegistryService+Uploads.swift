@@ -198,19 +198,22 @@ extension RegistryService {
         return tail == Int64(SealedObjectFormat.sealedTailOverhead + state.tail.count)
     }
 
+    /// A session whose staging a stop left torn (mid-chunk, or part-way through a commit's clean-up).
+    static let inconsistentUpload = RegistryError(.blobUploadInvalid, "staged upload is inconsistent (cut off mid-chunk); cancel it and start the upload again")
+
     private func rebuildState(_ record: UploadRecord) async throws -> UploadState {
         let masterKey = try await masterKey(registry: record.registry)
         guard let size = try await blobs.stagingSize(record.id) else {
             throw RegistryError(.blobUploadUnknown, "upload \(record.id) has no staged data")
         }
         let start = try await blobs.readStaging(record.id, offset: 0, length: SealedObjectHeader.maximumEncodedSize)
-        let header = try SealedObjectHeader(parsing: start.readableBytesView)
+        // No header: a stop during the clean-up after a commit (an object store removes the staging's parts one by
+        // one) left the rest. Like a torn chunk, it is refused cleanly, never read.
+        guard let header = try? SealedObjectHeader(parsing: start.readableBytesView) else { throw Self.inconsistentUpload }
         let sealer = try masterKey.sealer(for: header)
         let stride = Int64(header.segmentSize) + Int64(SealedObjectFormat.tagSize)
         let body = size - Int64(header.encodedSize)
-        guard body >= 0, body % stride == 0 else {
-            throw RegistryError(.blobUploadInvalid, "staged upload is inconsistent (cut off mid-chunk); cancel it and start the upload again")
-        }
+        guard body >= 0, body % stride == 0 else { throw Self.inconsistentUpload }
         let segments = Int(body / stride)
         var tail: [UInt8] = []
         if let tailSize = try await blobs.stagingSize(record.id + ".tail"), tailSize > 0 {

@@ -108,6 +108,7 @@ func filesUnder(_ directory: String) -> [String] {
     @Test(.enabled(if: Fixture.onFilesystem, "reads or damages object files on disk")) func aChunkTornByACrashIsRefusedAndCanBeCancelled() async throws {
         let fixture = try await Fixture.make()
         let blob = randomBytes(200_000)
+        let headerlessSession = LockedBox<String>()
         try await fixture.test { client in
             let token = try await client.token(fixture, scopes: Self.scopes)
             let url = try #require(try await client.send(.post, "/v2/coffer/app/blobs/uploads/", token: token).headers[.location])
@@ -128,6 +129,24 @@ func filesUnder(_ directory: String) -> [String] {
             #expect(try await client.send(.delete, url, token: token).status == .noContent)
             #expect(try await client.send(.get, url, token: token).status == .notFound)
             #expect(try await client.send(.post, "/v2/coffer/app/blobs/uploads/?digest=\(sha256(blob))", token: token, body: blob).status == .created)
+
+            // Staging without its header (an object store's clean-up after a commit, stopped part-way, removes the
+            // header first), found after a restart: refused the same way, not a 500.
+            let other = try #require(try await client.send(.post, "/v2/coffer/app/blobs/uploads/", token: token).headers[.location])
+            #expect(try await client.send(.patch, other, token: token, body: randomBytes(70_000)).status == .accepted)
+            let otherID = String(try #require(other.split(separator: "/").last))
+            let headerless = try #require(FileHandle(forWritingAtPath: fixture.dataDirectory + "/blobs/staging/" + otherID))
+            try headerless.write(contentsOf: Data(repeating: 0, count: 8))
+            try headerless.close()
+            headerlessSession.value = other
+        }
+        let restarted = try await Fixture.make(dataDirectory: fixture.dataDirectory)
+        try await restarted.test { client in
+            let token = try await client.token(restarted, scopes: Self.scopes)
+            let other = try #require(headerlessSession.value)
+            let refused = try await client.send(.get, other, token: token)
+            #expect(refused.status == .badRequest && errorCode(refused) == "BLOB_UPLOAD_INVALID")
+            #expect(try await client.send(.delete, other, token: token).status == .noContent)
         }
     }
 }
