@@ -66,11 +66,10 @@ def test_the_put_is_long_running(coffer, resources):
     headers = {"Authorization": f"Bearer {token}"}
     url = f"https://{coffer.host}/subscriptions/{operator['subscriptionId']}/resourceGroups/deployrg/providers/Microsoft.Resources/deployments/raw?{API}"
     body = {"properties": {"mode": "Incremental", "template": IDENTITY_TEMPLATE, "parameters": {"identityName": {"value": "rawid"}}}}
-    started = requests.put(f"{group}/providers/Microsoft.Resources/deployments/cut?{API}", json=body, headers=headers, verify=coffer.ca, timeout=30)
+    started = requests.put(url, json=body, headers=headers, verify=coffer.ca, timeout=30)
     assert started.status_code == 201 and started.json()["properties"]["provisioningState"] == "Running"
     assert started.headers["Retry-After"] == "1"
     status_url = started.headers["Azure-AsyncOperation"]
-    url = f"{group}/providers/Microsoft.Resources/deployments/cut?{API}"
     assert "/operationStatuses/" in status_url
     deadline = time.time() + 30
     while (status := requests.get(status_url, headers=headers, verify=coffer.ca, timeout=30).json())["status"] == "Running":
