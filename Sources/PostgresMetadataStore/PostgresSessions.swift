@@ -124,10 +124,11 @@ public final class PostgresSessions: SQLSessions {
         }
     }
 
-    /// Rewrites the vault key and registry tables so that purged keys and deleted or rewrapped registry master keys
-    /// leave their files (`VACUUM FULL`); their old pages may
-    /// still sit in WAL segments until PostgreSQL recycles them, which an operator bounds with its WAL settings.
-    public func eraseDeletedRemnants() async throws {
+    /// Rewrites `tables` (names from the store's own code, never from a request) so that the old rows leave their
+    /// files (`VACUUM FULL`); their old pages may still sit in WAL segments until PostgreSQL recycles them, which an
+    /// operator bounds with its WAL settings.
+    public func eraseDeletedRemnants(in tables: [String]) async throws {
+        guard !tables.isEmpty else { return }  // a bare VACUUM FULL would rewrite the whole database
         try await client.withConnection { connection in
             let db = connection.sql()
             // VACUUM FULL copies a deleted row that a snapshot taken before the delete may still see, so first wait
@@ -143,7 +144,7 @@ public final class PostgresSessions: SQLSessions {
                     try await Task.sleep(for: .milliseconds(50))
                 }
             }
-            try await db.raw("VACUUM FULL vault_key_versions, registries").run()
+            try await db.raw("VACUUM FULL \(unsafeRaw: tables.joined(separator: ", "))").run()
         }
     }
 

@@ -164,7 +164,7 @@ extension SQLMetadataStore: VaultKeyStore {
             try await db.raw("DELETE FROM vault_key_versions WHERE vault = \(bind: vault.lowercased()) AND name = \(bind: name.lowercased())").run()
             try await db.raw("DELETE FROM vault_key_names WHERE vault = \(bind: vault.lowercased()) AND name = \(bind: name.lowercased())").run()
         }
-        try await sessions.eraseDeletedRemnants()
+        try await sessions.eraseDeletedRemnants(in: ["vault_key_versions"])
     }
 
     private static func keyVersion(_ row: any SQLRow) throws -> KeyVersionRecord {

@@ -60,7 +60,7 @@ public final class SQLMetadataStore: MetadataStore {
             try await db.raw("DELETE FROM registries WHERE name = \(bind: name)").run()
         }
         // The wrapped master key must not outlive the registry in the WAL or freed pages.
-        try await sessions.eraseDeletedRemnants()
+        try await sessions.eraseDeletedRemnants(in: ["registries"])
     }
 
     public func updateRegistryKey(name: String, wrappedMasterKey: [UInt8], keyEncryptionKeyID: String) async throws {
@@ -75,7 +75,7 @@ public final class SQLMetadataStore: MetadataStore {
         }
         // The master key wrapped under the previous key-encryption key must not stay on disk: purging the new one
         // would not shred the registry while the old wrapping survives beside a live old key.
-        try await sessions.eraseDeletedRemnants()
+        try await sessions.eraseDeletedRemnants(in: ["registries"])
     }
 
     // MARK: blobs

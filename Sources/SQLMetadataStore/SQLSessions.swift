@@ -7,9 +7,9 @@ public protocol SQLSessions: Sendable {
     func read<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T
     /// Runs queries in one transaction: all of its writes become visible together, or none do.
     func transaction<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T
-    /// After deletions that must not survive anywhere (purged keys): pushes the deletion through to the
-    /// database files, leaving no journal copy of the deleted rows.
-    func eraseDeletedRemnants() async throws
+    /// After deletions that must not survive anywhere (purged keys, deleted or rewrapped registry master keys):
+    /// pushes the deletion from `tables` through to the database files, leaving no journal copy of the old rows.
+    func eraseDeletedRemnants(in tables: [String]) async throws
     func close() async throws
 }
 

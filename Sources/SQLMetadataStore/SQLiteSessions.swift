@@ -45,7 +45,7 @@ public final class SQLiteSessions: SQLSessions {
 
     /// Copies the WAL into the database (where `secure_delete` has zeroed deleted rows) and truncates it,
     /// so the WAL's older frames holding the rows are gone too.
-    public func eraseDeletedRemnants() async throws {
+    public func eraseDeletedRemnants(in tables: [String]) async throws {  // the checkpoint covers every table
         try await writeLock.withLock {
             _ = try await writer.query("PRAGMA wal_checkpoint(TRUNCATE)")
         }

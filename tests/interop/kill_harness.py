@@ -512,7 +512,6 @@ def run(kills, workdir, serve_args=(), seed=None, workers=3, log=print, round_se
         operator = Operator(server)
         clients += [CmkWorker(server, workers, random.Random(rng.random()), operator),
                     DeploymentClient(server, random.Random(rng.random()), operator)]
-    registry_clients = [client for client in clients if isinstance(client, Worker)]
     threads = [threading.Thread(target=client.run, daemon=True) for client in clients]
     for thread in threads:
         thread.start()
@@ -537,9 +536,10 @@ def run(kills, workdir, serve_args=(), seed=None, workers=3, log=print, round_se
                                      capture_output=True, text=True, timeout=600)
             assert not problems, f"seed {seed}, kill {kill}: " + "; ".join(problems[:10])
             assert checked.returncode == 0, f"seed {seed}, kill {kill}: coffer check: {checked.stdout}{checked.stderr}"
-            log(f"kill {kill}: restarted in {start_times[-1]:.2f} s; {sum(len(c.manifests) for c in registry_clients)} manifests, "
-                f"{sum(len(c.blobs) for c in registry_clients)} blobs, {summary(clients)['rotations']} key rotations, "
-                f"{summary(clients)['deployments']} deployments acknowledged and intact; check: {checked.stdout.splitlines()[0]}")
+            standing = summary(clients)
+            log(f"kill {kill}: restarted in {start_times[-1]:.2f} s; {standing['manifests']} manifests, {standing['blobs']} blobs, "
+                f"{standing['rotations']} key rotations, {standing['deployments']} deployments acknowledged and intact; "
+                f"check: {checked.stdout.splitlines()[0]}")
     finally:
         for client in clients:
             client.stopped = True

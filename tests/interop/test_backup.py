@@ -57,37 +57,74 @@ def layer_bytes(layout):
     return result
 
 
-def test_a_backup_taken_during_pushes_restores_every_acknowledged_image(coffer, tmp_path):
+def push_images(server, tmp_path, count, sizes):
+    """`count` images pushed one after another; returns their layers by reference."""
     images = {}
-    for index in range(4):
+    for index in range(count):
         layout = str(tmp_path / f"before{index}")
-        build_image(layout, "v1", [os.urandom(150_000), os.urandom(20_000)])
-        assert push(coffer, layout, "v1", f"before/app{index}:v1").returncode == 0
+        build_image(layout, "v1", [os.urandom(size) for size in sizes])
+        assert push(server, layout, "v1", f"before/app{index}:v1").returncode == 0
         images[f"before/app{index}:v1"] = layer_bytes(layout)
+    return images
 
+
+class PushesDuring:
+    """A second client pushing images one after another (at most `limit`) until stopped; `acknowledged` holds the
+    layers of each image whose push succeeded."""
+
+    def __init__(self, server, tmp_path, limit, size):
+        self.acknowledged, self.stopping = {}, threading.Event()
+
+        def keep_pushing():
+            for index in range(limit):
+                if self.stopping.is_set():
+                    return
+                layout = str(tmp_path / f"during{index}")
+                build_image(layout, "v1", [os.urandom(size)])
+                if push(server, layout, "v1", f"during/app{index}:v1").returncode == 0:
+                    self.acknowledged[f"during/app{index}:v1"] = layer_bytes(layout)
+
+        self.thread = threading.Thread(target=keep_pushing)
+        self.thread.start()
+
+    def wait_for(self, count, seconds=60):
+        """Until `count` pushes went through: the pushes are under way before the backup starts."""
+        deadline = time.time() + seconds
+        while len(self.acknowledged) < count and time.time() < deadline:
+            time.sleep(0.1)
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join()
+
+
+def assert_restored(restored, tmp_path, images, during):
+    """Every image acknowledged before the backup pulls byte-identical; each one acknowledged during it is whole or
+    absent. Returns how many of the latter are there."""
+    def back(reference):
+        return str(tmp_path / ("back-" + reference.replace("/", "-").replace(":", "-")))
+
+    for reference, layers in images.items():
+        assert pulled_layers(restored, reference, back(reference)) == layers, reference
+    present = 0
+    for reference, layers in during.items():
+        got = pulled_layers(restored, reference, back(reference))
+        assert got is None or got == layers, reference
+        present += got is not None
+    return present
+
+
+def test_a_backup_taken_during_pushes_restores_every_acknowledged_image(coffer, tmp_path):
+    images = push_images(coffer, tmp_path, 4, [150_000, 20_000])
     # Pushes go on while the backup runs.
-    during, stop = {}, threading.Event()
-
-    def keep_pushing():
-        index = 0
-        while not stop.is_set() and index < 40:
-            layout = str(tmp_path / f"during{index}")
-            build_image(layout, "v1", [os.urandom(100_000)])
-            if push(coffer, layout, "v1", f"during/app{index}:v1").returncode == 0:
-                during[f"during/app{index}:v1"] = layer_bytes(layout)
-            index += 1
-
-    pusher = threading.Thread(target=keep_pushing)
-    pusher.start()
+    pushes = PushesDuring(coffer, tmp_path, limit=40, size=100_000)
     backup = str(tmp_path / "backup")
-    deadline = time.time() + 60
-    while len(during) < 2 and time.time() < deadline:  # the pushes are under way before the backup starts
-        time.sleep(0.1)
+    pushes.wait_for(2)
     try:
         made = coffer_cmd("backup", "--to", backup, "--data-dir", coffer.data_dir)
     finally:
-        stop.set()
-        pusher.join()
+        pushes.stop()
+    during = pushes.acknowledged
     assert "objects" in made.stdout and "master key" in made.stderr, (made.stdout, made.stderr)
     assert os.path.exists(os.path.join(backup, "coffer-backup.json"))
     assert oct(os.stat(os.path.join(backup, "master.key")).st_mode & 0o777) == "0o600"
@@ -100,13 +137,7 @@ def test_a_backup_taken_during_pushes_restores_every_acknowledged_image(coffer, 
         told = coffer_cmd("restore", "--from", backup, "--data-dir", os.path.join(workdir, "data"))
         assert "coffer serve --data-dir" in told.stdout
         restored = Coffer(workdir)
-        for reference, layers in images.items():
-            assert pulled_layers(restored, reference, str(tmp_path / ("back-" + reference.replace("/", "-").replace(":", "-")))) == layers, reference
-        present = 0
-        for reference, layers in during.items():
-            got = pulled_layers(restored, reference, str(tmp_path / ("back-" + reference.replace("/", "-").replace(":", "-"))))
-            assert got is None or got == layers, reference
-            present += got is not None
+        present = assert_restored(restored, tmp_path, images, during)
         print(f"backup during pushes: {len(images)} images before, {len(during)} acknowledged during, {present} of those restored")
         # The restored server takes new pushes.
         layout = str(tmp_path / "after")
@@ -220,30 +251,12 @@ def test_the_postgresql_and_s3_recipe(postgres_database, s3_bucket, tmp_path):
     s3 = boto3.client("s3", endpoint_url=endpoint)
     os.makedirs(tmp_path / "server")
     server = Coffer(str(tmp_path / "server"), ["--metadata", postgres_database, "--blobs", f"s3://{bucket}/coffer"])
-    images, during, stop = {}, {}, threading.Event()
-    for index in range(3):
-        layout = str(tmp_path / f"before{index}")
-        build_image(layout, "v1", [os.urandom(120_000)])
-        assert push(server, layout, "v1", f"before/app{index}:v1").returncode == 0
-        images[f"before/app{index}:v1"] = layer_bytes(layout)
-
-    def keep_pushing():
-        index = 0
-        while not stop.is_set() and index < 30:
-            layout = str(tmp_path / f"during{index}")
-            build_image(layout, "v1", [os.urandom(60_000)])
-            if push(server, layout, "v1", f"during/app{index}:v1").returncode == 0:
-                during[f"during/app{index}:v1"] = layer_bytes(layout)
-            index += 1
-
-    pusher = threading.Thread(target=keep_pushing)
-    pusher.start()
+    images = push_images(server, tmp_path, 3, [120_000])
+    pushes = PushesDuring(server, tmp_path, limit=30, size=60_000)
     backup = tmp_path / "backup"
     os.makedirs(backup)
     try:
-        deadline = time.time() + 60
-        while not during and time.time() < deadline:
-            time.sleep(0.1)
+        pushes.wait_for(1)
         # 1. The metadata, one snapshot.
         subprocess.run(["pg_dump", "--format=custom", f"--file={backup / 'coffer.dump'}", postgres_database], check=True, timeout=120)
         # 2. Then the objects (what `aws s3 sync` does).
@@ -263,9 +276,9 @@ def test_the_postgresql_and_s3_recipe(postgres_database, s3_bucket, tmp_path):
         # 3. The data directory's files.
         shutil.copytree(server.data_dir, backup / "data")
     finally:
-        stop.set()
-        pusher.join()
+        pushes.stop()
         server.stop()
+    during = pushes.acknowledged
     assert copied > 0
     print(f"objects copied: {copied}; deleted between listing and copy: {vanished}")
 
@@ -286,13 +299,7 @@ def test_the_postgresql_and_s3_recipe(postgres_database, s3_bucket, tmp_path):
     serve_args = ["--metadata", database, "--blobs", f"s3://{new_bucket}/coffer"]
     restored = Coffer(str(tmp_path / "restored"), serve_args)
     try:
-        for reference, layers in images.items():
-            assert pulled_layers(restored, reference, str(tmp_path / ("back-" + reference.replace("/", "-").replace(":", "-")))) == layers, reference
-        present = 0
-        for reference, layers in during.items():
-            got = pulled_layers(restored, reference, str(tmp_path / ("back-" + reference.replace("/", "-").replace(":", "-"))))
-            assert got is None or got == layers, reference
-            present += got is not None
+        present = assert_restored(restored, tmp_path, images, during)
         print(f"PostgreSQL + S3 recipe: {len(images)} images before, {len(during)} acknowledged during, {present} of those restored")
         checked = coffer_cmd("check", "--deep", "--data-dir", restored.data_dir, *serve_args, check=False)
         assert checked.returncode == 0, checked.stdout + checked.stderr

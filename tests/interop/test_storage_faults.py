@@ -87,12 +87,20 @@ class FaultyProxy:
         self.server.server_close()
 
 
+def skopeo_push(coffer, source, tag):
+    """The skopeo command that pushes the image `tag` of the OCI layout `source` to coffer/app."""
+    return ["skopeo", "copy", "--dest-cert-dir", coffer.cert_dir, "--dest-creds", f"{coffer.username}:{coffer.password}",
+            f"oci:{source}:{tag}", f"docker://{coffer.host}/coffer/app:{tag}"]
+
+
+def push_again(coffer, source, tag):
+    return subprocess.run(skopeo_push(coffer, source, tag), capture_output=True, text=True, timeout=300)
+
+
 def push(coffer, tmp_path, tag, payloads):
     source = str(tmp_path / f"source-{tag}")
     layers = build_image(source, tag, payloads)
-    result = subprocess.run(["skopeo", "copy", "--dest-cert-dir", coffer.cert_dir, "--dest-creds", f"{coffer.username}:{coffer.password}",
-                             f"oci:{source}:{tag}", f"docker://{coffer.host}/coffer/app:{tag}"], capture_output=True, text=True, timeout=300)
-    return result, source, layers
+    return push_again(coffer, source, tag), source, layers
 
 
 def pulled_identical(coffer, tmp_path, tag, source, layers):
@@ -146,8 +154,7 @@ def test_s3_errors_are_retried_and_an_outage_fails_clearly(s3_bucket, tmp_path, 
         assert pulled_identical(coffer, tmp_path, "v1", source, layers)
         # Nothing of the cut-off push is visible as an image; pushed again, it is whole.
         assert requests.get(f"https://{coffer.host}/v2/coffer/app/manifests/v2", headers=headers, verify=coffer.ca, timeout=60).status_code == 404
-        again = subprocess.run(["skopeo", "copy", "--dest-cert-dir", coffer.cert_dir, "--dest-creds", f"{coffer.username}:{coffer.password}",
-                                f"oci:{in_flight}:v2", f"docker://{coffer.host}/coffer/app:v2"], capture_output=True, text=True, timeout=300)
+        again = push_again(coffer, in_flight, "v2")
         assert again.returncode == 0, again.stderr
         assert pulled_identical(coffer, tmp_path, "v2", in_flight, in_flight_layers)
         assert_pushes_and_pulls(coffer, tmp_path, "v3")
@@ -173,8 +180,7 @@ def test_postgresql_restarting_mid_operation(postgres_database, tmp_path):
         # A push under way when PostgreSQL goes (its sessions are ended, as a crash or failover would).
         in_flight = str(tmp_path / "source-v2")
         in_flight_layers = build_image(in_flight, "v2", [os.urandom(2_000_000) for _ in range(8)])
-        pushing = subprocess.Popen(["skopeo", "copy", "--dest-cert-dir", coffer.cert_dir, "--dest-creds", f"{coffer.username}:{coffer.password}",
-                                    f"oci:{in_flight}:v2", f"docker://{coffer.host}/coffer/app:v2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        pushing = subprocess.Popen(skopeo_push(coffer, in_flight, "v2"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(0.3)
         assert pushing.poll() is None, "the push finished before PostgreSQL stopped; the test proves nothing"
         subprocess.run([script, "stop", cluster_dir], check=True)
@@ -197,8 +203,7 @@ def test_postgresql_restarting_mid_operation(postgres_database, tmp_path):
         assert pulled_identical(coffer, tmp_path, "v1", source, layers)
         # Nothing of the cut-off push is visible as an image; pushed again, it is whole.
         assert requests.get(f"https://{coffer.host}/v2/coffer/app/manifests/v2", headers=headers, verify=coffer.ca, timeout=60).status_code == 404
-        again = subprocess.run(["skopeo", "copy", "--dest-cert-dir", coffer.cert_dir, "--dest-creds", f"{coffer.username}:{coffer.password}",
-                                f"oci:{in_flight}:v2", f"docker://{coffer.host}/coffer/app:v2"], capture_output=True, text=True, timeout=300)
+        again = push_again(coffer, in_flight, "v2")
         assert again.returncode == 0, again.stderr
         assert pulled_identical(coffer, tmp_path, "v2", in_flight, in_flight_layers)
         assert_pushes_and_pulls(coffer, tmp_path, "v3")
