@@ -66,7 +66,7 @@ public final class PostgresSessions: SQLSessions {
         try await withoutActuallyEscaping(body) { body in
             try await Self.unavailableOnFailure {
                 try await Self.within(Self.readTimeout) { [client] in
-                    try await client.withConnection { connection in try await body(connection.sql()) }
+                    try await client.withConnection { connection in try await body(connection.openConnectionSQL()) }
                 }
             }
         }
@@ -74,7 +74,8 @@ public final class PostgresSessions: SQLSessions {
 
     /// How long a read or a write transaction may take, waiting for a connection included. The pool waits for a
     /// connection as long as it takes; while PostgreSQL is down that would hold every request, so the store gives
-    /// up and answers "unavailable" instead.
+    /// up and answers "unavailable" instead. The limit ends what heeds cancellation (the wait for a lease); a query
+    /// already sent runs until PostgreSQL answers or the connection closes (`OpenConnectionDatabase`).
     static let readTimeout: Duration = .seconds(10)
     static let transactionTimeout: Duration = .seconds(30)
 
@@ -117,7 +118,7 @@ public final class PostgresSessions: SQLSessions {
 
     private func writeTransaction<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         try await client.withConnection { connection in
-            try await connection.sql().inTransaction { database in
+            try await connection.openConnectionSQL().inTransaction { database in
                 try await database.raw("SELECT pg_advisory_xact_lock(\(bind: Self.writeLock))").run()
                 return try await body(database)
             }
@@ -130,7 +131,7 @@ public final class PostgresSessions: SQLSessions {
     public func eraseDeletedRemnants(in tables: [String]) async throws {
         guard !tables.isEmpty else { return }  // a bare VACUUM FULL would rewrite the whole database
         try await client.withConnection { connection in
-            let db = connection.sql()
+            let db = connection.openConnectionSQL()
             // VACUUM FULL copies a deleted row that a snapshot taken before the delete may still see, so first wait
             // (five seconds at most) until no other session holds a snapshot older than now.
             if let horizon = try await db.raw("SELECT (pg_snapshot_xmax(pg_current_snapshot())::text::bigint % 4294967296)::text AS xid")

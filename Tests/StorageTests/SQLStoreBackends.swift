@@ -33,6 +33,11 @@ struct PostgresSessionsMissing: Error, CustomStringConvertible {
 enum PostgresTestDatabase {
     /// A new, empty database (C collation) on the server of `adminURL`, opened as a metadata store.
     static func fresh(adminURL: String) async throws -> SQLMetadataStore {
+        try await SQLMetadataStore(sessions: try await PostgresSessions.connect(url: try await freshURL(adminURL: adminURL)))
+    }
+
+    /// The URL of a new, empty database (C collation) on the server of `adminURL`.
+    static func freshURL(adminURL: String) async throws -> String {
         let name = "coffer_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         let admin = try await PostgresSessions.connect(url: adminURL, maximumConnections: 1)
         do {
@@ -46,6 +51,6 @@ enum PostgresTestDatabase {
         try await admin.close()
         var components = URLComponents(string: adminURL)!
         components.path = "/" + name
-        return try await SQLMetadataStore(sessions: try await PostgresSessions.connect(url: components.string!))
+        return components.string!
     }
 }
