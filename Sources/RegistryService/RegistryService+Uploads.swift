@@ -166,10 +166,11 @@ extension RegistryService {
     }
 
     /// Removes upload sessions nobody has written to for ``RegistryConfiguration/uploadIdleTimeout``, with their
-    /// staging. A session a request on this node holds is left alone. Returns how many were removed.
+    /// staging. A session a request on this node holds is left alone. Returns how many were removed. `now` is for
+    /// tests, which cannot rely on how long a loaded machine takes between two requests.
     @discardableResult
-    public func expireIdleUploads() async throws -> Int {
-        let cutoff = Self.now() - Int64(configuration.uploadIdleTimeout.components.seconds)
+    public func expireIdleUploads(now: Int64 = Int64(Date().timeIntervalSince1970)) async throws -> Int {
+        let cutoff = now - Int64(configuration.uploadIdleTimeout.components.seconds)
         var removed = 0
         while true {
             let idle = try await metadata.idleUploads(before: cutoff, limit: 500)
