@@ -169,7 +169,10 @@ def test_a_node_dies_mid_push_and_the_retry_succeeds_through_the_other(cluster, 
             f"docker://{cluster.host}/coffer/big:v1"]
     before = len(cluster.upstreams())
     first = subprocess.Popen(["skopeo", *push], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(0.5)
+    # Killed once the push has a connection open to it (not after a fixed pause, which a loaded machine outlasts).
+    deadline = time.time() + 60
+    while not connected_to(cluster.a.port) and first.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
     assert first.poll() is None, "the push finished before the crash; the test proves nothing"
     cluster.a.crash()
     first.wait(timeout=300)
@@ -179,6 +182,17 @@ def test_a_node_dies_mid_push_and_the_retry_succeeds_through_the_other(cluster, 
         again = skopeo(cluster, *push)  # the client's retry, through the node that is left
         assert again.returncode == 0, again.stderr
     assert_pulls_back(cluster, tmp_path, "big", source, layers)
+
+
+def connected_to(port):
+    """Whether a TCP connection to 127.0.0.1:`port` is established (from /proc, which every Linux has)."""
+    with open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            remote, state = fields[2], fields[3]
+            if state == "01" and remote == f"0100007F:{port:04X}":
+                return True
+    return False
 
 
 def gc_passes(node):
@@ -198,7 +212,19 @@ def stored_objects(bucket):
     return keys
 
 
-@pytest.mark.serve_args("--gc-interval-seconds", "1", "--gc-grace-seconds", "20")
+GRACE_SECONDS = 45  # long enough that the slow push below never outlasts it, even on a loaded machine
+
+
+def wait_for_passes(node, count, seconds=60):
+    """Waits until `node` has finished `count` more collection passes."""
+    start = gc_passes(node)["coffer_gc_passes_total"]
+    deadline = time.time() + seconds
+    while gc_passes(node)["coffer_gc_passes_total"] < start + count:
+        assert time.time() < deadline, f"{node.host} finished fewer than {count} collection passes in {seconds} s"
+        time.sleep(0.5)
+
+
+@pytest.mark.serve_args("--gc-interval-seconds", "1", "--gc-grace-seconds", str(GRACE_SECONDS))
 def test_garbage_collection_on_one_node_spares_what_the_other_writes(cluster, tmp_path):
     # Both nodes run maintenance every second; the cluster's lease lets one of them collect.
     deadline = time.time() + 30
@@ -232,12 +258,12 @@ def test_garbage_collection_on_one_node_spares_what_the_other_writes(cluster, tm
         assert patched.status_code == 202, patched.text
         offset += len(chunk)
         location = f"https://{writer.host}{patched.headers['Location']}"
-        time.sleep(3)  # several collection passes go by
+        wait_for_passes(collector, 2)  # collection passes go by mid-upload
     separator = "&" if "?" in location else "?"
     done = requests.put(f"{location}{separator}digest={layer_digest}", data=layer[400_000:], verify=writer.ca, timeout=30,
                         headers={**headers, "Content-Type": "application/octet-stream"})
     assert done.status_code == 201, done.text
-    time.sleep(2)
+    wait_for_passes(collector, 1)
     manifest = json.dumps({
         "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": len(config)},
@@ -268,7 +294,7 @@ def test_garbage_collection_on_one_node_spares_what_the_other_writes(cluster, tm
     assert deleted.status_code == 202, deleted.text
     names = [digest.split(":")[1] for digest in gone_layers]
     assert all(any(name in key for key in stored_objects(cluster.bucket)) for name in names)
-    deadline = time.time() + 60
+    deadline = time.time() + GRACE_SECONDS + 60
     while any(name in key for key in stored_objects(cluster.bucket) for name in names):
         assert time.time() < deadline, "unreferenced layers were not collected within the grace period and a minute"
         time.sleep(2)

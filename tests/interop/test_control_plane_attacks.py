@@ -157,7 +157,7 @@ def test_idle_connections_are_closed(coffer):
         with socket.create_connection(("127.0.0.1", coffer.port)) as raw, context.wrap_socket(raw, server_hostname="localhost") as tls:
             if sent:
                 tls.sendall(sent)
-            tls.settimeout(10)
+            tls.settimeout(30)
             started = time.time()
             received = b""
             try:
@@ -171,10 +171,10 @@ def test_idle_connections_are_closed(coffer):
 
     for sent in [b"", b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n"]:
         elapsed, _ = seconds_until_closed(sent)
-        assert elapsed is not None and elapsed < 8, (sent, elapsed)
+        assert elapsed is not None and elapsed < 20, (sent, elapsed)
     # A request that completes is answered, then the idle connection closes too.
     elapsed, received = seconds_until_closed(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
-    assert received.startswith(b"HTTP/1.1 200") and elapsed is not None and elapsed < 8, (received[:100], elapsed)
+    assert received.startswith(b"HTTP/1.1 200") and elapsed is not None and elapsed < 20, (received[:100], elapsed)
 
 
 @pytest.mark.serve_args("--request-body-seconds", "2")
@@ -190,10 +190,10 @@ def test_a_trickled_body_is_cut_off(coffer):
     assert whole.status_code == 401, whole.text
     head = (f"POST {path} HTTP/1.1\r\nHost: {coffer.host}\r\nContent-Type: application/x-www-form-urlencoded\r\n"
             "Content-Length: 1000\r\n\r\ngrant_type=").encode()
-    received, closed, elapsed = send_slowly(coffer, head, total=989, step=1, pause=0.5, seconds=15)
+    received, closed, elapsed = send_slowly(coffer, head, total=989, step=1, pause=0.5, seconds=30)
     assert received.startswith(b"HTTP/1.1 408"), received[:200]
     assert b"RequestTimeout" in received
-    assert closed and elapsed < 8, elapsed
+    assert closed and elapsed < 20, elapsed
 
 
 def test_deleting_a_group_deletes_what_it_holds(coffer):
@@ -366,16 +366,16 @@ def test_a_trickled_upload_is_cut_off(coffer):
 
     # 100 bytes every half second: far below 1000 bytes per second, and never idle long enough for the idle timeout.
     location = start()
-    received, closed, elapsed = patch_at_rate(coffer, location, token, total=100_000, step=100, pause=0.5, seconds=20)
+    received, closed, elapsed = patch_at_rate(coffer, location, token, total=100_000, step=100, pause=0.5, seconds=30)
     assert received.startswith(b"HTTP/1.1 408"), received[:300]
     assert b"BLOB_UPLOAD_INVALID" in received and b"bytes per second" in received
     assert b"connection: close" in received.lower()
-    assert closed and elapsed < 8, elapsed
+    assert closed and elapsed < 20, elapsed
     # A manifest's body is held to the same rate.
     head = (f"PUT /v2/coffer/trickle/manifests/v1 HTTP/1.1\r\nHost: {coffer.host}\r\nAuthorization: Bearer {token}\r\n"
             "Content-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: 100000\r\n\r\n").encode()
-    received, closed, elapsed = send_slowly(coffer, head, total=100_000, step=100, pause=0.5, seconds=20)
-    assert received.startswith(b"HTTP/1.1 408") and closed and elapsed < 8, (received[:300], closed, elapsed)
+    received, closed, elapsed = send_slowly(coffer, head, total=100_000, step=100, pause=0.5, seconds=30)
+    assert received.startswith(b"HTTP/1.1 408") and closed and elapsed < 20, (received[:300], closed, elapsed)
     # The session is left in a state a client can read (it may resume or start over), and the server serves on.
     status = requests.get(f"{base}{location}", headers=headers, verify=coffer.ca, timeout=30)
     assert status.status_code in (204, 404), status.text
@@ -394,10 +394,10 @@ def test_a_body_the_registry_does_not_read_is_not_drained_at_the_clients_pace(co
     for method, path in [("GET", "/v2/"), ("PUT", "/v2/coffer/unread/manifests/v1")]:
         head = (f"{method} {path} HTTP/1.1\r\nHost: {coffer.host}\r\nAuthorization: Bearer {token}\r\n"
                 "Content-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: 1000000000\r\n\r\n").encode()
-        received, closed, elapsed = send_slowly(coffer, head, total=1_000_000_000, step=100, pause=0.5, seconds=20)
+        received, closed, elapsed = send_slowly(coffer, head, total=1_000_000_000, step=100, pause=0.5, seconds=30)
         assert received.startswith(b"HTTP/1.1 "), received[:300]
         assert b"connection: close" in received.lower(), received[:400]
-        assert closed and elapsed < 8, (method, closed, elapsed)
+        assert closed and elapsed < 20, (method, closed, elapsed)
 
     # The control: a small body sent whole is read, and the same connection answers the next request.
     context = ssl.create_default_context(cafile=coffer.ca)
@@ -423,6 +423,6 @@ def test_bodies_outside_the_registry_are_held_to_the_body_deadline(coffer):
     for host, path in [(coffer.host, "/healthz"), (vault_host, "/v2/x"), (f"graph.localhost:{coffer.port}", "/v2/x")]:
         head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
                 "Content-Length: 1000000000\r\n\r\n").encode()
-        received, closed, elapsed = send_slowly(coffer, head, total=1_000_000_000, step=100, pause=0.5, seconds=20)
+        received, closed, elapsed = send_slowly(coffer, head, total=1_000_000_000, step=100, pause=0.5, seconds=30)
         assert received.startswith(b"HTTP/1.1 408"), (path, received[:300])
-        assert closed and elapsed < 8, (path, closed, elapsed)
+        assert closed and elapsed < 20, (path, closed, elapsed)

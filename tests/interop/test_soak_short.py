@@ -10,7 +10,7 @@ from soak import run  # noqa: E402
 
 
 def test_a_short_soak_has_no_errors():
-    result = run(BINARY, duration=int(os.environ.get("COFFER_SOAK_SECONDS", "20")), sample_seconds=2)
+    result = run(BINARY, duration=int(os.environ.get("COFFER_SOAK_SECONDS", "30")), sample_seconds=2)
     assert result["errors"] == {}, result["errors"]
     expected = {"blob push", "blob pull", "manifest put", "manifest get", "manifest delete", "vault wrapKey", "vault unwrapKey",
                 "token (client credentials)", "token (registry)", "deployment", "deployment delete"}
