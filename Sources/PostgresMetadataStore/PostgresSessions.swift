@@ -18,12 +18,14 @@ public final class PostgresSessions: SQLSessions {
     private let client: PostgresClient
     private let runner: Task<Void, Never>
     private let logger: Logger
+    private let limits: TimeLimits
     /// The advisory lock key of the metadata store's write transactions.
     private static let writeLock: Int64 = 0x436F_6666_6572_5752  // "CofferWR"
 
     /// Connects to `postgres://user[:password]@host[:port]/database`; TLS is used when the server offers it
     /// (`?sslmode=disable` turns it off, `?sslmode=require` insists).
-    public static func connect(url: String, maximumConnections: Int = 20, logger: Logger = Logger(label: "coffer.postgres")) async throws -> PostgresSessions {
+    public static func connect(url: String, maximumConnections: Int = 20, limits: TimeLimits = TimeLimits(),
+                               logger: Logger = Logger(label: "coffer.postgres")) async throws -> PostgresSessions {
         guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
               let host = components.host, let user = components.user, components.path.count > 1 else {
             throw PostgresSessionsError("the metadata URL must look like postgres://user[:password]@host[:port]/database")
@@ -38,7 +40,7 @@ public final class PostgresSessions: SQLSessions {
                                                          password: components.password, database: String(components.path.dropFirst()), tls: tls)
         configuration.options.maximumConnections = maximumConnections
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        let sessions = PostgresSessions(client: client, runner: Task { await client.run() }, logger: logger)
+        let sessions = PostgresSessions(client: client, runner: Task { await client.run() }, limits: limits, logger: logger)
         do {
             let collation = try await sessions.read { db in
                 try await db.raw("SELECT datcollate FROM pg_database WHERE datname = current_database()").first()?
@@ -55,9 +57,10 @@ public final class PostgresSessions: SQLSessions {
         return sessions
     }
 
-    private init(client: PostgresClient, runner: Task<Void, Never>, logger: Logger) {
+    private init(client: PostgresClient, runner: Task<Void, Never>, limits: TimeLimits, logger: Logger) {
         self.client = client
         self.runner = runner
+        self.limits = limits
         self.logger = logger
     }
 
@@ -65,27 +68,39 @@ public final class PostgresSessions: SQLSessions {
         // The task group ends before this returns, so `body` does not in fact outlive the call.
         try await withoutActuallyEscaping(body) { body in
             try await Self.unavailableOnFailure {
-                try await Self.within(Self.readTimeout) { [client] in
-                    try await client.withConnection { connection in try await body(connection.openConnectionSQL()) }
+                try await Self.within(limits.read) { [client] inUse in
+                    try await client.withConnection { connection in
+                        try await inUse.run(on: connection) { try await body(connection.openConnectionSQL()) }
+                    }
                 }
             }
         }
     }
 
     /// How long a read or a write transaction may take, waiting for a connection included. The pool waits for a
-    /// connection as long as it takes; while PostgreSQL is down that would hold every request, so the store gives
-    /// up and answers "unavailable" instead. The limit ends what heeds cancellation (the wait for a lease); a query
-    /// already sent runs until PostgreSQL answers or the connection closes (`OpenConnectionDatabase`).
-    static let readTimeout: Duration = .seconds(10)
-    static let transactionTimeout: Duration = .seconds(30)
+    /// connection as long as it takes, and a query PostgreSQL never answers (the server hung, the network gone without
+    /// a reset) waits as long as the TCP connection lives; either would hold the request, so the store gives up at
+    /// the limit, closes the connection the work was using (which fails its query), and answers "unavailable".
+    public struct TimeLimits: Sendable {
+        public var read: Duration
+        public var transaction: Duration
+        public init(read: Duration = .seconds(10), transaction: Duration = .seconds(30)) {
+            self.read = read
+            self.transaction = transaction
+        }
+    }
 
-    private static func within<T: Sendable>(_ limit: Duration, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: T.self) { group in
-            group.addTask { try await operation() }
+    private static func within<T: Sendable>(_ limit: Duration, _ operation: @escaping @Sendable (ConnectionInUse) async throws -> T) async throws -> T {
+        let inUse = ConnectionInUse()
+        return try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask { try await operation(inUse) }
             group.addTask {
                 try await Task.sleep(for: limit)
+                inUse.expire()
                 throw StorageError(.ioFailure, "the metadata store did not answer within \(limit)")
             }
+            // The group waits for both: the sleep ends when cancelled; the operation when cancelled (waiting for a
+            // lease) or when its connection closes (a query sent).
             defer { group.cancelAll() }
             return try await group.next()!
         }
@@ -111,16 +126,18 @@ public final class PostgresSessions: SQLSessions {
     public func transaction<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         try await withoutActuallyEscaping(body) { body in
             try await Self.unavailableOnFailure {
-                try await Self.within(Self.transactionTimeout) { [self] in try await writeTransaction(body) }
+                try await Self.within(limits.transaction) { [self] inUse in try await writeTransaction(inUse, body) }
             }
         }
     }
 
-    private func writeTransaction<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+    private func writeTransaction<T: Sendable>(_ inUse: ConnectionInUse, _ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         try await client.withConnection { connection in
-            try await connection.openConnectionSQL().inTransaction { database in
-                try await database.raw("SELECT pg_advisory_xact_lock(\(bind: Self.writeLock))").run()
-                return try await body(database)
+            try await inUse.run(on: connection) {
+                try await connection.openConnectionSQL().inTransaction { database in
+                    try await database.raw("SELECT pg_advisory_xact_lock(\(bind: Self.writeLock))").run()
+                    return try await body(database)
+                }
             }
         }
     }

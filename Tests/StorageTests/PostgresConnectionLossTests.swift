@@ -88,3 +88,31 @@ func outcome<T: Sendable>(within limit: Duration, _ work: @escaping @Sendable ()
     }
     return nil
 }
+
+/// A query PostgreSQL never answers (the server hung, the network gone without a reset) must not hold its request
+/// past the store's time limit: the connection is closed under it and the request answered "unavailable".
+@Suite(.enabled(if: ProcessInfo.processInfo.environment["COFFER_TEST_POSTGRES_URL"] != nil))
+struct PostgresTimeLimitTests {
+    @Test func aQueryThatIsNeverAnsweredEndsAtTheLimit() async throws {
+        let admin = ProcessInfo.processInfo.environment["COFFER_TEST_POSTGRES_URL"]!
+        let limits = PostgresSessions.TimeLimits(read: .seconds(2), transaction: .seconds(3))
+        let sessions = try await PostgresSessions.connect(url: try await PostgresTestDatabase.freshURL(adminURL: admin), limits: limits)
+        for (what, work) in [
+            ("read", { @Sendable in try await sessions.read { db in try await db.raw("SELECT pg_sleep(60)").run() } }),
+            ("transaction", { @Sendable in try await sessions.transaction { db in try await db.raw("SELECT pg_sleep(60)").run() } }),
+        ] as [(String, @Sendable () async throws -> Void)] {
+            let started = ContinuousClock.now
+            let result = try #require(await outcome(within: .seconds(15), work), "the \(what) was still waiting after 15 s")
+            guard case .failure(let error) = result else {
+                Issue.record("the \(what) succeeded")
+                continue
+            }
+            #expect((error as? StorageError)?.code == .ioFailure, "\(what): \(error)")
+            #expect(ContinuousClock.now - started < .seconds(8), "\(what)")
+        }
+        // The pool serves the next request on a new connection.
+        let answered = await outcome(within: .seconds(15)) { try await sessions.read { db in try await db.raw("SELECT 3 AS three").first()?.decode(column: "three", as: Int.self) } }
+        #expect(try #require(answered).get() == 3)
+        try await sessions.close()
+    }
+}
