@@ -22,6 +22,7 @@ struct CofferResponder: HTTPResponder {
     /// Served at `/metadata/endpoints` on the base address.
     let cloudMetadata: CloudMetadata
     let metrics: MetricsEndpoint
+    let readiness: ReadinessProbe
     /// Where clients reach the identity service (named in key vault challenges).
     let identityBase: String
     let registryHostSuffix: String
@@ -54,6 +55,9 @@ struct CofferResponder: HTTPResponder {
         let request = registryData ? request : try await bodyCollected(request)
         if path == "/healthz" {
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"ok\"}")))
+        }
+        if path == "/readyz", request.method == .get || request.method == .head, registryHost == nil, vaultHost == nil, host != graphHost {
+            return await readiness.respond()
         }
         if let registry = registryHost {
             return try await serveRegistry(request, context: context, hostRegistry: registry)

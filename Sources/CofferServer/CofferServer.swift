@@ -133,6 +133,7 @@ public struct CofferServer: Sendable {
             cloudMetadata: CloudMetadata(port: port, graphHost: configuration.graphHost, vaultHostSuffix: vaultSuffix,
                                          registryHostSuffix: configuration.registryHostSuffix),
             metrics: MetricsEndpoint(registry: registry, resourceManager: resourceManagerAPI),
+            readiness: ReadinessProbe(metadata: metadata, blobs: blobs),
             identityBase: "https://localhost:\(port)",
             registryHostSuffix: configuration.registryHostSuffix, vaultHostSuffix: vaultSuffix,
             requestBodyDeadline: .seconds(Int64(max(1, configuration.requestBodySeconds)))

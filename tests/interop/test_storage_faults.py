@@ -116,6 +116,12 @@ def pulled_identical(coffer, tmp_path, tag, source, layers):
     return True
 
 
+def readiness(coffer):
+    """`/readyz` (unauthenticated, as probes are): its status code and which stores answered."""
+    answer = requests.get(f"https://{coffer.host}/readyz", verify=coffer.ca, timeout=60)
+    return answer.status_code, answer.json()["checks"]
+
+
 def assert_pushes_and_pulls(coffer, tmp_path, tag):
     """A new image pushes and pulls back identical: the server works again after a fault."""
     pushed, source, layers = push(coffer, tmp_path, tag, [os.urandom(50_000)])
@@ -136,8 +142,10 @@ def test_s3_errors_are_retried_and_an_outage_fails_clearly(s3_bucket, tmp_path, 
         result, source, layers = push(coffer, tmp_path, "v1", [os.urandom(200_000)])
         assert result.returncode == 0, result.stderr
         assert proxy.failed == 3
-        # The store goes away: data calls fail with 503 UNAVAILABLE and change nothing.
+        assert readiness(coffer) == (200, {"metadata": "ok", "blobs": "ok"})
+        # The store goes away: data calls fail with 503 UNAVAILABLE and change nothing; the node says it is not ready.
         proxy.stop()
+        assert readiness(coffer) == (503, {"metadata": "ok", "blobs": "unavailable"})
         digest = layers[0]
         token = coffer.token("repository:coffer/app:pull,push")
         headers = {"Authorization": f"Bearer {token}"}
@@ -151,6 +159,7 @@ def test_s3_errors_are_retried_and_an_outage_fails_clearly(s3_bucket, tmp_path, 
         # It comes back: everything works again, without a restart, and the old image is intact.
         proxy = FaultyProxy(endpoint, proxy.port)
         proxy.start()
+        assert readiness(coffer) == (200, {"metadata": "ok", "blobs": "ok"})
         assert pulled_identical(coffer, tmp_path, "v1", source, layers)
         # Nothing of the cut-off push is visible as an image; pushed again, it is whole.
         assert requests.get(f"https://{coffer.host}/v2/coffer/app/manifests/v2", headers=headers, verify=coffer.ca, timeout=60).status_code == 404
@@ -190,6 +199,7 @@ def test_postgresql_restarting_mid_operation(postgres_database, tmp_path):
             assert "503" in failure or "unavailable" in failure.lower(), failure
             down = requests.get(f"https://{coffer.host}/v2/coffer/app/tags/list", headers=headers, verify=coffer.ca, timeout=60)
             assert down.status_code == 503 and down.json()["errors"][0]["code"] == "UNAVAILABLE", down.text
+            assert readiness(coffer) == (503, {"metadata": "unavailable", "blobs": "ok"})
             writer = {"Authorization": f"Bearer {coffer.token('repository:coffer/app:pull,push')}"}
             refused = requests.post(f"https://{coffer.host}/v2/coffer/app/blobs/uploads/", headers=writer, verify=coffer.ca, timeout=90)
             assert refused.status_code == 503, refused.text
@@ -200,6 +210,7 @@ def test_postgresql_restarting_mid_operation(postgres_database, tmp_path):
         while requests.get(f"https://{coffer.host}/v2/coffer/app/tags/list", headers=headers, verify=coffer.ca, timeout=60).status_code != 200:
             assert time.time() < deadline, "Coffer did not reconnect to PostgreSQL"
             time.sleep(0.5)
+        assert readiness(coffer) == (200, {"metadata": "ok", "blobs": "ok"})
         assert pulled_identical(coffer, tmp_path, "v1", source, layers)
         # Nothing of the cut-off push is visible as an image; pushed again, it is whole.
         assert requests.get(f"https://{coffer.host}/v2/coffer/app/manifests/v2", headers=headers, verify=coffer.ca, timeout=60).status_code == 404
