@@ -39,6 +39,8 @@ class Coffer:
         with open(os.path.join(self.data_dir, "admin-credentials.json")) as handle:
             credentials = json.load(handle)
         self.username, self.password = credentials["username"], credentials["password"]
+        # Every secret this test is handed (tokens, workload headers), for the scan of the log at the end.
+        self.secrets_seen = set()
         # skopeo and friends read a CA from a directory of *.crt files.
         self.cert_dir = os.path.join(workdir, "certs")
         os.makedirs(self.cert_dir)
@@ -82,6 +84,7 @@ class Coffer:
             "grant_type": "client_credentials", "client_id": operator["clientId"], "client_secret": operator["clientSecret"],
             "scope": f"{resource or f'https://{self.host}'}/.default"})
         response.raise_for_status()
+        self.secrets_seen.add(response.json()["access_token"])
         return response.json()["access_token"]
 
     def workload_environment(self, identity_id, token=None):
@@ -91,6 +94,7 @@ class Coffer:
         response = requests.post(f"https://{self.host}{identity_id}/listWorkloadEnvironment", params={"api-version": "2023-01-31"},
                                  headers={"Authorization": f"Bearer {token or self.operator_token()}"}, verify=self.ca, timeout=30)
         response.raise_for_status()
+        self.secrets_seen.update(value for value in response.json().values() if isinstance(value, str) and len(value) >= 16)
         return response.json()
 
     def token(self, scope, service=None):
@@ -98,7 +102,28 @@ class Coffer:
         response = requests.get(f"https://{self.host}/oauth2/token", params={"service": service or self.host, "scope": scope},
                                 auth=(self.username, self.password), verify=self.ca, timeout=30)
         response.raise_for_status()
+        self.secrets_seen.add(response.json()["token"])
         return response.json()["token"]
+
+    def secrets(self):
+        """What must never be logged: the credentials and keys of the data directory, and the tokens and workload
+        headers this test was handed. Key files are matched by each line of their text (PEM bodies, base64)."""
+        found = {self.password, self.operator()["clientSecret"], *self.secrets_seen}
+        for name in ("master.key", "identity-header", "token-signing-key.pem", "server-key.pem", "ca-key.pem"):
+            path = os.path.join(self.data_dir, name)
+            if os.path.exists(path):
+                with open(path, errors="replace") as handle:
+                    found.update(line.strip() for line in handle if len(line.strip()) >= 16 and not line.startswith("-----"))
+        # A token's signature is its secret part too: a log that kept only that would still be a leak.
+        found.update(secret.rsplit(".", 1)[-1] for secret in list(found) if secret.count(".") == 2)
+        return {secret for secret in found if secret and len(secret) >= 16}
+
+    def assert_no_secrets_logged(self):
+        self.log.flush()
+        with open(self.log.name, errors="replace") as handle:
+            text = handle.read()
+        leaked = [secret[:6] + "…" for secret in self.secrets() if secret in text]
+        assert not leaked, f"secrets in the server's log ({self.log.name}): {leaked}"
 
     def _wait_until_healthy(self):
         deadline = time.time() + 30
@@ -130,6 +155,7 @@ def coffer(request):
     server = Coffer(workdir, marker.args if marker else ())
     yield server
     server.stop()
+    server.assert_no_secrets_logged()
     server.log.close()
     assert server.process.returncode == 0, "coffer did not shut down gracefully"
     shutil.rmtree(workdir, ignore_errors=True)
