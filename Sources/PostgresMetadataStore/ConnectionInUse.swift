@@ -13,7 +13,9 @@ final class ConnectionInUse: Sendable {
 
     private let state = Mutex(State.idle)
 
-    /// Runs `work` on `connection`; refused when the limit has already passed (the lease came too late).
+    /// Runs `work` on `connection`; refused when the limit has already passed (the lease came too late). A caller
+    /// that is cancelled (its client gone, a probe's own deadline, shutdown) ends the work the same way: cancellation
+    /// also ends the limit's timer, which would otherwise be what closes a connection PostgreSQL never answers on.
     func run<T>(on connection: PostgresConnection, _ work: () async throws -> T) async throws -> T {
         try state.withLock { state in
             if case .expired = state { throw StorageError(.ioFailure, "the metadata store did not answer in time") }
@@ -24,7 +26,11 @@ final class ConnectionInUse: Sendable {
                 if case .using = state { state = .idle }
             }
         }
-        return try await work()
+        return try await withTaskCancellationHandler {
+            try await work()
+        } onCancel: {
+            expire()
+        }
     }
 
     /// The limit has passed: the connection in use, if any, is closed, which fails the query waiting on it. The close

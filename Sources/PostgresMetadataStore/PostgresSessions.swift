@@ -39,6 +39,10 @@ public final class PostgresSessions: SQLSessions {
         var configuration = PostgresClient.Configuration(host: host, port: components.port ?? 5432, username: user,
                                                          password: components.password, database: String(components.path.dropFirst()), tls: tls)
         configuration.options.maximumConnections = maximumConnections
+        // The server ends a statement itself a little after the longest limit: closing the connection at a limit
+        // fails the query here, but PostgreSQL would run it on until it next wrote to the socket.
+        let statementTimeout = Int((limits.transaction + .seconds(5)).components.seconds) * 1000
+        configuration.options.additionalStartupParameters = [("statement_timeout", String(statementTimeout))]
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         let sessions = PostgresSessions(client: client, runner: Task { await client.run() }, limits: limits, logger: logger)
         do {
@@ -147,23 +151,30 @@ public final class PostgresSessions: SQLSessions {
     /// operator bounds with its WAL settings.
     public func eraseDeletedRemnants(in tables: [String]) async throws {
         guard !tables.isEmpty else { return }  // a bare VACUUM FULL would rewrite the whole database
-        try await client.withConnection { connection in
-            let db = connection.openConnectionSQL()
-            // VACUUM FULL copies a deleted row that a snapshot taken before the delete may still see, so first wait
-            // (five seconds at most) until no other session holds a snapshot older than now.
-            if let horizon = try await db.raw("SELECT (pg_snapshot_xmax(pg_current_snapshot())::text::bigint % 4294967296)::text AS xid")
-                .first()?.decode(column: "xid", as: String.self) {
-                for _ in 0..<100 {
-                    let older = try await db.raw("""
-                        SELECT count(*) AS n FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND backend_xmin IS NOT NULL
-                          AND age(backend_xmin) > age(\(bind: horizon)::text::xid)
-                        """).first()?.decode(column: "n", as: Int64.self) ?? 0
-                    if older == 0 { break }
-                    try await Task.sleep(for: .milliseconds(50))
+        try await Self.unavailableOnFailure {
+            try await Self.within(limits.transaction) { [client] inUse in
+                try await client.withConnection { connection in
+                    try await inUse.run(on: connection) { try await Self.vacuum(tables, on: connection.openConnectionSQL()) }
                 }
             }
-            try await db.raw("VACUUM FULL \(unsafeRaw: tables.joined(separator: ", "))").run()
         }
+    }
+
+    private static func vacuum(_ tables: [String], on db: any SQLDatabase) async throws {
+        // VACUUM FULL copies a deleted row that a snapshot taken before the delete may still see, so first wait
+        // (five seconds at most) until no other session holds a snapshot older than now.
+        if let horizon = try await db.raw("SELECT (pg_snapshot_xmax(pg_current_snapshot())::text::bigint % 4294967296)::text AS xid")
+            .first()?.decode(column: "xid", as: String.self) {
+            for _ in 0..<100 {
+                let older = try await db.raw("""
+                    SELECT count(*) AS n FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND backend_xmin IS NOT NULL
+                      AND age(backend_xmin) > age(\(bind: horizon)::text::xid)
+                    """).first()?.decode(column: "n", as: Int64.self) ?? 0
+                if older == 0 { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        try await db.raw("VACUUM FULL \(unsafeRaw: tables.joined(separator: ", "))").run()
     }
 
     public func close() async throws {

@@ -116,3 +116,21 @@ struct PostgresTimeLimitTests {
         try await sessions.close()
     }
 }
+
+extension PostgresTimeLimitTests {
+    /// A caller cancelled while its query runs (its client gone, a probe's own deadline, shutdown) must not be left
+    /// waiting on that query: cancellation also ends the timer that would have closed the connection at the limit.
+    @Test func aCancelledCallerIsNotHeldByItsQuery() async throws {
+        let admin = ProcessInfo.processInfo.environment["COFFER_TEST_POSTGRES_URL"]!
+        let limits = PostgresSessions.TimeLimits(read: .seconds(30), transaction: .seconds(30))
+        let sessions = try await PostgresSessions.connect(url: try await PostgresTestDatabase.freshURL(adminURL: admin), limits: limits)
+        let reading = Task { try await sessions.read { db in try await db.raw("SELECT pg_sleep(60)").run() } }
+        try await Task.sleep(for: .seconds(1))
+        reading.cancel()
+        let ended = await outcome(within: .seconds(15)) { _ = await reading.result }
+        #expect(ended != nil, "a cancelled read was still waiting on its query after 15 s")
+        let answered = await outcome(within: .seconds(15)) { try await sessions.read { db in try await db.raw("SELECT 4 AS four").first()?.decode(column: "four", as: Int.self) } }
+        #expect(try #require(answered).get() == 4)
+        try await sessions.close()
+    }
+}

@@ -5,6 +5,7 @@ import http.client
 import http.server
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -122,6 +123,17 @@ def readiness(coffer):
     return answer.status_code, answer.json()["checks"]
 
 
+def becomes_ready(coffer, status, checks, seconds=20):
+    """Whether `/readyz` comes to answer `status` with `checks` (it reuses an answer for a second, and a store that
+    stopped answering takes its limit of 5 s to be declared unavailable)."""
+    deadline = time.time() + seconds
+    while readiness(coffer) != (status, checks):
+        if time.time() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
+
+
 def assert_pushes_and_pulls(coffer, tmp_path, tag):
     """A new image pushes and pulls back identical: the server works again after a fault."""
     pushed, source, layers = push(coffer, tmp_path, tag, [os.urandom(50_000)])
@@ -142,10 +154,10 @@ def test_s3_errors_are_retried_and_an_outage_fails_clearly(s3_bucket, tmp_path, 
         result, source, layers = push(coffer, tmp_path, "v1", [os.urandom(200_000)])
         assert result.returncode == 0, result.stderr
         assert proxy.failed == 3
-        assert readiness(coffer) == (200, {"metadata": "ok", "blobs": "ok"})
+        assert becomes_ready(coffer, 200, {"metadata": "ok", "blobs": "ok"})
         # The store goes away: data calls fail with 503 UNAVAILABLE and change nothing; the node says it is not ready.
         proxy.stop()
-        assert readiness(coffer) == (503, {"metadata": "ok", "blobs": "unavailable"})
+        assert becomes_ready(coffer, 503, {"metadata": "ok", "blobs": "unavailable"})
         digest = layers[0]
         token = coffer.token("repository:coffer/app:pull,push")
         headers = {"Authorization": f"Bearer {token}"}
@@ -159,7 +171,7 @@ def test_s3_errors_are_retried_and_an_outage_fails_clearly(s3_bucket, tmp_path, 
         # It comes back: everything works again, without a restart, and the old image is intact.
         proxy = FaultyProxy(endpoint, proxy.port)
         proxy.start()
-        assert readiness(coffer) == (200, {"metadata": "ok", "blobs": "ok"})
+        assert becomes_ready(coffer, 200, {"metadata": "ok", "blobs": "ok"})
         assert pulled_identical(coffer, tmp_path, "v1", source, layers)
         # Nothing of the cut-off push is visible as an image; pushed again, it is whole.
         assert requests.get(f"https://{coffer.host}/v2/coffer/app/manifests/v2", headers=headers, verify=coffer.ca, timeout=60).status_code == 404
@@ -199,7 +211,7 @@ def test_postgresql_restarting_mid_operation(postgres_database, tmp_path):
             assert "503" in failure or "unavailable" in failure.lower(), failure
             down = requests.get(f"https://{coffer.host}/v2/coffer/app/tags/list", headers=headers, verify=coffer.ca, timeout=60)
             assert down.status_code == 503 and down.json()["errors"][0]["code"] == "UNAVAILABLE", down.text
-            assert readiness(coffer) == (503, {"metadata": "unavailable", "blobs": "ok"})
+            assert becomes_ready(coffer, 503, {"metadata": "unavailable", "blobs": "ok"})
             writer = {"Authorization": f"Bearer {coffer.token('repository:coffer/app:pull,push')}"}
             refused = requests.post(f"https://{coffer.host}/v2/coffer/app/blobs/uploads/", headers=writer, verify=coffer.ca, timeout=90)
             assert refused.status_code == 503, refused.text
@@ -210,7 +222,7 @@ def test_postgresql_restarting_mid_operation(postgres_database, tmp_path):
         while requests.get(f"https://{coffer.host}/v2/coffer/app/tags/list", headers=headers, verify=coffer.ca, timeout=60).status_code != 200:
             assert time.time() < deadline, "Coffer did not reconnect to PostgreSQL"
             time.sleep(0.5)
-        assert readiness(coffer) == (200, {"metadata": "ok", "blobs": "ok"})
+        assert becomes_ready(coffer, 200, {"metadata": "ok", "blobs": "ok"})
         assert pulled_identical(coffer, tmp_path, "v1", source, layers)
         # Nothing of the cut-off push is visible as an image; pushed again, it is whole.
         assert requests.get(f"https://{coffer.host}/v2/coffer/app/manifests/v2", headers=headers, verify=coffer.ca, timeout=60).status_code == 404
@@ -256,3 +268,57 @@ def test_s3_virtual_host_addressing_and_server_side_encryption_headers(s3_bucket
     for method, path, headers in writes:
         assert headers.get("x-amz-server-side-encryption") == "aws:kms", (method, path, headers)
         assert headers.get("x-amz-server-side-encryption-aws-kms-key-id") == "alias/coffer-test", (method, path)
+
+
+def cluster_processes(cluster_dir):
+    """The PIDs of a PostgreSQL cluster the test command started: its postmaster and every process under it."""
+    with open(os.path.join(cluster_dir, "data", "postmaster.pid")) as handle:
+        postmaster = int(handle.readline())
+    children = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                # pid (comm) state ppid …: comm may hold spaces, so read after its closing parenthesis.
+                if int(handle.read().rsplit(")", 1)[1].split()[1]) == postmaster:
+                    children.append(int(entry))
+        except (OSError, ValueError, IndexError):
+            continue
+    return [postmaster, *children]
+
+
+def test_postgresql_that_hangs_is_given_up_on_at_the_limits(postgres_database, tmp_path):
+    """PostgreSQL that stops answering without closing anything (a hung host, a partition without resets): requests
+    are answered 503 at the store's time limits instead of waiting for TCP to give up, `/readyz` says so within its
+    own limit, and everything works again once PostgreSQL does."""
+    cluster_dir = os.environ.get("COFFER_TEST_POSTGRES_DIR")
+    if not cluster_dir:
+        pytest.skip("needs the PostgreSQL the test command starts (COFFER_TEST_POSTGRES_DIR)")
+    workdir = tempfile.mkdtemp(prefix="coffer-interop-")
+    coffer = Coffer(workdir, ["--metadata", postgres_database])
+    stopped = []
+    try:
+        result, source, layers = push(coffer, tmp_path, "v1", [os.urandom(100_000)])
+        assert result.returncode == 0, result.stderr
+        headers = {"Authorization": f"Bearer {coffer.token('repository:coffer/app:pull')}"}
+        stopped = cluster_processes(cluster_dir)
+        for pid in stopped:
+            os.kill(pid, signal.SIGSTOP)
+        started = time.time()
+        probe = requests.get(f"https://{coffer.host}/readyz", verify=coffer.ca, timeout=60)
+        assert time.time() - started < 15 and probe.status_code == 503, (time.time() - started, probe.text)
+        assert probe.json()["checks"] == {"metadata": "unavailable", "blobs": "ok"}
+        started = time.time()
+        hung = requests.get(f"https://{coffer.host}/v2/coffer/app/tags/list", headers=headers, verify=coffer.ca, timeout=120)
+        assert hung.status_code == 503 and hung.json()["errors"][0]["code"] == "UNAVAILABLE", hung.text
+        assert time.time() - started < 30, f"answered after {time.time() - started:.1f} s: the 10 s read limit did not hold"
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+    try:
+        assert becomes_ready(coffer, 200, {"metadata": "ok", "blobs": "ok"}, seconds=60)
+        assert pulled_identical(coffer, tmp_path, "v1", source, layers)
+        assert_pushes_and_pulls(coffer, tmp_path, "v2")
+    finally:
+        coffer.stop()
+        coffer.log.close()
+        shutil.rmtree(workdir, ignore_errors=True)
