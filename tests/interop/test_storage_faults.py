@@ -117,6 +117,13 @@ def pulled_identical(coffer, tmp_path, tag, source, layers):
     return True
 
 
+def shut_down(coffer, workdir):
+    """Stops a server a test started and removes its working directory."""
+    coffer.stop()
+    coffer.log.close()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
 def readiness(coffer):
     """`/readyz` (unauthenticated, as probes are): its status code and which stores answered."""
     answer = requests.get(f"https://{coffer.host}/readyz", verify=coffer.ca, timeout=60)
@@ -180,10 +187,8 @@ def test_s3_errors_are_retried_and_an_outage_fails_clearly(s3_bucket, tmp_path, 
         assert pulled_identical(coffer, tmp_path, "v2", in_flight, in_flight_layers)
         assert_pushes_and_pulls(coffer, tmp_path, "v3")
     finally:
-        coffer.stop()
-        coffer.log.close()
+        shut_down(coffer, workdir)
         proxy.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def test_postgresql_restarting_mid_operation(postgres_database, tmp_path):
@@ -231,9 +236,7 @@ def test_postgresql_restarting_mid_operation(postgres_database, tmp_path):
         assert pulled_identical(coffer, tmp_path, "v2", in_flight, in_flight_layers)
         assert_pushes_and_pulls(coffer, tmp_path, "v3")
     finally:
-        coffer.stop()
-        coffer.log.close()
-        shutil.rmtree(workdir, ignore_errors=True)
+        shut_down(coffer, workdir)
 
 
 def test_s3_virtual_host_addressing_and_server_side_encryption_headers(s3_bucket, tmp_path, monkeypatch):
@@ -252,10 +255,8 @@ def test_s3_virtual_host_addressing_and_server_side_encryption_headers(s3_bucket
     try:
         assert_pushes_and_pulls(coffer, tmp_path, "v1")
     finally:
-        coffer.stop()
-        coffer.log.close()
+        shut_down(coffer, workdir)
         proxy.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
     assert proxy.seen, "nothing reached the store through the proxy"
     for method, host, path, _ in proxy.seen:
         assert host == f"{bucket}.localhost:{proxy.port}", (method, host, path)
@@ -319,6 +320,4 @@ def test_postgresql_that_hangs_is_given_up_on_at_the_limits(postgres_database, t
         assert pulled_identical(coffer, tmp_path, "v1", source, layers)
         assert_pushes_and_pulls(coffer, tmp_path, "v2")
     finally:
-        coffer.stop()
-        coffer.log.close()
-        shutil.rmtree(workdir, ignore_errors=True)
+        shut_down(coffer, workdir)
