@@ -31,9 +31,15 @@ let package = Package(
         // Already under postgres-kit; named for its pool's error type (a tripped circuit breaker means "unavailable").
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        // Metrics: the swift-metrics API everywhere, exposed in Prometheus' text format by swift-prometheus.
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         .target(name: "JMESPath", swiftSettings: swiftSettings),
+        // What a request's layers record about it for its access log line, and the counters caches keep: no
+        // dependency but swift-metrics' API, so every module can record.
+        .target(name: "CofferTelemetry", dependencies: [.product(name: "CoreMetrics", package: "swift-metrics")], swiftSettings: swiftSettings),
         .target(name: "CLIOutput", dependencies: ["JMESPath"], swiftSettings: swiftSettings),
         .target(
             name: "TemplateLanguage",
@@ -87,7 +93,7 @@ let package = Package(
         .target(
             name: "Envelope",
             dependencies: [
-                "CofferStorage",
+                "CofferStorage", "CofferTelemetry",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -96,7 +102,8 @@ let package = Package(
         .target(
             name: "RegistryService",
             dependencies: [
-                "OCIModels", "CofferStorage", "Envelope",
+                "OCIModels", "CofferStorage", "Envelope", "CofferTelemetry",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -105,7 +112,7 @@ let package = Package(
         .target(
             name: "Identity",
             dependencies: [
-                "CofferStorage",
+                "CofferStorage", "CofferTelemetry",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
@@ -113,7 +120,7 @@ let package = Package(
         .target(
             name: "KeyVault",
             dependencies: [
-                "CofferStorage", "Identity",
+                "CofferStorage", "Identity", "CofferTelemetry",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -132,12 +139,12 @@ let package = Package(
         ),
         .target(
             name: "IdentityAPI",
-            dependencies: ["AzureHTTP", "Identity", .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: ["AzureHTTP", "Identity", "CofferTelemetry", .product(name: "Hummingbird", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "KeyVaultAPI",
-            dependencies: ["AzureHTTP", "Identity", "KeyVault", .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: ["AzureHTTP", "Identity", "KeyVault", "CofferTelemetry", .product(name: "Hummingbird", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),
         // The control plane's domain: resource providers' models, validation and operations, and the operation table
@@ -154,7 +161,7 @@ let package = Package(
         .target(
             name: "ResourceManagerAPI",
             dependencies: [
-                "AzureHTTP", "ControlPlane", "Identity", "KeyVault", "CofferStorage", "Envelope", "RegistryService", "JMESPath", "TemplateLanguage",
+                "AzureHTTP", "ControlPlane", "Identity", "KeyVault", "CofferStorage", "Envelope", "RegistryService", "JMESPath", "TemplateLanguage", "CofferTelemetry",
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -163,7 +170,7 @@ let package = Package(
         .target(
             name: "RegistryAPI",
             dependencies: [
-                "OCIModels", "RegistryService", "Identity", "CofferStorage",
+                "OCIModels", "RegistryService", "Identity", "CofferStorage", "CofferTelemetry",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
@@ -171,7 +178,9 @@ let package = Package(
         .target(
             name: "CofferServer",
             dependencies: [
-                "RegistryAPI", "RegistryService", "SQLMetadataStore", "PostgresMetadataStore", "S3BlobStore", "Envelope", "Identity",
+                "RegistryAPI", "RegistryService", "SQLMetadataStore", "PostgresMetadataStore", "S3BlobStore", "Envelope", "Identity", "CofferTelemetry",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 "IdentityAPI", "KeyVaultAPI", "ResourceManagerAPI", "ControlPlane", "KeyVault", "AzureHTTP", "JMESPath",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -233,7 +242,7 @@ let package = Package(
             name: "RegistryAPITests",
             dependencies: [
                 "RegistryAPI", "CofferServer", "OCIModels", "Envelope", "RegistryService", "PostgresMetadataStore", "S3BlobStore",
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "X509", package: "swift-certificates"),
             ],
@@ -243,7 +252,7 @@ let package = Package(
             name: "ServerAPITests",
             dependencies: [
                 "ResourceManagerAPI", "ControlPlane", "CofferServer", "CofferStorage", "Identity", "JMESPath", "OCIModels",
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,3 +1,4 @@
+import CofferTelemetry
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -29,18 +30,27 @@ struct CofferResponder: HTTPResponder {
     let vaultHostSuffix: String
     /// How long a control-plane or token request's body may take to arrive (see ``ServerConfiguration/requestBodySeconds``).
     let requestBodyDeadline: Duration
+    /// Each request's ids, access log line and metrics.
+    let observer: RequestObserver
 
     func respond(to request: Request, context: Context) async throws -> Response {
-        do {
-            return try await route(request, context: context)
-        } catch let error as any HTTPResponseError {
-            return try error.response(from: request, context: context)
-        } catch let error as StorageError where error.code == .ioFailure {
-            return Self.azureError(.serviceUnavailable, code: "ServiceUnavailable", message: "Storage is unavailable; retry later. (\(error.message))")
-        } catch {
-            context.logger.error("request failed", metadata: ["coffer.error.type": .string(String(describing: type(of: error)))])
-            return try AzureErrorResponse(.internalServerError, code: "InternalError", message: "internal error").response(from: request, context: context)
+        await observer.observe(request, client: context.remoteAddress?.ipAddress) {
+            do {
+                return try await route(request, context: context)
+            } catch let error as any HTTPResponseError {
+                return Self.fallback(try? error.response(from: request, context: context))
+            } catch let error as StorageError where error.code == .ioFailure {
+                return Self.azureError(.serviceUnavailable, code: "ServiceUnavailable", message: "Storage is unavailable; retry later. (\(error.message))")
+            } catch {
+                context.logger.error("request failed", metadata: ["coffer.error.type": .string(String(describing: type(of: error)))])
+                return Self.azureError(.internalServerError, code: "InternalError", message: "internal error")
+            }
         }
+    }
+
+    /// An error whose response could not be made (it never happens with this server's errors) is a plain 500.
+    private static func fallback(_ response: Response?) -> Response {
+        response ?? azureError(.internalServerError, code: "InternalError", message: "internal error")
     }
 
     private func route(_ request: Request, context: Context) async throws -> Response {
@@ -53,31 +63,40 @@ struct CofferResponder: HTTPResponder {
         // would otherwise be drained after the answer at the client's pace.
         let registryData = (path == "/v2" || path.hasPrefix("/v2/")) && vaultHost == nil && host != graphHost
         let request = registryData ? request : try await bodyCollected(request)
+        RequestRecord.noteAPI("server")
         if path == "/healthz" {
+            RequestRecord.noteRoute("/healthz")
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"ok\"}")))
         }
         if path == "/readyz", request.method == .get || request.method == .head, registryHost == nil, vaultHost == nil, host != graphHost {
+            RequestRecord.noteRoute("/readyz")
             return await readiness.respond()
         }
         if let registry = registryHost {
             return try await serveRegistry(request, context: context, hostRegistry: registry)
         }
         if let vault = vaultHost {
+            RequestRecord.noteAPI("vault")
             return try await keyVaultAPI.respond(to: request, context: context, vaultName: vault, identityBase: identityBase)
         }
         if host == graphHost {
+            RequestRecord.noteAPI("graph")
             return try await graphAPI.respond(to: request, context: context)
         }
         if CloudMetadata.isRequested(path: path), request.method == .get {
+            RequestRecord.noteRoute("/metadata/endpoints")
             return try cloudMetadata.response()
         }
         if path == "/metrics", request.method == .get {
+            RequestRecord.noteRoute("/metrics")
             return try await metrics.respond(to: request)
         }
         if resourceManagerAPI.handles(path: path) {
+            RequestRecord.noteAPI("resource_manager")
             return try await resourceManagerAPI.respond(to: request, context: context)
         }
         if identityAPI.handles(path: path) {
+            RequestRecord.noteAPI("identity")
             return try await identityAPI.respond(to: request, context: context)
         }
         return try await serveRegistry(request, context: context, hostRegistry: nil)
@@ -85,10 +104,13 @@ struct CofferResponder: HTTPResponder {
 
     private func serveRegistry(_ request: Request, context: Context, hostRegistry: String?) async throws -> Response {
         let path = request.uri.path
+        RequestRecord.noteAPI("registry")
         if path == "/oauth2/token", request.method == .get || request.method == .post {
+            RequestRecord.noteRoute("/oauth2/token")
             return try await registryAPI.respondToToken(request, context: context)
         }
         if path == "/oauth2/exchange" {
+            RequestRecord.noteRoute("/oauth2/exchange")
             return try await registryAPI.respondToExchange(request, context: context)
         }
         if path == "/v2" || path.hasPrefix("/v2/") || path.hasPrefix("/acr/v1/") {
@@ -116,6 +138,7 @@ struct CofferResponder: HTTPResponder {
             group.cancelAll()
             return first
         }
+        if let body { RequestRecord.current?.countBytesIn(body.readableBytes) }
         guard let body else {
             throw AzureErrorResponse(.requestTimeout, code: "RequestTimeout",
                                      message: "The request body did not arrive within \(deadline.components.seconds) seconds.",
@@ -143,7 +166,7 @@ struct CofferResponder: HTTPResponder {
 
     static func azureError(_ status: HTTPResponse.Status, code: String, message: String) -> Response {
         let body = try? JSONEncoder().encode(["error": ["code": code, "message": message]])
-        return Response(status: status, headers: [.contentType: "application/json; charset=utf-8", HTTPField.Name("x-ms-request-id")!: UUID().uuidString.lowercased()],
+        return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
                         body: .init(byteBuffer: ByteBuffer(bytes: body ?? Data())))
     }
 }

@@ -36,11 +36,12 @@ public struct CofferServer: Sendable {
 
     public static func prepare(_ configuration: ServerConfiguration, logger: Logger = Logger(label: "coffer")) async throws -> CofferServer {
         try configuration.validate()
+        ServerMetrics.install()
         let secrets = try DataDirectory.prepare(configuration)
         let sessions: any SQLSessions = if let url = configuration.metadataURL {
-            try await PostgresSessions.connect(url: url, logger: logger)
+            MeasuredSQLSessions(try await PostgresSessions.connect(url: url, logger: logger), backend: "postgresql")
         } else {
-            try await SQLiteSessions.open(path: configuration.path("metadata.sqlite"))
+            MeasuredSQLSessions(try await SQLiteSessions.open(path: configuration.path("metadata.sqlite")), backend: "sqlite")
         }
         do {
             return try await prepare(configuration, secrets: secrets, sessions: sessions, logger: logger)
@@ -55,9 +56,9 @@ public struct CofferServer: Sendable {
                                 logger: Logger) async throws -> CofferServer {
         let metadata = try await SQLMetadataStore(sessions: sessions)
         let blobs: any BlobStore = if let url = configuration.blobsURL {
-            S3BlobStore(configuration: try S3Configuration.from(url: url))
+            MeasuredBlobStore(S3BlobStore(configuration: try S3Configuration.from(url: url)), backend: "s3")
         } else {
-            try FileSystemBlobStore(root: configuration.path("blobs"))
+            MeasuredBlobStore(try FileSystemBlobStore(root: configuration.path("blobs")), backend: "filesystem")
         }
         var created = secrets.created
         let place = configuration.metadataURL == nil ? configuration.path("metadata.sqlite") : "the PostgreSQL metadata store"
@@ -132,14 +133,22 @@ public struct CofferServer: Sendable {
             graphHost: configuration.graphHost,
             cloudMetadata: CloudMetadata(port: port, graphHost: configuration.graphHost, vaultHostSuffix: vaultSuffix,
                                          registryHostSuffix: configuration.registryHostSuffix),
-            metrics: MetricsEndpoint(registry: registry, resourceManager: resourceManagerAPI),
+            metrics: MetricsEndpoint(registry: registry, resourceManager: resourceManagerAPI, metadata: metadata),
             readiness: ReadinessProbe(metadata: metadata, blobs: blobs),
             identityBase: "https://localhost:\(port)",
             registryHostSuffix: configuration.registryHostSuffix, vaultHostSuffix: vaultSuffix,
-            requestBodyDeadline: .seconds(Int64(max(1, configuration.requestBodySeconds)))
+            requestBodyDeadline: .seconds(Int64(max(1, configuration.requestBodySeconds))),
+            observer: RequestObserver(logger: Self.accessLogger(like: logger))
         )
         return CofferServer(configuration: configuration, registry: registry, vaults: vaults, responder: responder,
                             secrets: secrets, created: created, bootstrap: bootstrap, metadata: metadata, logger: logger)
+    }
+
+    /// The access log's logger: its own label (operators filter on it), at the level the server logs at.
+    static func accessLogger(like logger: Logger) -> Logger {
+        var access = Logger(label: "coffer.access")
+        access.logLevel = logger.logLevel
+        return access
     }
 
     /// An application over plain HTTP for in-process tests (`HummingbirdTesting`); production always uses ``run()``.

@@ -1,3 +1,4 @@
+import CofferTelemetry
 import Synchronization
 
 /// Unwrapped registry master keys, kept for a bounded time so that the key-encryption key is
@@ -11,6 +12,7 @@ public final class MasterKeyCache: Sendable {
 
     private let entries = Mutex<[String: Entry]>([:])
     private let lifetime: Duration
+    private let lookups = CacheLookups(cache: "master_keys")
 
     public init(lifetime: Duration = .seconds(300)) {
         self.lifetime = lifetime
@@ -22,8 +24,10 @@ public final class MasterKeyCache: Sendable {
     ) async throws -> RegistryMasterKey {
         let now = ContinuousClock.now
         if let hit = entries.withLock({ $0[registry] }), hit.wrapped == wrapped, hit.expires > now {
+            lookups.record(hit: true)
             return hit.key
         }
+        lookups.record(hit: false)
         let key = try await unwrap()
         entries.withLock { $0[registry] = Entry(key: key, wrapped: wrapped, expires: now + lifetime) }
         return key

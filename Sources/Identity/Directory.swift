@@ -1,4 +1,5 @@
 import CofferStorage
+import CofferTelemetry
 import Crypto
 import Foundation
 
@@ -170,6 +171,7 @@ public final class Directory: Sendable {
         guard claims.iss.hasSuffix("/\(tenantID)/v2.0") else { throw TokenError("token issuer is not trusted") }
         let normalized = Set(audiences.map(Self.withoutTrailingSlash))
         guard normalized.contains(Self.withoutTrailingSlash(claims.aud)) else { throw TokenError("token audience is not this service") }
+        RequestRecord.notePrincipal(claims.oid)
         return claims
     }
 

@@ -1,3 +1,4 @@
+import CofferTelemetry
 import Synchronization
 
 /// Claims of tokens whose signatures were verified, so a client that reuses its token (as SDKs do)
@@ -5,13 +6,16 @@ import Synchronization
 final class VerifiedTokenCache: Sendable {
     private let entries = Mutex<[String: AccessTokenClaims]>([:])
     private let capacity: Int
+    private let lookups = CacheLookups(cache: "tokens")
 
     init(capacity: Int = 10_000) {
         self.capacity = capacity
     }
 
     func claims(for token: String) -> AccessTokenClaims? {
-        entries.withLock { $0[token] }
+        let found = entries.withLock { $0[token] }
+        lookups.record(hit: found != nil)
+        return found
     }
 
     func remember(_ token: String, _ claims: AccessTokenClaims) {

@@ -1,4 +1,5 @@
 import AzureHTTP
+import CofferTelemetry
 import CofferStorage
 import Foundation
 import HTTPTypes
@@ -33,7 +34,18 @@ public struct GraphAPI: Sendable {
         self.audiences = [self.base, "https://graph.microsoft.com"]
     }
 
+    /// The path as a template (`/v1.0/applications/{id}/addpassword`), for access logs and metrics: only Graph's
+    /// own words are kept, every other segment is a placeholder.
+    static func routeTemplate(_ segments: [String]) -> String {
+        let words: Set<String> = ["me", "serviceprincipals", "applications", "directoryobjects", "addpassword", "removepassword", "getbyids"]
+        guard let version = segments.first, ["v1.0", "beta"].contains(version) else { return "/{unknown}" }
+        return "/" + version + segments.dropFirst().prefix(3).enumerated().map { index, segment in
+            "/" + (words.contains(segment) ? segment : index == 1 ? "{id}" : "{unknown}")
+        }.joined()
+    }
+
     public func respond(to request: Request, context: some RequestContext) async throws -> Response {
+        RequestRecord.noteRoute(Self.routeTemplate(request.uri.path.split(separator: "/").map { $0.lowercased() }))
         let caller = try authenticate(request)
         let path = request.uri.path.split(separator: "/").map(String.init)
         guard let version = path.first, ["v1.0", "beta"].contains(version.lowercased()) else {

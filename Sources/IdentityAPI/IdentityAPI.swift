@@ -1,4 +1,5 @@
 import AzureHTTP
+import CofferTelemetry
 import Crypto
 import Foundation
 import HTTPTypes
@@ -39,9 +40,14 @@ public struct IdentityAPI: Sendable {
     public func respond(to request: Request, context: some RequestContext) async throws -> Response {
         let components = request.uri.path.split(separator: "/").map { String($0).lowercased() }
         if request.uri.path.lowercased() == Self.managedIdentityPath || request.uri.path.lowercased() == "/metadata/identity/oauth2/token" {
+            RequestRecord.noteRoute(request.uri.path.lowercased())
             return try await managedIdentityToken(request)
         }
         let rest = Array(components.dropFirst())
+        let endpoints: Set<String> = ["v2.0/.well-known/openid-configuration", ".well-known/openid-configuration", "discovery/v2.0/keys",
+                                      "discovery/keys", "oauth2/v2.0/token", "oauth2/token"]
+        let endpoint = rest.joined(separator: "/")
+        RequestRecord.noteRoute("/{tenant}/" + (endpoints.contains(endpoint) ? endpoint : "{unknown}"))
         do {
             switch (request.method, rest) {
             case (.get, ["v2.0", ".well-known", "openid-configuration"]):

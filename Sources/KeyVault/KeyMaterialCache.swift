@@ -1,3 +1,4 @@
+import CofferTelemetry
 import Synchronization
 
 /// Unsealed private keys, kept so that each key is parsed once rather than per operation: BoringSSL
@@ -13,13 +14,18 @@ final class KeyMaterialCache: Sendable {
 
     private let entries = Mutex<[String: Entry]>([:])
     private let capacity: Int
+    private let lookups = CacheLookups(cache: "vault_keys")
 
     init(capacity: Int = 4096) {
         self.capacity = capacity
     }
 
     func material(for key: String, load: () throws -> KeyMaterial) rethrows -> KeyMaterial {
-        if let hit = entries.withLock({ $0[key] }) { return hit.material }
+        if let hit = entries.withLock({ $0[key] }) {
+            lookups.record(hit: true)
+            return hit.material
+        }
+        lookups.record(hit: false)
         let entry = Entry(try load())
         entries.withLock { entries in
             if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }

@@ -1,4 +1,5 @@
 import AzureHTTP
+import CofferTelemetry
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -112,6 +113,7 @@ struct VaultExchange {
         let parts = request.uri.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
         let collection = parts.first?.lowercased() ?? ""
         let rest = Array(parts.dropFirst())
+        RequestRecord.noteRoute(Self.routeTemplate(collection: collection, rest: rest))
         switch (collection, request.method, rest.count) {
         case ("keys", .get, 0):
             try await authorize(.list)
@@ -183,6 +185,22 @@ struct VaultExchange {
             return AzureJSON.empty(.noContent)
         default:
             throw notFound()
+        }
+    }
+
+    /// The path as a template (`/keys/{name}/{version}/wrapkey`), for access logs and metrics: only this API's own
+    /// words are kept, every other segment is a placeholder.
+    static func routeTemplate(collection: String, rest: [String]) -> String {
+        let verbs: Set<String> = ["create", "rotate", "backup", "rotationpolicy", "versions", "recover", "restore"]
+        let base = ["keys", "deletedkeys"].contains(collection) ? "/" + collection : "/{collection}"
+        let last = rest.last?.lowercased() ?? ""
+        let isVerb = verbs.contains(last) || operations[last] != nil
+        switch rest.count {
+        case 0: return base
+        case 1: return base + (last == "restore" ? "/restore" : "/{name}")
+        case 2: return base + "/{name}/" + (isVerb ? last : "{version}")
+        case 3: return base + "/{name}/{version}/" + (isVerb ? last : "{operation}")
+        default: return base + "/{name}/…"
         }
     }
 

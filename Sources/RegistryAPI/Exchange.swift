@@ -1,3 +1,4 @@
+import CofferTelemetry
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -48,6 +49,7 @@ struct Exchange<Context: RequestContext> {
     private var query: FlatDictionary<Substring, Substring> { request.uri.queryParameters }
 
     mutating func dispatch(_ route: OCIRoute) async throws -> Response {
+        RequestRecord.noteRoute(route.endpoint.template)
         guard let operation = OCIOperation.find(route.endpoint, method) else {
             throw RegistryError(.unsupported, "\(method.rawValue) is not supported on this endpoint")
         }

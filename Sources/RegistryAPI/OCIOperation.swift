@@ -7,6 +7,26 @@ struct OCIOperation: Sendable, Equatable {
     enum Endpoint: String, Sendable, CaseIterable {
         case base, catalog, tags, manifest, blob, startUpload, upload, referrers
         case acrCatalog, acrRepository, acrTags, acrTag, acrManifests, acrManifest
+
+        /// The endpoint's path template, for access logs and metrics.
+        var template: String {
+            switch self {
+            case .base: "/v2/"
+            case .catalog: "/v2/_catalog"
+            case .tags: "/v2/{name}/tags/list"
+            case .manifest: "/v2/{name}/manifests/{reference}"
+            case .blob: "/v2/{name}/blobs/{digest}"
+            case .startUpload: "/v2/{name}/blobs/uploads/"
+            case .upload: "/v2/{name}/blobs/uploads/{id}"
+            case .referrers: "/v2/{name}/referrers/{digest}"
+            case .acrCatalog: "/acr/v1/_catalog"
+            case .acrRepository: "/acr/v1/{name}"
+            case .acrTags: "/acr/v1/{name}/_tags"
+            case .acrTag: "/acr/v1/{name}/_tags/{tag}"
+            case .acrManifests: "/acr/v1/{name}/_manifests"
+            case .acrManifest: "/acr/v1/{name}/_manifests/{reference}"
+            }
+        }
     }
 
     enum Requirement: Sendable, Equatable {

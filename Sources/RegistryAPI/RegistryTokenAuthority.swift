@@ -1,3 +1,4 @@
+import CofferTelemetry
 import Foundation
 import Identity
 
@@ -27,7 +28,9 @@ public struct RegistryTokenAuthority: Sendable {
     }
 
     public func verify(_ token: String, service: String) throws(TokenError) -> TokenClaims {
-        try verifier.verify(token, issuer: Self.issuer, audience: service)
+        let claims = try verifier.verify(token, issuer: Self.issuer, audience: service)
+        RequestRecord.notePrincipal(claims.sub)
+        return claims
     }
 
     /// Refresh tokens (ACR's Entra flow) have their own issuer, so neither kind passes for the other.

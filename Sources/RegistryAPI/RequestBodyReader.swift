@@ -1,3 +1,4 @@
+import CofferTelemetry
 import HTTPTypes
 import Hummingbird
 import NIOCore
@@ -22,6 +23,8 @@ final class RequestBodyReader: @unchecked Sendable {
         var iterator: RequestBody.AsyncIterator?
     }
     private let ended = Atomic<Bool>(false)
+    /// Where the bytes read are counted (for the access log).
+    private let record = RequestRecord.current
 
     init(_ body: RequestBody) {
         state = Mutex(State(body: body, iterator: nil))
@@ -47,6 +50,7 @@ final class RequestBodyReader: @unchecked Sendable {
             ended.store(true, ordering: .releasing)
             return nil
         }
+        record?.countBytesIn(buffer.readableBytes)
         return buffer
     }
 

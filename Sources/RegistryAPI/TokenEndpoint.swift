@@ -1,3 +1,4 @@
+import CofferTelemetry
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -47,6 +48,7 @@ struct TokenEndpoint: Sendable {
             return try Self.oauthError(.unauthorized, "invalid_client", "user name, password or token is incorrect",
                                        headers: [.wwwAuthenticate: "Basic realm=\"coffer\""])
         }
+        RequestRecord.notePrincipal(subject)
         let now = Int64(Date().timeIntervalSince1970)
         let token = try authority.issue(subject: subject, service: service, grants: grants, now: now)
         return try Self.json([
@@ -88,6 +90,7 @@ struct TokenEndpoint: Sendable {
             context.logger.notice("token exchange refused")
             return try Self.oauthError(.unauthorized, "invalid_token", "the access token is not valid for this registry")
         }
+        RequestRecord.notePrincipal(principal)
         return try Self.json(["refresh_token": .string(try authority.issueRefresh(principalID: principal, service: service))])
     }
 

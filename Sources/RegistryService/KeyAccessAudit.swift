@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import Synchronization
 
@@ -39,6 +40,8 @@ public final class KeyAccessAudit: Sendable {
     /// and identities but never carries key material.
     func record(_ operation: Operation, registry: String, key: (key: String, identity: String), outcome: Outcome, reason: String? = nil) {
         counts.withLock { $0[Labels(registry: registry, operation: operation, outcome: outcome), default: 0] += 1 }
+        Counter(label: "coffer_key_access_total", dimensions: [("registry", registry), ("operation", operation.rawValue),
+                                                               ("outcome", outcome.rawValue)]).increment()
         var metadata: Logger.Metadata = [
             "coffer.audit": "key-access", LogKey.registry: .string(registry), "coffer.key_operation": .string(operation.rawValue),
             "coffer.outcome": .string(outcome.rawValue), LogKey.keyID: .string(key.key), "coffer.identity": .string(key.identity),

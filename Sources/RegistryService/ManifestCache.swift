@@ -1,4 +1,5 @@
 import OCIModels
+import CofferTelemetry
 import Synchronization
 
 /// Decrypted manifests by registry and digest, least recently used first out, within a byte budget. A manifest
@@ -15,6 +16,7 @@ final class ManifestCache: Sendable {
 
     private let state = Mutex(State())
     private let budget: Int
+    private let lookups = CacheLookups(cache: "manifests")
 
     init(budget: Int = 32 << 20) {
         self.budget = budget
@@ -24,12 +26,14 @@ final class ManifestCache: Sendable {
 
     func get(registry: String, digest: Digest) -> [UInt8]? {
         let key = Self.key(registry, digest)
-        return state.withLock { state in
+        let found: [UInt8]? = state.withLock { state in
             guard let bytes = state.entries[key] else { return nil }
             if let position = state.order.firstIndex(of: key) { state.order.remove(at: position) }
             state.order.append(key)
             return bytes
         }
+        lookups.record(hit: found != nil)
+        return found
     }
 
     func put(registry: String, digest: Digest, bytes: [UInt8]) {

@@ -1,4 +1,5 @@
 import CofferStorage
+import CofferTelemetry
 import Synchronization
 
 /// Registry rows (name, wrapped master key), kept for a moment: every data request needs its registry's row (to
@@ -14,6 +15,7 @@ final class RegistryRecordCache: Sendable {
 
     private let entries = Mutex<[String: Entry]>([:])
     private let lifetime: Duration
+    private let lookups = CacheLookups(cache: "registries")
 
     init(lifetime: Duration) {
         self.lifetime = lifetime
@@ -21,7 +23,11 @@ final class RegistryRecordCache: Sendable {
 
     func record(named name: String, load: () async throws -> RegistryRecord?) async throws -> RegistryRecord? {
         let now = ContinuousClock.now
-        if let hit = entries.withLock({ $0[name] }), hit.expires > now { return hit.record }
+        if let hit = entries.withLock({ $0[name] }), hit.expires > now {
+            lookups.record(hit: true)
+            return hit.record
+        }
+        lookups.record(hit: false)
         guard let record = try await load() else {
             forget(name)
             return nil

@@ -1,4 +1,5 @@
 import CofferStorage
+import CoreMetrics
 import OCIModels
 import Synchronization
 
@@ -17,8 +18,18 @@ public struct CollectionReport: Sendable, Equatable {
 /// Running totals of garbage collection, for the metrics endpoint.
 public final class CollectionTotals: Sendable {
     private let totals = Mutex<(passes: Int, report: CollectionReport)>((0, CollectionReport()))
+    private let passes = Counter(label: "coffer_gc_passes_total")
+    private let blobsRemoved = Counter(label: "coffer_gc_blobs_removed_total")
+    private let bytesRemoved = Counter(label: "coffer_gc_bytes_removed_total")
+    private let strayObjectsRemoved = Counter(label: "coffer_gc_stray_objects_removed_total")
+    /// Retention's removals, beside garbage collection's (made here so that it is exposed, at 0, from the start).
+    let retentionRemoved = Counter(label: "coffer_retention_manifests_removed_total")
 
     func add(_ report: CollectionReport) {
+        passes.increment()
+        blobsRemoved.increment(by: report.blobs)
+        bytesRemoved.increment(by: report.bytes)
+        strayObjectsRemoved.increment(by: report.strayObjects)
         totals.withLock {
             $0.passes += 1
             $0.report.blobs += report.blobs

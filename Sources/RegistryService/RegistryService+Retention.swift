@@ -30,6 +30,7 @@ extension RegistryService {
                 }
             }
         }
+        collectionTotals.retentionRemoved.increment(by: purged.count)
         if !purged.isEmpty {
             logger.info("untagged manifests purged by the retention policy", metadata: [LogKey.registry: .string(registry), "coffer.count": .stringConvertible(purged.count)])
         }

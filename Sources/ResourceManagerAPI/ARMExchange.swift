@@ -1,4 +1,5 @@
 import ControlPlane
+import CofferTelemetry
 import AzureHTTP
 import CofferStorage
 import Foundation
@@ -19,7 +20,9 @@ struct ARMExchange {
     func dispatch() async throws -> Response {
         let route: ARMRouteMatch
         switch ARMRouteMatch.match(method: request.method, path: path) {
-        case .success(let match): route = match
+        case .success(let match):
+            route = match
+            RequestRecord.noteRoute("/" + match.operation.route.path)
         case .failure(.methodNotAllowed):
             throw AzureErrorResponse(.methodNotAllowed, code: "MethodNotAllowed",
                                      message: "\(request.method.rawValue) is not supported at \(request.uri.path.prefix(200))")

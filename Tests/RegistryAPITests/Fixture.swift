@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Logging
 import NIOCore
 import OCIModels
 import PostgresMetadataStore
@@ -38,7 +39,7 @@ struct Fixture {
             sharedStoresByDirectory.withLock { $0[configuration.dataDirectory] = (metadata, blobs) }
         }
         configure(&configuration)
-        let server = try await CofferServer.prepare(configuration)
+        let server = try await CofferServer.prepare(configuration, logger: quietLogger)
         let credentials = try JSONDecoder().decode(
             [String: String].self, from: Data(contentsOf: URL(fileURLWithPath: configuration.dataDirectory + "/admin-credentials.json"))
         )

@@ -91,7 +91,10 @@ final class RevocableKeyWrapper: KeyWrapper {
             #expect(metrics.status == .ok)
             let text = String(buffer: metrics.body)
             #expect(text.contains("# TYPE coffer_key_access_total counter"))
-            #expect(text.contains("coffer_key_access_total{registry=\"coffer\",operation=\"wrap\",outcome=\"success\"} 1"))
+            // The metrics are the process's (one swift-metrics backend per process), and every server this test process
+            // prepared wrapped its registry "coffer"'s key: at least this one did.
+            let line = text.split(separator: "\n").first { $0.hasPrefix("coffer_key_access_total{registry=\"coffer\",operation=\"wrap\",outcome=\"success\"} ") }
+            #expect((line?.split(separator: " ").last).flatMap { Int($0) } ?? 0 >= 1, "\(line ?? "no line")")
         }
     }
 }

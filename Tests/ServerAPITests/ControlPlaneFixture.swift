@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Identity
+import Logging
 import NIOCore
 import Testing
 @testable import CofferServer
@@ -22,7 +23,7 @@ struct ControlPlaneFixture {
         var configuration = ServerConfiguration()
         configuration.dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("coffer-arm-\(UUID().uuidString)").path
         configuration.requirePreviewRegistration = false
-        let server = try await CofferServer.prepare(configuration)
+        let server = try await CofferServer.prepare(configuration, logger: quietLogger)
         return ControlPlaneFixture(server: server, api: server.responder.resourceManagerAPI)
     }
 

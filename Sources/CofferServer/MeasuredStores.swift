@@ -1,0 +1,84 @@
+import CofferStorage
+import CoreMetrics
+import NIOCore
+import SQLKit
+import SQLMetadataStore
+
+/// Times one store operation and counts its failures, as `coffer_storage_operation_duration_seconds` and
+/// `coffer_storage_operation_errors_total` labelled by store, backend and operation.
+struct StorageOperationMetrics: Sendable {
+    let store: String
+    let backend: String
+
+    func measure<T>(_ operation: String, _ body: () async throws -> T) async throws -> T {
+        let started = ContinuousClock.now
+        let dimensions = [("store", store), ("backend", backend), ("operation", operation)]
+        defer { Timer(label: "coffer_storage_operation_duration_seconds", dimensions: dimensions).record(duration: ContinuousClock.now - started) }
+        do {
+            return try await body()
+        } catch {
+            Counter(label: "coffer_storage_operation_errors_total", dimensions: dimensions).increment()
+            throw error
+        }
+    }
+}
+
+/// The metadata store's sessions (SQLite or PostgreSQL), measured: every read and write transaction goes through here.
+struct MeasuredSQLSessions: SQLSessions {
+    let base: any SQLSessions
+    let metrics: StorageOperationMetrics
+
+    init(_ base: any SQLSessions, backend: String) {
+        self.base = base
+        metrics = StorageOperationMetrics(store: "metadata", backend: backend)
+    }
+
+    func read<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await metrics.measure("read") { try await base.read(body) }
+    }
+
+    func transaction<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await metrics.measure("transaction") { try await base.transaction(body) }
+    }
+
+    func eraseDeletedRemnants(in tables: [String]) async throws {
+        try await metrics.measure("erase") { try await base.eraseDeletedRemnants(in: tables) }
+    }
+
+    func close() async throws { try await base.close() }
+}
+
+/// The blob store (filesystem or S3), measured per operation. A read is timed to its last byte: reads return one
+/// buffer each.
+struct MeasuredBlobStore: BlobStore {
+    let base: any BlobStore
+    let metrics: StorageOperationMetrics
+
+    init(_ base: any BlobStore, backend: String) {
+        self.base = base
+        metrics = StorageOperationMetrics(store: "blobs", backend: backend)
+    }
+
+    func createStaging(_ name: String) async throws { try await metrics.measure("create_staging") { try await base.createStaging(name) } }
+    func appendStaging(_ name: String, _ bytes: ByteBuffer) async throws {
+        try await metrics.measure("append_staging") { try await base.appendStaging(name, bytes) }
+    }
+    func replaceStaging(_ name: String, _ bytes: ByteBuffer) async throws {
+        try await metrics.measure("replace_staging") { try await base.replaceStaging(name, bytes) }
+    }
+    func stagingSize(_ name: String) async throws -> Int64? { try await metrics.measure("staging_size") { try await base.stagingSize(name) } }
+    func readStaging(_ name: String, offset: Int64, length: Int) async throws -> ByteBuffer {
+        try await metrics.measure("read_staging") { try await base.readStaging(name, offset: offset, length: length) }
+    }
+    func commitStaging(_ name: String, as key: String) async throws {
+        try await metrics.measure("commit_staging") { try await base.commitStaging(name, as: key) }
+    }
+    func deleteStaging(_ name: String) async throws { try await metrics.measure("delete_staging") { try await base.deleteStaging(name) } }
+    func listStaging() async throws -> [String] { try await metrics.measure("list_staging") { try await base.listStaging() } }
+    func read(_ key: String, offset: Int64, length: Int) async throws -> ByteBuffer {
+        try await metrics.measure("read") { try await base.read(key, offset: offset, length: length) }
+    }
+    func size(_ key: String) async throws -> Int64? { try await metrics.measure("size") { try await base.size(key) } }
+    func delete(_ key: String) async throws { try await metrics.measure("delete") { try await base.delete(key) } }
+    func list(prefix: String) async throws -> [String] { try await metrics.measure("list") { try await base.list(prefix: prefix) } }
+}

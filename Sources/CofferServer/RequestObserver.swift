@@ -1,0 +1,97 @@
+import AzureErrors
+import CofferTelemetry
+import CoreMetrics
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+
+/// Sees every request through: gives it its ids, and when the last byte of its answer is written (or the client has
+/// gone), writes its access log line and records its metrics. Nothing from the request reaches the log but what the
+/// layers noted in its ``RequestRecord`` (a route template, a verified principal), its method from a closed set, the
+/// client's address and a correlation id that passed ``RequestRecord/wellFormedID(_:)``: never a token or a path.
+struct RequestObserver: Sendable {
+    let logger: Logger
+    private let inFlight = Meter(label: "coffer_http_requests_in_flight")
+
+    init(logger: Logger) {
+        self.logger = logger
+    }
+
+    /// The methods labelled by name; any other is `other`, so a client cannot add label values.
+    private static let knownMethods: Set<String> = ["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS"]
+
+    func observe(_ request: Request, client: String?, answer: () async -> Response) async -> Response {
+        let started = ContinuousClock.now
+        let record = RequestRecord(id: UUID().uuidString.lowercased(),
+                                   correlationID: RequestRecord.wellFormedID(request.headers[.msCorrelationRequestID]))
+        inFlight.increment()
+        var response = await RequestRecord.$current.withValue(record) { await answer() }
+        inFlight.decrement()  // here, not when the body ends: a body the server never writes must not leave it counted
+        response.headers[.msRequestID] = record.id
+        response.headers[.msCorrelationRequestID] = record.correlationID
+        let method = Self.knownMethods.contains(request.method.rawValue) ? request.method.rawValue : "other"
+        let status = response.status.code
+        let body = response.body
+        response.body = ResponseBody(contentLength: body.contentLength) { [self] writer in
+            let written = ByteTally()
+            do {
+                try await body.write(CountingBodyWriter(base: writer, tally: written))
+                finish(record, method: method, status: status, bytesOut: written.total, client: client, started: started, complete: true)
+            } catch {
+                finish(record, method: method, status: status, bytesOut: written.total, client: client, started: started, complete: false)
+                throw error
+            }
+        }
+        return response
+    }
+
+    private func finish(_ record: RequestRecord, method: String, status: Int, bytesOut: Int64, client: String?, started: ContinuousClock.Instant,
+                        complete: Bool) {
+        let duration = ContinuousClock.now - started
+        let api = record.api ?? "none"
+        let route = record.route ?? "other"
+        let statusClass = "\(min(max(status / 100, 1), 5))xx"
+        let labels = [("api", api), ("method", method), ("route", route), ("status_class", statusClass)]
+        Counter(label: "coffer_http_requests_total", dimensions: labels).increment()
+        Timer(label: "coffer_http_request_duration_seconds", dimensions: labels).record(duration: duration)
+        let bytesIn = record.bytesIn
+        if bytesIn > 0 { Counter(label: "coffer_http_request_body_bytes_total", dimensions: [("api", api)]).increment(by: bytesIn) }
+        if bytesOut > 0 { Counter(label: "coffer_http_response_body_bytes_total", dimensions: [("api", api)]).increment(by: bytesOut) }
+        var metadata: Logger.Metadata = [
+            "coffer.request_id": .string(record.id), "coffer.correlation_id": .string(record.correlationID),
+            "coffer.api": .string(api), "coffer.method": .string(method), "coffer.route": .string(route),
+            "coffer.status": .stringConvertible(status), "coffer.bytes_in": .stringConvertible(bytesIn),
+            "coffer.bytes_out": .stringConvertible(bytesOut),
+            "coffer.duration_ms": .string(String(format: "%.3f", Double(duration.components.attoseconds) / 1e15 + Double(duration.components.seconds) * 1000)),
+            "coffer.client": .string(client ?? "-"), "coffer.principal": .string(record.principal ?? "-"),
+        ]
+        if !complete { metadata["coffer.incomplete"] = "true" }
+        logger.info("request", metadata: metadata)
+    }
+}
+
+extension HTTPField.Name {
+    static let msCorrelationRequestID = Self("x-ms-correlation-request-id")!
+}
+
+/// Bytes written so far; shared with the writer, which is consumed by the write.
+final class ByteTally: @unchecked Sendable {
+    // Written and read by the one task that writes the response body.
+    var total: Int64 = 0
+}
+
+/// A response body writer that counts what passes through it.
+struct CountingBodyWriter: ResponseBodyWriter {
+    var base: any ResponseBodyWriter
+    let tally: ByteTally
+
+    mutating func write(_ buffer: ByteBuffer) async throws {
+        tally.total &+= Int64(buffer.readableBytes)
+        try await base.write(buffer)
+    }
+
+    consuming func finish(_ trailingHeaders: HTTPFields?) async throws {
+        try await base.finish(trailingHeaders)
+    }
+}

@@ -1,0 +1,62 @@
+import Synchronization
+
+/// What the layers a request passes through learn about it, for its access log line and its metrics: the route it
+/// matched (a template from the API's own table, never the raw path), the principal its token or password named,
+/// and how many body bytes it carried. The server binds one to ``current`` for each request; a layer that learns
+/// something notes it there. Values noted here must come from a closed set or from something this server signed:
+/// they become log fields and metric labels.
+public final class RequestRecord: Sendable {
+    @TaskLocal public static var current: RequestRecord?
+
+    /// This request's id (`x-ms-request-id`).
+    public let id: String
+    /// The client's correlation id when it sent a well-formed one (`x-ms-correlation-request-id`), else ``id``.
+    public let correlationID: String
+
+    private struct Noted {
+        var api: String?
+        var route: String?
+        var principal: String?
+        var bytesIn: Int64 = 0
+    }
+    private let noted = Mutex(Noted())
+
+    public init(id: String, correlationID: String?) {
+        self.id = id
+        self.correlationID = correlationID ?? id
+    }
+
+    /// Which API answers the request (registry, vault, resource_manager, identity, graph, server).
+    public static func noteAPI(_ api: String) {
+        current?.noted.withLock { $0.api = api }
+    }
+
+    /// The route template the request matched, e.g. `/v2/{name}/blobs/{digest}`.
+    public static func noteRoute(_ template: String) {
+        current?.noted.withLock { $0.route = template }
+    }
+
+    /// The object id (or registry user) whose credentials the request carried, once they were verified.
+    public static func notePrincipal(_ id: String) {
+        current?.noted.withLock { $0.principal = id }
+    }
+
+    /// Request body bytes read, by whoever reads them.
+    public func countBytesIn(_ count: Int) {
+        noted.withLock { $0.bytesIn &+= Int64(count) }
+    }
+
+    public var api: String? { noted.withLock { $0.api } }
+    public var route: String? { noted.withLock { $0.route } }
+    public var principal: String? { noted.withLock { $0.principal } }
+    public var bytesIn: Int64 { noted.withLock { $0.bytesIn } }
+
+    /// A client's request or correlation id is echoed and logged only when it looks like one: at most 64 letters,
+    /// digits and dashes (a GUID), so that nothing a client sends can forge a log field or line.
+    public static func wellFormedID(_ value: String?) -> String? {
+        guard let value, (1...64).contains(value.utf8.count),
+              value.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D })
+        else { return nil }
+        return value
+    }
+}
