@@ -34,6 +34,10 @@ let package = Package(
         // Metrics: the swift-metrics API everywhere, exposed in Prometheus' text format by swift-prometheus.
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        // Traces: the swift-distributed-tracing API, exported by swift-otel over OTLP/HTTP only (its gRPC exporter
+        // would bring grpc-swift and several minutes of build for nothing HTTP cannot do).
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
     targets: [
         .target(name: "JMESPath", swiftSettings: swiftSettings),
@@ -181,6 +185,8 @@ let package = Package(
                 "RegistryAPI", "RegistryService", "SQLMetadataStore", "PostgresMetadataStore", "S3BlobStore", "Envelope", "Identity", "CofferTelemetry",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "OTel", package: "swift-otel"),
                 "IdentityAPI", "KeyVaultAPI", "ResourceManagerAPI", "ControlPlane", "KeyVault", "AzureHTTP", "JMESPath",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

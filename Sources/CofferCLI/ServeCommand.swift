@@ -45,6 +45,8 @@ struct Serve: AsyncParsableCommand {
     var uploadMinimumBytesPerSecond: Int?
     @Option(help: "Seconds of the window over which an upload's rate is measured (default 60).")
     var uploadRateWindowSeconds: Int?
+    @Option(help: "An OpenTelemetry collector to export traces to over OTLP/HTTP, e.g. http://127.0.0.1:4318 (default: none; OTEL_* variables apply).")
+    var otlpEndpoint: String?
 
     func run() async throws {
         var settings = try config.map(ServerConfiguration.load(file:)) ?? ServerConfiguration()
@@ -72,6 +74,7 @@ struct Serve: AsyncParsableCommand {
         if let requestBodySeconds { settings.requestBodySeconds = requestBodySeconds }
         if let uploadMinimumBytesPerSecond { settings.uploadMinimumBytesPerSecond = uploadMinimumBytesPerSecond }
         if let uploadRateWindowSeconds { settings.uploadRateWindowSeconds = uploadRateWindowSeconds }
+        if let otlpEndpoint { settings.otlpEndpoint = otlpEndpoint }
         try settings.validate()
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), not \(logLevel.prefix(40))")

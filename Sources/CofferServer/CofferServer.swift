@@ -162,9 +162,11 @@ public struct CofferServer: Sendable {
             certificateChain: try NIOSSLCertificate.fromPEMBytes(Array(secrets.certificateChainPEM.utf8)).map { .certificate($0) },
             privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(secrets.privateKeyPEM.utf8), format: .pem))
         )
-        // First in the group, so it is shut down last: the listeners stop taking requests, then the deployments and
-        // group deletions under way reach a recorded end.
-        var services: [any Service] = [responder.resourceManagerAPI.jobs]
+        // The trace exporter first and the jobs next, so they are shut down last: the listeners stop taking requests,
+        // the deployments and group deletions under way reach a recorded end, then the last spans are sent.
+        var services: [any Service] = []
+        if let tracing = try ServerTracing.install(endpoint: configuration.otlpEndpoint, logger: logger) { services.append(tracing) }
+        services.append(responder.resourceManagerAPI.jobs)
         for address in configuration.listenAddresses {
             services.append(Application(
                 responder: responder,

@@ -3,6 +3,7 @@ import CoreMetrics
 import NIOCore
 import SQLKit
 import SQLMetadataStore
+import Tracing
 
 /// Times one store operation and counts its failures, as `coffer_storage_operation_duration_seconds` and
 /// `coffer_storage_operation_errors_total` labelled by store, backend and operation.
@@ -14,11 +15,14 @@ struct StorageOperationMetrics: Sendable {
         let started = ContinuousClock.now
         let dimensions = [("store", store), ("backend", backend), ("operation", operation)]
         defer { Timer(label: "coffer_storage_operation_duration_seconds", dimensions: dimensions).record(duration: ContinuousClock.now - started) }
-        do {
-            return try await body()
-        } catch {
-            Counter(label: "coffer_storage_operation_errors_total", dimensions: dimensions).increment()
-            throw error
+        return try await withSpan("\(store) \(operation)", ofKind: .client) { span in
+            if span.isRecording { span.attributes["coffer.storage.backend"] = backend }
+            do {
+                return try await body()
+            } catch {
+                Counter(label: "coffer_storage_operation_errors_total", dimensions: dimensions).increment()
+                throw error
+            }
         }
     }
 }

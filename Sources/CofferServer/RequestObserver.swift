@@ -5,6 +5,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import Tracing
 
 /// Sees every request through: gives it its ids, and when the last byte of its answer is written (or the client has
 /// gone), writes its access log line and records its metrics. Nothing from the request reaches the log but what the
@@ -26,7 +27,14 @@ struct RequestObserver: Sendable {
         let record = RequestRecord(id: UUID().uuidString.lowercased(),
                                    correlationID: RequestRecord.wellFormedID(request.headers[.msCorrelationRequestID]))
         inFlight.increment()
-        var response = await RequestRecord.$current.withValue(record) { await answer() }
+        // The request's span: a child of the client's trace when it sent W3C trace context. Named and described when
+        // the answer ends, once the route is known.
+        var parent = InstrumentationContext.current ?? .topLevel
+        InstrumentationSystem.instrument.extract(request.headers, into: &parent, using: HTTPFieldsExtractor())
+        let span = InstrumentationSystem.tracer.startSpan(request.method.rawValue, context: parent, ofKind: .server)
+        var response = await InstrumentationContext.withValue(span.context) {
+            await RequestRecord.$current.withValue(record) { await answer() }
+        }
         inFlight.decrement()  // here, not when the body ends: a body the server never writes must not leave it counted
         response.headers[.msRequestID] = record.id
         response.headers[.msCorrelationRequestID] = record.correlationID
@@ -38,8 +46,10 @@ struct RequestObserver: Sendable {
             do {
                 try await body.write(CountingBodyWriter(base: writer, tally: written))
                 finish(record, method: method, status: status, bytesOut: written.total, client: client, started: started, complete: true)
+                end(span, record, method: method, status: status)
             } catch {
                 finish(record, method: method, status: status, bytesOut: written.total, client: client, started: started, complete: false)
+                end(span, record, method: method, status: status)
                 throw error
             }
         }
@@ -68,6 +78,31 @@ struct RequestObserver: Sendable {
         ]
         if !complete { metadata["coffer.incomplete"] = "true" }
         logger.info("request", metadata: metadata)
+    }
+}
+
+extension RequestObserver {
+    /// Names the request's span after its route and ends it (OpenTelemetry's HTTP server conventions).
+    private func end(_ span: any Span, _ record: RequestRecord, method: String, status: Int) {
+        if span.isRecording {
+            let route = record.route ?? "other"
+            span.operationName = "\(method) \(route)"
+            span.attributes["http.request.method"] = method
+            span.attributes["http.route"] = route
+            span.attributes["http.response.status_code"] = status
+            span.attributes["coffer.api"] = record.api ?? "none"
+            span.attributes["coffer.request_id"] = record.id
+            if let principal = record.principal { span.attributes["coffer.principal"] = principal }
+            if status >= 500 { span.setStatus(SpanStatus(code: .error)) }
+        }
+        span.end()
+    }
+}
+
+/// Reads W3C trace context (`traceparent`, `tracestate`) from a request's headers.
+struct HTTPFieldsExtractor: Extractor {
+    func extract(key: String, from carrier: HTTPFields) -> String? {
+        HTTPField.Name(key).flatMap { carrier[$0] }
     }
 }
 

@@ -75,6 +75,9 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     /// otherwise hold its connection and upload session for ever); 0 turns the check off.
     public var uploadMinimumBytesPerSecond: Int = 1024
     public var uploadRateWindowSeconds: Int = 60
+    /// An OpenTelemetry collector (`http://host:4318`) to export traces to over OTLP/HTTP; nil: no traces (unless
+    /// OpenTelemetry's own `OTEL_EXPORTER_OTLP_ENDPOINT` is set).
+    public var otlpEndpoint: String?
 
     public init() {}
 
@@ -170,6 +173,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
             throw ServerStartError("--public-port (\"publicPort\" in a configuration file) must be 1 to 65535, not \(publicPort)")
         }
         guard !listenAddresses.isEmpty else { throw ServerStartError("\"listenAddresses\" (configuration file) must name at least one address") }
+        if let otlpEndpoint { try ServerTracing.validate(endpoint: otlpEndpoint) }
         guard (certificateFile == nil) == (privateKeyFile == nil) else {
             throw ServerStartError("--certificate and --private-key (\"certificateFile\" and \"privateKeyFile\") go together")
         }
@@ -223,6 +227,7 @@ private struct PartialConfiguration: Decodable {
     var requestBodySeconds: Int?
     var uploadMinimumBytesPerSecond: Int?
     var uploadRateWindowSeconds: Int?
+    var otlpEndpoint: String?
 
     func apply(to configuration: inout ServerConfiguration) {
         if let dataDirectory { configuration.dataDirectory = dataDirectory }
@@ -255,5 +260,6 @@ private struct PartialConfiguration: Decodable {
         if let requestBodySeconds { configuration.requestBodySeconds = requestBodySeconds }
         if let uploadMinimumBytesPerSecond { configuration.uploadMinimumBytesPerSecond = uploadMinimumBytesPerSecond }
         if let uploadRateWindowSeconds { configuration.uploadRateWindowSeconds = uploadRateWindowSeconds }
+        if let otlpEndpoint { configuration.otlpEndpoint = otlpEndpoint }
     }
 }

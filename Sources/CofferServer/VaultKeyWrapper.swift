@@ -2,6 +2,7 @@ import Envelope
 import Foundation
 import Identity
 import KeyVault
+import Tracing
 import Crypto
 
 /// Customer-managed key wrapping: the registry's master key is wrapped and unwrapped by the vault's
@@ -57,6 +58,25 @@ struct VaultKeyWrapper: KeyWrapper {
 
     /// Wrapped bytes carry the key version that wrapped them, so a versionless key can rotate underneath.
     func wrap(_ secret: SymmetricKey, context: [UInt8]) async throws -> [UInt8] {
+        try await traced("wrapKey") { try await wrapUntraced(secret) }
+    }
+
+    func unwrap(_ wrapped: [UInt8], context: [UInt8]) async throws -> SymmetricKey {
+        try await traced("unwrapKey") { try await unwrapUntraced(wrapped) }
+    }
+
+    /// A span for the vault call (the key named, never its material).
+    private func traced<T>(_ operation: String, _ body: () async throws -> T) async throws -> T {
+        try await withSpan("vault \(operation)", ofKind: .client) { span in
+            if span.isRecording {
+                span.attributes["coffer.vault"] = key.vault
+                span.attributes["coffer.key"] = key.name
+            }
+            return try await body()
+        }
+    }
+
+    private func wrapUntraced(_ secret: SymmetricKey) async throws -> [UInt8] {
         do {
             let vault = try await vault()
             try await vaults.authorize(try await caller(), vault: vault, permission: .wrapKey)
@@ -73,7 +93,7 @@ struct VaultKeyWrapper: KeyWrapper {
         }
     }
 
-    func unwrap(_ wrapped: [UInt8], context: [UInt8]) async throws -> SymmetricKey {
+    private func unwrapUntraced(_ wrapped: [UInt8]) async throws -> SymmetricKey {
         guard let count = wrapped.first.map(Int.init), wrapped.count > 1 + count else {
             throw EnvelopeError(.formatInvalid, "the wrapped master key is malformed")
         }
