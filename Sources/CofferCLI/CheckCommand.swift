@@ -16,7 +16,7 @@ struct CheckCommand: AsyncParsableCommand {
             """
     )
     @Option(help: "Data directory (default ./.coffer).") var dataDir: String?
-    @Option(help: "A server configuration file (JSON), as for coffer serve.") var config: String?
+    @Option(help: "A server configuration file (JSON or YAML), as for coffer serve.") var config: String?
     @Option(help: "PostgreSQL URL of the metadata store, as for coffer serve.") var metadata: String?
     @Option(help: "S3 URL of the blob store, as for coffer serve.") var blobs: String?
     @Option(help: "The server master key file, as for coffer serve.") var masterKeyFile: String?
@@ -25,12 +25,13 @@ struct CheckCommand: AsyncParsableCommand {
     @Flag(help: "Fix what loses nothing (see above).") var repair = false
 
     func run() async throws {
-        var settings = try config.map(ServerConfiguration.load(file:)) ?? ServerConfiguration()
-        if let dataDir { settings.dataDirectory = dataDir }
-        if let metadata { settings.metadataURL = metadata }
-        if let blobs { settings.blobsURL = blobs }
-        if let masterKeyFile { settings.masterKeyFile = masterKeyFile }
-        if let graceSeconds { settings.garbageCollectionGraceSeconds = graceSeconds }
+        // The server's own settings, read as `coffer serve` reads them (file < environment < these flags).
+        var arguments: [String] = []
+        for (flag, value) in [("--data-dir", dataDir), ("--metadata", metadata), ("--blobs", blobs), ("--master-key-file", masterKeyFile),
+                              ("--gc-grace-seconds", graceSeconds.map(String.init))] {
+            if let value { arguments += [flag, value] }
+        }
+        let settings = try ResolvedConfiguration.resolve(file: config, environment: ProcessInfo.processInfo.environment, arguments: arguments).configuration
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = .error

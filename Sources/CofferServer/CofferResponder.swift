@@ -138,7 +138,8 @@ struct CofferResponder: HTTPResponder {
             group.cancelAll()
             return first
         }
-        if let body { RequestRecord.current?.countBytesIn(body.readableBytes) }
+        // ACR's metadata API reads this body again through the registry's reader, which counts it there.
+        if let body, !request.uri.path.hasPrefix("/acr/v1/") { RequestRecord.current?.countBytesIn(body.readableBytes) }
         guard let body else {
             throw AzureErrorResponse(.requestTimeout, code: "RequestTimeout",
                                      message: "The request body did not arrive within \(deadline.components.seconds) seconds.",

@@ -39,7 +39,7 @@ public struct CofferServer: Sendable {
         ServerMetrics.install()
         let secrets = try DataDirectory.prepare(configuration)
         let sessions: any SQLSessions = if let url = configuration.metadataURL {
-            MeasuredSQLSessions(try await PostgresSessions.connect(url: url, logger: logger), backend: "postgresql")
+            MeasuredSQLSessions(try await PostgresSessions.connect(url: url, maximumConnections: configuration.postgresMaximumConnections, logger: logger), backend: "postgresql")
         } else {
             MeasuredSQLSessions(try await SQLiteSessions.open(path: configuration.path("metadata.sqlite")), backend: "sqlite")
         }
@@ -56,7 +56,7 @@ public struct CofferServer: Sendable {
                                 logger: Logger) async throws -> CofferServer {
         let metadata = try await SQLMetadataStore(sessions: sessions)
         let blobs: any BlobStore = if let url = configuration.blobsURL {
-            MeasuredBlobStore(S3BlobStore(configuration: try S3Configuration.from(url: url)), backend: "s3")
+            MeasuredBlobStore(S3BlobStore(configuration: try configuration.s3Configuration(url: url)), backend: "s3")
         } else {
             MeasuredBlobStore(try FileSystemBlobStore(root: configuration.path("blobs")), backend: "filesystem")
         }

@@ -21,7 +21,7 @@ public enum ConsistencyCheck {
         let masterKeyPath = configuration.masterKeyFile ?? configuration.path("master.key")
         let masterKey = try DataDirectory.readMasterKey(masterKeyPath, setting: configuration.masterKeyFile)
         let sessions: any SQLSessions = if let url = configuration.metadataURL {
-            try await PostgresSessions.connect(url: url, logger: logger)
+            try await PostgresSessions.connect(url: url, maximumConnections: configuration.postgresMaximumConnections, logger: logger)
         } else {
             try await SQLiteSessions.open(path: configuration.path("metadata.sqlite"))
         }
@@ -32,7 +32,7 @@ public enum ConsistencyCheck {
                                                        place: configuration.metadataURL == nil ? configuration.path("metadata.sqlite") : "the PostgreSQL metadata store",
                                                        beforeRecording: {})
             let blobs: any BlobStore = if let url = configuration.blobsURL {
-                S3BlobStore(configuration: try S3Configuration.from(url: url))
+                S3BlobStore(configuration: try configuration.s3Configuration(url: url))
             } else {
                 try FileSystemBlobStore(root: configuration.path("blobs"))
             }

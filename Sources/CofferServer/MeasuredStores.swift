@@ -20,9 +20,24 @@ struct StorageOperationMetrics: Sendable {
             do {
                 return try await body()
             } catch {
-                Counter(label: "coffer_storage_operation_errors_total", dimensions: dimensions).increment()
+                Counter(label: "coffer_storage_operation_errors_total", dimensions: dimensions + [("kind", Self.kind(of: error))]).increment()
                 throw error
             }
+        }
+    }
+}
+
+extension StorageOperationMetrics {
+    /// What kind of failure: `unavailable` (the store did not answer) and `corrupt` are the store's; `not_found` and
+    /// `conflict` are ordinary answers to what a client asked; `other` is anything else a transaction's work threw.
+    static func kind(of error: any Error) -> String {
+        guard let error = error as? StorageError else { return "other" }
+        return switch error.code {
+        case .ioFailure: "unavailable"
+        case .corrupt: "corrupt"
+        case .notFound: "not_found"
+        case .conflict: "conflict"
+        case .invalidKey: "invalid_key"
         }
     }
 }

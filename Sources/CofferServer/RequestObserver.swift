@@ -5,6 +5,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import Synchronization
 import Tracing
 
 /// Sees every request through: gives it its ids, and when the last byte of its answer is written (or the client has
@@ -38,26 +39,65 @@ struct RequestObserver: Sendable {
         inFlight.decrement()  // here, not when the body ends: a body the server never writes must not leave it counted
         response.headers[.msRequestID] = record.id
         response.headers[.msCorrelationRequestID] = record.correlationID
-        let method = Self.knownMethods.contains(request.method.rawValue) ? request.method.rawValue : "other"
-        let status = response.status.code
+        let ending = RequestEnding(logger: logger, record: record, span: span, client: client, started: started, status: response.status.code,
+                                   method: Self.knownMethods.contains(request.method.rawValue) ? request.method.rawValue : "other")
         let body = response.body
-        response.body = ResponseBody(contentLength: body.contentLength) { [self] writer in
-            let written = ByteTally()
+        response.body = ResponseBody(contentLength: body.contentLength) { writer in
+            // Streamed bodies read on while they are written: their store calls belong to this request too.
             do {
-                try await body.write(CountingBodyWriter(base: writer, tally: written))
-                finish(record, method: method, status: status, bytesOut: written.total, client: client, started: started, complete: true)
-                end(span, record, method: method, status: status)
+                try await InstrumentationContext.withValue(span.context) {
+                    try await RequestRecord.$current.withValue(record) {
+                        try await body.write(CountingBodyWriter(base: writer, ending: ending))
+                    }
+                }
+                ending.end(complete: true)
             } catch {
-                finish(record, method: method, status: status, bytesOut: written.total, client: client, started: started, complete: false)
-                end(span, record, method: method, status: status)
+                ending.end(complete: false)
                 throw error
             }
         }
         return response
     }
+}
 
-    private func finish(_ record: RequestRecord, method: String, status: Int, bytesOut: Int64, client: String?, started: ContinuousClock.Instant,
-                        complete: Bool) {
+/// The end of one request: its access log line, its metrics and its span, written once — when its body's last byte
+/// is, or, when the server never writes the body (the client gone before the answer's head could be sent), when the
+/// response is let go.
+final class RequestEnding: Sendable {
+    private let logger: Logger
+    private let record: RequestRecord
+    private let span: any Span
+    private let client: String?
+    private let started: ContinuousClock.Instant
+    private let status: Int
+    private let method: String
+    private let state = Mutex<(ended: Bool, bytesOut: Int64)>((false, 0))
+
+    init(logger: Logger, record: RequestRecord, span: any Span, client: String?, started: ContinuousClock.Instant, status: Int, method: String) {
+        self.logger = logger
+        self.record = record
+        self.span = span
+        self.client = client
+        self.started = started
+        self.status = status
+        self.method = method
+    }
+
+    deinit {
+        end(complete: false)
+    }
+
+    func countBytesOut(_ count: Int) {
+        guard method != "HEAD" else { return }  // the server writes the head only
+        state.withLock { $0.bytesOut &+= Int64(count) }
+    }
+
+    func end(complete: Bool) {
+        guard let bytesOut = state.withLock({ state -> Int64? in
+            if state.ended { return nil }
+            state.ended = true
+            return state.bytesOut
+        }) else { return }
         let duration = ContinuousClock.now - started
         let api = record.api ?? "none"
         let route = record.route ?? "other"
@@ -78,12 +118,11 @@ struct RequestObserver: Sendable {
         ]
         if !complete { metadata["coffer.incomplete"] = "true" }
         logger.info("request", metadata: metadata)
+        endSpan()
     }
-}
 
-extension RequestObserver {
     /// Names the request's span after its route and ends it (OpenTelemetry's HTTP server conventions).
-    private func end(_ span: any Span, _ record: RequestRecord, method: String, status: Int) {
+    private func endSpan() {
         if span.isRecording {
             let route = record.route ?? "other"
             span.operationName = "\(method) \(route)"
@@ -110,19 +149,13 @@ extension HTTPField.Name {
     static let msCorrelationRequestID = Self("x-ms-correlation-request-id")!
 }
 
-/// Bytes written so far; shared with the writer, which is consumed by the write.
-final class ByteTally: @unchecked Sendable {
-    // Written and read by the one task that writes the response body.
-    var total: Int64 = 0
-}
-
 /// A response body writer that counts what passes through it.
 struct CountingBodyWriter: ResponseBodyWriter {
     var base: any ResponseBodyWriter
-    let tally: ByteTally
+    let ending: RequestEnding
 
     mutating func write(_ buffer: ByteBuffer) async throws {
-        tally.total &+= Int64(buffer.readableBytes)
+        ending.countBytesOut(buffer.readableBytes)
         try await base.write(buffer)
     }
 

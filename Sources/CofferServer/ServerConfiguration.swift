@@ -1,5 +1,6 @@
 import Foundation
 import JMESPath
+import S3BlobStore
 
 /// Everything `coffer serve` can be told, with the embedded defaults.
 public struct ServerConfiguration: Codable, Sendable, Equatable {
@@ -78,101 +79,34 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     /// An OpenTelemetry collector (`http://host:4318`) to export traces to over OTLP/HTTP; nil: no traces (unless
     /// OpenTelemetry's own `OTEL_EXPORTER_OTLP_ENDPOINT` is set).
     public var otlpEndpoint: String?
+    public var logLevel: String = "info"
+    /// Connections this node opens to PostgreSQL at most.
+    public var postgresMaximumConnections: Int = 20
+    /// S3 addressing: `path` or `virtual`.
+    public var s3Addressing: String = "path"
+    /// Server-side encryption the S3 store applies too (`AES256`, `aws:kms`, `aws:kms:dsse`), and its KMS key.
+    public var s3ServerSideEncryption: String?
+    public var s3KMSKeyID: String?
+    /// RSA decryption in the system's OpenSSL 3 when it is installed.
+    public var systemOpenSSL: Bool = true
 
     public init() {}
 
-    /// Reads a JSON configuration file; keys not present keep their defaults. Every problem is one line naming the
-    /// file and the setting: an unreadable file, bad JSON, an unknown key (a typo would otherwise be ignored), a
-    /// value of the wrong type.
-    public static func load(file: String) throws -> ServerConfiguration {
-        let source = "the configuration file \(file) (--config)"
-        guard let data = FileManager.default.contents(atPath: file) else {
-            throw ServerStartError("cannot read \(source): check that it exists and that this user may read it")
-        }
-        let document: JSONValue
-        do {
-            document = try JSONText.parse(String(decoding: data, as: UTF8.self))
-        } catch {
-            throw ServerStartError("\(source) is not valid JSON: \(error)")
-        }
-        guard case .object(let object) = document else { throw ServerStartError("\(source) must hold a JSON object of settings") }
-        let known = PartialConfiguration.keys
-        for key in object.keys where !known.contains(key) {
-            let near = known.min { editDistance($0, key) < editDistance($1, key) }.map { " (did you mean \"\($0)\"?)" } ?? ""
-            throw ServerStartError("\(source) has an unknown setting \"\(key.prefix(60))\"\(near); README.md lists the settings")
-        }
-        let overrides: PartialConfiguration
-        do {
-            overrides = try JSONDecoder().decode(PartialConfiguration.self, from: data)
-        } catch DecodingError.typeMismatch(let type, let context) {
-            let key = context.codingPath.first?.stringValue ?? "?"
-            throw ServerStartError("\(source): \"\(key)\" must be \(Self.describe(type))")
-        } catch DecodingError.valueNotFound(let type, let context) {
-            let key = context.codingPath.first?.stringValue ?? "?"
-            throw ServerStartError("\(source): \"\(key)\" must be \(Self.describe(type))")
-        } catch {
-            throw ServerStartError("\(source) cannot be read as settings")
-        }
-        var configuration = ServerConfiguration()
-        overrides.apply(to: &configuration)
-        return configuration
-    }
-
-    private static func describe(_ type: Any.Type) -> String {
-        switch type {
-        case is Int.Type, is Int?.Type: "a whole number"
-        case is Bool.Type, is Bool?.Type: "true or false"
-        case is [String].Type, is [String]?.Type: "a list of strings"
-        default: "a string"
-        }
-    }
-
-    /// Levenshtein distance, for "did you mean" (setting names are short).
-    private static func editDistance(_ a: String, _ b: String) -> Int {
-        let a = Array(a.lowercased().prefix(64)), b = Array(b.lowercased().prefix(64))
-        var previous = Array(0...b.count)
-        for (i, x) in a.enumerated() {
-            var current = [i + 1]
-            for (j, y) in b.enumerated() { current.append(Swift.min(previous[j + 1] + 1, current[j] + 1, previous[j] + (x == y ? 0 : 1))) }
-            previous = current
-        }
-        return previous[b.count]
-    }
-
-    /// The numeric settings, their flags and what they allow: a value outside is refused at start with one line
-    /// (a negative interval or a port of 70000 would otherwise fail later, or trap in duration arithmetic).
-    static var numericSettings: [(key: String, flag: String?, range: ClosedRange<Int>, value: KeyPath<ServerConfiguration, Int>)] {
-        let seconds = 1...315_360_000 // up to ten years
-        return [
-            ("port", "--port", 1...65535, \.port),
-            ("tokenLifetimeSeconds", nil, 60...86_400, \.tokenLifetimeSeconds),
-            ("keyRotationCheckSeconds", nil, seconds, \.keyRotationCheckSeconds),
-            ("featureApprovalSeconds", nil, 0...86_400, \.featureApprovalSeconds),
-            ("keyAccessCheckSeconds", "--key-access-check-seconds", seconds, \.keyAccessCheckSeconds),
-            ("customerManagedKeyVersionCheckSeconds", "--key-version-check-seconds", seconds, \.customerManagedKeyVersionCheckSeconds),
-            ("retentionCheckSeconds", "--retention-check-seconds", seconds, \.retentionCheckSeconds),
-            ("garbageCollectionSeconds", "--gc-interval-seconds", seconds, \.garbageCollectionSeconds),
-            ("garbageCollectionGraceSeconds", "--gc-grace-seconds", 0...315_360_000, \.garbageCollectionGraceSeconds),
-            ("uploadIdleSeconds", "--upload-idle-seconds", seconds, \.uploadIdleSeconds),
-            ("uploadSessionsPerRepository", "--upload-sessions-per-repository", 1...1_000_000, \.uploadSessionsPerRepository),
-            ("uploadSessionsPerPrincipal", "--upload-sessions-per-principal", 1...1_000_000, \.uploadSessionsPerPrincipal),
-            ("idleConnectionSeconds", "--idle-connection-seconds", seconds, \.idleConnectionSeconds),
-            ("requestBodySeconds", "--request-body-seconds", seconds, \.requestBodySeconds),
-            ("uploadMinimumBytesPerSecond", "--upload-minimum-bytes-per-second", 0...(1 << 40), \.uploadMinimumBytesPerSecond),
-            ("uploadRateWindowSeconds", "--upload-rate-window-seconds", 1...86_400, \.uploadRateWindowSeconds),
-        ]
-    }
-
-    /// Refuses values no server can run with, naming the setting, its flag and what is allowed.
+    /// Refuses values no server can run with, naming the setting and what is allowed: the ranges of the settings
+    /// table (values read through it were checked as they were read; this catches a configuration made in code), and
+    /// what only settings together decide.
     public func validate() throws {
-        for setting in Self.numericSettings where !setting.range.contains(self[keyPath: setting.value]) {
-            let names = setting.flag.map { "\($0) (\"\(setting.key)\" in a configuration file)" } ?? "\"\(setting.key)\" (configuration file)"
-            throw ServerStartError("\(names) must be \(setting.range.lowerBound) to \(setting.range.upperBound), not \(self[keyPath: setting.value])")
+        for setting in Self.settings {
+            let (value, range): (Int?, ClosedRange<Int>?) = switch setting.kind {
+            case .int(let path, let range): (self[keyPath: path], range)
+            case .optionalInt(let path, let range): (self[keyPath: path], range)
+            default: (nil, nil)
+            }
+            if let value, let range, !range.contains(value) {
+                throw ServerStartError("\(setting.name(in: .defaultValue)) must be \(range.lowerBound) to \(range.upperBound), not \(value)")
+            }
         }
-        if let publicPort, !(1...65535).contains(publicPort) {
-            throw ServerStartError("--public-port (\"publicPort\" in a configuration file) must be 1 to 65535, not \(publicPort)")
-        }
-        guard !listenAddresses.isEmpty else { throw ServerStartError("\"listenAddresses\" (configuration file) must name at least one address") }
+        guard !listenAddresses.isEmpty else { throw ServerStartError("--address (\"listen.addresses\") must name at least one address") }
         if let otlpEndpoint { try ServerTracing.validate(endpoint: otlpEndpoint) }
         guard (certificateFile == nil) == (privateKeyFile == nil) else {
             throw ServerStartError("--certificate and --private-key (\"certificateFile\" and \"privateKeyFile\") go together")
@@ -192,74 +126,14 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     var nodeID: String { "\(ProcessInfo.processInfo.hostName):\(port):\(dataDirectory)" }
 }
 
-/// The configuration file's shape: every key optional.
-private struct PartialConfiguration: Decodable {
-    /// The settings a file may hold: this type's property names, which are its JSON keys.
-    static let keys: Set<String> = Set(Mirror(reflecting: PartialConfiguration()).children.compactMap(\.label))
-
-    var dataDirectory: String?
-    var listenAddresses: [String]?
-    var port: Int?
-    var publicPort: Int?
-    var certificateFile: String?
-    var privateKeyFile: String?
-    var masterKeyFile: String?
-    var metadataURL: String?
-    var blobsURL: String?
-    var registryHostSuffix: String?
-    var vaultHostSuffix: String?
-    var graphHost: String?
-    var defaultRegistry: String?
-    var tokenLifetimeSeconds: Int?
-    var imdsEnabled: Bool?
-    var keyRotationCheckSeconds: Int?
-    var featureApprovalSeconds: Int?
-    var requirePreviewRegistration: Bool?
-    var keyAccessCheckSeconds: Int?
-    var customerManagedKeyVersionCheckSeconds: Int?
-    var retentionCheckSeconds: Int?
-    var garbageCollectionSeconds: Int?
-    var garbageCollectionGraceSeconds: Int?
-    var uploadIdleSeconds: Int?
-    var uploadSessionsPerRepository: Int?
-    var uploadSessionsPerPrincipal: Int?
-    var idleConnectionSeconds: Int?
-    var requestBodySeconds: Int?
-    var uploadMinimumBytesPerSecond: Int?
-    var uploadRateWindowSeconds: Int?
-    var otlpEndpoint: String?
-
-    func apply(to configuration: inout ServerConfiguration) {
-        if let dataDirectory { configuration.dataDirectory = dataDirectory }
-        if let listenAddresses { configuration.listenAddresses = listenAddresses }
-        if let port { configuration.port = port }
-        if let publicPort { configuration.publicPort = publicPort }
-        if let certificateFile { configuration.certificateFile = certificateFile }
-        if let privateKeyFile { configuration.privateKeyFile = privateKeyFile }
-        if let masterKeyFile { configuration.masterKeyFile = masterKeyFile }
-        if let metadataURL { configuration.metadataURL = metadataURL }
-        if let blobsURL { configuration.blobsURL = blobsURL }
-        if let registryHostSuffix { configuration.registryHostSuffix = registryHostSuffix }
-        if let vaultHostSuffix { configuration.vaultHostSuffix = vaultHostSuffix }
-        if let graphHost { configuration.graphHost = graphHost.lowercased() }
-        if let defaultRegistry { configuration.defaultRegistry = defaultRegistry }
-        if let tokenLifetimeSeconds { configuration.tokenLifetimeSeconds = tokenLifetimeSeconds }
-        if let imdsEnabled { configuration.imdsEnabled = imdsEnabled }
-        if let keyRotationCheckSeconds { configuration.keyRotationCheckSeconds = keyRotationCheckSeconds }
-        if let featureApprovalSeconds { configuration.featureApprovalSeconds = featureApprovalSeconds }
-        if let requirePreviewRegistration { configuration.requirePreviewRegistration = requirePreviewRegistration }
-        if let keyAccessCheckSeconds { configuration.keyAccessCheckSeconds = keyAccessCheckSeconds }
-        if let customerManagedKeyVersionCheckSeconds { configuration.customerManagedKeyVersionCheckSeconds = customerManagedKeyVersionCheckSeconds }
-        if let retentionCheckSeconds { configuration.retentionCheckSeconds = retentionCheckSeconds }
-        if let garbageCollectionSeconds { configuration.garbageCollectionSeconds = garbageCollectionSeconds }
-        if let garbageCollectionGraceSeconds { configuration.garbageCollectionGraceSeconds = garbageCollectionGraceSeconds }
-        if let uploadIdleSeconds { configuration.uploadIdleSeconds = uploadIdleSeconds }
-        if let uploadSessionsPerRepository { configuration.uploadSessionsPerRepository = uploadSessionsPerRepository }
-        if let uploadSessionsPerPrincipal { configuration.uploadSessionsPerPrincipal = uploadSessionsPerPrincipal }
-        if let idleConnectionSeconds { configuration.idleConnectionSeconds = idleConnectionSeconds }
-        if let requestBodySeconds { configuration.requestBodySeconds = requestBodySeconds }
-        if let uploadMinimumBytesPerSecond { configuration.uploadMinimumBytesPerSecond = uploadMinimumBytesPerSecond }
-        if let uploadRateWindowSeconds { configuration.uploadRateWindowSeconds = uploadRateWindowSeconds }
-        if let otlpEndpoint { configuration.otlpEndpoint = otlpEndpoint }
+extension ServerConfiguration {
+    /// The S3 store of ``blobsURL``: credentials, region and endpoint from the usual AWS variables; addressing and
+    /// server-side encryption from these settings.
+    func s3Configuration(url: String) throws -> S3Configuration {
+        var environment = ProcessInfo.processInfo.environment
+        environment["COFFER_S3_ADDRESSING"] = s3Addressing
+        environment["COFFER_S3_SSE"] = s3ServerSideEncryption
+        environment["COFFER_S3_SSE_KMS_KEY_ID"] = s3KMSKeyID
+        return try S3Configuration.from(url: url, environment: environment)
     }
 }

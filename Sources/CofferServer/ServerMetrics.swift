@@ -23,7 +23,7 @@ enum ServerMetrics {
         "coffer_http_requests_in_flight": "Requests being handled now (until their answer starts to be written).",
         "coffer_uploads_open": "Blob upload sessions open (begun, neither finished nor expired) across every node of the metadata store.",
         "coffer_storage_operation_duration_seconds": "Time taken by metadata and blob store operations, by store, backend and operation.",
-        "coffer_storage_operation_errors_total": "Metadata and blob store operations that failed, by store, backend and operation.",
+        "coffer_storage_operation_errors_total": "Metadata and blob store operations that failed, by store, backend, operation and kind (unavailable, corrupt: the store's; not_found, conflict, invalid_key: answers to what a client asked; other).",
         "coffer_cache_lookups_total": "Cache lookups by cache (master_keys, manifests, registries, tokens, vault_keys) and result (hit, miss).",
         "coffer_key_access_total": "Uses of registry key-encryption keys (wrap, unwrap, rotate) by registry and outcome (success, denied, purged).",
         "coffer_gc_passes_total": "Garbage-collection passes over a registry on this node.",

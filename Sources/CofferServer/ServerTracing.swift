@@ -19,6 +19,10 @@ enum ServerTracing {
         var configuration = OTel.Configuration.default
         configuration.serviceName = "coffer"
         configuration.diagnosticLogger = .custom(logger)
+        // swift-otel logs each OTEL_* variable it applies with its value; the headers carry the collector's
+        // credentials, so they are read here and taken out of the environment before it looks.
+        configuration.traces.otlpExporter.headers = Self.takeHeaders()
+        configuration.diagnosticLogLevel = .warning
         configuration.logs.enabled = false
         configuration.metrics.enabled = false  // metrics are Prometheus' (GET /metrics)
         configuration.traces.enabled = true
@@ -28,6 +32,22 @@ enum ServerTracing {
         let backend = try OTel.makeTracingBackend(configuration: configuration)
         InstrumentationSystem.bootstrap(backend.factory)
         return backend.service
+    }
+
+    /// `OTEL_EXPORTER_OTLP_HEADERS` (then `…_TRACES_HEADERS`, which wins): `key=value` pairs, comma-separated, values
+    /// percent-encoded, as the specification writes them; removed from the environment once read.
+    static func takeHeaders() -> [(String, String)] {
+        var headers: [String: String] = [:]
+        for variable in ["OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"] {
+            guard let text = getenv(variable).map({ String(cString: $0) }) else { continue }
+            unsetenv(variable)
+            for pair in text.split(separator: ",") {
+                let parts = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                guard parts.count == 2, !parts[0].isEmpty else { continue }
+                headers[parts[0].lowercased()] = parts[1].removingPercentEncoding ?? parts[1]
+            }
+        }
+        return headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 
     /// An endpoint must be an http or https URL with a host: anything else is refused at start, naming the flag.

@@ -37,11 +37,18 @@ public struct GraphAPI: Sendable {
     /// The path as a template (`/v1.0/applications/{id}/addpassword`), for access logs and metrics: only Graph's
     /// own words are kept, every other segment is a placeholder.
     static func routeTemplate(_ segments: [String]) -> String {
-        let words: Set<String> = ["me", "serviceprincipals", "applications", "directoryobjects", "addpassword", "removepassword", "getbyids"]
         guard let version = segments.first, ["v1.0", "beta"].contains(version) else { return "/{unknown}" }
-        return "/" + version + segments.dropFirst().prefix(3).enumerated().map { index, segment in
-            "/" + (words.contains(segment) ? segment : index == 1 ? "{id}" : "{unknown}")
-        }.joined()
+        let rest = Array(segments.dropFirst())
+        // The shapes this API answers: a collection, an object of it, an action on the object; nothing else is named.
+        guard let collection = rest.first, ["me", "serviceprincipals", "applications", "directoryobjects"].contains(collection) else {
+            return "/\(version)/{unknown}"
+        }
+        switch rest.count {
+        case 1: return "/\(version)/\(collection)"
+        case 2: return "/\(version)/\(collection)/" + (rest[1] == "getbyids" ? "getbyids" : "{id}")
+        case 3 where ["addpassword", "removepassword"].contains(rest[2]): return "/\(version)/\(collection)/{id}/\(rest[2])"
+        default: return "/\(version)/\(collection)/{unknown}"
+        }
     }
 
     public func respond(to request: Request, context: some RequestContext) async throws -> Response {

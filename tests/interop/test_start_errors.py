@@ -129,7 +129,7 @@ def test_configuration_mistakes_are_one_line_naming_the_setting(tmp_path):
     line = refused_start(data_dir, "--port", "70000")
     assert "--port" in line and "1 to 65535" in line and "not 70000" in line, line
     line = refused_start(data_dir, "--gc-interval-seconds=-1")
-    assert "--gc-interval-seconds" in line and '"garbageCollectionSeconds"' in line, line
+    assert "--gc-interval-seconds" in line and '"jobs.garbageCollectionSeconds"' in line, line
     line = refused_start(data_dir, "--log-level", "verbose")
     assert "--log-level" in line and "debug" in line and "verbose" in line, line
     line = refused_start(data_dir, "--certificate", str(tmp_path / "no-cert.pem"), "--private-key", str(tmp_path / "no-key.pem"))

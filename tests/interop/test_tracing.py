@@ -22,12 +22,14 @@ class Collector:
     def __init__(self):
         self.spans = []
         self.paths = set()
+        self.keys = set()
         collector = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 collector.paths.add((self.path, self.headers["Content-Type"]))
+                collector.keys.add(self.headers.get("x-collector-key"))
                 for resource in json.loads(body).get("resourceSpans", []):
                     service = {a["key"]: a["value"].get("stringValue") for a in resource.get("resource", {}).get("attributes", [])}
                     for scope in resource.get("scopeSpans", []):
@@ -74,6 +76,9 @@ def test_spans_of_requests_storage_and_the_vault_reach_the_collector(monkeypatch
     collector = Collector()
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "200")
+    # The collector's credential, in OpenTelemetry's variable: sent to the collector, never logged.
+    collector_key = "collector-key-" + os.urandom(12).hex()
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", f"x-collector-key={collector_key}")
     workdir = tempfile.mkdtemp(prefix="coffer-tracing-")
     coffer = Coffer(workdir, ["--otlp-endpoint", collector.endpoint])
     try:
@@ -107,9 +112,12 @@ def test_spans_of_requests_storage_and_the_vault_reach_the_collector(monkeypatch
         health = collector.wait_for(lambda span: span["name"] == "GET /healthz" and hex_id(span["traceId"]) == trace_id)
         assert len(health) == 1 and hex_id(health[0]["parentSpanId"]) == parent_id
         assert ("/v1/traces", "application/json") in collector.paths
-        # No token or secret travels in a span.
+        # No token or secret travels in a span; the collector's key reached it and nothing else.
         exported = json.dumps(collector.spans)
         assert not [secret for secret in coffer.secrets() if secret in exported]
+        assert collector.keys == {collector_key}
+        coffer.log.flush()
+        assert collector_key not in open(coffer.log.name).read()
     finally:
         coffer.stop()
         coffer.log.close()
