@@ -211,6 +211,7 @@ public struct CofferServer: Sendable {
             printWelcome()
             let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
+            AccessLogWriter.shared.flush()
         } catch {
             try? await metadata.close()
             if let error = error as? IOError, error.errnoCode == EADDRINUSE { throw Self.portInUse(configuration) }

@@ -15,10 +15,15 @@ import Tracing
 struct RequestObserver: Sendable {
     let logger: Logger
     private let inFlight = Meter(label: "coffer_http_requests_in_flight")
+    private let metrics = RequestMetrics()
 
     init(logger: Logger) {
         self.logger = logger
     }
+
+    /// Answers of at most this many bytes, of known length, end when they are handed to the server; longer or
+    /// streamed ones when their last byte is written.
+    static let smallAnswer = 64 << 10
 
     /// The methods labelled by name; any other is `other`, so a client cannot add label values.
     private static let knownMethods: Set<String> = ["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS"]
@@ -39,9 +44,16 @@ struct RequestObserver: Sendable {
         inFlight.decrement()  // here, not when the body ends: a body the server never writes must not leave it counted
         response.headers[.msRequestID] = record.id
         response.headers[.msCorrelationRequestID] = record.correlationID
-        let ending = RequestEnding(logger: logger, record: record, span: span, client: client, started: started, status: response.status.code,
+        let ending = RequestEnding(logger: logger, metrics: metrics, record: record, span: span, client: client, started: started, status: response.status.code,
                                    method: Self.knownMethods.contains(request.method.rawValue) ? request.method.rawValue : "other")
         let body = response.body
+        if let length = body.contentLength, length <= Self.smallAnswer {
+            // A small answer is left as it is, so the server writes its head and body together (wrapped, it writes them
+            // one by one); it ends now, when it is handed over.
+            ending.countBytesOut(length)
+            ending.end(complete: true)
+            return response
+        }
         response.body = ResponseBody(contentLength: body.contentLength) { writer in
             // Streamed bodies read on while they are written: their store calls belong to this request too.
             do {
@@ -65,6 +77,7 @@ struct RequestObserver: Sendable {
 /// response is let go.
 final class RequestEnding: Sendable {
     private let logger: Logger
+    private let metrics: RequestMetrics
     private let record: RequestRecord
     private let span: any Span
     private let client: String?
@@ -73,8 +86,10 @@ final class RequestEnding: Sendable {
     private let method: String
     private let state = Mutex<(ended: Bool, bytesOut: Int64)>((false, 0))
 
-    init(logger: Logger, record: RequestRecord, span: any Span, client: String?, started: ContinuousClock.Instant, status: Int, method: String) {
+    init(logger: Logger, metrics: RequestMetrics, record: RequestRecord, span: any Span, client: String?, started: ContinuousClock.Instant,
+         status: Int, method: String) {
         self.logger = logger
+        self.metrics = metrics
         self.record = record
         self.span = span
         self.client = client
@@ -101,23 +116,20 @@ final class RequestEnding: Sendable {
         let duration = ContinuousClock.now - started
         let api = record.api ?? "none"
         let route = record.route ?? "other"
-        let statusClass = "\(min(max(status / 100, 1), 5))xx"
-        let labels = [("api", api), ("method", method), ("route", route), ("status_class", statusClass)]
-        Counter(label: "coffer_http_requests_total", dimensions: labels).increment()
-        Timer(label: "coffer_http_request_duration_seconds", dimensions: labels).record(duration: duration)
         let bytesIn = record.bytesIn
-        if bytesIn > 0 { Counter(label: "coffer_http_request_body_bytes_total", dimensions: [("api", api)]).increment(by: bytesIn) }
-        if bytesOut > 0 { Counter(label: "coffer_http_response_body_bytes_total", dimensions: [("api", api)]).increment(by: bytesOut) }
-        var metadata: Logger.Metadata = [
-            "coffer.request_id": .string(record.id), "coffer.correlation_id": .string(record.correlationID),
-            "coffer.api": .string(api), "coffer.method": .string(method), "coffer.route": .string(route),
-            "coffer.status": .stringConvertible(status), "coffer.bytes_in": .stringConvertible(bytesIn),
-            "coffer.bytes_out": .stringConvertible(bytesOut),
-            "coffer.duration_ms": .string(String(format: "%.3f", Double(duration.components.attoseconds) / 1e15 + Double(duration.components.seconds) * 1000)),
-            "coffer.client": .string(client ?? "-"), "coffer.principal": .string(record.principal ?? "-"),
-        ]
-        if !complete { metadata["coffer.incomplete"] = "true" }
-        logger.info("request", metadata: metadata)
+        metrics.record(api: api, method: method, route: route, statusClass: "\(min(max(status / 100, 1), 5))xx", duration: duration,
+                       bytesIn: bytesIn, bytesOut: bytesOut)
+        if logger.logLevel <= .info {
+            // The stream handler's format, its fields in its (sorted) order.
+            let micros = duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000
+            let fraction = String(micros % 1000)
+            let milliseconds = "\(micros / 1000)." + String(repeating: "0", count: 3 - fraction.count) + fraction
+            AccessLogWriter.shared.append(fields: "coffer.api=\(api) coffer.bytes_in=\(bytesIn) coffer.bytes_out=\(bytesOut) "
+                + "coffer.client=\(client ?? "-") coffer.correlation_id=\(record.correlationID) coffer.duration_ms=\(milliseconds) "
+                + (complete ? "" : "coffer.incomplete=true ")
+                + "coffer.method=\(method) coffer.principal=\(record.principal ?? "-") coffer.request_id=\(record.id) "
+                + "coffer.route=\(route) coffer.status=\(status)", message: "request")
+        }
         endSpan()
     }
 
@@ -135,6 +147,39 @@ final class RequestEnding: Sendable {
             if status >= 500 { span.setStatus(SpanStatus(code: .error)) }
         }
         span.end()
+    }
+}
+
+/// The request metrics' handles, kept by label set: making one through swift-metrics checks the name and labels and
+/// looks them up in the registry each time, which a request need not pay.
+final class RequestMetrics: Sendable {
+    private struct Handles {
+        let requests: CoreMetrics.Counter
+        let duration: CoreMetrics.Timer
+    }
+    private let handles = Mutex<[String: Handles]>([:])
+    private let bodyBytes = Mutex<[String: (in: CoreMetrics.Counter, out: CoreMetrics.Counter)]>([:])
+
+    func record(api: String, method: String, route: String, statusClass: String, duration: Duration, bytesIn: Int64, bytesOut: Int64) {
+        let key = "\(api) \(method) \(route) \(statusClass)"
+        let found = handles.withLock { $0[key] } ?? {
+            let labels = [("api", api), ("method", method), ("route", route), ("status_class", statusClass)]
+            let made = Handles(requests: Counter(label: "coffer_http_requests_total", dimensions: labels),
+                               duration: Timer(label: "coffer_http_request_duration_seconds", dimensions: labels))
+            handles.withLock { $0[key] = made }
+            return made
+        }()
+        found.requests.increment()
+        found.duration.record(duration: duration)
+        guard bytesIn > 0 || bytesOut > 0 else { return }
+        let bytes = bodyBytes.withLock { $0[api] } ?? {
+            let made = (in: Counter(label: "coffer_http_request_body_bytes_total", dimensions: [("api", api)]),
+                        out: Counter(label: "coffer_http_response_body_bytes_total", dimensions: [("api", api)]))
+            bodyBytes.withLock { $0[api] = made }
+            return made
+        }()
+        if bytesIn > 0 { bytes.in.increment(by: bytesIn) }
+        if bytesOut > 0 { bytes.out.increment(by: bytesOut) }
     }
 }
 

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import subprocess
+import time
 import uuid
 
 import requests
@@ -16,11 +17,17 @@ ACCESS_LINE = re.compile(r" coffer\.access: (?P<fields>.*) \[CofferServer\] requ
 FIELD = re.compile(r"coffer\.(\w+)=(\S*)")
 
 
-def access_lines(coffer):
-    """The access log, one dict of fields per request, in the order they were written."""
-    coffer.log.flush()
-    with open(coffer.log.name, errors="replace") as handle:
-        return [dict(FIELD.findall(match.group("fields"))) for match in map(ACCESS_LINE.search, handle.read().splitlines()) if match]
+def access_lines(coffer, until_request=None):
+    """The access log, one dict of fields per request, in the order they were written. The server writes its lines
+    in batches (every 100 ms): with `until_request`, waits for that request's line."""
+    deadline = time.time() + 10
+    while True:
+        coffer.log.flush()
+        with open(coffer.log.name, errors="replace") as handle:
+            lines = [dict(FIELD.findall(match.group("fields"))) for match in map(ACCESS_LINE.search, handle.read().splitlines()) if match]
+        if until_request is None or any(line.get("request_id") == until_request for line in lines) or time.time() > deadline:
+            return lines
+        time.sleep(0.1)
 
 
 def scrape(coffer, token):
@@ -108,7 +115,7 @@ def test_metrics_and_access_logs_after_a_workload(coffer, tmp_path):
     assert len(queried) >= 15 and queried - exposed <= {"coffer_storage_operation_errors_total"}, queried - exposed
 
     # One access line per request: this one's, found by its request id, names what it did and who did it.
-    lines = access_lines(coffer)
+    lines = access_lines(coffer, until_request=group.headers["x-ms-request-id"])
     mine = [line for line in lines if line.get("request_id") == group.headers["x-ms-request-id"]]
     assert len(mine) == 1, mine
     assert mine[0] | {"duration_ms": None, "bytes_in": None, "bytes_out": None, "client": None} == {
@@ -156,7 +163,7 @@ def test_what_a_client_sends_adds_no_label_or_log_field(coffer):
     assert value(samples, "coffer_http_requests_total", method="other") >= 80
     routes = {re.search(r'route="([^"]*)"', sample).group(1) for sample in samples if sample.startswith("coffer_http_requests_total{")}
     assert len(routes) < 40, routes
-    coffer.log.flush()
+    access_lines(coffer, until_request=answered.headers["x-ms-request-id"])  # every line before it is written too
     with open(coffer.log.name, errors="replace") as handle:
         log = handle.read()
     assert marker not in log
