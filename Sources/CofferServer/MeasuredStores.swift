@@ -3,27 +3,47 @@ import CoreMetrics
 import NIOCore
 import SQLKit
 import SQLMetadataStore
+import Synchronization
 import Tracing
 
 /// Times one store operation and counts its failures, as `coffer_storage_operation_duration_seconds` and
 /// `coffer_storage_operation_errors_total` labelled by store, backend and operation.
-struct StorageOperationMetrics: Sendable {
+final class StorageOperationMetrics: Sendable {
     let store: String
     let backend: String
+    /// Each operation's timer, made once (making one through swift-metrics checks its name and labels each time).
+    private let timers = Mutex<[String: CoreMetrics.Timer]>([:])
+
+    init(store: String, backend: String) {
+        self.store = store
+        self.backend = backend
+    }
 
     func measure<T>(_ operation: String, _ body: () async throws -> T) async throws -> T {
         let started = ContinuousClock.now
-        let dimensions = [("store", store), ("backend", backend), ("operation", operation)]
-        defer { Timer(label: "coffer_storage_operation_duration_seconds", dimensions: dimensions).record(duration: ContinuousClock.now - started) }
+        defer { timer(operation).record(duration: ContinuousClock.now - started) }
+        guard ServerTracing.isEnabled else { return try await counted(operation, body) }
         return try await withSpan("\(store) \(operation)", ofKind: .client) { span in
             if span.isRecording { span.attributes["coffer.storage.backend"] = backend }
-            do {
-                return try await body()
-            } catch {
-                Counter(label: "coffer_storage_operation_errors_total", dimensions: dimensions + [("kind", Self.kind(of: error))]).increment()
-                throw error
-            }
+            return try await counted(operation, body)
         }
+    }
+
+    private func counted<T>(_ operation: String, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch {
+            Counter(label: "coffer_storage_operation_errors_total",
+                    dimensions: [("store", store), ("backend", backend), ("operation", operation), ("kind", Self.kind(of: error))]).increment()
+            throw error
+        }
+    }
+
+    private func timer(_ operation: String) -> CoreMetrics.Timer {
+        if let timer = timers.withLock({ $0[operation] }) { return timer }
+        let timer = Timer(label: "coffer_storage_operation_duration_seconds", dimensions: [("store", store), ("backend", backend), ("operation", operation)])
+        timers.withLock { $0[operation] = timer }
+        return timer
     }
 }
 

@@ -21,6 +21,18 @@ struct RequestObserver: Sendable {
         self.logger = logger
     }
 
+    private static func startSpan(for request: Request) -> any Span {
+        var parent = InstrumentationContext.current ?? .topLevel
+        InstrumentationSystem.instrument.extract(request.headers, into: &parent, using: HTTPFieldsExtractor())
+        return InstrumentationSystem.tracer.startSpan(request.method.rawValue, context: parent, ofKind: .server)
+    }
+
+    /// Runs `work` with the request's record, and its span's context when there is a span.
+    private static func within<T>(_ span: (any Span)?, _ record: RequestRecord, _ work: () async throws -> T) async rethrows -> T {
+        guard let span else { return try await RequestRecord.$current.withValue(record) { try await work() } }
+        return try await InstrumentationContext.withValue(span.context) { try await RequestRecord.$current.withValue(record) { try await work() } }
+    }
+
     /// Answers of at most this many bytes, of known length, end when they are handed to the server; longer or
     /// streamed ones when their last byte is written.
     static let smallAnswer = 64 << 10
@@ -33,14 +45,10 @@ struct RequestObserver: Sendable {
         let record = RequestRecord(id: UUID().uuidString.lowercased(),
                                    correlationID: RequestRecord.wellFormedID(request.headers[.msCorrelationRequestID]))
         inFlight.increment()
-        // The request's span: a child of the client's trace when it sent W3C trace context. Named and described when
-        // the answer ends, once the route is known.
-        var parent = InstrumentationContext.current ?? .topLevel
-        InstrumentationSystem.instrument.extract(request.headers, into: &parent, using: HTTPFieldsExtractor())
-        let span = InstrumentationSystem.tracer.startSpan(request.method.rawValue, context: parent, ofKind: .server)
-        var response = await InstrumentationContext.withValue(span.context) {
-            await RequestRecord.$current.withValue(record) { await answer() }
-        }
+        // The request's span, when tracing is on: a child of the client's trace when it sent W3C trace context. Named
+        // and described when the answer ends, once the route is known.
+        let span = ServerTracing.isEnabled ? Self.startSpan(for: request) : nil
+        var response = await Self.within(span, record) { await answer() }
         inFlight.decrement()  // here, not when the body ends: a body the server never writes must not leave it counted
         response.headers[.msRequestID] = record.id
         response.headers[.msCorrelationRequestID] = record.correlationID
@@ -57,11 +65,7 @@ struct RequestObserver: Sendable {
         response.body = ResponseBody(contentLength: body.contentLength) { writer in
             // Streamed bodies read on while they are written: their store calls belong to this request too.
             do {
-                try await InstrumentationContext.withValue(span.context) {
-                    try await RequestRecord.$current.withValue(record) {
-                        try await body.write(CountingBodyWriter(base: writer, ending: ending))
-                    }
-                }
+                try await Self.within(span, record) { try await body.write(CountingBodyWriter(base: writer, ending: ending)) }
                 ending.end(complete: true)
             } catch {
                 ending.end(complete: false)
@@ -79,14 +83,14 @@ final class RequestEnding: Sendable {
     private let logger: Logger
     private let metrics: RequestMetrics
     private let record: RequestRecord
-    private let span: any Span
+    private let span: (any Span)?
     private let client: String?
     private let started: ContinuousClock.Instant
     private let status: Int
     private let method: String
     private let state = Mutex<(ended: Bool, bytesOut: Int64)>((false, 0))
 
-    init(logger: Logger, metrics: RequestMetrics, record: RequestRecord, span: any Span, client: String?, started: ContinuousClock.Instant,
+    init(logger: Logger, metrics: RequestMetrics, record: RequestRecord, span: (any Span)?, client: String?, started: ContinuousClock.Instant,
          status: Int, method: String) {
         self.logger = logger
         self.metrics = metrics
@@ -135,6 +139,7 @@ final class RequestEnding: Sendable {
 
     /// Names the request's span after its route and ends it (OpenTelemetry's HTTP server conventions).
     private func endSpan() {
+        guard let span else { return }
         if span.isRecording {
             let route = record.route ?? "other"
             span.operationName = "\(method) \(route)"

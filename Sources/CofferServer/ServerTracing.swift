@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import OTel
 import ServiceLifecycle
+import Synchronization
 import Tracing
 
 /// Traces, off unless an OTLP endpoint is configured (`--otlp-endpoint`, or OpenTelemetry's own
@@ -10,6 +11,11 @@ import Tracing
 /// `OTEL_EXPORTER_OTLP_PROTOCOL=http/json`) by swift-otel. Every other `OTEL_*` variable of the specification applies
 /// (sampler, headers, batch sizes) and, being the operator's, overrides the flag.
 enum ServerTracing {
+    /// Whether a tracer was installed: without one, request and store paths skip span work altogether (the no-op
+    /// tracer still costs a lock per lookup).
+    static var isEnabled: Bool { enabled.load(ordering: .relaxed) }
+    private static let enabled = Atomic<Bool>(false)
+
     /// Installs the exporter as the process's tracer; returns the service that exports in the background (run it
     /// first in the service group: it is shut down last, after the requests whose spans it flushes).
     static func install(endpoint: String?, logger: Logger) throws -> (any Service)? {
@@ -31,6 +37,7 @@ enum ServerTracing {
         if let endpoint { configuration.traces.otlpExporter.endpoint = (endpoint.hasSuffix("/") ? endpoint : endpoint + "/") + "v1/traces" }
         let backend = try OTel.makeTracingBackend(configuration: configuration)
         InstrumentationSystem.bootstrap(backend.factory)
+        enabled.store(true, ordering: .relaxed)
         return backend.service
     }
 
