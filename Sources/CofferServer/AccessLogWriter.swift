@@ -23,11 +23,14 @@ final class AccessLogWriter: Sendable {
         }
     }
 
-    /// Appends one line (`message` after the label and fields, as the stream handler writes it).
-    func append(fields: String, message: String) {
-        let line = "\(timestamp()) info coffer.access: \(fields) [CofferServer] \(message)\n"
+    /// Appends one line: the time, the level and label, `fields`, and the message, as the stream handler writes them.
+    func append(fields: [UInt8]) {
+        let stamp = timestamp()
         let full = pending.withLock { buffer in
-            buffer.append(contentsOf: line.utf8)
+            buffer.append(contentsOf: stamp.utf8)
+            buffer.append(contentsOf: " info coffer.access: ".utf8)
+            buffer.append(contentsOf: fields)
+            buffer.append(contentsOf: " [CofferServer] request\n".utf8)
             return buffer.count >= 32 << 10
         }
         if full { flush() }

@@ -42,7 +42,7 @@ struct RequestObserver: Sendable {
 
     func observe(_ request: Request, client: String?, answer: () async -> Response) async -> Response {
         let started = ContinuousClock.now
-        let record = RequestRecord(id: UUID().uuidString.lowercased(),
+        let record = RequestRecord(id: RequestRecord.newID(),
                                    correlationID: RequestRecord.wellFormedID(request.headers[.msCorrelationRequestID]))
         inFlight.increment()
         // The request's span, when tracing is on: a child of the client's trace when it sent W3C trace context. Named
@@ -126,13 +126,17 @@ final class RequestEnding: Sendable {
         if logger.logLevel <= .info {
             // The stream handler's format, its fields in its (sorted) order.
             let micros = duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000
-            let fraction = String(micros % 1000)
-            let milliseconds = "\(micros / 1000)." + String(repeating: "0", count: 3 - fraction.count) + fraction
-            AccessLogWriter.shared.append(fields: "coffer.api=\(api) coffer.bytes_in=\(bytesIn) coffer.bytes_out=\(bytesOut) "
-                + "coffer.client=\(client ?? "-") coffer.correlation_id=\(record.correlationID) coffer.duration_ms=\(milliseconds) "
-                + (complete ? "" : "coffer.incomplete=true ")
-                + "coffer.method=\(method) coffer.principal=\(record.principal ?? "-") coffer.request_id=\(record.id) "
-                + "coffer.route=\(route) coffer.status=\(status)", message: "request")
+            let fraction = micros % 1000
+            var line = [UInt8]()
+            line.reserveCapacity(320)
+            for part in ["coffer.api=", api, " coffer.bytes_in=", String(bytesIn), " coffer.bytes_out=", String(bytesOut),
+                         " coffer.client=", client ?? "-", " coffer.correlation_id=", record.correlationID,
+                         " coffer.duration_ms=", String(micros / 1000), fraction < 10 ? ".00" : fraction < 100 ? ".0" : ".", String(fraction),
+                         complete ? "" : " coffer.incomplete=true", " coffer.method=", method, " coffer.principal=", record.principal ?? "-",
+                         " coffer.request_id=", record.id, " coffer.route=", route, " coffer.status=", String(status)] {
+                line.append(contentsOf: part.utf8)
+            }
+            AccessLogWriter.shared.append(fields: line)
         }
         endSpan()
     }

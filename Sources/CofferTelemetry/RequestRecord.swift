@@ -51,6 +51,26 @@ public final class RequestRecord: Sendable {
     public var principal: String? { noted.withLock { $0.principal } }
     public var bytesIn: Int64 { noted.withLock { $0.bytesIn } }
 
+    /// A new request id: a random (version 4) UUID in lowercase, made without Foundation's three string copies.
+    public static func newID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        var bytes = [UInt8](repeating: 0, count: 16)
+        for index in stride(from: 0, to: 16, by: 8) {
+            withUnsafeBytes(of: generator.next() as UInt64) { for (offset, byte) in $0.enumerated() { bytes[index + offset] = byte } }
+        }
+        bytes[6] = (bytes[6] & 0x0F) | 0x40
+        bytes[8] = (bytes[8] & 0x3F) | 0x80
+        let digits = Array("0123456789abcdef".utf8)
+        var text = [UInt8]()
+        text.reserveCapacity(36)
+        for (index, byte) in bytes.enumerated() {
+            if [4, 6, 8, 10].contains(index) { text.append(0x2D) }
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+
     /// A client's request or correlation id is echoed and logged only when it looks like one: at most 64 letters,
     /// digits and dashes (a GUID), so that nothing a client sends can forge a log field or line.
     public static func wellFormedID(_ value: String?) -> String? {
