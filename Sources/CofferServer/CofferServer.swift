@@ -165,7 +165,8 @@ public struct CofferServer: Sendable {
         // The trace exporter first and the jobs next, so they are shut down last: the listeners stop taking requests,
         // the deployments and group deletions under way reach a recorded end, then the last spans are sent.
         var services: [any Service] = []
-        if let tracing = try ServerTracing.install(endpoint: configuration.otlpEndpoint, logger: logger) { services.append(tracing) }
+        if let tracing = try ServerTracing.install(endpoint: configuration.otlpEndpoint,
+                                                     continueClientTraces: configuration.continueClientTraces, logger: logger) { services.append(tracing) }
         services.append(responder.resourceManagerAPI.jobs)
         for address in configuration.listenAddresses {
             services.append(Application(

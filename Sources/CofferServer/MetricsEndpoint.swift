@@ -37,7 +37,7 @@ struct MetricsEndpoint: Sendable {
     func render() async -> [UInt8] {
         process.update()
         // The metadata store unreachable leaves the last value; /readyz says why.
-        if let uploads = try? await metadata.uploads() { uploadsOpen.record(uploads.count) }
+        if let count = try? await metadata.uploadCount() { uploadsOpen.record(count) }
         return ServerMetrics.registry.emitToBuffer()
     }
 }

@@ -23,7 +23,9 @@ struct RequestObserver: Sendable {
 
     private static func startSpan(for request: Request) -> any Span {
         var parent = InstrumentationContext.current ?? .topLevel
-        InstrumentationSystem.instrument.extract(request.headers, into: &parent, using: HTTPFieldsExtractor())
+        if ServerTracing.continuesClientTraces {
+            InstrumentationSystem.instrument.extract(request.headers, into: &parent, using: HTTPFieldsExtractor())
+        }
         return InstrumentationSystem.tracer.startSpan(request.method.rawValue, context: parent, ofKind: .server)
     }
 

@@ -80,6 +80,8 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
     /// OpenTelemetry's own `OTEL_EXPORTER_OTLP_ENDPOINT` is set).
     public var otlpEndpoint: String?
     public var logLevel: String = "info"
+    /// Whether a request's span continues its client's W3C trace (`traceparent`).
+    public var continueClientTraces: Bool = true
     /// Connections this node opens to PostgreSQL at most.
     public var postgresMaximumConnections: Int = 20
     /// S3 addressing: `path` or `virtual`.

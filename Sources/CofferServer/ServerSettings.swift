@@ -259,6 +259,9 @@ extension ServerConfiguration {
                     "Log level: trace, debug, info, notice, warning, error, critical (default info; warning and above leave out the access log)."),
             Setting("telemetry.otlpEndpoint", flag: "--otlp-endpoint", .optionalString(\.otlpEndpoint),
                     "An OpenTelemetry collector to export traces to over OTLP/HTTP, e.g. http://127.0.0.1:4318 (default none; OTEL_* variables apply)."),
+            Setting("telemetry.continueClientTraces", legacy: .none, .bool(\.continueClientTraces),
+                    "Continue a client's W3C trace (traceparent) in its request's span (default true; false starts every trace here, so a "
+                    + "client cannot choose whether its requests are sampled)."),
         ]
     }
 }

@@ -15,10 +15,13 @@ enum ServerTracing {
     /// tracer still costs a lock per lookup).
     static var isEnabled: Bool { enabled.load(ordering: .relaxed) }
     private static let enabled = Atomic<Bool>(false)
+    /// Whether a request's span continues the trace its client's `traceparent` names.
+    static var continuesClientTraces: Bool { continuing.load(ordering: .relaxed) }
+    private static let continuing = Atomic<Bool>(true)
 
     /// Installs the exporter as the process's tracer; returns the service that exports in the background (run it
     /// first in the service group: it is shut down last, after the requests whose spans it flushes).
-    static func install(endpoint: String?, logger: Logger) throws -> (any Service)? {
+    static func install(endpoint: String?, continueClientTraces: Bool, logger: Logger) throws -> (any Service)? {
         let environment = ProcessInfo.processInfo.environment
         let configured = ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"].contains { environment[$0]?.isEmpty == false }
         guard endpoint != nil || configured else { return nil }
@@ -37,6 +40,7 @@ enum ServerTracing {
         if let endpoint { configuration.traces.otlpExporter.endpoint = (endpoint.hasSuffix("/") ? endpoint : endpoint + "/") + "v1/traces" }
         let backend = try OTel.makeTracingBackend(configuration: configuration)
         InstrumentationSystem.bootstrap(backend.factory)
+        continuing.store(continueClientTraces, ordering: .relaxed)
         enabled.store(true, ordering: .relaxed)
         return backend.service
     }

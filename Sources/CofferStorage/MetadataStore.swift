@@ -96,6 +96,8 @@ public protocol MetadataStore: Sendable {
     func touchUpload(id: String, at time: Int64) async throws
     func deleteUpload(id: String) async throws
     func uploads() async throws -> [UploadRecord]
+    /// How many upload sessions are open (for the metrics, scraped often: a count, not the records).
+    func uploadCount() async throws -> Int
     /// Uploads with no activity since `before` (seconds since 1970), oldest first.
     func idleUploads(before: Int64, limit: Int) async throws -> [UploadRecord]
 

@@ -367,6 +367,12 @@ public final class SQLMetadataStore: MetadataStore {
         }
     }
 
+    public func uploadCount() async throws -> Int {
+        try await sessions.read { db in
+            Int(try await db.raw("SELECT count(*) AS n FROM uploads").first()?.decode(column: "n", as: Int64.self) ?? 0)
+        }
+    }
+
     public func acquireLease(name: String, holder: String, until: Int64, now: Int64) async throws -> Bool {
         try await sessions.transaction { db in
             try await db.raw("""

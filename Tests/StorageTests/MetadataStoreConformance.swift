@@ -169,6 +169,7 @@ private func content(_ digest: Digest) -> BlobRecord {
         #expect(try await store.upload(id: "u1")?.repository == "app")
         #expect(try await store.upload(id: "u2")?.principal == "p")
         #expect(try await store.uploads().map(\.id) == ["u1", "u2"])
+        #expect(try await store.uploadCount() == 2)
         try await store.deleteUpload(id: "u1")
         #expect(try await store.upload(id: "u1") == nil)
         await #expect(throws: (any Error).self) {

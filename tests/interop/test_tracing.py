@@ -132,3 +132,25 @@ def test_a_bad_endpoint_is_refused_at_start(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "--otlp-endpoint" in result.stderr + result.stdout and "http or https URL" in result.stderr + result.stdout
+
+
+def test_client_trace_context_can_be_ignored(monkeypatch):
+    """With telemetry.continueClientTraces off, a request's trace starts at the server whatever its traceparent says."""
+    collector = Collector()
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "200")
+    monkeypatch.setenv("COFFER_TELEMETRY_CONTINUE_CLIENT_TRACES", "false")
+    workdir = tempfile.mkdtemp(prefix="coffer-tracing-")
+    coffer = Coffer(workdir, ["--otlp-endpoint", collector.endpoint])
+    try:
+        trace_id, parent_id = os.urandom(16).hex(), os.urandom(8).hex()
+        answered = requests.get(f"https://{coffer.host}/readyz", headers={"traceparent": f"00-{trace_id}-{parent_id}-01"},
+                                verify=coffer.ca, timeout=30)
+        assert answered.status_code == 200
+        ready = collector.wait_for(lambda span: span["name"] == "GET /readyz")
+        assert len(ready) == 1 and hex_id(ready[0]["traceId"]) != trace_id and not ready[0].get("parentSpanId")
+    finally:
+        coffer.stop()
+        coffer.log.close()
+        collector.server.shutdown()
+        shutil.rmtree(workdir, ignore_errors=True)
