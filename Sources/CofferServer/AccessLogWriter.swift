@@ -3,8 +3,8 @@ import Synchronization
 
 /// Writes access log lines to standard error in batches. One line per request through swift-log's stream handler
 /// cost a fifth of the manifest reads a second (a formatted, sorted metadata dictionary, a timestamp and a write
-/// per line); here a line is one string appended to a buffer that a background task writes every 100 ms or at
-/// 32 KiB, in writes of whole lines of at most 4 KiB (so that lines from other writers to the same pipe are never
+/// per line); here a line is bytes appended to a buffer that a background task writes every 100 ms, in writes of
+/// whole lines of at most 4 KiB (so that lines from other writers to the same pipe are never
 /// cut into). The format is the stream handler's, so the log reads the same. A crash loses at most the last 100 ms
 /// of lines; a graceful stop writes them all (``flush()``).
 final class AccessLogWriter: Sendable {
@@ -24,16 +24,15 @@ final class AccessLogWriter: Sendable {
     }
 
     /// Appends one line: the time, the level and label, `fields`, and the message, as the stream handler writes them.
+    /// Never writes itself (a slow standard error must not stall a request's thread): the background task does.
     func append(fields: [UInt8]) {
         let stamp = timestamp()
-        let full = pending.withLock { buffer in
+        pending.withLock { buffer in
             buffer.append(contentsOf: stamp.utf8)
             buffer.append(contentsOf: " info coffer.access: ".utf8)
             buffer.append(contentsOf: fields)
             buffer.append(contentsOf: " [CofferServer] request\n".utf8)
-            return buffer.count >= 32 << 10
         }
-        if full { flush() }
     }
 
     /// Writes what is pending.

@@ -211,8 +211,8 @@ public struct CofferServer: Sendable {
             try await Self.ensurePortIsFree(configuration)
             printWelcome()
             let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            defer { AccessLogWriter.shared.flush() }
             try await group.run()
-            AccessLogWriter.shared.flush()
         } catch {
             try? await metadata.close()
             if let error = error as? IOError, error.errnoCode == EADDRINUSE { throw Self.portInUse(configuration) }

@@ -42,6 +42,7 @@ public struct ResolvedConfiguration: Sendable {
             try setting.apply(value, from: .flag(flag), to: &configuration)
             sources[setting.key] = .flag(flag)
         }
+        configuration.graphHost = configuration.graphHost.lowercased()  // compared with the request's lowercased host
         try configuration.validate()
         return ResolvedConfiguration(configuration: configuration, sources: sources.mapValues(\.description))
     }
@@ -78,6 +79,8 @@ public struct ResolvedConfiguration: Sendable {
                 let path = prefix.isEmpty ? key : prefix + "." + key
                 if case .object(let section) = object[key]! {
                     try walk(section, path, depth: depth + 1)
+                } else if case .null = object[key]! {
+                    continue  // null, or a YAML section left empty: the default stays
                 } else {
                     entries.append((path, object[key]!))
                 }
@@ -129,7 +132,9 @@ public struct ResolvedConfiguration: Sendable {
             } else if case .bool = setting.kind {
                 entries.append((setting, flag, .text("true")))
             } else {
-                guard index < arguments.count else { throw ServerStartError("\(flag) needs a value") }
+                guard index < arguments.count, !arguments[index].hasPrefix("--") else {
+                    throw ServerStartError("\(flag) needs a value (\(flag)=value for one that starts with --)")
+                }
                 entries.append((setting, flag, .text(arguments[index])))
                 index += 1
             }

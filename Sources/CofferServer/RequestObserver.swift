@@ -35,8 +35,8 @@ struct RequestObserver: Sendable {
         return try await InstrumentationContext.withValue(span.context) { try await RequestRecord.$current.withValue(record) { try await work() } }
     }
 
-    /// Answers of at most this many bytes, of known length, end when they are handed to the server; longer or
-    /// streamed ones when their last byte is written.
+    /// Answers held in memory of at most this many bytes end when they are handed to the server; longer ones, and
+    /// those read from storage as they are written (``RequestRecord/noteStreamedAnswer()``), when their last byte is.
     static let smallAnswer = 64 << 10
 
     /// The methods labelled by name; any other is `other`, so a client cannot add label values.
@@ -57,7 +57,7 @@ struct RequestObserver: Sendable {
         let ending = RequestEnding(logger: logger, metrics: metrics, record: record, span: span, client: client, started: started, status: response.status.code,
                                    method: Self.knownMethods.contains(request.method.rawValue) ? request.method.rawValue : "other")
         let body = response.body
-        if let length = body.contentLength, length <= Self.smallAnswer {
+        if let length = body.contentLength, length <= Self.smallAnswer, !record.streamsAnswer {
             // A small answer is left as it is, so the server writes its head and body together (wrapped, it writes them
             // one by one); it ends now, when it is handed over.
             ending.countBytesOut(length)

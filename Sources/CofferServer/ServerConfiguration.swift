@@ -111,7 +111,7 @@ public struct ServerConfiguration: Codable, Sendable, Equatable {
         guard !listenAddresses.isEmpty else { throw ServerStartError("--address (\"listen.addresses\") must name at least one address") }
         if let otlpEndpoint { try ServerTracing.validate(endpoint: otlpEndpoint) }
         guard (certificateFile == nil) == (privateKeyFile == nil) else {
-            throw ServerStartError("--certificate and --private-key (\"certificateFile\" and \"privateKeyFile\") go together")
+            throw ServerStartError("--certificate and --private-key (\"tls.certificateFile\" and \"tls.privateKeyFile\") go together")
         }
     }
 

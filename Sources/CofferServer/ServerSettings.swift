@@ -153,7 +153,13 @@ struct Setting {
 
     /// `postgres://user:secret@host/db` → `postgres://user:<redacted>@host/db`; other text unchanged.
     static func withoutPassword(_ text: String) -> String {
-        guard text.contains("://"), var components = URLComponents(string: text), components.password != nil else { return text }
+        guard let scheme = text.range(of: "://") else { return text }
+        guard var components = URLComponents(string: text) else {
+            // Not a URL it can take apart (a password with a raw `#` or `@`, say): everything before the last `@`.
+            guard let at = text.range(of: "@", options: .backwards), at.lowerBound > scheme.upperBound else { return text }
+            return String(text[..<scheme.upperBound]) + "<redacted>" + String(text[at.lowerBound...])
+        }
+        guard components.password != nil else { return text }
         components.password = "<redacted>"
         return components.string?.replacingOccurrences(of: "%3Credacted%3E", with: "<redacted>") ?? "<redacted>"
     }
@@ -188,7 +194,7 @@ extension ServerConfiguration {
     static var settings: [Setting] {
         let seconds = 1...315_360_000  // up to ten years
         return [
-            Setting("storage.dataDirectory", flag: "--data-dir", environment: "COFFER_DATA_DIR", .string(\.dataDirectory),
+            Setting("storage.dataDirectory", flag: "--data-dir", .string(\.dataDirectory),
                     "Where Coffer keeps its keys, certificates, metadata and blobs (default ./.coffer)."),
             Setting("storage.masterKeyFile", flag: "--master-key-file", .optionalString(\.masterKeyFile),
                     "The server master key file, 32 bytes base64 (default <data directory>/master.key)."),

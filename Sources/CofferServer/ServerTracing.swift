@@ -52,6 +52,7 @@ enum ServerTracing {
         for variable in ["OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"] {
             guard let text = getenv(variable).map({ String(cString: $0) }) else { continue }
             unsetenv(variable)
+            headers = [:]  // the traces' own variable replaces the general one
             for pair in text.split(separator: ",") {
                 let parts = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
                 guard parts.count == 2, !parts[0].isEmpty else { continue }
@@ -65,8 +66,9 @@ enum ServerTracing {
     static func validate(endpoint: String) throws {
         guard let url = URLComponents(string: endpoint), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host?.isEmpty == false,
               url.query == nil else {
-            throw ServerStartError("--otlp-endpoint (\"otlpEndpoint\" in a configuration file) must be an http or https URL of an "
-                                   + "OpenTelemetry collector, such as http://127.0.0.1:4318, not \(endpoint.prefix(80))")
+            throw ServerStartError("--otlp-endpoint (\"telemetry.otlpEndpoint\" in a configuration file, COFFER_TELEMETRY_OTLP_ENDPOINT) must be an "
+                                   + "http or https URL of an OpenTelemetry collector, such as http://127.0.0.1:4318, not "
+                                   + Setting.withoutPassword(String(endpoint.prefix(80))))
         }
     }
 }

@@ -18,6 +18,7 @@ public final class RequestRecord: Sendable {
         var route: String?
         var principal: String?
         var bytesIn: Int64 = 0
+        var streams = false
     }
     private let noted = Mutex(Noted())
 
@@ -41,6 +42,12 @@ public final class RequestRecord: Sendable {
         current?.noted.withLock { $0.principal = id }
     }
 
+    /// The answer's body is read from storage while it is written (a blob): its request ends with its last byte,
+    /// however short it is.
+    public static func noteStreamedAnswer() {
+        current?.noted.withLock { $0.streams = true }
+    }
+
     /// Request body bytes read, by whoever reads them.
     public func countBytesIn(_ count: Int) {
         noted.withLock { $0.bytesIn &+= Int64(count) }
@@ -50,6 +57,7 @@ public final class RequestRecord: Sendable {
     public var route: String? { noted.withLock { $0.route } }
     public var principal: String? { noted.withLock { $0.principal } }
     public var bytesIn: Int64 { noted.withLock { $0.bytesIn } }
+    public var streamsAnswer: Bool { noted.withLock { $0.streams } }
 
     /// A new request id: a random (version 4) UUID in lowercase, made without Foundation's three string copies.
     public static func newID() -> String {

@@ -441,6 +441,7 @@ struct Exchange<Context: RequestContext> {
             headers[.contentLength] = "0"
             return Response(status: status, headers: headers, body: .init())
         }
+        RequestRecord.noteStreamedAnswer()
         return Response(status: status, headers: headers, body: ResponseBody(contentLength: served) { writer in
             try await writer.write(body)
             try await writer.finish(nil)

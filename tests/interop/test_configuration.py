@@ -70,6 +70,14 @@ def test_json_sections_and_the_flat_keys_of_earlier_files(tmp_path):
         assert table["identity.imdsEnabled"] == ("true", f"file {file}")
 
 
+def test_nulls_empty_sections_and_case(tmp_path):
+    config = tmp_path / "coffer.yaml"
+    config.write_text("tls:\nstorage:\n  metadataURL: null\nlisten:\n  graphHost: Graph.Example\n")
+    table = printed("--config", str(config))
+    assert table["storage.metadataURL"] == ("(none)", "default") and table["tls.certificateFile"] == ("(none)", "default")
+    assert table["listen.graphHost"][0] == "graph.example"  # compared with the request's lowercased host
+
+
 def test_passwords_are_not_printed(tmp_path):
     table = printed("--metadata", "postgres://coffer:hunter2-very-secret@db.example:5432/coffer",
                     environment={"COFFER_TELEMETRY_OTLP_ENDPOINT": "https://user:collector-secret@otel.example:4318"})
@@ -77,6 +85,9 @@ def test_passwords_are_not_printed(tmp_path):
     assert table["telemetry.otlpEndpoint"][0] == "https://user:<redacted>@otel.example:4318"
     output = serve("--print-config", "--metadata", "postgres://coffer:hunter2-very-secret@db.example/coffer").stdout
     assert "hunter2" not in output
+    # A password URLComponents cannot take apart (a raw '#') is redacted all the same.
+    table = printed("--metadata", "postgres://coffer:hunt#er2-very-secret@db.example/coffer")
+    assert "hunt" not in table["storage.metadataURL"][0] and table["storage.metadataURL"][0].endswith("@db.example/coffer")
 
 
 def test_a_mistake_names_the_setting_and_its_source(tmp_path):
@@ -88,6 +99,8 @@ def test_a_mistake_names_the_setting_and_its_source(tmp_path):
     assert "unknown option --prot" in line and "did you mean --port?" in line, line
     line = error_line("--print-config", "--port")
     assert "--port needs a value" in line, line
+    line = error_line("--print-config", "--data-dir", "--port", "9000")
+    assert "--data-dir needs a value" in line, line
     config = tmp_path / "coffer.yaml"
     config.write_text("listen:\n  prot: 9000\n")
     line = error_line("--print-config", "--config", str(config))
