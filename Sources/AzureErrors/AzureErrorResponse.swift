@@ -19,6 +19,8 @@ public struct AzureErrorResponse: Error, Sendable {
 
 extension HTTPField.Name {
     public static let msRequestID = Self("x-ms-request-id")!
+    /// The caller's id for a chain of requests, echoed (Azure's `x-ms-correlation-request-id`).
+    public static let msCorrelationRequestID = Self("x-ms-correlation-request-id")!
     /// Where a long-running operation's status is polled (ARM's asynchronous-operation pattern).
     public static let azureAsyncOperation = Self("Azure-AsyncOperation")!
 }

@@ -138,8 +138,7 @@ struct CofferResponder: HTTPResponder {
             group.cancelAll()
             return first
         }
-        // ACR's metadata API reads this body again through the registry's reader, which counts it there.
-        if let body, !request.uri.path.hasPrefix("/acr/v1/") { RequestRecord.current?.countBytesIn(body.readableBytes) }
+        if let body { RequestRecord.current?.noteBodyCollected(body.readableBytes) }
         guard let body else {
             throw AzureErrorResponse(.requestTimeout, code: "RequestTimeout",
                                      message: "The request body did not arrive within \(deadline.components.seconds) seconds.",

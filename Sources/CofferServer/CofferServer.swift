@@ -133,22 +133,15 @@ public struct CofferServer: Sendable {
             graphHost: configuration.graphHost,
             cloudMetadata: CloudMetadata(port: port, graphHost: configuration.graphHost, vaultHostSuffix: vaultSuffix,
                                          registryHostSuffix: configuration.registryHostSuffix),
-            metrics: MetricsEndpoint(registry: registry, resourceManager: resourceManagerAPI, metadata: metadata),
+            metrics: MetricsEndpoint(resourceManager: resourceManagerAPI, metadata: metadata),
             readiness: ReadinessProbe(metadata: metadata, blobs: blobs),
             identityBase: "https://localhost:\(port)",
             registryHostSuffix: configuration.registryHostSuffix, vaultHostSuffix: vaultSuffix,
             requestBodyDeadline: .seconds(Int64(max(1, configuration.requestBodySeconds))),
-            observer: RequestObserver(logger: Self.accessLogger(like: logger))
+            observer: RequestObserver(writesAccessLog: logger.logLevel <= .info)
         )
         return CofferServer(configuration: configuration, registry: registry, vaults: vaults, responder: responder,
                             secrets: secrets, created: created, bootstrap: bootstrap, metadata: metadata, logger: logger)
-    }
-
-    /// The access log's logger: its own label (operators filter on it), at the level the server logs at.
-    static func accessLogger(like logger: Logger) -> Logger {
-        var access = Logger(label: "coffer.access")
-        access.logLevel = logger.logLevel
-        return access
     }
 
     /// An application over plain HTTP for in-process tests (`HummingbirdTesting`); production always uses ``run()``.

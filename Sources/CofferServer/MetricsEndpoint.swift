@@ -2,20 +2,17 @@ import AzureHTTP
 import CofferStorage
 import CoreMetrics
 import Hummingbird
-import RegistryService
 import ResourceManagerAPI
 
 /// `GET /metrics` on the base address: the process's metrics (``ServerMetrics``) in Prometheus' text format, for a
 /// caller with at least Reader on the subscription (an ARM bearer token, as any monitoring principal would hold).
 struct MetricsEndpoint: Sendable {
-    let registry: RegistryService
     let resourceManager: ResourceManagerAPI
     let metadata: any MetadataStore
     private let process = ProcessMetrics()
     private let uploadsOpen = Gauge(label: "coffer_uploads_open")
 
-    init(registry: RegistryService, resourceManager: ResourceManagerAPI, metadata: any MetadataStore) {
-        self.registry = registry
+    init(resourceManager: ResourceManagerAPI, metadata: any MetadataStore) {
         self.resourceManager = resourceManager
         self.metadata = metadata
     }

@@ -4,7 +4,6 @@ import CoreMetrics
 import Foundation
 import HTTPTypes
 import Hummingbird
-import Logging
 import Synchronization
 import Tracing
 
@@ -13,12 +12,13 @@ import Tracing
 /// layers noted in its ``RequestRecord`` (a route template, a verified principal), its method from a closed set, the
 /// client's address and a correlation id that passed ``RequestRecord/wellFormedID(_:)``: never a token or a path.
 struct RequestObserver: Sendable {
-    let logger: Logger
+    /// Whether access lines are written: the server logs at `info` or below.
+    let writesAccessLog: Bool
     private let inFlight = Meter(label: "coffer_http_requests_in_flight")
     private let metrics = RequestMetrics()
 
-    init(logger: Logger) {
-        self.logger = logger
+    init(writesAccessLog: Bool) {
+        self.writesAccessLog = writesAccessLog
     }
 
     private static func startSpan(for request: Request) -> any Span {
@@ -54,7 +54,7 @@ struct RequestObserver: Sendable {
         inFlight.decrement()  // here, not when the body ends: a body the server never writes must not leave it counted
         response.headers[.msRequestID] = record.id
         response.headers[.msCorrelationRequestID] = record.correlationID
-        let ending = RequestEnding(logger: logger, metrics: metrics, record: record, span: span, client: client, started: started, status: response.status.code,
+        let ending = RequestEnding(writesAccessLog: writesAccessLog, metrics: metrics, record: record, span: span, client: client, started: started, status: response.status.code,
                                    method: Self.knownMethods.contains(request.method.rawValue) ? request.method.rawValue : "other")
         let body = response.body
         if let length = body.contentLength, length <= Self.smallAnswer, !record.streamsAnswer {
@@ -82,7 +82,7 @@ struct RequestObserver: Sendable {
 /// is, or, when the server never writes the body (the client gone before the answer's head could be sent), when the
 /// response is let go.
 final class RequestEnding: Sendable {
-    private let logger: Logger
+    private let writesAccessLog: Bool
     private let metrics: RequestMetrics
     private let record: RequestRecord
     private let span: (any Span)?
@@ -92,9 +92,9 @@ final class RequestEnding: Sendable {
     private let method: String
     private let state = Mutex<(ended: Bool, bytesOut: Int64)>((false, 0))
 
-    init(logger: Logger, metrics: RequestMetrics, record: RequestRecord, span: (any Span)?, client: String?, started: ContinuousClock.Instant,
+    init(writesAccessLog: Bool, metrics: RequestMetrics, record: RequestRecord, span: (any Span)?, client: String?, started: ContinuousClock.Instant,
          status: Int, method: String) {
-        self.logger = logger
+        self.writesAccessLog = writesAccessLog
         self.metrics = metrics
         self.record = record
         self.span = span
@@ -125,7 +125,7 @@ final class RequestEnding: Sendable {
         let bytesIn = record.bytesIn
         metrics.record(api: api, method: method, route: route, statusClass: "\(min(max(status / 100, 1), 5))xx", duration: duration,
                        bytesIn: bytesIn, bytesOut: bytesOut)
-        if logger.logLevel <= .info {
+        if writesAccessLog {
             // The stream handler's format, its fields in its (sorted) order.
             let micros = duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000
             let fraction = micros % 1000
@@ -201,9 +201,6 @@ struct HTTPFieldsExtractor: Extractor {
     }
 }
 
-extension HTTPField.Name {
-    static let msCorrelationRequestID = Self("x-ms-correlation-request-id")!
-}
 
 /// A response body writer that counts what passes through it.
 struct CountingBodyWriter: ResponseBodyWriter {

@@ -19,6 +19,7 @@ public final class RequestRecord: Sendable {
         var principal: String?
         var bytesIn: Int64 = 0
         var streams = false
+        var bodyCollected = false
     }
     private let noted = Mutex(Noted())
 
@@ -48,10 +49,21 @@ public final class RequestRecord: Sendable {
         current?.noted.withLock { $0.streams = true }
     }
 
-    /// Request body bytes read, by whoever reads them.
+    /// Request body bytes read from the client, by whoever reads them.
     public func countBytesIn(_ count: Int) {
         noted.withLock { $0.bytesIn &+= Int64(count) }
     }
+
+    /// The whole body was read (and counted) before the request was routed: a handler that reads it again reads it
+    /// from memory, and does not count it again.
+    public func noteBodyCollected(_ count: Int) {
+        noted.withLock {
+            $0.bytesIn &+= Int64(count)
+            $0.bodyCollected = true
+        }
+    }
+
+    public var bodyWasCollected: Bool { noted.withLock { $0.bodyCollected } }
 
     public var api: String? { noted.withLock { $0.api } }
     public var route: String? { noted.withLock { $0.route } }

@@ -29,6 +29,10 @@ public struct IdentityAPI: Sendable {
         self.imdsEnabled = imdsEnabled
     }
 
+    /// The endpoints under `/{tenant}/`, as route templates for access logs and metrics.
+    private static let endpoints: Set<String> = ["v2.0/.well-known/openid-configuration", ".well-known/openid-configuration",
+                                                  "discovery/v2.0/keys", "discovery/keys", "oauth2/v2.0/token", "oauth2/token"]
+
     /// Whether a path belongs to the identity service (`/{tenant}/…`, the managed-identity endpoints).
     public func handles(path: String) -> Bool {
         let lower = path.lowercased()
@@ -44,10 +48,8 @@ public struct IdentityAPI: Sendable {
             return try await managedIdentityToken(request)
         }
         let rest = Array(components.dropFirst())
-        let endpoints: Set<String> = ["v2.0/.well-known/openid-configuration", ".well-known/openid-configuration", "discovery/v2.0/keys",
-                                      "discovery/keys", "oauth2/v2.0/token", "oauth2/token"]
         let endpoint = rest.joined(separator: "/")
-        RequestRecord.noteRoute("/{tenant}/" + (endpoints.contains(endpoint) ? endpoint : "{unknown}"))
+        RequestRecord.noteRoute("/{tenant}/" + (Self.endpoints.contains(endpoint) ? endpoint : "{unknown}"))
         do {
             switch (request.method, rest) {
             case (.get, ["v2.0", ".well-known", "openid-configuration"]):

@@ -191,10 +191,9 @@ struct VaultExchange {
     /// The path as a template (`/keys/{name}/{version}/wrapkey`), for access logs and metrics: only this API's own
     /// words are kept, every other segment is a placeholder.
     static func routeTemplate(collection: String, rest: [String]) -> String {
-        let verbs: Set<String> = ["create", "rotate", "backup", "rotationpolicy", "versions", "recover", "restore"]
         let base = ["keys", "deletedkeys"].contains(collection) ? "/" + collection : "/{collection}"
         let last = rest.last?.lowercased() ?? ""
-        let isVerb = verbs.contains(last) || operations[last] != nil
+        let isVerb = routeVerbs.contains(last) || operations[last] != nil
         switch rest.count {
         case 0: return base
         case 1: return base + (last == "restore" ? "/restore" : "/{name}")
@@ -203,6 +202,8 @@ struct VaultExchange {
         default: return base + "/{name}/…"
         }
     }
+
+    private static let routeVerbs: Set<String> = ["create", "rotate", "backup", "rotationpolicy", "versions", "recover", "restore"]
 
     static var operations: [String: VaultService.Operation] {
         ["encrypt": .encrypt, "decrypt": .decrypt, "wrapkey": .wrapKey, "unwrapkey": .unwrapKey, "sign": .sign, "verify": .verify]

@@ -23,8 +23,8 @@ final class RequestBodyReader: @unchecked Sendable {
         var iterator: RequestBody.AsyncIterator?
     }
     private let ended = Atomic<Bool>(false)
-    /// Where the bytes read are counted (for the access log).
-    private let record = RequestRecord.current
+    /// Where the bytes read are counted (for the access log); none when the body was read whole before routing.
+    private let record = RequestRecord.current.flatMap { $0.bodyWasCollected ? nil : $0 }
 
     init(_ body: RequestBody) {
         state = Mutex(State(body: body, iterator: nil))

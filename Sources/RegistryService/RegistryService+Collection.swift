@@ -15,9 +15,8 @@ public struct CollectionReport: Sendable, Equatable {
     public init() {}
 }
 
-/// Running totals of garbage collection, for the metrics endpoint.
+/// Garbage collection's and retention's counters, for the metrics endpoint.
 public final class CollectionTotals: Sendable {
-    private let totals = Mutex<(passes: Int, report: CollectionReport)>((0, CollectionReport()))
     private let passes = Counter(label: "coffer_gc_passes_total")
     private let blobsRemoved = Counter(label: "coffer_gc_blobs_removed_total")
     private let bytesRemoved = Counter(label: "coffer_gc_bytes_removed_total")
@@ -30,15 +29,8 @@ public final class CollectionTotals: Sendable {
         blobsRemoved.increment(by: report.blobs)
         bytesRemoved.increment(by: report.bytes)
         strayObjectsRemoved.increment(by: report.strayObjects)
-        totals.withLock {
-            $0.passes += 1
-            $0.report.blobs += report.blobs
-            $0.report.bytes += report.bytes
-            $0.report.strayObjects += report.strayObjects
-        }
     }
 
-    public func snapshot() -> (passes: Int, report: CollectionReport) { totals.withLock { $0 } }
 }
 
 extension RegistryService {
