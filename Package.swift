@@ -119,7 +119,7 @@ let package = Package(
             name: "Identity",
             dependencies: [
                 "CofferStorage", "CofferTelemetry",
-                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -143,9 +143,12 @@ let package = Package(
             dependencies: ["AzureErrors", .product(name: "Hummingbird", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),
+        // HTML built from typed parts (text always escaped), the console's stylesheet and script, and the headers
+        // every page carries (a strict Content-Security-Policy).
+        .target(name: "WebPage", dependencies: [.product(name: "Hummingbird", package: "hummingbird")], swiftSettings: swiftSettings),
         .target(
             name: "IdentityAPI",
-            dependencies: ["AzureHTTP", "Identity", "CofferTelemetry", .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: ["AzureHTTP", "Identity", "CofferTelemetry", "WebPage", .product(name: "Hummingbird", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -181,6 +184,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The web console: pages over this server's own APIs, called in-process as the signed-in user.
+        .target(
+            name: "Console",
+            dependencies: [
+                "WebPage", "Identity", "ControlPlane", "RegistryService", "CofferStorage", "CofferTelemetry",
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "CofferServer",
             dependencies: [
@@ -190,7 +202,7 @@ let package = Package(
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "OTel", package: "swift-otel"),
                 .product(name: "Yams", package: "Yams"),
-                "IdentityAPI", "KeyVaultAPI", "ResourceManagerAPI", "ControlPlane", "KeyVault", "AzureHTTP", "JMESPath",
+                "IdentityAPI", "KeyVaultAPI", "ResourceManagerAPI", "ControlPlane", "KeyVault", "AzureHTTP", "JMESPath", "Console",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "X509", package: "swift-certificates"),

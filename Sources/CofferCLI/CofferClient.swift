@@ -128,6 +128,13 @@ final class CofferClient: Sendable {
         return try await call(method, "\(vaultURL(vault))\(path)\(separator)api-version=7.5", resource: vaultResource, body: body)
     }
 
+    /// A Microsoft Graph call (`/v1.0/…`) at the server's Graph host (`graph.localhost` on the server's port).
+    @discardableResult
+    func graph(_ method: HTTPMethod, _ path: String, body: JSONValue? = nil) async throws -> JSONValue {
+        try await call(method, vaultURL("x").replacingOccurrences(of: "https://x.vault.localhost", with: "https://graph.localhost") + path,
+                       resource: "https://graph.microsoft.com", body: body)
+    }
+
     private func call(_ method: HTTPMethod, _ url: String, resource: String, body: JSONValue?) async throws -> JSONValue {
         try await exchange(method, url, resource: resource, body: body).1
     }

@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import AzureHTTP
+import Console
 import CofferStorage
 import IdentityAPI
 import KeyVaultAPI
@@ -20,6 +21,8 @@ struct CofferResponder: HTTPResponder {
     let graphAPI: GraphAPI
     /// The host Microsoft Graph answers at.
     let graphHost: String
+    /// The web console on the base address (`/`, `/console/…`).
+    let console: Console
     /// Served at `/metadata/endpoints` on the base address.
     let cloudMetadata: CloudMetadata
     let metrics: MetricsEndpoint
@@ -35,16 +38,21 @@ struct CofferResponder: HTTPResponder {
 
     func respond(to request: Request, context: Context) async throws -> Response {
         await observer.observe(request, client: context.remoteAddress?.ipAddress) {
-            do {
-                return try await route(request, context: context)
-            } catch let error as any HTTPResponseError {
-                return Self.fallback(try? error.response(from: request, context: context))
-            } catch let error as StorageError where error.code == .ioFailure {
-                return Self.azureError(.serviceUnavailable, code: "ServiceUnavailable", message: "Storage is unavailable; retry later. (\(error.message))")
-            } catch {
-                context.logger.error("request failed", metadata: ["coffer.error.type": .string(String(describing: type(of: error)))])
-                return Self.azureError(.internalServerError, code: "InternalError", message: "internal error")
-            }
+            await answer(request, context: context)
+        }
+    }
+
+    /// The answer to a request, its errors turned into each API's error answers.
+    private func answer(_ request: Request, context: Context) async -> Response {
+        do {
+            return try await route(request, context: context)
+        } catch let error as any HTTPResponseError {
+            return Self.fallback(try? error.response(from: request, context: context))
+        } catch let error as StorageError where error.code == .ioFailure {
+            return Self.azureError(.serviceUnavailable, code: "ServiceUnavailable", message: "Storage is unavailable; retry later. (\(error.message))")
+        } catch {
+            context.logger.error("request failed", metadata: ["coffer.error.type": .string(String(describing: type(of: error)))])
+            return Self.azureError(.internalServerError, code: "InternalError", message: "internal error")
         }
     }
 
@@ -90,6 +98,12 @@ struct CofferResponder: HTTPResponder {
         if path == "/metrics", request.method == .get {
             RequestRecord.noteRoute("/metrics")
             return try await metrics.respond(to: request)
+        }
+        if Console.handles(path: path) {
+            // The console calls the APIs in-process, through this same routing, as the signed-in user.
+            return try await console.respond(to: request, authority: request.head.authority) { inner in
+                try await InProcessResponse.collect(await answer(inner, context: context))
+            }
         }
         if resourceManagerAPI.handles(path: path) {
             RequestRecord.noteAPI("resource_manager")

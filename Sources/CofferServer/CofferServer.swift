@@ -1,3 +1,4 @@
+import Console
 import ControlPlane
 import CofferStorage
 import Envelope
@@ -131,6 +132,10 @@ public struct CofferServer: Sendable {
             graphAPI: GraphAPI(directory: directory, tenantID: bootstrap.tenantID, subscriptionID: bootstrap.subscriptionID,
                                base: "https://\(configuration.graphHost):\(port)"),
             graphHost: configuration.graphHost,
+            console: Console(directory: directory, documents: metadata,
+                             addresses: ConsoleAddresses(base: "https://localhost:\(port)", port: port, vaultHostSuffix: vaultSuffix,
+                                                         registryHostSuffix: configuration.registryHostSuffix),
+                             tenantID: bootstrap.tenantID, subscriptionID: bootstrap.subscriptionID, keyAudit: registry.keyAudit),
             cloudMetadata: CloudMetadata(port: port, graphHost: configuration.graphHost, vaultHostSuffix: vaultSuffix,
                                          registryHostSuffix: configuration.registryHostSuffix),
             metrics: MetricsEndpoint(resourceManager: resourceManagerAPI, metadata: metadata),

@@ -113,7 +113,9 @@ package struct ResourceProviders: Sendable {
             throw AzureErrorResponse(.badRequest, code: "RoleDefinitionDoesNotExist",
                                      message: "The specified role definition with ID '\(definition.split(separator: "/").last?.prefix(100) ?? "")' does not exist.")
         }
-        guard try await plane.directory.principal(objectID: principalID) != nil else {
+        let isPrincipal = try await plane.directory.principal(objectID: principalID) != nil
+        let isUser = try await plane.directory.user(objectID: principalID) != nil
+        guard isPrincipal || isUser else {
             throw AzureErrorResponse(.badRequest, code: "PrincipalNotFound", message: "Principal \(principalID.prefix(100)) does not exist in the directory \(plane.tenantID).")
         }
         let existed = try await roleAssignment(id) != nil

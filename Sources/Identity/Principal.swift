@@ -81,9 +81,16 @@ public struct AccessTokenClaims: Codable, Sendable, Equatable {
     public var sub: String
     public var ver: String
     public var idtyp: String
+    /// A signed-in user's name, display name and delegated scope (absent from application tokens).
+    public var upn: String?
+    public var name: String?
+    public var scp: String?
 
     public init(aud: String, iss: String, iat: Int64, nbf: Int64, exp: Int64, tid: String, oid: String, appid: String,
-                sub: String, ver: String, idtyp: String) {
+                sub: String, ver: String, idtyp: String, upn: String? = nil, name: String? = nil, scp: String? = nil) {
+        self.upn = upn
+        self.name = name
+        self.scp = scp
         self.aud = aud
         self.iss = iss
         self.iat = iat

@@ -40,7 +40,7 @@ public struct GraphAPI: Sendable {
         guard let version = segments.first, ["v1.0", "beta"].contains(version) else { return "/{unknown}" }
         let rest = Array(segments.dropFirst())
         // The shapes this API answers: a collection, an object of it, an action on the object; nothing else is named.
-        guard let collection = rest.first, ["me", "serviceprincipals", "applications", "directoryobjects"].contains(collection) else {
+        guard let collection = rest.first, ["me", "serviceprincipals", "applications", "directoryobjects", "users"].contains(collection) else {
             return "/\(version)/{unknown}"
         }
         switch rest.count {
@@ -62,7 +62,34 @@ public struct GraphAPI: Sendable {
         let lower = rest.map { $0.lowercased() }
         switch (request.method, lower.first, rest.count) {
         case (.get, "me", 1):
-            throw Self.error(.badRequest, "BadRequest", "/me request is only valid with delegated authentication flow.")
+            guard caller.idtyp == "user", let user = try await directory.user(objectID: caller.oid) else {
+                throw Self.error(.badRequest, "BadRequest", "/me request is only valid with delegated authentication flow.")
+            }
+            return try object(Self.present(user))
+        case (.get, "users", 1):
+            try await requireReader(caller)
+            return try collection("users", try await directory.users().map(Self.present))
+        case (.get, "users", 2):
+            guard let user = try await directory.user(rest[1]) else { throw Self.userNotFound(rest[1]) }
+            if user.objectId != caller.oid { try await requireReader(caller) }
+            return try object(Self.present(user))
+        case (.post, "users", 1):
+            try await requireWriter(caller)
+            let body = try await Self.body(request)
+            guard let name = body["userPrincipalName"] as? String, let displayName = body["displayName"] as? String,
+                  let password = (body["passwordProfile"] as? [String: Any])?["password"] as? String else {
+                throw Self.error(.badRequest, "Request_BadRequest", "userPrincipalName, displayName and passwordProfile.password are required.")
+            }
+            do {
+                let user = try await directory.createUser(tenantID: tenantID, userPrincipalName: name, displayName: displayName, password: password)
+                return try object(Self.present(user), status: .created)
+            } catch let error as UserCreationError {
+                throw Self.error(.badRequest, error.code == .nameTaken ? "Request_MultipleObjectsWithSameKeyValue" : "Request_BadRequest", error.message)
+            }
+        case (.delete, "users", 2):
+            try await requireWriter(caller)
+            guard let user = try await directory.user(rest[1]), try await directory.deleteUser(user) else { throw Self.userNotFound(rest[1]) }
+            return AzureJSON.empty(.noContent)
         case (.get, "serviceprincipals", 1):
             let filter = try GraphFilter.parse(request.uri.queryParameters.get("$filter"))
             let found = try await visiblePrincipals(caller).filter { $0.hasServicePrincipal != false && filter.matches(servicePrincipal: $0) }
@@ -303,6 +330,18 @@ public struct GraphAPI: Sendable {
             "displayName": principal.displayName, "signInAudience": "AzureADMyOrg", "identifierUris": [Any](), "keyCredentials": [Any](),
             "passwordCredentials": directory.listedPasswords(of: principal).map(Self.present),
         ]
+    }
+
+    static func present(_ user: DirectoryUser) -> [String: Any] {
+        [
+            "@odata.type": "#microsoft.graph.user", "id": user.objectId, "userPrincipalName": user.userPrincipalName,
+            "displayName": user.displayName, "accountEnabled": user.accountEnabled, "userType": "Member",
+            "mail": NSNull(), "createdDateTime": date(user.createdDateTime),
+        ]
+    }
+
+    static func userNotFound(_ id: String) -> AzureErrorResponse {
+        error(.notFound, "Request_ResourceNotFound", "Resource '\(id.prefix(120))' does not exist or one of its queried reference-property objects are not present.")
     }
 
     static func present(_ password: ApplicationPassword) -> [String: Any] {

@@ -18,8 +18,12 @@ public struct IdentityAPI: Sendable {
     /// Where this service is reached (`https://localhost:8443`): tokens' issuer and the discovery document's URLs.
     /// Configuration, never the request's Host, so no caller chooses what its tokens or the discovery document say.
     let base: String
+    /// The clients people sign in through: the web console (back to this server's `/console/callback`) and the Azure CLI.
+    let publicClients: [PublicClient]
 
     public static let managedIdentityPath = "/msi/token"
+    /// Where the console's sign-in comes back to, under this server's base address.
+    public static let consoleCallbackPath = "/console/callback"
 
     public init(directory: Directory, tenantID: String, workloadSecrets: WorkloadIdentitySecrets, imdsEnabled: Bool, base: String) {
         self.directory = directory
@@ -27,11 +31,17 @@ public struct IdentityAPI: Sendable {
         self.tenantID = tenantID
         self.workloadSecrets = workloadSecrets
         self.imdsEnabled = imdsEnabled
+        self.publicClients = [
+            PublicClient(clientID: PublicClient.consoleClientID, displayName: "The Coffer console",
+                         redirectURIs: [base + Self.consoleCallbackPath], loopbackRedirects: false),
+            PublicClient(clientID: PublicClient.azureCLIClientID, displayName: "Azure CLI", redirectURIs: [], loopbackRedirects: true),
+        ]
     }
 
     /// The endpoints under `/{tenant}/`, as route templates for access logs and metrics.
     private static let endpoints: Set<String> = ["v2.0/.well-known/openid-configuration", ".well-known/openid-configuration",
-                                                  "discovery/v2.0/keys", "discovery/keys", "oauth2/v2.0/token", "oauth2/token"]
+                                                  "discovery/v2.0/keys", "discovery/keys", "oauth2/v2.0/token", "oauth2/token",
+                                                  "oauth2/v2.0/authorize"]
 
     /// Whether a path belongs to the identity service (`/{tenant}/…`, the managed-identity endpoints).
     public func handles(path: String) -> Bool {
@@ -58,6 +68,10 @@ public struct IdentityAPI: Sendable {
                 return try AzureJSON.response(discovery(version: nil))
             case (.get, ["discovery", "v2.0", "keys"]), (.get, ["discovery", "keys"]):
                 return try AzureJSON.response(jwks())
+            case (.get, ["oauth2", "v2.0", "authorize"]):
+                return authorizePage(request)
+            case (.post, ["oauth2", "v2.0", "authorize"]):
+                return try await authorizeSubmit(request)
             case (.post, ["oauth2", "v2.0", "token"]):
                 return try await token(request, version2: true)
             case (.post, ["oauth2", "token"]):
@@ -79,11 +93,13 @@ public struct IdentityAPI: Sendable {
             "token_endpoint": .string("\(oauth)/token"),
             "authorization_endpoint": .string("\(oauth)/authorize"),
             "jwks_uri": .string("\(prefix)/discovery/\(version.map { "\($0)/" } ?? "")keys"),
-            "response_types_supported": .strings(["token"]),
+            "response_types_supported": .strings(["code", "token"]),
+            "code_challenge_methods_supported": .strings(["S256"]),
+            "scopes_supported": .strings(["openid", "profile", "offline_access"]),
             "subject_types_supported": .strings(["pairwise"]),
             "id_token_signing_alg_values_supported": .strings(["ES256"]),
             "token_endpoint_auth_methods_supported": .strings(["client_secret_post", "client_secret_basic"]),
-            "grant_types_supported": .strings(["client_credentials"]),
+            "grant_types_supported": .strings(["client_credentials", "authorization_code", "password"]),
             "tenant_region_scope": .string("NA"),
         ]
     }
@@ -101,8 +117,13 @@ public struct IdentityAPI: Sendable {
         var request = request
         let body = try await request.collectBody(upTo: 64 * 1024)
         let form = CredentialParsing.form(String(buffer: body)).compactMapValues(\.first)
-        guard form["grant_type"] == "client_credentials" else {
-            return try Self.oauthError(.badRequest, "unsupported_grant_type", "AADSTS70003: only the client_credentials grant is supported", code: 70003)
+        switch form["grant_type"] {
+        case "client_credentials": break
+        case "authorization_code" where version2: return try await redeemCode(form)
+        case "password" where version2: return try await passwordGrant(form)
+        default:
+            return try Self.oauthError(.badRequest, "unsupported_grant_type",
+                                       "AADSTS70003: the grant types are client_credentials, and on the v2.0 endpoint authorization_code and password", code: 70003)
         }
         var clientID = form["client_id"]
         var secret = form["client_secret"]

@@ -1,3 +1,4 @@
+import Foundation
 import CoreMetrics
 import Logging
 import Synchronization
@@ -29,7 +30,21 @@ public final class KeyAccessAudit: Sendable {
         }
     }
 
+    /// One use of a key, as the console lists it.
+    public struct Event: Sendable {
+        public let time: Int64
+        public let registry: String
+        public let operation: Operation
+        public let outcome: Outcome
+        public let key: String
+        public let identity: String
+        public let reason: String?
+    }
+
     private let counts = Mutex<[Labels: Int]>([:])
+    /// The newest events of this process, oldest first (a bounded ring: the log keeps the whole trail).
+    private let events = Mutex<[Event]>([])
+    static let keptEvents = 500
     private let logger: Logger
 
     public init(logger: Logger) {
@@ -40,6 +55,12 @@ public final class KeyAccessAudit: Sendable {
     /// and identities but never carries key material.
     func record(_ operation: Operation, registry: String, key: (key: String, identity: String), outcome: Outcome, reason: String? = nil) {
         counts.withLock { $0[Labels(registry: registry, operation: operation, outcome: outcome), default: 0] += 1 }
+        let event = Event(time: Int64(Date().timeIntervalSince1970), registry: registry, operation: operation, outcome: outcome,
+                          key: key.key, identity: key.identity, reason: reason.map { String($0.prefix(500)) })
+        events.withLock { events in
+            if events.count >= Self.keptEvents { events.removeFirst(events.count - Self.keptEvents + 1) }
+            events.append(event)
+        }
         Counter(label: "coffer_key_access_total", dimensions: [("registry", registry), ("operation", operation.rawValue),
                                                                ("outcome", outcome.rawValue)]).increment()
         var metadata: Logger.Metadata = [
@@ -52,6 +73,12 @@ public final class KeyAccessAudit: Sendable {
         } else {
             logger.warning("key access failed", metadata: metadata)
         }
+    }
+
+    /// The newest events of `registry` in this process, newest first.
+    public func recentEvents(registry: String, limit: Int = 50) -> [Event] {
+        let name = registry.lowercased()
+        return Array(events.withLock { $0 }.reversed().filter { $0.registry == name }.prefix(limit))
     }
 
     /// Every counter so far, in a stable order.
