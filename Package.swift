@@ -251,6 +251,7 @@ let package = Package(
         ),
         .testTarget(name: "EnvelopeTests", dependencies: ["Envelope", "CofferStorage"], swiftSettings: swiftSettings),
         .testTarget(name: "IdentityTests", dependencies: ["Identity", "SQLMetadataStore"], swiftSettings: swiftSettings),
+        .testTarget(name: "WebPageTests", dependencies: ["WebPage"], swiftSettings: swiftSettings),
         .testTarget(
             name: "KeyVaultTests",
             dependencies: [

@@ -119,6 +119,23 @@ extension Directory {
                                              iat: now, nbf: now, exp: now + tokenLifetime, nonce: nonce))
     }
 
+    /// The audience of refresh tokens: no API answers to it, so a refresh token is never an access token.
+    static let refreshAudience = "urn:coffer:refresh-token"
+    public static let refreshTokenLifetime: Int64 = 24 * 3600
+
+    /// A refresh token for the user and client (signed, a day long; redeemed only while the user exists and is enabled).
+    public func issueRefreshToken(for user: DirectoryUser, clientID: String, issuer: String, now: Int64 = Int64(Date().timeIntervalSince1970)) throws -> String {
+        try signer.sign(AccessTokenClaims(aud: Self.refreshAudience, iss: issuer, iat: now, nbf: now, exp: now + Self.refreshTokenLifetime,
+                                          tid: user.tenantId, oid: user.objectId, appid: clientID, sub: user.objectId, ver: "2.0", idtyp: "refresh"))
+    }
+
+    /// The user and client of a valid refresh token of this tenant; nil for anything else.
+    public func redeemRefreshToken(_ token: String, tenantID: String, clientID: String) async throws -> DirectoryUser? {
+        guard let claims = try? verify(token, tenantID: tenantID, audiences: [Self.refreshAudience]), claims.idtyp == "refresh",
+              claims.appid == clientID.lowercased(), let user = try await user(objectID: claims.oid), user.accountEnabled else { return nil }
+        return user
+    }
+
     static func documentID(_ user: DirectoryUser) -> String {
         "/tenants/\(user.tenantId)/users/\(user.objectId)"
     }

@@ -99,7 +99,7 @@ public struct IdentityAPI: Sendable {
             "subject_types_supported": .strings(["pairwise"]),
             "id_token_signing_alg_values_supported": .strings(["ES256"]),
             "token_endpoint_auth_methods_supported": .strings(["client_secret_post", "client_secret_basic"]),
-            "grant_types_supported": .strings(["client_credentials", "authorization_code", "password"]),
+            "grant_types_supported": .strings(["client_credentials", "authorization_code", "password", "refresh_token"]),
             "tenant_region_scope": .string("NA"),
         ]
     }
@@ -121,9 +121,10 @@ public struct IdentityAPI: Sendable {
         case "client_credentials": break
         case "authorization_code" where version2: return try await redeemCode(form)
         case "password" where version2: return try await passwordGrant(form)
+        case "refresh_token" where version2: return try await refreshGrant(form)
         default:
             return try Self.oauthError(.badRequest, "unsupported_grant_type",
-                                       "AADSTS70003: the grant types are client_credentials, and on the v2.0 endpoint authorization_code and password", code: 70003)
+                                       "AADSTS70003: the grant types are client_credentials, and on the v2.0 endpoint authorization_code, password and refresh_token", code: 70003)
         }
         var clientID = form["client_id"]
         var secret = form["client_secret"]

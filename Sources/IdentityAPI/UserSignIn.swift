@@ -163,6 +163,15 @@ extension IdentityAPI {
         return try userTokens(user, clientID: clientID, scope: form["scope"] ?? "", nonce: nil)
     }
 
+    /// `grant_type=refresh_token`: a refresh token this service issued, for the client it was issued to.
+    func refreshGrant(_ form: [String: String]) async throws -> Response {
+        guard let clientID = form["client_id"]?.lowercased(), publicClients.contains(where: { $0.clientID == clientID }), let token = form["refresh_token"],
+              let user = try await directory.redeemRefreshToken(token, tenantID: tenantID, clientID: clientID) else {
+            return try Self.oauthError(.badRequest, "invalid_grant", "AADSTS700082: the refresh token is not valid (expired, revoked, or another client's)", code: 700082)
+        }
+        return try userTokens(user, clientID: clientID, scope: form["scope"] ?? "", nonce: nil)
+    }
+
     /// An access token for the scope's resource (`<resource>/.default` or `<resource>/user_impersonation`; this
     /// resource manager when none is named) and an ID token.
     private func userTokens(_ user: DirectoryUser, clientID: String, scope: String, nonce: String?) throws -> Response {
@@ -171,9 +180,12 @@ extension IdentityAPI {
         let resourceScope = scopes.first { $0.hasSuffix("/.default") || $0.hasSuffix("/user_impersonation") }
         let resource = resourceScope.map { String($0[..<$0.lastIndex(of: "/")!]) } ?? base
         let issued = try directory.issueToken(for: user, clientID: clientID, resource: resource, issuer: issuer)
+        // The scopes granted, as asked (MSAL files the token under them) and as Entra names them.
+        let granted = ([resource + (resource.hasSuffix("/") ? "" : "/") + "user_impersonation"] + (resourceScope.map { [$0] } ?? []))
         let clientInfo = try JSONEncoder().encode(["uid": user.objectId, "utid": user.tenantId])
         return try AzureJSON.response([
-            "token_type": OpenIDValue.string("Bearer"), "scope": .string("\(resource)/user_impersonation"),
+            "token_type": OpenIDValue.string("Bearer"), "scope": .string(granted.joined(separator: " ")),
+            "refresh_token": .string(try directory.issueRefreshToken(for: user, clientID: clientID, issuer: issuer)),
             "expires_in": .number(issued.expiresIn), "ext_expires_in": .number(issued.expiresIn), "access_token": .string(issued.token),
             "id_token": .string(try directory.issueIDToken(for: user, clientID: clientID, issuer: issuer, nonce: nonce)),
             "client_info": .string(Base64URL.encode(Array(clientInfo))),

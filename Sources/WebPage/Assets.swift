@@ -59,7 +59,7 @@ public enum WebAssets {
     form.inline { display: inline; }
     .actions { display: flex; flex-wrap: wrap; gap: .75rem; align-items: flex-end; }
     .actions form { display: flex; flex-wrap: wrap; gap: .5rem; align-items: flex-end; margin: 0; }
-    button, .button { font: inherit; padding: .4rem .9rem; border-radius: 7px; border: 1px solid var(--accent); background: var(--accent); color: #fff; cursor: pointer; }
+    button, .button { white-space: nowrap; flex-shrink: 0; font: inherit; padding: .4rem .9rem; border-radius: 7px; border: 1px solid var(--accent); background: var(--accent); color: #fff; cursor: pointer; }
     button.secondary { background: #fff; color: var(--accent); }
     button.danger { background: var(--bad); border-color: var(--bad); }
     header.top button { background: transparent; border-color: #5c6b82; color: #dfe6f3; padding: .2rem .7rem; }

@@ -50,7 +50,8 @@ extension TestClientProtocol {
             }
 
             let refusals: [([(String, String)], String)] = [
-                ([("grant_type", "password"), ("username", principal.appId), ("password", secret)], "unsupported_grant_type"),
+                ([("grant_type", "password"), ("username", principal.appId), ("password", secret)], "unauthorized_client"),
+                ([("grant_type", "implicit")], "unsupported_grant_type"),
                 ([("grant_type", "client_credentials"), ("client_id", principal.appId), ("client_secret", secret), ("scope", "https://localhost:8443/")],
                  "invalid_scope"),
                 ([("grant_type", "client_credentials"), ("client_id", principal.appId), ("scope", scope)], "invalid_request"),

@@ -30,13 +30,13 @@ class Coffer:
     # Every server a test starts, for the scan of their logs when the test ends (`no_secret_in_any_log`).
     started = []
 
-    def __init__(self, workdir, extra_args=()):
+    def __init__(self, workdir, extra_args=(), port=None):
         Coffer.started.append(self)
         self.leaked = None
         self.workdir = workdir
         self.extra_args = list(extra_args)
         self.data_dir = os.path.join(workdir, "data")
-        self.port = free_port()
+        self.port = port or free_port()
         self.log = open(os.path.join(workdir, "coffer.log"), "a")
         self.host = f"localhost:{self.port}"
         self.ca = os.path.join(self.data_dir, "ca.pem")

@@ -411,3 +411,53 @@ def test_acr_repository_commands(az, coffer, tmp_path):
     assert pulled.returncode == 0, pulled.stderr
     missing = az("acr", "import", "-n", "importreg", "--source", f"{server}/tools:absent", "-t", "x:y", check=False)
     assert missing.returncode != 0 and "ImageNotFound" in missing.stderr
+
+
+def port_443_is_free():
+    import socket
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # connections of an earlier server may linger in TIME_WAIT
+        try:
+            sock.bind(("127.0.0.1", 443))
+            return True
+        except OSError:
+            return False
+
+
+def test_az_login_as_a_user(tmp_path):
+    """`az login -u … -p …` for a person: MSAL's password grant, then az lists subscriptions and reads Graph's /me.
+    MSAL asks for the user realm at the authority's host on port 443 whatever the configured port, so this needs
+    Coffer on 443 (as a production deployment would be); it is skipped where 443 is taken."""
+    if not AZ:
+        pytest.skip("no Azure CLI: run through scripts/test, which installs it")
+    if not port_443_is_free():
+        pytest.skip("port 443 is in use; MSAL's user-realm discovery only reaches 443")
+    from conftest import Coffer
+    os.makedirs(tmp_path / "server")
+    server = Coffer(str(tmp_path / "server"), port=443)
+    try:
+        operator_cli = AzureCLI(server, tmp_path / "operator")
+        operator = operator_cli.sign_in()
+        password = "a pass phrase for alice"
+        user = operator_cli.json("ad", "user", "create", "--display-name", "Alice", "--password", password,
+                                 "--user-principal-name", "alice@coffer.localhost")
+        assert user["userPrincipalName"] == "alice@coffer.localhost" and "passwordProfile" not in user
+        operator_cli("role", "assignment", "create", "--assignee-object-id", user["id"], "--assignee-principal-type", "User",
+                     "--role", "Reader", "--scope", f"/subscriptions/{operator['subscriptionId']}")
+        alice = AzureCLI(server, tmp_path / "alice")
+        alice("cloud", "register", "-n", "coffer", "--endpoint-resource-manager", "https://localhost:443/")
+        alice("cloud", "set", "-n", "coffer")
+        alice("config", "set", "core.instance_discovery=false")
+        refused = alice("login", "-t", operator["tenantId"], "-u", "alice@coffer.localhost", "-p", "not her password", check=False)
+        assert refused.returncode != 0 and "AADSTS50126" in refused.stderr
+        alice("login", "-t", operator["tenantId"], "-u", "alice@coffer.localhost", "-p", password)
+        account = alice.json("account", "show")
+        assert account["user"] == {"name": "alice@coffer.localhost", "type": "user"} and account["id"] == operator["subscriptionId"]
+        assert "coffer" in [group["name"] for group in alice.json("group", "list")]
+        assert alice.json("ad", "signed-in-user", "show")["id"] == user["id"]
+        # Her role is Reader: writes are refused by the resource manager, as for any principal.
+        denied = alice("group", "create", "-n", "hers", "-l", "westeurope", check=False)
+        assert denied.returncode != 0 and "AuthorizationFailed" in denied.stderr
+    finally:
+        server.stop()
+        server.log.close()
