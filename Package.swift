@@ -219,7 +219,7 @@ let package = Package(
         .target(
             name: "CofferCLI",
             dependencies: [
-                "CofferServer", "CLIOutput", "JMESPath",
+                "CofferServer", "CLIOutput", "JMESPath", "Identity",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

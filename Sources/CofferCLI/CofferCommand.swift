@@ -7,7 +7,7 @@ public struct CofferCommand: AsyncParsableCommand {
         commandName: "coffer",
         abstract: "A container registry whose data at rest is encrypted under a key its owner holds.",
         subcommands: [Serve.self, LoginCommand.self, LogoutCommand.self, AccountCommand.self, FeatureCommand.self, GroupCommand.self,
-                      KeyVaultCommand.self, IdentityCommand.self, UserCommand.self, AcrCommand.self, ResourceCommand.self, DeploymentCommand.self, ProviderCommand.self,
+                      KeyVaultCommand.self, IdentityCommand.self, UserCommand.self, RoleCommand.self, AcrCommand.self, ResourceCommand.self, DeploymentCommand.self, ProviderCommand.self,
                       BackupCommand.self, RestoreCommand.self, CheckCommand.self]
     )
 
