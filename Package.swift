@@ -120,6 +120,7 @@ let package = Package(
             dependencies: [
                 "CofferStorage", "CofferTelemetry",
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

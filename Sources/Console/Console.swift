@@ -76,7 +76,7 @@ public struct Console: Sendable {
         // Everything else is for a signed-in user.
         let cookie = Self.cookie(Self.sessionCookie, in: request)
         guard let cookie, let session = try await sessions.session(cookie: cookie),
-              let user = try await directory.user(objectID: session.userObjectID), user.accountEnabled else {
+              let user = try await directory.user(objectID: session.userObjectID, tenantID: tenantID), user.accountEnabled else {
             RequestRecord.noteRoute("/console/{signin-needed}")
             if request.method == .get { return WebResponse.redirect(to: "/console/signin", status: .found) }
             return errorPage(.forbidden, "Your session has ended; sign in again.", user: nil)
@@ -129,12 +129,16 @@ public struct Console: Sendable {
     /// the token endpoint (in-process, as any client would), and starts a session for the user its token names.
     private func finishSignIn(_ request: Request, send: @escaping @Sendable (Request) async throws -> InProcessResponse) async throws -> Response {
         let query = Self.query(request)
-        if let error = query["error"] {
-            return errorPage(.badRequest, "Sign-in failed: \(query["error_description"] ?? error)", user: nil)
-        }
+        // Only an answer to a sign-in this browser started is read; what it says is not echoed (a crafted link would
+        // put its words on this origin's page).
         guard let pending = Self.cookie(Self.signInCookie, in: request), let dot = pending.firstIndex(of: "."),
-              let state = query["state"], ConsoleSessions.sameToken(String(pending[..<dot]), state), let code = query["code"] else {
+              let state = query["state"], ConsoleSessions.sameToken(String(pending[..<dot]), state) else {
             return errorPage(.badRequest, "This sign-in was not started here, or took longer than ten minutes. Start again.", user: nil, signInLink: true)
+        }
+        guard let code = query["code"] else {
+            let known: Set<String> = ["access_denied", "invalid_request", "unsupported_response_type", "server_error", "temporarily_unavailable"]
+            return errorPage(.badRequest, "Sign-in failed (\(query["error"].flatMap { known.contains($0) ? $0 : nil } ?? "error")). Start again.",
+                             user: nil, signInLink: true)
         }
         let verifier = String(pending[pending.index(after: dot)...])
         var form = URLComponents()

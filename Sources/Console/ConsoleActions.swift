@@ -141,8 +141,7 @@ struct ConsoleActions {
     }
 
     private func deleteTag(_ id: String) async throws -> Response {
-        guard let repository = form["repository"], ConsolePages.isRepositoryName(repository), let tag = form["tag"],
-              !tag.isEmpty, tag.utf8.count <= 128, tag.allSatisfy({ $0.isLetter || $0.isNumber || "._-".contains($0) }) else {
+        guard let repository = form["repository"], ConsolePages.isRepositoryName(repository), let tag = form["tag"], ConsolePages.isTag(tag) else {
             return pages.fail(.badRequest, "A repository and a tag are required.")
         }
         let registry = ConsolePages.lastSegment(id)

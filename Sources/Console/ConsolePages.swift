@@ -287,7 +287,8 @@ struct ConsolePages {
                 ("Artifact type", .text(manifest["artifactType"] as? String ?? "")),
                 ("Size", .text(Self.bytes(Int64(answer.body.count)))),
                 ("Pull by digest", Self.copyable("podman pull \(loginServer)/\(repository)@\(digest)")),
-            ] + (context.query["tag"].map { [("Pull by tag", Self.copyable("podman pull \(loginServer)/\(repository):\($0)"))] } ?? []), id: "manifest-properties")]),
+            ] + (context.query["tag"].flatMap { Self.isTag($0) ? [("Pull by tag", Self.copyable("podman pull \(loginServer)/\(repository):\($0)"))] : nil } ?? []),
+                id: "manifest-properties")]),
         ]
         if let manifests = manifest["manifests"] as? [[String: Any]] {
             content += [H.h2("Platforms"), H.table(["Platform", "Digest", "Size"], manifests.map { entry in
@@ -296,19 +297,20 @@ struct ConsolePages {
                 let child = entry["digest"] as? String ?? ""
                 return [.text(label.isEmpty ? "(none)" : label),
                         H.a("/console/manifest?" + Self.query(["id": id, "repository": repository, "digest": child]), child),
-                        .text(Self.bytes((entry["size"] as? NSNumber)?.int64Value ?? 0))]
+                        .text(Self.bytes(Self.size(entry["size"])))]
             }, id: "platforms")]
         }
         if let config = manifest["config"] as? [String: Any] {
             content += [H.h2("Config"), H.properties([("Media type", H.code(config["mediaType"] as? String ?? "")),
                                                       ("Digest", H.code(config["digest"] as? String ?? "")),
-                                                      ("Size", .text(Self.bytes((config["size"] as? NSNumber)?.int64Value ?? 0)))], id: "config")]
+                                                      ("Size", .text(Self.bytes(Self.size(config["size"]))))], id: "config")]
         }
         if let layers = manifest["layers"] as? [[String: Any]] {
-            let total = layers.reduce(Int64(0)) { $0 + ((($1["size"] as? NSNumber)?.int64Value) ?? 0) }
+            // Sizes are the manifest's claims, not checked against the blobs: summed without overflow.
+            let total = layers.reduce(Int64(0)) { sum, layer in sum.addingReportingOverflow(Self.size(layer["size"])).overflow ? Int64.max : sum + Self.size(layer["size"]) }
             content += [H.h2("Layers (\(layers.count), \(Self.bytes(total)))"), H.table(["#", "Media type", "Digest", "Size"], layers.enumerated().map { index, layer in
                 [.text(String(index + 1)), H.code(layer["mediaType"] as? String ?? ""), H.code(layer["digest"] as? String ?? ""),
-                 .text(Self.bytes((layer["size"] as? NSNumber)?.int64Value ?? 0))]
+                 .text(Self.bytes(Self.size(layer["size"])))]
             }, id: "layers")]
         }
         if let annotations = manifest["annotations"] as? [String: Any], !annotations.isEmpty {
@@ -498,8 +500,12 @@ struct ConsolePages {
         return id
     }
 
+    /// A resource name's segment: ASCII letters, digits and `-_.()`, never `.` or `..`.
     static func isPlainSegment(_ segment: String) -> Bool {
-        !segment.isEmpty && segment.utf8.count <= 90 && segment.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "-_.()".unicodeScalars.contains($0) }
+        !segment.isEmpty && segment.utf8.count <= 90 && segment != "." && segment != ".." && segment.utf8.allSatisfy { byte in
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || Array("-_.()".utf8).contains(byte)
+        }
     }
 
     static func isRepositoryName(_ name: String) -> Bool {
@@ -533,6 +539,25 @@ struct ConsolePages {
         let parts = components.path.split(separator: "/")
         if parts.count >= 2 { components.path = "/" + parts.prefix(2).joined(separator: "/") }
         return components.string ?? keyIdentifier
+    }
+
+    /// A size from a manifest's JSON: a whole number from 0 to 2^53 (beyond, or anything else, reads as 0).
+    static func size(_ value: Any?) -> Int64 {
+        guard let number = value as? NSNumber else { return 0 }
+        let double = number.doubleValue
+        guard double.isFinite, double >= 0, double <= 9_007_199_254_740_992 else { return 0 }
+        return Int64(double)
+    }
+
+    /// Whether a tag is one the distribution spec allows (`[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`).
+    static func isTag(_ tag: String) -> Bool {
+        let bytes = Array(tag.utf8)
+        func word(_ byte: UInt8) -> Bool {
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "_")
+        }
+        guard let first = bytes.first, bytes.count <= 128, word(first) else { return false }
+        return bytes.allSatisfy { word($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") }
     }
 
     static func bytes(_ count: Int64) -> String {

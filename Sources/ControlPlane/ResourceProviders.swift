@@ -114,7 +114,7 @@ package struct ResourceProviders: Sendable {
                                      message: "The specified role definition with ID '\(definition.split(separator: "/").last?.prefix(100) ?? "")' does not exist.")
         }
         let isPrincipal = try await plane.directory.principal(objectID: principalID) != nil
-        let isUser = try await plane.directory.user(objectID: principalID) != nil
+        let isUser = try await plane.directory.user(objectID: principalID, tenantID: plane.tenantID) != nil
         guard isPrincipal || isUser else {
             throw AzureErrorResponse(.badRequest, code: "PrincipalNotFound", message: "Principal \(principalID.prefix(100)) does not exist in the directory \(plane.tenantID).")
         }

@@ -62,8 +62,13 @@ extension Directory {
     }
 
     public func issueAuthorizationCode(_ grant: CodeGrant, now: Int64 = Int64(Date().timeIntervalSince1970)) async throws -> String {
-        // Codes nobody redeemed go when the next is issued.
-        for document in try await store.documents(type: Self.codeType, name: nil) {
+        // Codes nobody redeemed go when a later one is issued, at most once a minute.
+        let sweep = lastCodeSweep.withLock { last in
+            guard now - last >= 60 else { return false }
+            last = now
+            return true
+        }
+        for document in sweep ? try await store.documents(type: Self.codeType, name: nil) : [] {
             if let old = try? JSONDecoder().decode(CodeGrant.self, from: Data(document.body.utf8)), old.expires < now {
                 _ = try await store.deleteDocument(id: document.id)
             }

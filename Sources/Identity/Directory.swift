@@ -2,6 +2,7 @@ import CofferStorage
 import CofferTelemetry
 import Crypto
 import Foundation
+import Synchronization
 
 /// The tenant, its subscription, principals and role assignments; issues and verifies access tokens.
 ///
@@ -32,6 +33,10 @@ public final class Directory: Sendable {
     private let verifiedTokens = VerifiedTokenCache()
     private let verifier: TokenVerifier
     public let tokenLifetime: Int64
+    /// Failed sign-ins by user name (``authenticateUser(userPrincipalName:password:tenantID:)``).
+    let signInThrottle = SignInThrottle()
+    /// When this node last swept expired authorization codes (at most once a minute: a sweep reads them all).
+    let lastCodeSweep = Mutex<Int64>(0)
 
     public init(store: any DocumentStore, signer: TokenSigner, tokenLifetime: Int64 = 3600) {
         self.store = store

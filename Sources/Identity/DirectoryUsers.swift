@@ -62,20 +62,21 @@ extension Directory {
             .sorted { $0.userPrincipalName < $1.userPrincipalName }
     }
 
-    /// A user by object id or user principal name.
-    public func user(_ idOrName: String) async throws -> DirectoryUser? {
+    /// A user by object id or user principal name (one indexed read each).
+    public func user(_ idOrName: String, tenantID: String) async throws -> DirectoryUser? {
         let key = idOrName.lowercased()
         if key.contains("@") {
             return try await store.documents(type: Self.userType, name: key).first
                 .flatMap { try? JSONDecoder().decode(DirectoryUser.self, from: Data($0.body.utf8)) }
         }
-        return try await users().first { $0.objectId == key }
+        return try await user(objectID: key, tenantID: tenantID)
     }
 
-    /// A user by object id only.
-    public func user(objectID: String) async throws -> DirectoryUser? {
+    /// A user by object id only: never by a name that a role assignment or token could carry instead of an id.
+    public func user(objectID: String, tenantID: String) async throws -> DirectoryUser? {
         let key = objectID.lowercased()
-        return try await users().first { $0.objectId == key }
+        guard !key.contains("/"), let document = try await store.document(id: "/tenants/\(tenantID.lowercased())/users/\(key)") else { return nil }
+        return try? JSONDecoder().decode(DirectoryUser.self, from: Data(document.body.utf8))
     }
 
     /// Removes the user, its name and every role assigned to it; false when there is no such user.
@@ -88,13 +89,22 @@ extension Directory {
         return removed
     }
 
-    /// The enabled user with this name and password, or nil. An unknown name costs the same hash as a wrong password.
-    public func authenticateUser(userPrincipalName: String, password: String) async throws -> DirectoryUser? {
-        guard let user = try await user(userPrincipalName.lowercased().contains("@") ? userPrincipalName : "-"), user.accountEnabled else {
-            _ = await UserPasswordHash.decoy.matches(password)
+    /// The enabled user with this name and password, or nil. An unknown name costs the same hash as a wrong password;
+    /// a name with too many recent failures is refused without a check (``SignInThrottle``).
+    public func authenticateUser(userPrincipalName: String, password: String, tenantID: String) async throws -> DirectoryUser? {
+        let name = userPrincipalName.lowercased()
+        try signInThrottle.admit(name)
+        guard name.contains("@"), let user = try await user(name, tenantID: tenantID), user.accountEnabled else {
+            _ = try await UserPasswordHash.decoy.matches(password)
+            signInThrottle.failed(name)
             return nil
         }
-        return await user.password.matches(password) ? user : nil
+        guard try await user.password.matches(password) else {
+            signInThrottle.failed(name)
+            return nil
+        }
+        signInThrottle.succeeded(name)
+        return user
     }
 
     /// An access token for a signed-in user, for `resource`, obtained through the public client `clientID`.
@@ -132,7 +142,7 @@ extension Directory {
     /// The user and client of a valid refresh token of this tenant; nil for anything else.
     public func redeemRefreshToken(_ token: String, tenantID: String, clientID: String) async throws -> DirectoryUser? {
         guard let claims = try? verify(token, tenantID: tenantID, audiences: [Self.refreshAudience]), claims.idtyp == "refresh",
-              claims.appid == clientID.lowercased(), let user = try await user(objectID: claims.oid), user.accountEnabled else { return nil }
+              claims.appid == clientID.lowercased(), let user = try await user(objectID: claims.oid, tenantID: tenantID), user.accountEnabled else { return nil }
         return user
     }
 

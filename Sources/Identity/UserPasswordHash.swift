@@ -1,6 +1,7 @@
 import Crypto
 import _CryptoExtras
 import Foundation
+import NIOPosix
 import Synchronization
 
 /// A person's password as stored: scrypt of the password with a random salt, and the parameters it was made with
@@ -17,9 +18,10 @@ public struct UserPasswordHash: Codable, Sendable, Equatable {
 
     /// 2^16 × 8 × 128 bytes = 64 MiB and about a tenth of a second per check on one core.
     public static let defaultCostLog2 = 16
-    /// One check or hash at a time, server-wide (it runs on a thread of the shared pool): a flood of sign-ins queues
-    /// here instead of taking every core and 64 MiB each.
-    static let gate = CheckGate(limit: 1)
+    /// One check or hash at a time, server-wide, on NIO's blocking-work pool (never on the async executor's few
+    /// threads): a flood of sign-ins waits here instead of taking every core and 64 MiB each, and past 16 waiting
+    /// the next is refused at once (``SignInBusy``).
+    static let gate = CheckGate(limit: 1, maximumWaiting: 16)
 
     public static func create(password: String, costLog2: Int = defaultCostLog2) async throws -> UserPasswordHash {
         let salt = Data((0..<16).map { _ in UInt8.random(in: 0...255) })
@@ -29,12 +31,19 @@ public struct UserPasswordHash: Codable, Sendable, Equatable {
     }
 
     /// Whether `password` is the one this hash was made from. Parameters outside what ``create`` makes (a tampered
-    /// store) never match rather than cost unbounded memory.
-    public func matches(_ password: String) async -> Bool {
+    /// store) never match rather than cost unbounded memory. Throws ``SignInBusy`` when too many checks wait.
+    public func matches(_ password: String) async throws -> Bool {
         guard algorithm == "scrypt", (10...20).contains(costLog2), (1...16).contains(blockSize), (1...4).contains(parallelism),
               let salt = Data(base64Encoded: salt), let expected = Data(base64Encoded: hash) else { return false }
-        guard let derived = try? await Self.gate.run({ try Self.derive(password, salt: salt, costLog2: costLog2, blockSize: blockSize,
-                                                                       parallelism: parallelism) }) else { return false }
+        let (costLog2, blockSize, parallelism) = (costLog2, blockSize, parallelism)
+        let derived: Data
+        do {
+            derived = try await Self.gate.run { try Self.derive(password, salt: salt, costLog2: costLog2, blockSize: blockSize, parallelism: parallelism) }
+        } catch let busy as SignInBusy {
+            throw busy
+        } catch {
+            return false
+        }
         return derived.count == expected.count && zip(derived, expected).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
     }
 
@@ -52,39 +61,57 @@ public struct UserPasswordHash: Codable, Sendable, Equatable {
     }
 }
 
-/// At most `limit` costly checks at once; the rest wait their turn (in order).
+/// Too many sign-ins are being checked at once: the caller should answer "busy, retry" rather than wait.
+public struct SignInBusy: Error, Sendable {}
+
+private enum GateEntry { case admitted, queued, refused }
+
+/// At most `limit` costly checks at once, run on NIO's thread pool; up to `maximumWaiting` more wait their turn (in
+/// order), and any beyond are refused.
 final class CheckGate: Sendable {
     private struct State {
         var running = 0
-        var waiting: [CheckedContinuation<Void, Never>] = []
+        /// Resumed with false (admitted) when a slot frees.
+        var waiting: [CheckedContinuation<Bool, Never>] = []
     }
     private let state = Mutex(State())
     private let limit: Int
+    private let maximumWaiting: Int
 
-    init(limit: Int) { self.limit = limit }
+    init(limit: Int, maximumWaiting: Int) {
+        self.limit = limit
+        self.maximumWaiting = maximumWaiting
+    }
 
-    func run<T: Sendable>(_ work: @Sendable () throws -> T) async throws -> T {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let admitted = state.withLock { state in
+    func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        let refused = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let entry: GateEntry = state.withLock { state in
                 if state.running < limit {
                     state.running += 1
-                    return true
+                    return .admitted
                 }
+                guard state.waiting.count < maximumWaiting else { return .refused }
                 state.waiting.append(continuation)
-                return false
+                return .queued
             }
-            if admitted { continuation.resume() }
+            switch entry {
+            case .admitted: continuation.resume(returning: false)
+            case .refused: continuation.resume(returning: true)
+            case .queued: break
+            }
         }
+        if refused { throw SignInBusy() }
         defer {
-            let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            // The slot passes to the next in line, or frees.
+            let next = state.withLock { state -> CheckedContinuation<Bool, Never>? in
                 if state.waiting.isEmpty {
                     state.running -= 1
                     return nil
                 }
                 return state.waiting.removeFirst()
             }
-            next?.resume()
+            next?.resume(returning: false)
         }
-        return try work()
+        return try await NIOThreadPool.singleton.runIfActive(work)
     }
 }

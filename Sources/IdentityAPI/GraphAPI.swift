@@ -62,7 +62,7 @@ public struct GraphAPI: Sendable {
         let lower = rest.map { $0.lowercased() }
         switch (request.method, lower.first, rest.count) {
         case (.get, "me", 1):
-            guard caller.idtyp == "user", let user = try await directory.user(objectID: caller.oid) else {
+            guard caller.idtyp == "user", let user = try await directory.user(objectID: caller.oid, tenantID: tenantID) else {
                 throw Self.error(.badRequest, "BadRequest", "/me request is only valid with delegated authentication flow.")
             }
             return try object(Self.present(user))
@@ -70,8 +70,10 @@ public struct GraphAPI: Sendable {
             try await requireReader(caller)
             return try collection("users", try await directory.users().map(Self.present))
         case (.get, "users", 2):
-            guard let user = try await directory.user(rest[1]) else { throw Self.userNotFound(rest[1]) }
-            if user.objectId != caller.oid { try await requireReader(caller) }
+            // Who may not read the directory learns nothing of other users, not even whether a name exists.
+            let named = rest[1].lowercased()
+            if named != caller.oid && named != caller.upn?.lowercased() { try await requireReader(caller) }
+            guard let user = try await directory.user(rest[1], tenantID: tenantID) else { throw Self.userNotFound(rest[1]) }
             return try object(Self.present(user))
         case (.post, "users", 1):
             try await requireWriter(caller)
@@ -88,7 +90,7 @@ public struct GraphAPI: Sendable {
             }
         case (.delete, "users", 2):
             try await requireWriter(caller)
-            guard let user = try await directory.user(rest[1]), try await directory.deleteUser(user) else { throw Self.userNotFound(rest[1]) }
+            guard let user = try await directory.user(rest[1], tenantID: tenantID), try await directory.deleteUser(user) else { throw Self.userNotFound(rest[1]) }
             return AzureJSON.empty(.noContent)
         case (.get, "serviceprincipals", 1):
             let filter = try GraphFilter.parse(request.uri.queryParameters.get("$filter"))

@@ -60,7 +60,7 @@ extension IdentityAPI {
         var parameters: [String: String] = [:]
         for (name, value) in request.uri.queryParameters { parameters[String(name)] = String(value) }
         do {
-            return signInPage(try authorizationRequest(parameters), userName: parameters["login_hint"] ?? "", error: nil)
+            return signInPage(try authorizationRequest(parameters), userName: String((parameters["login_hint"] ?? "").prefix(113)), error: nil)
         } catch {
             return authorizationFailure(error)
         }
@@ -83,8 +83,18 @@ extension IdentityAPI {
             return authorizationFailure(error)
         }
         let userName = String((parameters["username"] ?? "").prefix(113))
-        guard let user = try await directory.authenticateUser(userPrincipalName: userName, password: parameters["password"] ?? "") else {
-            return signInPage(authorization, userName: userName, error: "AADSTS50126: the user name or password is not right.", status: .unauthorized)
+        let user: DirectoryUser?
+        do {
+            user = try await directory.authenticateUser(userPrincipalName: userName, password: parameters["password"] ?? "", tenantID: tenantID)
+        } catch let locked as SignInLocked {
+            return signInPage(authorization, userName: userName, status: .tooManyRequests,
+                              error: "AADSTS50053: too many failed sign-ins for this name; try again in \(locked.seconds) seconds.")
+        } catch is SignInBusy {
+            return signInPage(authorization, userName: userName, status: .serviceUnavailable,
+                              error: "AADSTS90033: the sign-in service is busy; try again in a few seconds.")
+        }
+        guard let user else {
+            return signInPage(authorization, userName: userName, status: .unauthorized, error: "AADSTS50126: the user name or password is not right.")
         }
         RequestRecord.notePrincipal(user.objectId)
         let code = try await directory.issueAuthorizationCode(Directory.CodeGrant(
@@ -106,7 +116,7 @@ extension IdentityAPI {
         }
     }
 
-    private func signInPage(_ request: AuthorizationRequest, userName: String, error: String?, status: HTTPResponse.Status = .ok) -> Response {
+    private func signInPage(_ request: AuthorizationRequest, userName: String, status: HTTPResponse.Status = .ok, error: String?) -> Response {
         let hidden = request.fields.map { HTML.element("input", [.init("type", "hidden"), .init("name", $0.0), .init("value", $0.1)]) }
         let form = HTML.element("form", [.init("method", "post"), .init("action", "/\(tenantID)/oauth2/v2.0/authorize"), .init("id", "signin-form")], hidden + [
             .element("label", [.init("for", "username")], [.text("User name")]),
@@ -120,7 +130,12 @@ extension IdentityAPI {
                             .element("p", [.class("muted")], [.text("\(request.client.displayName) asks you to sign in.")])]
         if let error { body.append(.element("p", [.class("notice notice-error"), .init("id", "signin-error")], [.text(error)])) }
         body.append(form)
-        return WebResponse.html(signInDocument(body: body), status: status)
+        // A form's redirect is held to `form-action` too: a client sent back elsewhere (az's loopback) is named there.
+        let target = URLComponents(string: request.redirectURI).flatMap { components -> String? in
+            guard let scheme = components.scheme, let host = components.host else { return nil }
+            return "\(scheme)://\(host)" + (components.port.map { ":\($0)" } ?? "")
+        }
+        return WebResponse.html(signInDocument(body: body), status: status, formTargets: target.map { [$0] } ?? [])
     }
 
     private func signInDocument(body: [HTML]) -> String {
@@ -145,7 +160,7 @@ extension IdentityAPI {
             return try Self.oauthError(.badRequest, "invalid_request", "AADSTS900144: code, client_id, redirect_uri and code_verifier are required", code: 900144)
         }
         guard let grant = try await directory.redeemAuthorizationCode(code, clientID: clientID, redirectURI: redirectURI, verifier: verifier),
-              let user = try await directory.user(objectID: grant.userObjectID), user.accountEnabled else {
+              let user = try await directory.user(objectID: grant.userObjectID, tenantID: tenantID), user.accountEnabled else {
             return try Self.oauthError(.badRequest, "invalid_grant", "AADSTS70008: the code is not valid: expired, used, or issued for another client, redirect URI or verifier", code: 70008)
         }
         return try userTokens(user, clientID: grant.clientID, scope: form["scope"] ?? grant.scope, nonce: grant.nonce)
@@ -156,8 +171,18 @@ extension IdentityAPI {
         guard let clientID = form["client_id"]?.lowercased(), publicClients.contains(where: { $0.clientID == clientID }) else {
             return try Self.oauthError(.badRequest, "unauthorized_client", "AADSTS700016: the application is not known to this directory", code: 700016)
         }
-        guard let name = form["username"], let password = form["password"],
-              let user = try await directory.authenticateUser(userPrincipalName: String(name.prefix(113)), password: password) else {
+        guard let name = form["username"], let password = form["password"] else {
+            return try Self.oauthError(.badRequest, "invalid_request", "AADSTS900144: username and password are required", code: 900144)
+        }
+        let user: DirectoryUser?
+        do {
+            user = try await directory.authenticateUser(userPrincipalName: String(name.prefix(113)), password: password, tenantID: tenantID)
+        } catch let locked as SignInLocked {
+            return try Self.oauthError(.badRequest, "invalid_grant", "AADSTS50053: too many failed sign-ins for this name; try again in \(locked.seconds) seconds.", code: 50053)
+        } catch is SignInBusy {
+            return try Self.oauthError(.serviceUnavailable, "temporarily_unavailable", "AADSTS90033: the sign-in service is busy; retry shortly.", code: 90033)
+        }
+        guard let user else {
             return try Self.oauthError(.badRequest, "invalid_grant", "AADSTS50126: Error validating credentials due to invalid username or password.", code: 50126)
         }
         return try userTokens(user, clientID: clientID, scope: form["scope"] ?? "", nonce: nil)

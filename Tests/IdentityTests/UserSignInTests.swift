@@ -9,9 +9,9 @@ import Testing
         let (directory, store) = try await DirectoryTests.make()
         let user = try await directory.createUser(tenantID: "t", userPrincipalName: "Alice@Example.test", displayName: "Alice", password: "a long pass phrase")
         #expect(user.userPrincipalName == "alice@example.test")
-        #expect(try await directory.authenticateUser(userPrincipalName: "alice@example.test", password: "a long pass phrase")?.objectId == user.objectId)
-        #expect(try await directory.authenticateUser(userPrincipalName: "alice@example.test", password: "a long pass phrasE") == nil)
-        #expect(try await directory.authenticateUser(userPrincipalName: "nobody@example.test", password: "a long pass phrase") == nil)
+        #expect(try await directory.authenticateUser(userPrincipalName: "alice@example.test", password: "a long pass phrase", tenantID: "t")?.objectId == user.objectId)
+        #expect(try await directory.authenticateUser(userPrincipalName: "alice@example.test", password: "a long pass phrasE", tenantID: "t") == nil)
+        #expect(try await directory.authenticateUser(userPrincipalName: "nobody@example.test", password: "a long pass phrase", tenantID: "t") == nil)
         // The store holds a scrypt hash, never the password.
         let stored = try await store.documents(type: Directory.userType, name: nil)
         #expect(stored.count == 1 && !stored[0].body.contains("a long pass phrase") && stored[0].body.contains("scrypt"))
@@ -25,7 +25,32 @@ import Testing
             try await directory.createUser(tenantID: "t", userPrincipalName: "<script>@x", displayName: "Bob", password: "a long pass phrase")
         }
         #expect(try await directory.deleteUser(user))
-        #expect(try await directory.authenticateUser(userPrincipalName: "alice@example.test", password: "a long pass phrase") == nil)
+        #expect(try await directory.authenticateUser(userPrincipalName: "alice@example.test", password: "a long pass phrase", tenantID: "t") == nil)
+        try await store.close()
+    }
+
+    @Test func repeatedFailuresLockANameForAWhile() async throws {
+        let throttle = SignInThrottle()
+        for _ in 0..<9 { throttle.failed("alice", now: 1000) }
+        try throttle.admit("alice", now: 1000)
+        throttle.failed("alice", now: 1000)
+        #expect(throws: SignInLocked.self) { try throttle.admit("alice", now: 1030) }
+        try throttle.admit("bob", now: 1030)
+        try throttle.admit("alice", now: 1061)
+        // Each further failure doubles the lock.
+        throttle.failed("alice", now: 1061)
+        #expect(throws: SignInLocked.self) { try throttle.admit("alice", now: 1061 + 119) }
+        try throttle.admit("alice", now: 1061 + 121)
+        throttle.succeeded("alice")
+        try throttle.admit("alice", now: 1061)
+
+        // A locked name is refused before its password is checked, the right one included.
+        let (directory, store) = try await DirectoryTests.make()
+        _ = try await directory.createUser(tenantID: "t", userPrincipalName: "carol@example.test", displayName: "Carol", password: "a long pass phrase")
+        for _ in 0..<10 { directory.signInThrottle.failed("carol@example.test") }
+        await #expect(throws: SignInLocked.self) {
+            try await directory.authenticateUser(userPrincipalName: "Carol@example.test", password: "a long pass phrase", tenantID: "t")
+        }
         try await store.close()
     }
 

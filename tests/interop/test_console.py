@@ -132,6 +132,7 @@ def test_the_console_in_a_browser(coffer):
     listed = json.loads(coffer_cli(coffer, "user", "list").stdout)
     assert {user["userPrincipalName"] for user in listed} == {"alice@coffer.localhost", "bob@coffer.localhost"}
     assert all("password" not in json.dumps(user).lower() for user in listed)
+    graph_checks(coffer, bob, password)
     assign(coffer, cloud, cloud.group("rg"), "Owner", alice["id"])
     assign(coffer, cloud, registry_id, "AcrPull", bob["id"])
     coffer_cli(coffer, "keyvault", "set-policy", "-n", "cmkvault", "--object-id", alice["id"], "--key-permissions", "get", "list", "recover")
@@ -273,6 +274,33 @@ def test_the_console_in_a_browser(coffer):
         assert driver.execute_script("return window.pwned") is None and "<script>window" not in driver.page_source.replace("&lt;", "<", 0)
     finally:
         driver.quit()
+
+
+def graph_checks(coffer, bob, password):
+    """Bob, with no role in the directory, through the password and refresh-token grants (the Azure CLI's public
+    client): Graph's /me is him, and other users are hidden whether they exist or not."""
+    tenant = coffer.operator()["tenantId"]
+    token_url = f"https://{coffer.host}/{tenant}/oauth2/v2.0/token"
+    az_client = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+    issued = requests.post(token_url, verify=coffer.ca, timeout=30, data={
+        "grant_type": "password", "client_id": az_client, "username": "bob@coffer.localhost", "password": password,
+        "scope": "https://graph.microsoft.com/.default openid offline_access"}).json()
+    coffer.secrets_seen.update((issued["access_token"], issued["refresh_token"], issued["id_token"]))
+    refreshed = requests.post(token_url, verify=coffer.ca, timeout=30, data={
+        "grant_type": "refresh_token", "client_id": az_client, "refresh_token": issued["refresh_token"],
+        "scope": "https://graph.microsoft.com/.default"}).json()
+    coffer.secrets_seen.update((refreshed["access_token"], refreshed["refresh_token"]))
+    # A refresh token is no access token anywhere.
+    for token, expected in ((refreshed["access_token"], 200), (issued["refresh_token"], 401)):
+        me = requests.get(f"https://graph.localhost:{coffer.port}/v1.0/me", headers={"Authorization": f"Bearer {token}"}, verify=coffer.ca, timeout=30)
+        assert me.status_code == expected, me.text
+    assert me.status_code == 401
+    headers = {"Authorization": f"Bearer {refreshed['access_token']}"}
+    for name in ("alice@coffer.localhost", "nobody@coffer.localhost"):
+        hidden = requests.get(f"https://graph.localhost:{coffer.port}/v1.0/users/{name}", headers=headers, verify=coffer.ca, timeout=30)
+        assert hidden.status_code == 403, hidden.text
+    own = requests.get(f"https://graph.localhost:{coffer.port}/v1.0/users/bob@coffer.localhost", headers=headers, verify=coffer.ca, timeout=30)
+    assert own.json()["id"] == bob["id"]
 
 
 def test_the_authorization_code_flow_refuses_what_it_must(coffer):
