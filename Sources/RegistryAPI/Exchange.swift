@@ -261,14 +261,7 @@ struct Exchange<Context: RequestContext> {
                 .filter { !hidden.contains($0) }
             if let limit, names.count > limit + 1 { names = Array(names.prefix(limit + 1)) }
         } else {
-            names = []
-            for registryName in try await registry.registryNames() {
-                let hidden = try await unlistedRepositories(registryName)
-                names += try await registry.repositories(registry: registryName, after: nil, limit: nil).filter { !hidden.contains($0) }
-                    .map { "\(registryName)/\($0)" }
-            }
-            names = names.sorted().filter { last == nil || $0 > last! }
-            if let limit { names = Array(names.prefix(limit + 1)) }
+            names = try await pathStyleCatalog(after: last, limit: limit)
         }
         var headers: HTTPFields = [:]
         if let limit, names.count > limit {
@@ -276,6 +269,35 @@ struct Exchange<Context: RequestContext> {
             if let final = names.last { headers[.link] = nextLink(path: "/v2/_catalog", limit: limit, last: final) }
         }
         return respond(.ok, json: try Self.json.encode(["repositories": names]), headers: headers)
+    }
+
+    /// The base address's catalog: every registry's repositories as `<registry>/<repository>`, in order, from after
+    /// `last`, at most `limit + 1` (one more tells a next page exists). Registry names hold no `/`, so the prefixes
+    /// `<registry>/` never contain one another and the whole order is the registries' (by prefix) with each one's
+    /// repositories in order: each registry is one indexed query with a limit, and a page costs what it shows, not what
+    /// the registries hold. A registry whose firewall refuses this client is left out.
+    private func pathStyleCatalog(after last: String?, limit: Int?) async throws -> [String] {
+        var names: [String] = []
+        let wanted = limit.map { $0 + 1 }
+        for registryName in try await registry.registryNames().sorted(by: { "\($0)/" < "\($1)/" }) {
+            if let wanted, names.count >= wanted { break }
+            let prefix = registryName + "/"
+            var after: String?
+            if let last {
+                if last.hasPrefix(prefix) {
+                    after = String(last.dropFirst(prefix.count))
+                } else if prefix < last {
+                    continue  // every name of this registry sorts before `last`
+                }
+            }
+            guard (try? await checkNetwork(registryName)) != nil else { continue }
+            let hidden = try await unlistedRepositories(registryName)
+            let remaining = wanted.map { $0 - names.count }
+            names += try await registry.repositories(registry: registryName, after: after, limit: hidden.isEmpty ? remaining : nil)
+                .filter { !hidden.contains($0) }.map { prefix + $0 }
+        }
+        if let wanted, names.count > wanted { names = Array(names.prefix(wanted)) }
+        return names
     }
 
     private func tags(_ target: RepositoryTarget) async throws -> Response {

@@ -239,9 +239,19 @@ def test_network_rules_decide_which_addresses_reach_the_data(coffer, tmp_path):
     denied = requests.get(f"https://{server}/v2/app/tags/list", headers={"Authorization": f"Bearer {token}"}, verify=coffer.ca, timeout=30)
     assert denied.status_code == 403 and denied.json()["errors"][0]["code"] == "DENIED"
     assert "not allowed access" in denied.json()["errors"][0]["message"]
+    # The base address's catalog (every registry, path-style) leaves out what the client may not reach.
+    catalog_token = coffer.token("registry:catalog:*")
+
+    def base_catalog():
+        answer = requests.get(f"https://{coffer.host}/v2/_catalog", headers={"Authorization": f"Bearer {catalog_token}"},
+                              verify=coffer.ca, timeout=30)
+        assert answer.status_code == 200, answer.text
+        return answer.json()["repositories"]
+    assert "firewalled/app" not in base_catalog()
     # Allowing loopback (both families, since the client may come over either) lets it in again.
     assert put(rules("Deny", "127.0.0.0/8", "::1")).status_code == 200
     assert skopeo_push(coffer, tmp_path, server, "app", "v2", *creds).returncode == 0
+    assert "firewalled/app" in base_catalog()
     # Public network access off: nobody.
     body = rules("Allow")
     body["properties"]["publicNetworkAccess"] = "Disabled"
